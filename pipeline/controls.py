@@ -1,0 +1,127 @@
+"""Animation controls and the rule-based controller.
+
+``Controls`` is the one shape that crosses every boundary (CLI flags, UI sliders, LLM answers, the
+job row, every renderer): five values in 0–1 plus an emotion. It is validated and clamped where it
+is built (``Controls.from_dict``), so everything downstream can trust it.
+
+The rule-based controller turns the detected emotion and the speech energy into a proposal; the
+values the user set are then laid over the proposal (``merge``) — user values always win. A later
+LLM controller proposes through the same ``propose`` seam.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any, Mapping
+
+from .errors import BadInput
+
+EMOTIONS = ("happy", "sad", "angry", "fearful", "disgusted", "surprised", "neutral")
+CONTROL_NAMES = ("blink_rate", "head_tilt", "expression_intensity", "mouth_openness", "eyebrow_raise")
+
+
+def clamp01(value: float) -> float:
+    return min(1.0, max(0.0, float(value)))
+
+
+@dataclass(frozen=True)
+class Controls:
+    """Five animation controls (each 0–1) and the emotion to show."""
+
+    blink_rate: float = 0.5
+    head_tilt: float = 0.3
+    expression_intensity: float = 0.5
+    mouth_openness: float = 0.6
+    eyebrow_raise: float = 0.4
+    emotion: str = "neutral"
+
+    def __post_init__(self) -> None:
+        for name in CONTROL_NAMES:
+            object.__setattr__(self, name, round(clamp01(_number(name, getattr(self, name))), 4))
+        object.__setattr__(self, "emotion", check_emotion(self.emotion))
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> "Controls":
+        """Build from a mapping, clamping numbers to 0–1; unknown keys are a ``BadInput``."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise BadInput(f"unknown control {unknown[0]!r}; known: {', '.join(sorted(known))}")
+        return cls(**dict(values))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def merge(self, overrides: Mapping[str, Any]) -> "Controls":
+        """These controls with the given (user-set) values laid on top."""
+        if not overrides:
+            return self
+        return Controls.from_dict({**self.to_dict(), **dict(overrides)})
+
+
+def _number(name: str, value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise BadInput(f"{name} must be a number between 0 and 1, got {value!r}") from None
+    if math.isnan(number):
+        raise BadInput(f"{name} must be a number between 0 and 1, got NaN")
+    return number
+
+
+def check_emotion(emotion: Any) -> str:
+    value = str(emotion or "").strip().lower()
+    if value not in EMOTIONS:
+        raise BadInput(f"unknown emotion {emotion!r}; choose one of: {', '.join(EMOTIONS)}")
+    return value
+
+
+def parse_assignments(items: list[str] | None) -> dict[str, float]:
+    """``["mouth_openness=0.8", ...]`` (the CLI's ``--set``) → ``{"mouth_openness": 0.8}``."""
+    result: dict[str, float] = {}
+    for item in items or []:
+        name, sep, raw = item.partition("=")
+        name = name.strip()
+        if not sep or name not in CONTROL_NAMES:
+            raise BadInput(
+                f"--set expects NAME=VALUE with NAME one of {', '.join(CONTROL_NAMES)}; got {item!r}"
+            )
+        result[name] = _number(name, raw.strip())
+    return result
+
+
+# How each emotion leans the controls, as offsets from a calm baseline. Reads as: happy people
+# blink a little more and lift their brows; sad ones blink less, tilt the head down and move less.
+_EMOTION_LEAN: dict[str, dict[str, float]] = {
+    "happy": {"blink_rate": +0.10, "eyebrow_raise": +0.20, "expression_intensity": +0.20, "head_tilt": +0.10},
+    "sad": {"blink_rate": -0.20, "eyebrow_raise": -0.10, "head_tilt": +0.15, "mouth_openness": -0.15},
+    "angry": {"blink_rate": -0.10, "eyebrow_raise": -0.25, "expression_intensity": +0.25},
+    "fearful": {"blink_rate": +0.20, "eyebrow_raise": +0.25, "expression_intensity": +0.15},
+    "disgusted": {"eyebrow_raise": -0.15, "expression_intensity": +0.15, "mouth_openness": -0.10},
+    "surprised": {"eyebrow_raise": +0.35, "expression_intensity": +0.25, "mouth_openness": +0.10},
+    "neutral": {},
+}
+_BASELINE = Controls(blink_rate=0.5, head_tilt=0.3, expression_intensity=0.4, mouth_openness=0.55, eyebrow_raise=0.35)
+
+
+def propose_rule_based(emotion: str, confidence: float, energy: float) -> tuple[Controls, list[str]]:
+    """Controls proposed from the emotion (weighted by its confidence) and speech energy (0–1).
+
+    Returns the controls and the reasons, one line each, for the job record.
+    """
+    emotion = check_emotion(emotion)
+    weight = clamp01(confidence)
+    energy = clamp01(energy)
+    values = {name: getattr(_BASELINE, name) for name in CONTROL_NAMES}
+    reasons = []
+    for name, lean in _EMOTION_LEAN[emotion].items():
+        values[name] += lean * (0.5 + 0.5 * weight)
+    if _EMOTION_LEAN[emotion]:
+        reasons.append(f"{emotion} (confidence {weight:.2f}) leans {', '.join(_EMOTION_LEAN[emotion])}")
+    # Energy: loud, lively speech opens the mouth wider and shows more expression.
+    values["mouth_openness"] += 0.35 * (energy - 0.5)
+    values["expression_intensity"] += 0.30 * (energy - 0.5)
+    values["head_tilt"] += 0.10 * (energy - 0.5)
+    reasons.append(f"speech energy {energy:.2f} scales mouth_openness and expression_intensity")
+    return Controls(**values, emotion=emotion), reasons
