@@ -1,0 +1,197 @@
+"""Job history in SQLite.
+
+One row per job holds what a person would want to see later: inputs (text, audio and image paths
+with their hashes), the controls proposed and the ones used, the emotion and its evidence, status,
+error, per-stage timings and the output. The schema is built by named ``Migrations`` applied at
+open; a shipped migration is never edited — add a new one saying why.
+
+Connections are cheap and not shared between threads (Gradio runs handlers in threads), so
+``JobStore`` opens a fresh ``sqlite_utils.Database`` per call. WAL mode lets a running render write
+while the studio reads.
+
+Status moves queued → running → done | failed | interrupted. A job whose process died while
+``running`` (its pid is gone) is marked ``interrupted`` by ``mark_orphans_interrupted``, called at
+start-up by the CLI and the studio.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import secrets
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+from .errors import JobNotFound
+
+STATUSES = ("queued", "running", "done", "failed", "interrupted")
+JSON_COLUMNS = ("controls_user", "controls_proposed", "controls_final", "emotion_evidence",
+                "timings", "notes", "options")
+
+migrations = Migrations("avatar_studio")
+
+
+@migrations()
+def m001_jobs(db: sqlite_utils.Database) -> None:
+    db["jobs"].create(
+        {
+            "id": str, "created_at": str, "started_at": str, "finished_at": str,
+            "kind": str, "persona": str, "backend": str,
+            "text": str, "audio_path": str, "audio_sha256": str,
+            "image_path": str, "image_sha256": str,
+            "options": str,  # JSON: voice, max_side, fps, seed
+            "controls_user": str, "controls_proposed": str, "controls_final": str,  # JSON
+            "controller": str,
+            "emotion": str, "emotion_confidence": float, "emotion_evidence": str,
+            "status": str, "stage": str, "error": str, "error_stage": str,
+            "timings": str,  # JSON {stage: seconds} for finished stages, in order
+            "notes": str,  # JSON list of things the user should know ("found 2 faces; …")
+            "video_path": str, "duration_s": float, "pid": int,
+        },
+        pk="id",
+        not_null={"id", "created_at", "kind", "status"},
+        defaults={"status": "queued", "kind": "render"},
+    )
+    db["jobs"].create_index(["created_at"])
+    db["jobs"].create_index(["status"])
+    db["jobs"].create_index(["persona"])
+    db["jobs"].create_index(["backend"])
+
+
+def now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+def new_job_id() -> str:
+    """Sortable by creation time, short enough to type: ``20261121-173455-3f9a1c``."""
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+
+
+@dataclass
+class Job:
+    id: str
+    status: str
+    created_at: str
+    kind: str = "render"
+    persona: str | None = None
+    backend: str | None = None
+    text: str | None = None
+    audio_path: str | None = None
+    audio_sha256: str | None = None
+    image_path: str | None = None
+    image_sha256: str | None = None
+    options: dict = field(default_factory=dict)
+    controls_user: dict = field(default_factory=dict)
+    controls_proposed: dict | None = None
+    controls_final: dict | None = None
+    controller: str | None = None
+    emotion: str | None = None
+    emotion_confidence: float | None = None
+    emotion_evidence: dict | None = None
+    stage: str | None = None
+    error: str | None = None
+    error_stage: str | None = None
+    timings: dict = field(default_factory=dict)
+    notes: list = field(default_factory=list)
+    video_path: str | None = None
+    duration_s: float | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    pid: int | None = None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> "Job":
+        values = dict(row)
+        for column in JSON_COLUMNS:
+            if values.get(column) is not None:
+                values[column] = json.loads(values[column])
+        values = {k: v for k, v in values.items() if k in cls.__dataclass_fields__ and v is not None}
+        return cls(**values)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "job_id": self.id, "status": self.status, "created_at": self.created_at,
+            "backend": self.backend, "persona": self.persona,
+            "text": (self.text or "")[:60] or None, "video": self.video_path,
+            "duration_s": self.duration_s, "error": self.error,
+        }
+
+
+def _encode(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: (json.dumps(v) if k in JSON_COLUMNS and v is not None else v) for k, v in values.items()}
+
+
+class JobStore:
+    def __init__(self, db_path: Path) -> None:
+        self.db_path = Path(db_path)
+        self.db_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.connect() as db:
+            db.enable_wal()
+            migrations.apply(db)
+
+    @contextmanager
+    def connect(self) -> Iterator[sqlite_utils.Database]:
+        db = sqlite_utils.Database(self.db_path)
+        db.conn.execute("PRAGMA busy_timeout = 10000")
+        try:
+            yield db
+        finally:
+            db.close()
+
+    def create(self, **values: Any) -> Job:
+        job_id = values.pop("id", None) or new_job_id()
+        row = {"id": job_id, "created_at": now(), "status": "queued", **values}
+        with self.connect() as db:
+            db["jobs"].insert(_encode(row))
+        return self.get(job_id)
+
+    def get(self, job_id: str) -> Job:
+        with self.connect() as db:
+            rows = list(db["jobs"].rows_where("id = ?", [job_id]))
+        if not rows:
+            raise JobNotFound(f"no job with id {job_id!r} — `python app.py jobs` lists them")
+        return Job.from_row(rows[0])
+
+    def update(self, job_id: str, **values: Any) -> None:
+        with self.connect() as db:
+            db["jobs"].update(job_id, _encode(values))
+
+    def list(self, *, limit: int = 50, offset: int = 0, status: str | None = None) -> list[Job]:
+        where, params = ("status = ?", [status]) if status else (None, [])
+        with self.connect() as db:
+            rows = db["jobs"].rows_where(where, params, order_by="created_at desc, id desc",
+                                         limit=limit, offset=offset)
+            return [Job.from_row(row) for row in rows]
+
+    def mark_orphans_interrupted(self) -> list[str]:
+        """Jobs left queued/running by a process that no longer exists become ``interrupted``."""
+        with self.connect() as db:
+            rows = list(db["jobs"].rows_where("status in ('queued', 'running')", select="id, pid"))
+            orphans = [row["id"] for row in rows if not _alive(row["pid"])]
+            with db.atomic():
+                for job_id in orphans:
+                    db["jobs"].update(job_id, {
+                        "status": "interrupted", "finished_at": now(),
+                        "error": "the process rendering this job stopped before it finished; resume it to continue",
+                    })
+        return orphans
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

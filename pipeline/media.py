@@ -1,0 +1,187 @@
+"""The bundled ffmpeg: streaming H.264 writer, final mux, and a probe.
+
+Everything goes through the ffmpeg binary that ``imageio-ffmpeg`` ships (libx264 + aac), so no
+system ffmpeg is needed. Frames are streamed to ffmpeg's stdin as raw RGB, one at a time: a video
+is never held in memory.
+
+The render stage writes a video-only H.264 file with ``VideoWriter``; the encode stage muxes it
+with the speech as AAC and moves the index to the front (``faststart``) so browsers can play it
+while it downloads. ``probe`` reads back what a person would check: streams, codecs, size,
+frame rate and duration.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import BadInput, StudioError
+
+FPS = 25
+DEFAULT_PRESET = "veryfast"
+DEFAULT_CRF = 20
+
+
+@functools.cache
+def ffmpeg_exe() -> str:
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def run_ffmpeg(args: list[str], *, what: str) -> subprocess.CompletedProcess:
+    """Run ffmpeg quietly; a failure becomes a ``StudioError`` naming ``what`` was being done."""
+    command = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *args]
+    result = subprocess.run(command, capture_output=True)
+    if result.returncode != 0:
+        raise StudioError(f"ffmpeg failed while {what}: {_last_line(result.stderr)}")
+    return result
+
+
+def _last_line(stderr: bytes) -> str:
+    lines = [line for line in stderr.decode("utf-8", "replace").splitlines() if line.strip()]
+    return lines[-1].strip() if lines else "no message"
+
+
+class VideoWriter:
+    """Streams RGB frames (H×W×3 uint8) into an H.264 yuv420p MP4 without audio.
+
+    Use as a context manager; leaving it with an exception kills ffmpeg and removes the partial
+    file, so a half-written video never looks like a finished one.
+    """
+
+    def __init__(self, path: Path, *, width: int, height: int, fps: int = FPS,
+                 preset: str = DEFAULT_PRESET, crf: int = DEFAULT_CRF) -> None:
+        if width % 2 or height % 2:
+            raise ValueError(f"yuv420p needs even dimensions, got {width}x{height}")
+        self.path = Path(path)
+        self.width, self.height, self.fps = width, height, fps
+        self.frames_written = 0
+        self._tmp = self.path.with_name(self.path.stem + ".partial.mp4")
+        command = [
+            ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
+            "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", str(fps),
+            "-i", "pipe:0", "-an", "-c:v", "libx264", "-preset", preset, "-crf", str(crf),
+            "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(self._tmp),
+        ]
+        self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def write(self, frame: np.ndarray) -> None:
+        if frame.shape != (self.height, self.width, 3) or frame.dtype != np.uint8:
+            raise ValueError(f"expected a {self.height}x{self.width}x3 uint8 frame, got {frame.shape} {frame.dtype}")
+        try:
+            self._process.stdin.write(np.ascontiguousarray(frame).data)
+        except BrokenPipeError:
+            self._process.wait()
+            raise StudioError(f"ffmpeg stopped while encoding video: {_last_line(self._process.stderr.read())}") from None
+        self.frames_written += 1
+
+    def close(self) -> None:
+        self._process.stdin.close()
+        stderr = self._process.stderr.read()
+        if self._process.wait() != 0:
+            raise StudioError(f"ffmpeg failed while encoding video: {_last_line(stderr)}")
+        self._tmp.replace(self.path)
+
+    def abort(self) -> None:
+        self._process.kill()
+        self._process.wait()
+        self._tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> "VideoWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def mux(video: Path, audio: Path, out: Path, *, audio_bitrate: str = "128k") -> None:
+    """Final MP4: the H.264 stream copied as-is, the speech encoded to AAC, index at the front."""
+    tmp = out.with_name(out.stem + ".partial.mp4")
+    run_ffmpeg(
+        ["-i", str(video), "-i", str(audio), "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy",
+         "-c:a", "aac", "-b:a", audio_bitrate, "-movflags", "+faststart", str(tmp)],
+        what="adding the audio to the video",
+    )
+    tmp.replace(out)
+
+
+@dataclass(frozen=True)
+class Stream:
+    kind: str  # "video" | "audio"
+    codec: str
+    width: int = 0
+    height: int = 0
+    fps: float = 0.0
+    pix_fmt: str = ""
+    sample_rate: int = 0
+    channels: str = ""
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    duration_s: float
+    streams: list[Stream] = field(default_factory=list)
+
+    @property
+    def video(self) -> Stream | None:
+        return next((s for s in self.streams if s.kind == "video"), None)
+
+    @property
+    def audio(self) -> Stream | None:
+        return next((s for s in self.streams if s.kind == "audio"), None)
+
+
+_DURATION = re.compile(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)")
+_VIDEO = re.compile(r"Stream #\S+: Video: (\w+)[^,]*, (\w+)[^,]*(?:\([^)]*\))?[^,]*, (\d+)x(\d+).*?(?:([\d.]+) fps)?")
+_AUDIO = re.compile(r"Stream #\S+: Audio: (\w+)[^,]*, (\d+) Hz, ([\w.]+)")
+_FPS = re.compile(r"([\d.]+) fps")
+
+
+def probe(path: Path) -> MediaInfo:
+    """Streams and duration of a media file, read from ``ffmpeg -i``'s report."""
+    path = Path(path)
+    if not path.is_file():
+        raise BadInput(f"no such file: {path}")
+    result = subprocess.run([ffmpeg_exe(), "-nostdin", "-hide_banner", "-i", str(path)], capture_output=True)
+    report = result.stderr.decode("utf-8", "replace")
+    duration = _DURATION.search(report)
+    if not duration:
+        raise BadInput(f"{path.name} is not a readable media file")
+    hours, minutes, seconds = duration.groups()
+    streams = []
+    for line in report.splitlines():
+        if (match := _VIDEO.search(line)) and ": Video: " in line:
+            fps = _FPS.search(line)
+            streams.append(Stream("video", match.group(1), width=int(match.group(3)), height=int(match.group(4)),
+                                  fps=float(fps.group(1)) if fps else 0.0, pix_fmt=match.group(2)))
+        elif match := _AUDIO.search(line):
+            streams.append(Stream("audio", match.group(1), sample_rate=int(match.group(2)), channels=match.group(3)))
+    return MediaInfo(int(hours) * 3600 + int(minutes) * 60 + float(seconds), streams)
+
+
+def is_faststart(path: Path) -> bool:
+    """True when the MP4's index (moov) comes before its media data (mdat)."""
+    with open(path, "rb") as handle:
+        while header := handle.read(8):
+            if len(header) < 8:
+                return False
+            size, kind = int.from_bytes(header[:4], "big"), header[4:8]
+            if kind == b"moov":
+                return True
+            if kind == b"mdat":
+                return False
+            if size == 1:
+                size = int.from_bytes(handle.read(8), "big") - 8
+            elif size == 0:
+                return False
+            handle.seek(size - 8, 1)
+    return False

@@ -1,0 +1,193 @@
+"""The stage runner: one render job from request to MP4, resumable.
+
+``submit`` records the job and copies its inputs into the job folder; ``run`` executes the stages
+of ``stages.STAGES`` in order, recording each one's wall time and what it returns; ``resume``
+starts again from the first stage whose timing or outputs are missing. A ``StudioError`` fails the
+job with its message; Ctrl-C (or SIGTERM, which the CLI turns into KeyboardInterrupt) leaves it
+``interrupted``; any other exception fails it with a short message, the traceback going to the
+job's ``job.log``. Progress is reported as ``progress(fraction 0–1, message)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from . import registry
+from .controls import Controls, check_emotion
+from .errors import BadInput, StudioError
+from .jobs import Job, JobStore, now
+from .settings import Settings
+from .stages import OUTPUTS, STAGE_FUNCTIONS, STAGE_WEIGHTS, STAGES, StageContext
+
+Progress = Callable[[float, str], None]
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RenderRequest:
+    image: str | Path | None
+    text: str | None = None
+    audio: str | Path | None = None
+    persona: str | None = None
+    backend: str | None = None
+    controls: dict = field(default_factory=dict)  # only what the user set; these always win
+    emotion: str | None = None  # forced emotion, else detected
+    voice: str | None = None
+    max_side: int | None = None
+    seed: int = 0
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _copy_input(source: str | Path | None, job_dir: Path, stem: str) -> tuple[Path | None, str | None]:
+    if source is None or not Path(source).is_file():
+        return None, None
+    source = Path(source)
+    target = job_dir / "input" / f"{stem}{source.suffix.lower()[:8]}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
+    return target, _sha256(target)
+
+
+class Runner:
+    def __init__(self, settings: Settings, store: JobStore | None = None) -> None:
+        self.settings = settings
+        self.store = store or JobStore(settings.db_path)
+
+    # -- creating ---------------------------------------------------------------------------
+    def submit(self, request: RenderRequest) -> Job:
+        """Record a queued job with its inputs copied in. Checks that need no work happen here
+        too, but a bad request still becomes a (failed) job, so nothing the user did is lost."""
+        backend = request.backend or self.settings.renderer
+        job = self.store.create(
+            kind="render", persona=request.persona, backend=backend, text=request.text,
+            image_path=str(request.image) if request.image else None,
+            audio_path=str(request.audio) if request.audio else None,
+            controls_user=dict(request.controls), pid=os.getpid(),
+            options={"voice": request.voice, "max_side": request.max_side or self.settings.max_side,
+                     "fps": self.settings.fps, "seed": request.seed, "emotion": request.emotion,
+                     "image_name": Path(request.image).name if request.image else None,
+                     "audio_name": Path(request.audio).name if request.audio else None},
+        )
+        job_dir = self.settings.job_dir(job.id)
+        job_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self._check_request(request, backend)
+            image, image_hash = _copy_input(request.image, job_dir, "portrait")
+            audio, audio_hash = _copy_input(request.audio, job_dir, "audio")
+        except StudioError as error:
+            self._fail(job.id, "inputs", str(error))
+            error.job_id = job.id
+            raise
+        self.store.update(job.id, image_path=str(image) if image else job.image_path, image_sha256=image_hash,
+                          audio_path=str(audio) if audio else job.audio_path, audio_sha256=audio_hash)
+        return self.store.get(job.id)
+
+    def _check_request(self, request: RenderRequest, backend: str) -> None:
+        registry.get("renderer", backend)  # UnknownBackend names the known ones
+        if request.text is not None and request.audio is not None:
+            raise BadInput("give either a script or an audio file, not both")
+        if request.emotion is not None:
+            check_emotion(request.emotion)
+        Controls.from_dict(request.controls)  # unknown names and non-numbers are BadInput
+        if request.max_side is not None and not 256 <= int(request.max_side) <= 1080:
+            raise BadInput(f"size must be between 256 and 1080 px, got {request.max_side}")
+
+    def render(self, request: RenderRequest, progress: Progress | None = None) -> Job:
+        return self.run(self.submit(request).id, progress=progress)
+
+    # -- running ----------------------------------------------------------------------------
+    def resume(self, job_id: str, progress: Progress | None = None) -> Job:
+        self.store.mark_orphans_interrupted()
+        job = self.store.get(job_id)
+        if job.status == "done":
+            raise BadInput(f"job {job_id} is already done — its video is {job.video_path}")
+        if job.status in ("running", "queued") and job.pid and job.pid != os.getpid():
+            raise BadInput(f"job {job_id} is still running in process {job.pid}")
+        return self.run(job_id, progress=progress)
+
+    def first_unfinished_stage(self, job: Job) -> str:
+        job_dir = self.settings.job_dir(job.id)
+        for stage in STAGES:
+            if stage not in job.timings or not all((job_dir / name).exists() for name in OUTPUTS[stage]):
+                return stage
+        return STAGES[-1]
+
+    def run(self, job_id: str, progress: Progress | None = None) -> Job:
+        progress = progress or (lambda fraction, message: None)
+        job = self.store.get(job_id)
+        start = self.first_unfinished_stage(job)
+        timings = {stage: job.timings[stage] for stage in STAGES[: STAGES.index(start)] if stage in job.timings}
+        self.store.update(job_id, status="running", started_at=job.started_at or now(), pid=os.getpid(),
+                          error=None, error_stage=None, finished_at=None, timings=timings)
+        ctx = self._context(job)
+        done_weight = sum(STAGE_WEIGHTS[s] for s in STAGES[: STAGES.index(start)])
+        for stage in STAGES[STAGES.index(start):]:
+            weight = STAGE_WEIGHTS[stage]
+            ctx.progress = lambda fraction, base=done_weight, w=weight, s=stage: progress(
+                min(1.0, base + w * max(0.0, min(1.0, fraction))), s)
+            progress(done_weight, stage)
+            self.store.update(job_id, stage=stage)
+            self._log(job_id, f"stage {stage} started")
+            began = time.perf_counter()
+            try:
+                fields = STAGE_FUNCTIONS[stage](ctx) or {}
+            except StudioError as error:
+                self._fail(job_id, stage, str(error))
+                error.job_id = job_id
+                raise
+            except KeyboardInterrupt as interrupt:
+                self._finish(job_id, "interrupted", stage, f"stopped during {stage}; resume it to continue")
+                interrupt.job_id = job_id
+                raise
+            except Exception as error:  # a bug: keep the traceback, show a readable line
+                self._log(job_id, traceback.format_exc())
+                message = f"unexpected error during {stage}: {type(error).__name__}: {error}"
+                self._fail(job_id, stage, message)
+                failure = StudioError(message)
+                failure.job_id = job_id
+                raise failure from error
+            timings[stage] = round(time.perf_counter() - began, 4)
+            self.store.update(job_id, timings=timings, **fields)
+            self._log(job_id, f"stage {stage} finished in {timings[stage]:.3f} s")
+            done_weight += weight
+        progress(1.0, "done")
+        self._finish(job_id, "done", None, None)
+        return self.store.get(job_id)
+
+    def _context(self, job: Job) -> StageContext:
+        job_dir = self.settings.job_dir(job.id)
+        image = next(iter(sorted((job_dir / "input").glob("portrait.*"))), None) if (job_dir / "input").is_dir() else None
+        audio = next(iter(sorted((job_dir / "input").glob("audio.*"))), None) if (job_dir / "input").is_dir() else None
+        if audio is None and job.audio_path:
+            audio = Path(job.audio_path)  # never copied because it was missing: the inputs stage says so
+        return StageContext(job_dir=job_dir, settings=self.settings, text=job.text, image=image, audio=audio,
+                            backend=job.backend or self.settings.renderer, options=job.options,
+                            controls_user=job.controls_user)
+
+    def _fail(self, job_id: str, stage: str, message: str) -> None:
+        self._finish(job_id, "failed", stage, message)
+
+    def _finish(self, job_id: str, status: str, stage: str | None, message: str | None) -> None:
+        self.store.update(job_id, status=status, finished_at=now(), error=message, error_stage=stage)
+        self._log(job_id, f"job {status}" + (f" in {stage}: {message}" if message else ""))
+
+    def _log(self, job_id: str, line: str) -> None:
+        job_dir = self.settings.job_dir(job_id)
+        job_dir.mkdir(parents=True, exist_ok=True)
+        with open(job_dir / "job.log", "a", encoding="utf-8") as handle:
+            handle.write(f"{now()} {line}\n")

@@ -1,0 +1,166 @@
+"""The stages of a render job.
+
+Each stage is a function ``stage(ctx) -> dict`` that reads its inputs from the job folder, writes
+its outputs there, and returns the job fields it wants recorded. Stages know nothing of the
+database or the UI; the runner (``runner.py``) calls them in order, times them, records what they
+return and can start again from any of them, because everything a stage needs is on disk.
+
+Files in a job folder, by the stage that writes them::
+
+    input/portrait.*, input/audio.*   copied at submit time (the job owns its inputs)
+    inputs.json     inputs    the checked request: face found, notes for the user
+    speech.wav      speech    mono 16-bit PCM; speech.json: source, voice, phoneme timings
+    analysis.json   analysis  duration, per-frame loudness envelope, voiced spans, features
+    emotion.json    emotion   emotion, confidence, evidence
+    controls.json   control   proposed and final controls, which controller, why
+    render.mp4      render    the animated video, H.264, no audio (render.json: backend facts)
+    output.mp4      encode    H.264 + AAC, faststart: the deliverable
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from . import registry
+from .controls import Controls, check_emotion, propose_rule_based
+from .errors import BadInput, StudioError
+from .settings import Settings
+
+STAGES = ("inputs", "speech", "analysis", "emotion", "control", "render", "encode")
+# Share of the whole job each stage usually takes, for one honest progress bar.
+STAGE_WEIGHTS = {"inputs": 0.04, "speech": 0.12, "analysis": 0.03, "emotion": 0.01,
+                 "control": 0.01, "render": 0.74, "encode": 0.05}
+OUTPUTS = {
+    "inputs": ("inputs.json",), "speech": ("speech.wav", "speech.json"),
+    "analysis": ("analysis.json",), "emotion": ("emotion.json",), "control": ("controls.json",),
+    "render": ("render.mp4",), "encode": ("output.mp4",),
+}
+
+
+@dataclass
+class StageContext:
+    job_dir: Path
+    settings: Settings
+    text: str | None
+    image: Path | None  # the job's own copy, or None when it was never readable
+    audio: Path | None
+    backend: str
+    options: dict = field(default_factory=dict)
+    controls_user: dict = field(default_factory=dict)
+    progress: Callable[[float], None] = lambda fraction: None
+
+    def path(self, name: str) -> Path:
+        return self.job_dir / name
+
+    def read_json(self, name: str) -> dict:
+        return json.loads(self.path(name).read_text())
+
+    def write_json(self, name: str, value: Any) -> None:
+        tmp = self.path(name + ".partial")
+        tmp.write_text(json.dumps(value, indent=1))
+        tmp.replace(self.path(name))
+
+
+def stage_inputs(ctx: StageContext) -> dict:
+    from .speech import check_text
+
+    if ctx.image is None or not ctx.image.is_file():
+        raise BadInput(f"portrait not found: {ctx.options.get('image_name') or 'no image given'}")
+    if ctx.audio is None and ctx.text is None:
+        raise BadInput("give a script (--text) or an audio file (--audio) for the avatar to say")
+    if ctx.audio is not None and not ctx.audio.is_file():
+        raise BadInput(f"audio file not found: {ctx.options.get('audio_name')}")
+    if ctx.text is not None and ctx.audio is None:
+        check_text(ctx.text)
+    renderer = registry.get("renderer", ctx.backend)
+    checked = renderer.check_inputs(portrait_path=ctx.image, max_side=ctx.options.get("max_side", ctx.settings.max_side))
+    ctx.write_json("inputs.json", checked)
+    return {"notes": checked.get("notes", [])}
+
+
+def stage_speech(ctx: StageContext) -> dict:
+    from .speech import make_speech
+
+    use_text = ctx.text if ctx.audio is None else None
+    make_speech(text=use_text, audio_path=ctx.audio, out_dir=ctx.job_dir, voice=ctx.options.get("voice"))
+    return {}
+
+
+def stage_analysis(ctx: StageContext) -> dict:
+    from .analysis import analyse
+
+    analysis = analyse(ctx.path("speech.wav"), fps=ctx.options.get("fps", ctx.settings.fps))
+    ctx.write_json("analysis.json", analysis.to_dict())
+    return {"duration_s": analysis.duration_s}
+
+
+def _analysis(ctx: StageContext):
+    from .analysis import Analysis
+
+    return Analysis.from_dict(ctx.read_json("analysis.json"))
+
+
+def stage_emotion(ctx: StageContext) -> dict:
+    from .emotion import detect_emotion
+
+    detected = detect_emotion(ctx.text, _analysis(ctx)).to_dict()
+    forced = ctx.options.get("emotion")
+    record = {**detected, "detected": detected["emotion"]}
+    if forced:
+        record.update(emotion=check_emotion(forced), confidence=1.0, forced_by_user=True)
+    ctx.write_json("emotion.json", record)
+    return {"emotion": record["emotion"], "emotion_confidence": record["confidence"],
+            "emotion_evidence": record["evidence"]}
+
+
+def stage_control(ctx: StageContext) -> dict:
+    emotion = ctx.read_json("emotion.json")
+    analysis = _analysis(ctx)
+    proposed, reasons = propose_rule_based(emotion["emotion"], emotion["confidence"], analysis.energy)
+    final = proposed.merge(ctx.controls_user)
+    ctx.write_json("controls.json", {
+        "controller": "rules", "reasons": reasons, "user": ctx.controls_user,
+        "proposed": proposed.to_dict(), "final": final.to_dict(),
+    })
+    return {"controller": "rules", "controls_proposed": proposed.to_dict(), "controls_final": final.to_dict()}
+
+
+def stage_render(ctx: StageContext) -> dict:
+    analysis = _analysis(ctx)
+    controls = Controls.from_dict(ctx.read_json("controls.json")["final"])
+    speech = ctx.read_json("speech.json")
+    renderer = registry.get("renderer", ctx.backend)
+    info = renderer.render(
+        portrait_path=ctx.image, n_frames=analysis.n_frames, fps=analysis.fps,
+        envelope=analysis.envelope, voiced_spans=analysis.voiced_spans, controls=controls,
+        phonemes=speech.get("phonemes"), out_path=ctx.path("render.mp4"),
+        seed=ctx.options.get("seed", 0), max_side=ctx.options.get("max_side", ctx.settings.max_side),
+        progress=ctx.progress,
+    )
+    ctx.write_json("render.json", {"backend": ctx.backend, **info})
+    notes = ctx.read_json("inputs.json").get("notes", [])
+    return {"notes": list(dict.fromkeys([*notes, *info.get("notes", [])]))}
+
+
+def stage_encode(ctx: StageContext) -> dict:
+    from .media import is_faststart, mux, probe
+
+    out = ctx.path("output.mp4")
+    mux(ctx.path("render.mp4"), ctx.path("speech.wav"), out)
+    info = probe(out)
+    fps = ctx.options.get("fps", ctx.settings.fps)
+    speech_s = ctx.read_json("speech.json")["duration_s"]
+    if info.video is None or info.audio is None or not is_faststart(out):
+        raise StudioError("the encoded video is missing a stream or its index; please report this job")
+    if abs(info.duration_s - speech_s) > 1.0 / fps + 0.03:  # AAC priming rounds to ~1 audio frame
+        raise StudioError(f"the video lasts {info.duration_s:.2f} s but the speech {speech_s:.2f} s")
+    return {"video_path": str(out), "duration_s": round(speech_s, 3)}
+
+
+STAGE_FUNCTIONS: dict[str, Callable[[StageContext], dict]] = {
+    "inputs": stage_inputs, "speech": stage_speech, "analysis": stage_analysis,
+    "emotion": stage_emotion, "control": stage_control, "render": stage_render, "encode": stage_encode,
+}
