@@ -165,7 +165,7 @@ class JobStore:
     def list(self, *, limit: int = 50, offset: int = 0, status: str | None = None) -> list[Job]:
         where, params = ("status = ?", [status]) if status else (None, [])
         with self.connect() as db:
-            rows = db["jobs"].rows_where(where, params, order_by="created_at desc, id desc",
+            rows = db["jobs"].rows_where(where, params, order_by="created_at desc, rowid desc",
                                          limit=limit, offset=offset)
             return [Job.from_row(row) for row in rows]
 

@@ -1,0 +1,52 @@
+import subprocess
+import sys
+
+import pytest
+
+from pipeline.errors import JobNotFound
+from pipeline.jobs import JobStore, migrations
+
+
+def test_migrations_are_idempotent_and_named(tmp_path):
+    path = tmp_path / "studio.db"
+    JobStore(path)
+    store = JobStore(path)  # second open applies nothing new
+    with store.connect() as db:
+        applied = [m.name for m in migrations.applied(db)]
+        assert applied == ["m001_jobs"]
+        assert {"id", "status", "timings", "controls_final", "emotion_evidence", "image_sha256"} <= set(db["jobs"].columns_dict)
+
+
+def test_round_trip_json_columns(tmp_path):
+    store = JobStore(tmp_path / "studio.db")
+    job = store.create(backend="embedded", text="hi", controls_user={"mouth_openness": 0.8}, options={"seed": 3})
+    store.update(job.id, timings={"speech": 0.5}, notes=["found 2 faces"], status="running")
+    again = store.get(job.id)
+    assert again.controls_user == {"mouth_openness": 0.8} and again.options == {"seed": 3}
+    assert again.timings == {"speech": 0.5} and again.notes == ["found 2 faces"] and again.status == "running"
+
+
+def test_unknown_job_is_a_clear_error(tmp_path):
+    with pytest.raises(JobNotFound, match="no job with id 'nope'"):
+        JobStore(tmp_path / "studio.db").get("nope")
+
+
+def test_jobs_of_dead_processes_become_interrupted(tmp_path):
+    store = JobStore(tmp_path / "studio.db")
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    orphan = store.create(status="running", pid=int(dead.stdout))
+    mine = store.create(status="running")  # pid of this (live) process
+    store.update(mine.id, pid=__import__("os").getpid())
+    finished = store.create(status="done", pid=int(dead.stdout))
+    assert store.mark_orphans_interrupted() == [orphan.id]
+    assert store.get(orphan.id).status == "interrupted"
+    assert "resume" in store.get(orphan.id).error
+    assert store.get(mine.id).status == "running" and store.get(finished.id).status == "done"
+
+
+def test_list_is_newest_first_and_filters(tmp_path):
+    store = JobStore(tmp_path / "studio.db")
+    ids = [store.create(status="done" if i % 2 else "failed").id for i in range(5)]
+    assert [job.id for job in store.list()] == ids[::-1]
+    assert {job.status for job in store.list(status="failed")} == {"failed"}
+    assert len(store.list(limit=2, offset=1)) == 2
