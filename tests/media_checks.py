@@ -1,0 +1,36 @@
+"""Helpers for tests that look at what a user gets: decoded frames and stream facts."""
+
+from __future__ import annotations
+
+import subprocess
+import wave
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.media import ffmpeg_exe, probe
+
+
+def decode_frames(path: Path) -> np.ndarray:
+    """All frames of a video as an (N, H, W, 3) uint8 array (tests only: short clips)."""
+    info = probe(path).video
+    raw = subprocess.run([ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-i", str(path), "-f", "rawvideo",
+                          "-pix_fmt", "rgb24", "pipe:1"], capture_output=True, check=True).stdout
+    return np.frombuffer(raw, np.uint8).reshape(-1, info.height, info.width, 3)
+
+
+def wav_duration(path: Path) -> float:
+    with wave.open(str(path), "rb") as handle:
+        return handle.getnframes() / handle.getframerate()
+
+
+def write_wav(path: Path, samples: np.ndarray, rate: int = 22050) -> Path:
+    with wave.open(str(path), "wb") as handle:
+        handle.setnchannels(1), handle.setsampwidth(2), handle.setframerate(rate)
+        handle.writeframes(np.clip(samples * 32767, -32767, 32767).astype(np.int16).tobytes())
+    return path
+
+
+def convert(source: Path, target: Path) -> Path:
+    subprocess.run([ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-y", "-i", str(source), str(target)], check=True)
+    return target
