@@ -1,0 +1,68 @@
+"""Reading and writing the pipeline's WAV files.
+
+Every audio file a stage hands to the next is mono, signed 16-bit PCM, so this module only has to
+speak that format (plus stereo on read, folded to mono, because a WAV from elsewhere may be).
+Inside the pipeline audio is float32 in [-1, 1]. Writes go to a temporary file in the same folder
+and are renamed into place, so a crashed or failed stage never leaves a half-written file that a
+resumed job would mistake for a finished one.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import wave
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import BadInput
+
+_INT16_SCALE = 32768.0
+
+
+def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
+    """Samples (float32, mono, in [-1, 1]) and the sample rate of a 16-bit PCM WAV file."""
+    path = Path(path)
+    try:
+        with wave.open(str(path), "rb") as wav:
+            channels = wav.getnchannels()
+            width = wav.getsampwidth()
+            rate = wav.getframerate()
+            raw = wav.readframes(wav.getnframes())
+    except (wave.Error, EOFError) as error:
+        raise BadInput(f"'{path.name}' is not a readable WAV file ({error})") from None
+    if width != 2:
+        raise BadInput(f"'{path.name}' has {8 * width}-bit samples; expected 16-bit PCM")
+    samples = np.frombuffer(raw, dtype="<i2")
+    if channels > 1:
+        samples = samples[: len(samples) // channels * channels].reshape(-1, channels).mean(axis=1)
+    return samples.astype(np.float32) / _INT16_SCALE, rate
+
+
+def write_wav(path: str | Path, samples: np.ndarray, sample_rate: int) -> Path:
+    """Write float samples in [-1, 1] as a mono 16-bit PCM WAV, atomically. Returns the path."""
+    path = Path(path)
+    pcm = np.clip(np.round(np.asarray(samples, dtype=np.float32) * 32767.0), -32768, 32767)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".wav", dir=path.parent)
+    os.close(fd)
+    try:
+        with wave.open(tmp_name, "wb") as wav:
+            wav.setnchannels(1)
+            wav.setsampwidth(2)
+            wav.setframerate(int(sample_rate))
+            wav.writeframes(pcm.astype("<i2").tobytes())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def peak_dbfs(samples: np.ndarray) -> float:
+    """Peak level in dBFS after removing any DC offset (-inf dB is reported as -120)."""
+    if len(samples) == 0:
+        return -120.0
+    centred = samples - float(np.mean(samples, dtype=np.float64))
+    peak = float(np.max(np.abs(centred)))
+    return max(-120.0, 20.0 * np.log10(peak)) if peak > 0 else -120.0
