@@ -36,7 +36,8 @@ class ProgressBar:
     def __init__(self) -> None:
         from tqdm import tqdm
 
-        self._bar = tqdm(total=100, file=sys.stderr, unit="%", leave=False,
+        # Only on a terminal: a script reading stderr gets nothing but the one error line.
+        self._bar = tqdm(total=100, file=sys.stderr, unit="%", leave=False, disable=not sys.stderr.isatty(),
                          bar_format="{desc:<10} {bar} {n:.0f}% [{elapsed}]")
 
     def __call__(self, fraction: float, message: str) -> None:

@@ -6,11 +6,11 @@ the ``error`` column of the job). Anything else escaping the pipeline is a bug.
 
     StudioError
     ├── BadInput            the request itself is wrong (no face, corrupt image, empty text, …)
+    │   └── JobNotFound     no job with that id
     ├── MissingKey          a hosted backend needs an API key that is not set
     ├── BackendUnavailable  a backend's package, weights or hardware is missing
     ├── RemoteError         a hosted service answered with an error
     │   └── RemoteTimeout   …or did not answer in time
-    └── JobNotFound         no job with that id
     UnknownBackend          (also a KeyError) a registry lookup for a name that does not exist
 """
 
@@ -39,7 +39,7 @@ class RemoteTimeout(RemoteError):
     """A hosted service did not answer in time."""
 
 
-class JobNotFound(StudioError):
+class JobNotFound(BadInput):
     """No job with that id."""
 
 

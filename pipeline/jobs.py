@@ -26,6 +26,11 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import sqlite_utils
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; opening a brand-new database twice at once may race
+    fcntl = None
 from sqlite_utils.migrations import Migrations
 
 from .errors import JobNotFound
@@ -131,9 +136,15 @@ class JobStore:
     def __init__(self, db_path: Path) -> None:
         self.db_path = Path(db_path)
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.connect() as db:
-            db.enable_wal()
-            migrations.apply(db)
+        # Several processes (the studio, CLI renders) may open a new database at once: one at a
+        # time switches it to WAL and applies migrations, the others then find nothing to do.
+        with open(self.db_path.with_name(self.db_path.name + ".lock"), "a") as lock:
+            if fcntl is not None:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+            with self.connect() as db:
+                if db.journal_mode != "wal":
+                    db.enable_wal()
+                migrations.apply(db)
 
     @contextmanager
     def connect(self) -> Iterator[sqlite_utils.Database]:

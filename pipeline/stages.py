@@ -76,7 +76,8 @@ def stage_inputs(ctx: StageContext) -> dict:
     if ctx.text is not None and ctx.audio is None:
         check_text(ctx.text)
     renderer = registry.get("renderer", ctx.backend)
-    checked = renderer.check_inputs(portrait_path=ctx.image, max_side=ctx.options.get("max_side", ctx.settings.max_side))
+    checked = renderer.check_inputs(portrait_path=ctx.image, display_name=ctx.options.get("image_name"),
+                                    max_side=ctx.options.get("max_side", ctx.settings.max_side))
     ctx.write_json("inputs.json", checked)
     return {"notes": checked.get("notes", [])}
 
@@ -85,7 +86,8 @@ def stage_speech(ctx: StageContext) -> dict:
     from .speech import make_speech
 
     use_text = ctx.text if ctx.audio is None else None
-    make_speech(text=use_text, audio_path=ctx.audio, out_dir=ctx.job_dir, voice=ctx.options.get("voice"))
+    make_speech(text=use_text, audio_path=ctx.audio, out_dir=ctx.job_dir, voice=ctx.options.get("voice"),
+                display_name=ctx.options.get("audio_name"))
     return {}
 
 
@@ -138,7 +140,7 @@ def stage_render(ctx: StageContext) -> dict:
         envelope=analysis.envelope, voiced_spans=analysis.voiced_spans, controls=controls,
         phonemes=speech.get("phonemes"), out_path=ctx.path("render.mp4"),
         seed=ctx.options.get("seed", 0), max_side=ctx.options.get("max_side", ctx.settings.max_side),
-        progress=ctx.progress,
+        progress=ctx.progress, display_name=ctx.options.get("image_name"),
     )
     ctx.write_json("render.json", {"backend": ctx.backend, **info})
     notes = ctx.read_json("inputs.json").get("notes", [])

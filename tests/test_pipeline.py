@@ -103,7 +103,7 @@ BAD_INPUTS = {
     "empty audio": (_empty_audio, "empty"),
     "silent audio": (_silent_audio, "silent"),
     "empty text": (lambda tmp_path: {"image": PORTRAIT, "text": "   \n "}, "script is empty"),
-    "huge text": (lambda tmp_path: {"image": PORTRAIT, "text": "word " * 20000}, "100,000 characters"),
+    "huge text": (lambda tmp_path: {"image": PORTRAIT, "text": "word." * 20000}, "100,000 characters"),
     "missing image": (lambda tmp_path: {"image": tmp_path / "nope.png", "text": SCRIPT}, "portrait not found: nope.png"),
     "text and audio": (lambda tmp_path: {"image": PORTRAIT, "text": SCRIPT,
                                          "audio": PORTRAIT}, "either a script or an audio file"),

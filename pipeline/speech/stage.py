@@ -79,7 +79,8 @@ class SpeechResult:
 
 
 def make_speech(
-    *, text: str | None, audio_path: str | Path | None, out_dir: Path, voice: str | None = None
+    *, text: str | None, audio_path: str | Path | None, out_dir: Path, voice: str | None = None,
+    display_name: str | None = None,
 ) -> SpeechResult:
     """Write ``speech.wav`` and ``speech.json`` into ``out_dir`` from a script or an audio file."""
     has_audio = audio_path is not None and str(audio_path).strip() != ""
@@ -89,7 +90,7 @@ def make_speech(
         raise BadInput("Nothing to say — type a script or upload an audio file.")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    result = _from_upload(audio_path, out_dir) if has_audio else _from_script(text or "", out_dir, voice)
+    result = _from_upload(audio_path, out_dir, display_name) if has_audio else _from_script(text or "", out_dir, voice)
     # speech.json is written last and atomically: its presence means the stage finished.
     partial = out_dir / f".{SPEECH_JSON}.partial"
     partial.write_text(_dump_json(result.to_dict()), encoding="utf-8")
@@ -174,7 +175,7 @@ def _words(script: str, phonemes: tuple[PhonemeTiming, ...] | None) -> tuple[Wor
     return None if timings is None else tuple(WordTiming(*timing) for timing in timings)
 
 
-def _from_upload(audio_path: str | Path, out_dir: Path) -> SpeechResult:
+def _from_upload(audio_path: str | Path, out_dir: Path, display_name: str | None = None) -> SpeechResult:
     wav_path = out_dir / SPEECH_WAV
-    rate, duration = normalise_upload(audio_path, wav_path)
+    rate, duration = normalise_upload(audio_path, wav_path, display_name=display_name)
     return SpeechResult(wav_path=wav_path, duration_s=round(duration, 5), sample_rate=rate, source="upload")

@@ -39,13 +39,14 @@ def ffmpeg_exe() -> str:
         raise BackendUnavailable(f"decoding uploaded audio needs imageio-ffmpeg ({error})") from None
 
 
-def normalise_upload(audio_path: str | Path, out_wav: Path) -> tuple[int, float]:
+def normalise_upload(audio_path: str | Path, out_wav: Path, *, display_name: str | None = None) -> tuple[int, float]:
     """Decode ``audio_path`` into ``out_wav``; returns (sample rate, duration in seconds).
 
-    ``out_wav`` is written only if the audio is usable, and atomically.
+    ``out_wav`` is written only if the audio is usable, and atomically. Messages name the file as
+    ``display_name`` (the name the user gave it) when the job works on its own copy.
     """
     source = Path(audio_path)
-    name = source.name
+    name = display_name or source.name
     if not source.exists():
         raise BadInput(f"The audio file '{name}' was not found — upload it again.")
     if not source.is_file():
@@ -58,7 +59,7 @@ def normalise_upload(audio_path: str | Path, out_wav: Path) -> tuple[int, float]
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        _decode(source, tmp)
+        _decode(source, tmp, name)
         samples, rate = read_wav(tmp)
         if len(samples) == 0:
             raise BadInput(f"The audio file '{name}' contains no sound (it has no audio samples).")
@@ -76,7 +77,7 @@ def normalise_upload(audio_path: str | Path, out_wav: Path) -> tuple[int, float]
     return rate, duration
 
 
-def _decode(source: Path, out_wav: Path) -> None:
+def _decode(source: Path, out_wav: Path, name: str) -> None:
     command = [
         ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error",
         "-i", str(source),
@@ -88,24 +89,24 @@ def _decode(source: Path, out_wav: Path) -> None:
         done = subprocess.run(command, capture_output=True, timeout=DECODE_TIMEOUT_S, check=False)
     except subprocess.TimeoutExpired:
         raise BadInput(
-            f"Decoding the audio file '{source.name}' took too long — try a shorter or simpler file."
+            f"Decoding the audio file '{name}' took too long — try a shorter or simpler file."
         ) from None
     if done.returncode == 0:
         return
-    detail = _last_error_line(done.stderr.decode("utf-8", "replace"), source, out_wav)
+    detail = _last_error_line(done.stderr.decode("utf-8", "replace"), source, out_wav, name)
     if "does not contain any stream" in detail:
-        raise BadInput(f"'{source.name}' has no audio track — there is no speech to animate.")
+        raise BadInput(f"'{name}' has no audio track — there is no speech to animate.")
     suffix = f" (ffmpeg: {detail})" if detail else ""
     raise BadInput(
-        f"could not read the audio file '{source.name}': it is not a supported audio format or is damaged{suffix}"
+        f"could not read the audio file '{name}': it is not a supported audio format or is damaged{suffix}"
     )
 
 
-def _last_error_line(stderr: str, source: Path, out_wav: Path) -> str:
+def _last_error_line(stderr: str, source: Path, out_wav: Path, name: str) -> str:
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
     if not lines:
         return ""
     # "Error opening output files: Invalid argument" hides the real cause one line up.
     wanted = next((line for line in lines if "does not contain any stream" in line), lines[-1])
     line = _FFMPEG_PREFIX.sub("", wanted)
-    return line.replace(str(source), source.name).replace(str(out_wav), "output")
+    return line.replace(str(source), name).replace(str(out_wav), "output")
