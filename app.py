@@ -12,7 +12,6 @@ The CLI paths never import gradio. Errors print one readable line to stderr and 
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import sys
 

@@ -12,7 +12,7 @@ LLM controller proposes through the same ``propose`` seam.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields
 from typing import Any, Mapping
 
 from .errors import BadInput
