@@ -110,7 +110,7 @@ def cmd_jobs(args) -> int:
     if not jobs:
         print("no jobs yet — try: python app.py render --image assets/astronaut.png --text \"Hello!\"")
     for job in jobs:
-        what = (job.text or Path(job.audio_path or "").name or "").replace("\n", " ")[:40]
+        what = (job.text or job.options.get("audio_name") or "").replace("\n", " ")[:40]
         result = job.video_path if job.status == "done" else (job.error or "")
         print(f"{job.id}  {job.status:<11} {job.backend or '':<9} {what!r:<44} {result}")
     return 0

@@ -27,6 +27,7 @@ def test_render_json_is_one_object_with_a_valid_mp4(tmp_path, studio_home):
     result = app("render", "--image", "assets/astronaut.png", "--text", "Good morning. Shall we begin?",
                  "--set", "head_tilt=0.8", "--emotion", "happy", "--out", str(out), "--json")
     assert result.returncode == 0, result.stderr
+    assert result.stderr == "", "nothing but errors on stderr (no native library chatter)"
     payload = json.loads(result.stdout)
     assert set(payload) >= {"job_id", "status", "video", "duration_s", "controls", "emotion", "timings"}
     assert payload["status"] == "done" and payload["emotion"] == "happy"
@@ -53,6 +54,16 @@ def test_bad_input_is_one_readable_line_and_exit_2(args, message):
     assert result.returncode == 2
     assert result.stderr.strip().startswith(message), result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_no_face_after_the_face_mesh_ran_is_still_one_line(tmp_path):
+    from PIL import Image
+
+    Image.new("RGB", (400, 300), (180, 170, 160)).save(tmp_path / "wall.jpg")
+    result = app("render", "--image", str(tmp_path / "wall.jpg"), "--text", "hi")
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "error: No face found in 'wall.jpg' — use a front-facing portrait where the face is clearly visible."]
 
 
 def test_bad_input_job_is_recorded_as_failed(studio_home):

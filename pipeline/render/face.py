@@ -15,7 +15,10 @@ a change.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import sys
 import threading
 from dataclasses import dataclass
 
@@ -72,15 +75,44 @@ def _bbox(points: np.ndarray) -> tuple[int, int, int, int]:
 _local = threading.local()
 
 
+@contextlib.contextmanager
+def _native_stderr_silenced():
+    """MediaPipe's C++ side (TFLite, absl) prints INFO/WARNING lines straight to file descriptor 2
+    while a graph starts and runs its first image; they would break the CLI's one-line errors. The
+    descriptor is pointed at /dev/null for that moment only."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def _mesh():
     mesh = getattr(_local, "mesh", None)
     if mesh is None:
-        from mediapipe.python.solutions import face_mesh  # heavy import, only when needed
+        with _native_stderr_silenced():
+            from mediapipe.python.solutions import face_mesh  # heavy import, only when needed
 
-        mesh = face_mesh.FaceMesh(static_image_mode=True, max_num_faces=5, refine_landmarks=True,
-                                  min_detection_confidence=0.5)
-        _local.mesh = mesh
+            mesh = face_mesh.FaceMesh(static_image_mode=True, max_num_faces=5, refine_landmarks=True,
+                                      min_detection_confidence=0.5)
+        _local.mesh, _local.found_a_face = mesh, False
     return mesh
+
+
+def _process(image: np.ndarray):
+    """The mesh's result for one image; silenced until this thread's mesh has seen a face, as the
+    landmark stage prints its own warning the first time it runs."""
+    mesh = _mesh()
+    if _local.found_a_face:
+        return mesh.process(image)
+    with _native_stderr_silenced():
+        result = mesh.process(image)
+    _local.found_a_face = bool(result.multi_face_landmarks)
+    return result
 
 
 def find_faces(image: np.ndarray) -> list[Face]:
@@ -88,7 +120,7 @@ def find_faces(image: np.ndarray) -> list[Face]:
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"expected an H×W×3 uint8 RGB image, got {image.shape} {image.dtype}")
     height, width = image.shape[:2]
-    result = _mesh().process(np.ascontiguousarray(image))
+    result = _process(np.ascontiguousarray(image))
     found = result.multi_face_landmarks or []
     faces = []
     for face_landmarks in found:
