@@ -144,3 +144,24 @@ def test_resume_after_a_failure_starts_at_the_failed_stage(runner, tmp_path):
     assert job.status == "done" and job.error is None and list(job.timings) == list(STAGES)
     with pytest.raises(BadInput, match="already done"):
         runner.resume(job_id)
+
+
+def test_mouth_follows_the_sample_recording(runner):
+    """The shipped sample (assets/sample_speech.mp3) through the whole pipeline: the inner-lip gap
+    measured by the face mesh on the decoded MP4 frames tracks the analysis envelope."""
+    import json
+
+    from conftest import ROOT
+    from pipeline.render.face import measure
+
+    job = runner.render(RenderRequest(image=PORTRAIT, audio=ROOT / "assets" / "sample_speech.mp3",
+                                      controls={"head_tilt": 0.3, "mouth_openness": 0.7}))
+    envelope = json.loads((runner.settings.job_dir(job.id) / "analysis.json").read_text())["envelope"]
+    frames = decode_frames(job.video_path)
+    aperture = np.array([measure(frame).mouth_aperture for frame in frames])
+    assert len(aperture) == len(envelope)
+    r = np.corrcoef(aperture, envelope)[0, 1]
+    print(f"mouth/envelope correlation on the sample: r = {r:.3f}")
+    assert r >= 0.7, f"mouth/envelope correlation {r:.2f}"
+    silent = np.array(envelope) == 0
+    assert silent.any() and aperture[silent].max() - aperture[0] < 0.05, "silence keeps the mouth at rest"
