@@ -173,7 +173,3 @@ def _phoneme_tracks(phonemes: list[dict], t: np.ndarray) -> tuple[np.ndarray, np
     closure = np.clip(np.convolve(closure, kernel, mode="same") * 1.5, 0, 1)
     rounding = np.convolve(rounding, kernel, mode="same")
     return closure, rounding
-
-
-# --- the renderer ------------------------------------------------------------------------------
-
