@@ -53,6 +53,11 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _job_input(job_dir: Path, stem: str) -> Path | None:
+    """The job's own copy of an input (``input/portrait.png``, ``input/audio.mp3``), if it has one."""
+    return next(iter(sorted((job_dir / "input").glob(f"{stem}.*"))), None)
+
+
 def _copy_input(source: str | Path | None, job_dir: Path, stem: str) -> tuple[Path | None, str | None]:
     if source is None or not Path(source).is_file():
         return None, None
@@ -171,11 +176,11 @@ class Runner:
 
     def _context(self, job: Job) -> StageContext:
         job_dir = self.settings.job_dir(job.id)
-        image = next(iter(sorted((job_dir / "input").glob("portrait.*"))), None) if (job_dir / "input").is_dir() else None
-        audio = next(iter(sorted((job_dir / "input").glob("audio.*"))), None) if (job_dir / "input").is_dir() else None
+        audio = _job_input(job_dir, "audio")
         if audio is None and job.audio_path:
             audio = Path(job.audio_path)  # never copied because it was missing: the inputs stage says so
-        return StageContext(job_dir=job_dir, settings=self.settings, text=job.text, image=image, audio=audio,
+        return StageContext(job_dir=job_dir, settings=self.settings, text=job.text,
+                            image=_job_input(job_dir, "portrait"), audio=audio,
                             backend=job.backend or self.settings.renderer, options=job.options,
                             controls_user=job.controls_user)
 

@@ -34,7 +34,6 @@ class Settings:
     max_side: int = 512
     fps: int = 25
     keys: Mapping[str, str] = field(default_factory=dict, repr=False)
-    env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def db_path(self) -> Path:
@@ -84,7 +83,6 @@ def resolve(environ: Mapping[str, str] | None = None, *, dotenv: bool = True, **
         voice=env.get("AVATAR_STUDIO_VOICE") or None,
         max_side=max_side,
         keys={name: env[name] for name in KEY_VARIABLES if env.get(name)},
-        env={name: value for name, value in env.items() if name not in KEY_VARIABLES},
     )
     return replace(settings, **overrides) if overrides else settings
 
