@@ -25,7 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .errors import BadInput, StudioError
+from .errors import BackendUnavailable, BadInput, StudioError
 
 FPS = 25
 DEFAULT_PRESET = "veryfast"
@@ -34,9 +34,13 @@ DEFAULT_CRF = 20
 
 @functools.cache
 def ffmpeg_exe() -> str:
-    import imageio_ffmpeg
+    """Path of the bundled ffmpeg binary."""
+    try:
+        import imageio_ffmpeg
 
-    return imageio_ffmpeg.get_ffmpeg_exe()
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except (ImportError, RuntimeError) as error:
+        raise BackendUnavailable(f"the bundled ffmpeg is missing — reinstall imageio-ffmpeg ({error})") from None
 
 
 def run_ffmpeg(args: list[str], *, what: str) -> subprocess.CompletedProcess:

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from pipeline.speech.tts import get_voice
-from pipeline.speech.upload import ffmpeg_exe
+from pipeline.media import ffmpeg_exe
 
 ENCODERS = {
     "wav": ["-c:a", "pcm_s16le"],

@@ -18,7 +18,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from ..errors import BackendUnavailable, BadInput
+from ..errors import BadInput
+from ..media import ffmpeg_exe
 from .wav import peak_dbfs, read_wav
 
 UPLOAD_SAMPLE_RATE = 44100
@@ -27,16 +28,6 @@ SILENCE_PEAK_DBFS = -50.0
 DECODE_TIMEOUT_S = 180
 
 _FFMPEG_PREFIX = re.compile(r"^\[[^\]]*@ 0x[0-9a-f]+\]\s*")
-
-
-def ffmpeg_exe() -> str:
-    """Path of the bundled ffmpeg binary."""
-    try:
-        import imageio_ffmpeg
-
-        return imageio_ffmpeg.get_ffmpeg_exe()
-    except (ImportError, RuntimeError) as error:
-        raise BackendUnavailable(f"decoding uploaded audio needs imageio-ffmpeg ({error})") from None
 
 
 def normalise_upload(audio_path: str | Path, out_wav: Path, *, display_name: str | None = None) -> tuple[int, float]:
