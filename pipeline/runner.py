@@ -24,7 +24,7 @@ from . import registry
 from .controls import Controls, check_emotion
 from .errors import BadInput, StudioError
 from .jobs import Job, JobStore, now
-from .settings import Settings
+from .settings import MAX_SIDE_RANGE, Settings
 from .stages import OUTPUTS, STAGE_FUNCTIONS, STAGE_WEIGHTS, STAGES, StageContext
 
 Progress = Callable[[float, str], None]
@@ -109,8 +109,9 @@ class Runner:
         if request.emotion is not None:
             check_emotion(request.emotion)
         Controls.from_dict(request.controls)  # unknown names and non-numbers are BadInput
-        if request.max_side is not None and not 256 <= int(request.max_side) <= 1080:
-            raise BadInput(f"size must be between 256 and 1080 px, got {request.max_side}")
+        low, high = MAX_SIDE_RANGE
+        if request.max_side is not None and not low <= int(request.max_side) <= high:
+            raise BadInput(f"size must be between {low} and {high} px, got {request.max_side}")
 
     def render(self, request: RenderRequest, progress: Progress | None = None) -> Job:
         return self.run(self.submit(request).id, progress=progress)

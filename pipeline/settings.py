@@ -18,7 +18,8 @@ from .errors import BadInput, MissingKey
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_HOME = PROJECT_ROOT / "data"
-MAX_SIDE_RANGE = (256, 1080)
+MAX_SIDE_RANGE = (256, 1080)  # long side of the working image and video, px
+DEFAULT_MAX_SIDE = 512
 
 # Environment variables that hold secrets; later backends add theirs here.
 KEY_VARIABLES = (
@@ -31,7 +32,7 @@ class Settings:
     home: Path = DEFAULT_HOME
     renderer: str = "embedded"
     voice: str | None = None
-    max_side: int = 512
+    max_side: int = DEFAULT_MAX_SIDE
     fps: int = 25
     keys: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -76,7 +77,7 @@ def resolve(environ: Mapping[str, str] | None = None, *, dotenv: bool = True, **
         for name, value in _dotenv_values([Path.cwd() / ".env", PROJECT_ROOT / ".env"]).items():
             env.setdefault(name, value)
     home = Path(env.get("AVATAR_STUDIO_HOME") or DEFAULT_HOME).expanduser()
-    max_side = _int_setting(env, "AVATAR_STUDIO_MAX_SIDE", 512, *MAX_SIDE_RANGE)
+    max_side = _int_setting(env, "AVATAR_STUDIO_MAX_SIDE", DEFAULT_MAX_SIDE, *MAX_SIDE_RANGE)
     settings = Settings(
         home=home.resolve(),
         renderer=env.get("AVATAR_STUDIO_RENDERER", "embedded") or "embedded",

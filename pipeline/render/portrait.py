@@ -27,12 +27,11 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import BadInput
+from ..settings import DEFAULT_MAX_SIDE, MAX_SIDE_RANGE
 from .face import Face, find_faces
 
 MIN_FACE_PX = 80
 MIN_IMAGE_PX = 64
-MAX_SIDE_RANGE = (256, 1080)
-DEFAULT_MAX_SIDE = 512
 MAX_PIXELS = 80_000_000  # ~10000×8000; larger uploads are refused before any decoding
 DETECT_LONG_SIDE = 2048  # resolution of the second, closer look for small faces
 # Head-and-shoulders crop around a small face, in face widths.
