@@ -22,15 +22,3 @@ def decode_frames(path: Path) -> np.ndarray:
 def wav_duration(path: Path) -> float:
     with wave.open(str(path), "rb") as handle:
         return handle.getnframes() / handle.getframerate()
-
-
-def write_wav(path: Path, samples: np.ndarray, rate: int = 22050) -> Path:
-    with wave.open(str(path), "wb") as handle:
-        handle.setnchannels(1), handle.setsampwidth(2), handle.setframerate(rate)
-        handle.writeframes(np.clip(samples * 32767, -32767, 32767).astype(np.int16).tobytes())
-    return path
-
-
-def convert(source: Path, target: Path) -> Path:
-    subprocess.run([ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-y", "-i", str(source), str(target)], check=True)
-    return target

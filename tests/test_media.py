@@ -1,19 +1,15 @@
 """The bundled ffmpeg: streaming writer, mux and probe, on real encodes."""
 
-import wave
-
 import numpy as np
 import pytest
 
+from audio_fixtures import write_wav
 from pipeline.errors import StudioError
 from pipeline.media import VideoWriter, is_faststart, mux, probe
 
 
 def _tone(path, seconds, rate=22050):
-    samples = (np.sin(np.arange(int(rate * seconds)) / rate * 2 * np.pi * 220) * 8000).astype(np.int16)
-    with wave.open(str(path), "wb") as handle:
-        handle.setnchannels(1), handle.setsampwidth(2), handle.setframerate(rate)
-        handle.writeframes(samples.tobytes())
+    return write_wav(path, 0.25 * np.sin(np.arange(int(rate * seconds)) / rate * 2 * np.pi * 220), rate)
 
 
 def test_stream_frames_then_mux_gives_a_browser_playable_mp4(tmp_path):

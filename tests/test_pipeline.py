@@ -7,7 +7,8 @@ import pytest
 from PIL import Image
 
 from conftest import SAMPLE_PORTRAIT
-from media_checks import convert, decode_frames, wav_duration, write_wav
+from audio_fixtures import convert, write_wav
+from media_checks import decode_frames, wav_duration
 from pipeline.errors import BadInput, StudioError, UnknownBackend
 from pipeline.media import is_faststart, probe
 from pipeline.runner import RenderRequest
@@ -92,7 +93,7 @@ def _empty_audio(tmp_path):
 
 
 def _silent_audio(tmp_path):
-    return {"image": PORTRAIT, "audio": write_wav(tmp_path / "quiet.wav", np.zeros(22050 * 2))}
+    return {"image": PORTRAIT, "audio": write_wav(tmp_path / "quiet.wav", np.zeros(22050 * 2), 22050)}
 
 
 BAD_INPUTS = {
