@@ -4,8 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
-if [ ! -x .venv/bin/python ]; then
-  "$PYTHON" -m venv .venv
+if ! .venv/bin/python -m pip --version >/dev/null 2>&1; then  # missing, or left half-made
+  "$PYTHON" -m venv --clear .venv
   .venv/bin/python -m pip install --quiet --upgrade pip
 fi
 files=(requirements.txt requirements-nodeps.txt)
