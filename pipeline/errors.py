@@ -10,7 +10,10 @@ the ``error`` column of the job). Anything else escaping the pipeline is a bug.
     ├── MissingKey          a hosted backend needs an API key that is not set
     ├── BackendUnavailable  a backend's package, weights or hardware is missing
     ├── RemoteError         a hosted service answered with an error
-    │   └── RemoteTimeout   …or did not answer in time
+    │   ├── RemoteTimeout   …or did not answer in time
+    │   ├── AuthFailed      …rejected the API key (401/403)
+    │   ├── OutOfCredit     …says the account has no credit left (402)
+    │   └── RateLimited     …asked us to slow down (429); ``retry_after`` in seconds when it said
     UnknownBackend          (also a KeyError) a registry lookup for a name that does not exist
 """
 
@@ -32,11 +35,30 @@ class BackendUnavailable(StudioError):
 
 
 class RemoteError(StudioError):
-    """A hosted service answered with an error."""
+    """A hosted service answered with an error. ``retryable``: True/False when the raiser knows whether
+    trying again can help (``pipeline.remote.mark_retryable``); None: decided by the error's type."""
+
+    retryable: bool | None = None
 
 
 class RemoteTimeout(RemoteError):
     """A hosted service did not answer in time."""
+
+
+class AuthFailed(RemoteError):
+    """A hosted service rejected the API key."""
+
+
+class OutOfCredit(RemoteError):
+    """A hosted service refused because the account has no credit or quota left."""
+
+
+class RateLimited(RemoteError):
+    """A hosted service answered 429; ``retry_after`` is its Retry-After in seconds, if given."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class JobNotFound(BadInput):

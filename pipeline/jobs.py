@@ -37,7 +37,7 @@ from .errors import JobNotFound
 
 STATUSES = ("queued", "running", "done", "failed", "interrupted")
 JSON_COLUMNS = ("controls_user", "controls_proposed", "controls_final", "emotion_evidence",
-                "timings", "notes", "options")
+                "timings", "notes", "options", "controller_detail", "remote", "controls_ignored")
 
 migrations = Migrations("avatar_studio")
 
@@ -69,6 +69,50 @@ def m001_jobs(db: sqlite_utils.Database) -> None:
     db["jobs"].create_index(["backend"])
 
 
+@migrations()
+def m002_chat(db: sqlite_utils.Database) -> None:
+    # Conversations with a persona, their turns, and the cache of LLM answers (see conversations.py).
+    db["conversations"].create(
+        {"id": str, "created_at": str, "updated_at": str, "persona": str, "mode": str, "title": str,
+         "llm": str, "model": str},
+        pk="id", not_null={"id", "created_at", "persona"},
+    )
+    db["conversations"].create_index(["updated_at"])
+    db["conversations"].create_index(["persona"])
+    db["turns"].create(
+        {"id": str, "conversation_id": str, "seq": int, "role": str, "content": str, "created_at": str,
+         "llm": str, "model": str, "latency_s": float, "first_token_s": float,
+         "tokens_in": int, "tokens_out": int, "cached": int, "trimmed_turns": int,
+         "job_id": str, "audio_path": str, "error": str},
+        pk="id", not_null={"id", "conversation_id", "seq", "role", "created_at"},
+        foreign_keys=[("conversation_id", "conversations", "id")],
+    )
+    db["turns"].create_index(["conversation_id", "seq"], unique=True)
+    db["turns"].create_index(["job_id"])
+    db["llm_cache"].create(
+        {"key": str, "created_at": str, "llm": str, "model": str, "text": str,
+         "tokens_in": int, "tokens_out": int, "hits": int},
+        pk="key", defaults={"hits": 0},
+    )
+
+
+@migrations()
+def m003_controller_detail(db: sqlite_utils.Database) -> None:
+    # The LLM controller records its raw answer and which path it took (llm, clamped, fallback).
+    db["jobs"].add_column("controller_detail", str)
+
+
+@migrations()
+def m004_hosted_render(db: sqlite_utils.Database) -> None:
+    # Hosted renderers (HeyGen, D-ID) record the vendor's id the moment the vendor returns it, so that a
+    # resumed job polls that video instead of paying for a second one; ``remote`` keeps the vendor, its
+    # status and the result URL as metadata, ``controls_ignored`` the controls that backend cannot honour.
+    db["jobs"].add_column("remote_id", str)
+    db["jobs"].add_column("remote", str)
+    db["jobs"].add_column("controls_ignored", str)
+    db["jobs"].create_index(["remote_id"])
+
+
 def now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
 
@@ -96,6 +140,7 @@ class Job:
     controls_proposed: dict | None = None
     controls_final: dict | None = None
     controller: str | None = None
+    controller_detail: dict | None = None
     emotion: str | None = None
     emotion_confidence: float | None = None
     emotion_evidence: dict | None = None
@@ -109,6 +154,9 @@ class Job:
     started_at: str | None = None
     finished_at: str | None = None
     pid: int | None = None
+    remote_id: str | None = None  # hosted renders: the vendor's video id, recorded before the first poll
+    remote: dict | None = None  # hosted renders: vendor, API version, status, uploaded assets, result URL
+    controls_ignored: list | None = None  # controls the job's renderer cannot honour
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> "Job":

@@ -26,6 +26,18 @@ def names(kind: str) -> list[str]:
     return list(_factories.get(kind, {}))
 
 
+def build(kind: str, name: str, *args: Any, **kwargs: Any) -> Any:
+    """A new backend from its factory, given arguments (settings, say); nothing is cached here.
+
+    For kinds whose instances depend on settings (LLM and STT backends): the backends themselves
+    keep their expensive parts (loaded models) cached per model.
+    """
+    factories = _factories.get(kind, {})
+    if name not in factories:
+        raise UnknownBackend(f"{kind} {name!r} not found; known: {', '.join(factories) or 'none'}")
+    return factories[name](*args, **kwargs)
+
+
 def get(kind: str, name: str) -> Any:
     """The backend instance for ``name`` (created once, then reused: models stay loaded)."""
     factories = _factories.get(kind, {})
@@ -51,3 +63,37 @@ def _bundled_voice():
 
 register("renderer", "embedded", _embedded_renderer)
 register("tts", "en_US-joe-medium", _bundled_voice)
+
+
+def _settings_factory(module: str, cls: str):
+    """A factory ``(settings, model=None) -> backend`` importing ``module`` only when first used."""
+
+    def factory(settings, model=None):
+        from importlib import import_module
+
+        return getattr(import_module(module, __package__), cls).from_settings(settings, model)
+
+    return factory
+
+
+register("llm", "local", _settings_factory(".llm.local", "LocalLLM"))
+register("llm", "mistral", _settings_factory(".llm.mistral", "MistralLLM"))
+register("llm", "gemini", _settings_factory(".llm.gemini", "GeminiLLM"))
+register("llm", "openai", _settings_factory(".llm.openai_compat", "OpenAICompatLLM"))
+register("stt", "faster-whisper", _settings_factory(".speech.stt", "FasterWhisperSTT"))
+register("stt", "openai-whisper", _settings_factory(".speech.stt", "OpenAIWhisperSTT"))
+
+
+def _hosted_renderer(module: str, cls: str):
+    """A zero-argument factory for a hosted renderer (stateless: settings come with each job)."""
+
+    def factory():
+        from importlib import import_module
+
+        return getattr(import_module(module, __package__), cls)()
+
+    return factory
+
+
+register("renderer", "heygen", _hosted_renderer(".render.heygen", "HeyGenRenderer"))
+register("renderer", "did", _hosted_renderer(".render.did", "DIDRenderer"))

