@@ -1,0 +1,50 @@
+"""A scripted LLM backend for tests of code that *uses* an LLM (chat, controller, persona check).
+
+It is a real ``LLMBackend`` subclass, registered in the registry like any backend: tests
+``enqueue`` the answers it will give and read ``history`` for what it was asked. With an empty
+queue it echoes the last user message, so a forgotten ``enqueue`` shows up in assertions.
+Tests of the backends themselves use the real ones (loopback servers, the bundled model).
+"""
+
+from __future__ import annotations
+
+import threading
+
+from pipeline import registry
+from pipeline.llm.base import Completion, LLMBackend
+
+
+class FakeLLM(LLMBackend):
+    name = "fake"
+
+    def __init__(self, model: str = "scripted", *, context_window: int = 2048, supports_schema: bool = False) -> None:
+        super().__init__(model, context_window=context_window, supports_schema=supports_schema)
+        self.answers: list[str | BaseException] = []
+        self.history: list[dict] = []
+        self._lock = threading.Lock()
+
+    def enqueue(self, *answers: str | BaseException) -> "FakeLLM":
+        self.answers.extend(answers)
+        return self
+
+    def _complete(self, messages, *, max_tokens, temperature, json_schema, on_token):
+        with self._lock:
+            self.history.append({"messages": [dict(m) for m in messages], "max_tokens": max_tokens,
+                                 "temperature": temperature, "json_schema": json_schema})
+            answer = self.answers.pop(0) if self.answers else "echo: " + messages[-1]["content"]
+        if isinstance(answer, BaseException):
+            raise answer
+        words = answer.split(" ")
+        if on_token:
+            for index, word in enumerate(words):
+                on_token(word if index == 0 else " " + word)
+        return Completion(text=answer, backend=self.name, model=self.model,
+                          tokens_in=sum(self.count_tokens(m["content"]) for m in messages), tokens_out=len(words),
+                          finish_reason="stop")
+
+
+def install(monkeypatch=None) -> FakeLLM:
+    """Register a fresh FakeLLM as the "fake" llm backend and return it."""
+    fake = FakeLLM()
+    registry.register("llm", "fake", lambda settings, model=None: fake)
+    return fake
