@@ -24,7 +24,7 @@ from . import registry
 from .controls import Controls, check_emotion
 from .errors import BadInput, StudioError
 from .jobs import Job, JobStore, now
-from .settings import MAX_SIDE_RANGE, Settings
+from .settings import CONTROLLERS, MAX_SIDE_RANGE, Settings
 from .stages import OUTPUTS, STAGE_FUNCTIONS, STAGE_WEIGHTS, STAGES, StageContext
 
 Progress = Callable[[float, str], None]
@@ -43,6 +43,12 @@ class RenderRequest:
     voice: str | None = None
     max_side: int | None = None
     seed: int = 0
+    controller: str | None = None  # "rules" or "llm" (default: settings.controller)
+    llm: str | None = None  # backend for the LLM controller (default: settings.llm)
+    llm_model: str | None = None
+    # Hosted renderers only (HeyGen, D-ID): avatar_id, voice_id, resolution, aspect_ratio, background;
+    # unset ones come from the environment presets (render/hosted.py)
+    hosted: dict = field(default_factory=dict)
 
 
 def _sha256(path: Path) -> str:
@@ -85,6 +91,9 @@ class Runner:
             controls_user=dict(request.controls), pid=os.getpid(),
             options={"voice": request.voice, "max_side": request.max_side or self.settings.max_side,
                      "fps": self.settings.fps, "seed": request.seed, "emotion": request.emotion,
+                     "controller": request.controller or self.settings.controller,
+                     "llm": request.llm or self.settings.llm, "llm_model": request.llm_model,
+                     "hosted": dict(request.hosted),
                      "image_name": Path(request.image).name if request.image else None,
                      "audio_name": Path(request.audio).name if request.audio else None},
         )
@@ -103,7 +112,16 @@ class Runner:
         return self.store.get(job.id)
 
     def _check_request(self, request: RenderRequest, backend: str) -> None:
-        registry.get("renderer", backend)  # UnknownBackend names the known ones
+        renderer = registry.get("renderer", backend)  # UnknownBackend names the known ones
+        if request.hosted and not getattr(renderer, "hosted", False):
+            raise BadInput(f"the {backend} renderer runs here, not at a vendor: avatar and voice ids do not apply")
+        if getattr(renderer, "hosted", False):  # before any work: the key is set, the options make sense
+            renderer.check_ready(self.settings)
+            renderer.check_options(request.hosted)
+        if request.controller is not None and request.controller not in CONTROLLERS:
+            raise BadInput(f"controller must be one of {', '.join(CONTROLLERS)}, got {request.controller!r}")
+        if request.llm is not None and request.llm not in registry.names("llm"):
+            raise BadInput(f"unknown LLM backend {request.llm!r}; known: {', '.join(registry.names('llm'))}")
         if request.text is not None and request.audio is not None:
             raise BadInput("give either a script or an audio file, not both")
         if request.emotion is not None:
@@ -183,7 +201,9 @@ class Runner:
         return StageContext(job_dir=job_dir, settings=self.settings, text=job.text,
                             image=_job_input(job_dir, "portrait"), audio=audio,
                             backend=job.backend or self.settings.renderer, options=job.options,
-                            controls_user=job.controls_user)
+                            controls_user=job.controls_user,
+                            # hosted renders write the vendor's id the moment they get it (stages stay DB-free)
+                            record=lambda **fields: self.store.update(job.id, **fields))
 
     def _fail(self, job_id: str, stage: str, message: str) -> None:
         self._finish(job_id, "failed", stage, message)

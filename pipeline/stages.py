@@ -13,7 +13,9 @@ Files in a job folder, by the stage that writes them::
     analysis.json   analysis  duration, per-frame loudness envelope, voiced spans, features
     emotion.json    emotion   emotion, confidence, evidence
     controls.json   control   proposed and final controls, which controller, why
-    render.mp4      render    the animated video, H.264, no audio (render.json: backend facts)
+    render.mp4      render    the animated video, H.264, no audio (render.json: backend facts); from a
+                              hosted renderer the vendor's video with its sound (remote.json: the
+                              vendor's id, written before the first poll, so resume never re-submits)
     output.mp4      encode    H.264 + AAC, faststart: the deliverable
 """
 
@@ -51,6 +53,7 @@ class StageContext:
     options: dict = field(default_factory=dict)
     controls_user: dict = field(default_factory=dict)
     progress: Callable[[float], None] = lambda fraction: None
+    record: Callable[..., None] = lambda **fields: None  # job fields to store now, mid-stage (hosted renders)
 
     def path(self, name: str) -> Path:
         return self.job_dir / name
@@ -119,15 +122,33 @@ def stage_emotion(ctx: StageContext) -> dict:
 
 
 def stage_control(ctx: StageContext) -> dict:
+    """Proposed controls from the rules or the LLM controller, then the user's values on top."""
     emotion = ctx.read_json("emotion.json")
     analysis = _analysis(ctx)
-    proposed, reasons = propose_rule_based(emotion["emotion"], emotion["confidence"], analysis.energy)
+    if ctx.options.get("controller", "rules") == "llm":
+        from .llm import get_llm
+        from .llm.controller import propose_with_llm
+
+        llm = get_llm(ctx.settings, ctx.options.get("llm"), ctx.options.get("llm_model"))
+        proposed, detail = propose_with_llm(
+            llm, emotion=emotion["emotion"], confidence=emotion["confidence"], energy=analysis.energy,
+            loudness_db=analysis.features.get("rms_dbfs_mean"), transcript=ctx.text or "")
+        reasons = detail.get("reasons") or [f"proposed by {detail['backend']} ({detail['model']}): {detail['path']}"]
+    else:
+        proposed, reasons = propose_rule_based(emotion["emotion"], emotion["confidence"], analysis.energy)
+        detail = {"path": "rules", "reasons": reasons}
     final = proposed.merge(ctx.controls_user)
+    controller = "rules" if detail["path"] == "rules" else "llm"
+    notes = []
+    if detail["path"] == "rules-fallback":
+        notes.append(f"the LLM controller's answer was not usable ({detail.get('error')}); the rule-based "
+                     "controller chose the controls")
     ctx.write_json("controls.json", {
-        "controller": "rules", "reasons": reasons, "user": ctx.controls_user,
-        "proposed": proposed.to_dict(), "final": final.to_dict(),
+        "controller": controller, "path": detail["path"], "reasons": reasons, "detail": detail, "notes": notes,
+        "user": ctx.controls_user, "proposed": proposed.to_dict(), "final": final.to_dict(),
     })
-    return {"controller": "rules", "controls_proposed": proposed.to_dict(), "controls_final": final.to_dict()}
+    return {"controller": controller, "controller_detail": detail, "controls_proposed": proposed.to_dict(),
+            "controls_final": final.to_dict(), "notes": _notes(ctx)}
 
 
 def stage_render(ctx: StageContext) -> dict:
@@ -135,6 +156,12 @@ def stage_render(ctx: StageContext) -> dict:
     controls = Controls.from_dict(ctx.read_json("controls.json")["final"])
     speech = ctx.read_json("speech.json")
     renderer = registry.get("renderer", ctx.backend)
+    if getattr(renderer, "hosted", False):  # a vendor renders: submit once, poll, download (render/hosted.py)
+        from .render.hosted import HostedJob
+
+        info = renderer.render_hosted(HostedJob.from_stage(ctx, controls))
+        ctx.write_json("render.json", {"backend": ctx.backend, **info})
+        return {"notes": _notes(ctx, info.get("notes", [])), "controls_ignored": info["controls_ignored"]}
     info = renderer.render(
         portrait_path=ctx.image, n_frames=analysis.n_frames, fps=analysis.fps,
         envelope=analysis.envelope, voiced_spans=analysis.voiced_spans, controls=controls,
@@ -143,18 +170,33 @@ def stage_render(ctx: StageContext) -> dict:
         progress=ctx.progress, display_name=ctx.options.get("image_name"),
     )
     ctx.write_json("render.json", {"backend": ctx.backend, **info})
+    return {"notes": _notes(ctx, info.get("notes", []))}
+
+
+def _notes(ctx: StageContext, extra: list[str] = ()) -> list[str]:
+    """What the user should know so far: from the inputs check, the controller and ``extra``."""
     notes = ctx.read_json("inputs.json").get("notes", [])
-    return {"notes": list(dict.fromkeys([*notes, *info.get("notes", [])]))}
+    if ctx.path("controls.json").exists():
+        notes = [*notes, *ctx.read_json("controls.json").get("notes", [])]
+    return list(dict.fromkeys([*notes, *extra]))
 
 
 def stage_encode(ctx: StageContext) -> dict:
     from .media import is_faststart, mux, probe
 
     out = ctx.path("output.mp4")
+    speech_s = ctx.read_json("speech.json")["duration_s"]
+    render = ctx.read_json("render.json") if ctx.path("render.json").exists() else {}
+    if render.get("hosted"):  # the vendor's video carries its own speech; checks in render/hosted.py
+        from .render.hosted import encode_hosted
+
+        fields = encode_hosted(ctx.path("render.mp4"), out, speech_s=speech_s, render=render,
+                               speech_wav=ctx.path("speech.wav"))
+        encode_notes = fields.pop("notes")
+        return {**fields, "notes": _notes(ctx, [*render.get("notes", []), *encode_notes])}
     mux(ctx.path("render.mp4"), ctx.path("speech.wav"), out)
     info = probe(out)
     fps = ctx.options.get("fps", ctx.settings.fps)
-    speech_s = ctx.read_json("speech.json")["duration_s"]
     if info.video is None or info.audio is None or not is_faststart(out):
         raise StudioError("the encoded video is missing a stream or its index; please report this job")
     if abs(info.duration_s - speech_s) > 1.0 / fps + 0.03:  # AAC priming rounds to ~1 audio frame
