@@ -9,12 +9,15 @@ if ! .venv/bin/python -m pip --version >/dev/null 2>&1; then  # missing, or left
   .venv/bin/python -m pip install --quiet --upgrade pip
 fi
 files=(requirements.txt requirements-nodeps.txt)
-if [ "${1:-}" = "--test" ]; then files+=(requirements-test.txt); fi
+if [ "${1:-}" = "--test" ]; then files+=(requirements-test.txt requirements-test-nodeps.txt); fi
 stamp=".venv/.installed-$(cat "${files[@]}" | sha256sum | cut -c1-16)"
 if [ ! -e "$stamp" ]; then
   .venv/bin/python -m pip install --quiet -r requirements.txt
   # mediapipe 0.10.21 declares numpy<2, jax and opencv-contrib; its face mesh needs none of them.
   .venv/bin/python -m pip install --quiet --no-deps -r requirements-nodeps.txt
-  if [ "${1:-}" = "--test" ]; then .venv/bin/python -m pip install --quiet -r requirements-test.txt; fi
+  if [ "${1:-}" = "--test" ]; then
+    .venv/bin/python -m pip install --quiet -r requirements-test.txt
+    .venv/bin/python -m pip install --quiet --no-deps -r requirements-test-nodeps.txt
+  fi
   touch "$stamp"
 fi

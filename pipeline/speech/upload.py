@@ -30,11 +30,15 @@ DECODE_TIMEOUT_S = 180
 _FFMPEG_PREFIX = re.compile(r"^\[[^\]]*@ 0x[0-9a-f]+\]\s*")
 
 
-def normalise_upload(audio_path: str | Path, out_wav: Path, *, display_name: str | None = None) -> tuple[int, float]:
+def normalise_upload(
+    audio_path: str | Path, out_wav: Path, *, display_name: str | None = None,
+    sample_rate: int = UPLOAD_SAMPLE_RATE,
+) -> tuple[int, float]:
     """Decode ``audio_path`` into ``out_wav``; returns (sample rate, duration in seconds).
 
     ``out_wav`` is written only if the audio is usable, and atomically. Messages name the file as
-    ``display_name`` (the name the user gave it) when the job works on its own copy.
+    ``display_name`` (the name the user gave it) when the job works on its own copy. ``sample_rate``:
+    the rate to resample to (speech recognition wants 16 kHz).
     """
     source = Path(audio_path)
     name = display_name or source.name
@@ -50,7 +54,7 @@ def normalise_upload(audio_path: str | Path, out_wav: Path, *, display_name: str
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        _decode(source, tmp, name)
+        _decode(source, tmp, name, sample_rate)
         samples, rate = read_wav(tmp)
         if len(samples) == 0:
             raise BadInput(f"The audio file '{name}' contains no sound (it has no audio samples).")
@@ -68,12 +72,12 @@ def normalise_upload(audio_path: str | Path, out_wav: Path, *, display_name: str
     return rate, duration
 
 
-def _decode(source: Path, out_wav: Path, name: str) -> None:
+def _decode(source: Path, out_wav: Path, name: str, sample_rate: int) -> None:
     command = [
         ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error",
         "-i", str(source),
         "-t", str(MAX_AUDIO_SECONDS + 1),  # enough to know it is too long, no more
-        "-vn", "-ac", "1", "-ar", str(UPLOAD_SAMPLE_RATE), "-c:a", "pcm_s16le",
+        "-vn", "-ac", "1", "-ar", str(sample_rate), "-c:a", "pcm_s16le",
         "-y", str(out_wav),
     ]  # fmt: skip
     try:

