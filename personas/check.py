@@ -1,0 +1,228 @@
+"""The persona check: does the model answer *as* the persona? No video, just the words.
+
+``run_check`` asks the model each question (default: the persona's ``sample_questions``) with the
+system prompt from ``build_system_prompt`` and scores every reply on what can be checked by a
+machine:
+
+- signature terms used: case-insensitive whole-word matches, where spaces and hyphens between the
+  words of a term are interchangeable ("profit-logic" counts for "profit logic");
+- always-rules with ``require`` patterns: met when any pattern is found, else missed;
+- never-rules with ``forbid`` patterns: broken when any pattern is found (the matched text is kept,
+  so the report shows why);
+- rules without patterns are listed once as "not checked automatically";
+- an empty reply, the latency, and an LLM error (recorded on its question; the check goes on).
+
+Scoring, per question that got a reply (errors are left out of the score, but fail the check)::
+
+    score = 40·V + 30·A + 30·N            (0 for an empty reply)
+    V = 1 if the reply uses at least one signature term, else 0 (1 when there are no terms)
+    A = share of the checkable always-rules that are met (1 when there are none)
+    N = 1 if no never-rule is broken, else 0
+
+The overall score is the mean over those questions, rounded (0 when none got a reply). The check
+passes when the score is at least ``PASS_SCORE``, no never-rule was broken and no question failed
+with an error: a single broken never-rule fails it, because for a persona like an F&I trainer one
+non-compliant answer is the thing to catch.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from pipeline.errors import BadInput, StudioError
+from pipeline.llm.base import LLMBackend
+
+from .model import Persona, Rule
+from .prompt import build_system_prompt
+
+PASS_SCORE = 60
+WEIGHT_VOCABULARY, WEIGHT_ALWAYS, WEIGHT_NEVER = 40, 30, 30
+Progress = Callable[[float, str], None]
+
+_TYPOGRAPHIC = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2013": "-",
+                              "\u2011": "-"})
+
+
+@dataclass
+class BrokenRule:
+    rule: str
+    matched: str  # the text in the reply that broke it
+
+
+@dataclass
+class QuestionResult:
+    question: str
+    reply: str = ""
+    latency_s: float | None = None
+    terms_used: list[str] = field(default_factory=list)
+    always_met: list[str] = field(default_factory=list)
+    always_missed: list[str] = field(default_factory=list)
+    never_broken: list[BrokenRule] = field(default_factory=list)
+    empty: bool = False
+    error: str | None = None
+    score: int | None = None  # None when the model failed to answer (see ``error``)
+
+
+@dataclass
+class CheckReport:
+    persona: str
+    persona_name: str
+    mode: str | None
+    backend: str
+    model: str
+    results: list[QuestionResult]
+    vocabulary: list[str]  # the signature terms in force (none in an out-of-persona mode)
+    unchecked_rules: list[str]  # rules without patterns, "Always: …" / "Never: …"
+    score: int
+    passed: bool
+    vocabulary_rate: float | None  # share of replies using at least one term; None: no terms
+    terms_used: list[str]  # distinct terms used over all replies, in the persona's order
+    always_missed: int
+    never_broken: int
+    empty_replies: int
+    errors: int
+    duration_s: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def run_check(persona: Persona, llm: LLMBackend, *, questions: list[str] | None = None, mode: str | None = None,
+              progress: Progress | None = None, max_tokens: int = 200) -> CheckReport:
+    """Ask ``llm`` each question as ``persona`` (in ``mode``) and score the replies; see the
+    module docstring for the scoring. ``progress(fraction, message)`` is called before each."""
+    system = build_system_prompt(persona, mode)  # raises BadInput for an unknown mode, before any call
+    questions = _questions(persona, questions)
+    always, never = persona.rules_for(mode)
+    vocabulary = persona.vocabulary_for(mode)
+    progress = progress or (lambda fraction, message: None)
+    started = time.perf_counter()
+
+    results = []
+    for index, question in enumerate(questions):
+        progress(index / len(questions), f"question {index + 1} of {len(questions)}")
+        result = QuestionResult(question=question)
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": question}]
+        try:
+            completion = llm.complete(messages, max_tokens=max_tokens)
+        except StudioError as error:
+            result.error = str(error) or type(error).__name__
+        else:
+            result.reply, result.latency_s = completion.text or "", completion.latency_s
+            _score(result, vocabulary, always, never)
+        results.append(result)
+    progress(1.0, "done")
+    return _report(persona, llm, mode, results, vocabulary, always, never, time.perf_counter() - started)
+
+
+def score_reply(reply: str, persona: Persona, mode: str | None = None) -> QuestionResult:
+    """One reply scored as ``run_check`` scores it (for the chat, or for trying rules by hand)."""
+    always, never = persona.rules_for(mode)
+    result = QuestionResult(question="", reply=reply)
+    _score(result, persona.vocabulary_for(mode), always, never)
+    return result
+
+
+def _questions(persona: Persona, questions: list[str] | None) -> list[str]:
+    if questions is None:
+        questions = list(persona.sample_questions)
+        if not questions:
+            raise BadInput(f"persona {persona.id!r} has no sample questions; add some under sample_questions "
+                           "or give the questions to ask")
+    cleaned = [q.strip() for q in questions if isinstance(q, str) and q.strip()]
+    if not cleaned:
+        raise BadInput("no questions to ask: give at least one non-empty question")
+    return cleaned
+
+
+def _score(result: QuestionResult, vocabulary: tuple[str, ...], always: tuple[Rule, ...],
+           never: tuple[Rule, ...]) -> None:
+    text = result.reply.translate(_TYPOGRAPHIC)
+    if not text.strip():
+        result.empty, result.score = True, 0
+        return
+    result.terms_used = [term for term in vocabulary if term_pattern(term).search(text)]
+    for rule in always:
+        if rule.require:
+            met = any(Rule.compile(pattern).search(text) for pattern in rule.require)
+            (result.always_met if met else result.always_missed).append(rule.text)
+    for rule in never:
+        for pattern in rule.forbid:
+            found = Rule.compile(pattern).search(text)
+            if found:
+                result.never_broken.append(BrokenRule(rule.text, found.group(0)))
+                break
+    checkable_always = len(result.always_met) + len(result.always_missed)
+    vocabulary_part = 1.0 if not vocabulary or result.terms_used else 0.0
+    always_part = len(result.always_met) / checkable_always if checkable_always else 1.0
+    never_part = 0.0 if result.never_broken else 1.0
+    result.score = round(WEIGHT_VOCABULARY * vocabulary_part + WEIGHT_ALWAYS * always_part
+                         + WEIGHT_NEVER * never_part)
+
+
+def term_pattern(term: str) -> re.Pattern:
+    """Whole-word, case-insensitive; spaces and hyphens between words are interchangeable."""
+    words = [re.escape(word) for word in re.split(r"[\s\-]+", term.strip()) if word]
+    return re.compile(r"(?<!\w)" + r"[\s\-]+".join(words) + r"(?!\w)", re.IGNORECASE)
+
+
+def _report(persona: Persona, llm: LLMBackend, mode: str | None, results: list[QuestionResult],
+            vocabulary: tuple[str, ...], always: tuple[Rule, ...], never: tuple[Rule, ...],
+            duration: float) -> CheckReport:
+    answered = [r for r in results if r.error is None]
+    score = round(sum(r.score or 0 for r in answered) / len(answered)) if answered else 0
+    used = {term for r in answered for term in r.terms_used}
+    never_broken = sum(len(r.never_broken) for r in answered)
+    errors = len(results) - len(answered)
+    unchecked = [f"Always: {rule.text}" for rule in always if not rule.require]
+    unchecked += [f"Never: {rule.text}" for rule in never if not rule.forbid]
+    return CheckReport(
+        persona=persona.id, persona_name=persona.name, mode=mode, backend=llm.name, model=str(llm.model),
+        results=results, vocabulary=list(vocabulary), unchecked_rules=unchecked, score=score,
+        passed=bool(answered) and errors == 0 and never_broken == 0 and score >= PASS_SCORE,
+        vocabulary_rate=(round(sum(1 for r in answered if r.terms_used) / len(answered), 4)
+                         if vocabulary and answered else None),
+        terms_used=[term for term in vocabulary if term in used],
+        always_missed=sum(len(r.always_missed) for r in answered), never_broken=never_broken,
+        empty_replies=sum(1 for r in answered if r.empty), errors=errors, duration_s=round(duration, 3),
+    )
+
+
+def format_report(report: CheckReport, *, width: int = 100) -> str:
+    """The report as a plain-text table for the command line."""
+    mode = f", mode {report.mode}" if report.mode else ""
+    lines = [f"Persona check: {report.persona_name} ({report.persona}{mode}) with {report.backend} / {report.model}",
+             "",
+             f"{'#':>2}  {'score':>5}  {'terms':>5}  {'always':>6}  {'never':>5}  {'time':>6}  question"]
+    room = max(20, width - 44)
+    for number, r in enumerate(report.results, 1):
+        question = r.question if len(r.question) <= room else r.question[:room - 1] + "…"
+        if r.error is not None:
+            lines.append(f"{number:>2}  {'—':>5}  {'':>5}  {'':>6}  {'':>5}  {'':>6}  {question}")
+            continue
+        met = len(r.always_met)
+        always = f"{met}/{met + len(r.always_missed)}" if met + len(r.always_missed) else "—"
+        never = "EMPTY" if r.empty else (f"{len(r.never_broken)}✗" if r.never_broken else "ok")
+        latency = f"{r.latency_s:.1f}s" if r.latency_s is not None else "—"
+        lines.append(f"{number:>2}  {r.score:>5}  {len(r.terms_used):>5}  {always:>6}  {never:>5}  {latency:>6}  "
+                     f"{question}")
+    verdict = "PASS" if report.passed else "FAIL"
+    rule = f"pass: score ≥ {PASS_SCORE}, no never-rule broken, no errors"
+    lines += ["", f"Score {report.score}/100: {verdict} ({rule})"]
+    if report.vocabulary_rate is not None:
+        lines.append(f"Signature terms: {report.vocabulary_rate:.0%} of replies used one; used: "
+                     f"{', '.join(report.terms_used) or 'none'}")
+    for number, r in enumerate(report.results, 1):
+        for broken in r.never_broken:
+            lines.append(f"Broken in #{number}: {broken.rule} (said: {broken.matched!r})")
+        for rule in r.always_missed:
+            lines.append(f"Missed in #{number}: {rule}")
+        if r.error is not None:
+            lines.append(f"Error in #{number}: {r.error}")
+    if report.unchecked_rules:
+        lines.append("Not checked automatically: " + " | ".join(report.unchecked_rules))
+    return "\n".join(lines)
