@@ -4,6 +4,10 @@
     python app.py render --image IMG (--text TEXT | --audio FILE) [--set NAME=VALUE ...] [--json]
     python app.py jobs [--json]        list recent jobs
     python app.py resume JOB_ID        finish a failed or interrupted job
+    python app.py chat --persona ID --message TEXT [--llm NAME] [--video] [--json]
+    python app.py conversations [ID]   list conversations, or show one
+    python app.py transcribe FILE      speech to text
+    python app.py persona list|show|check ...
 
 The CLI paths never import gradio. Errors print one readable line to stderr and exit non-zero
 (2 for bad input, 1 for anything else).
@@ -24,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command")
 
     render = commands.add_parser("render", help="render a talking-head video")
-    render.add_argument("--image", required=True, help="portrait image (png, jpg, webp, …)")
+    render.add_argument("--image", help="portrait image (png, jpg, webp, …); default: the --persona's portrait")
     speech = render.add_mutually_exclusive_group(required=True)
     speech.add_argument("--text", help="script for the avatar to say")
     speech.add_argument("--audio", help="audio file to lip-sync (wav, mp3, m4a, ogg, webm)")
@@ -32,11 +36,17 @@ def build_parser() -> argparse.ArgumentParser:
                         help="set a control (blink_rate, head_tilt, expression_intensity, mouth_openness, "
                              "eyebrow_raise) to a value 0–1; repeatable; set values always win")
     render.add_argument("--emotion", help="force the emotion (happy, sad, angry, fearful, disgusted, surprised, neutral)")
-    render.add_argument("--backend", help="renderer (default: embedded)")
+    render.add_argument("--backend", help="renderer: embedded (default), heygen, did")
+    render.add_argument("--avatar-id", help="heygen: a HeyGen avatar instead of the portrait (default: HEYGEN_AVATAR_ID)")
+    render.add_argument("--vendor-voice", help="heygen/did: the vendor speaks the script with this voice id "
+                                               "(default: HEYGEN_VOICE_ID / DID_VOICE_ID)")
     render.add_argument("--voice", help="TTS voice (default: the bundled en_US-joe-medium)")
     render.add_argument("--size", type=int, help="long side of the video in px, 256–1080 (default 512)")
     render.add_argument("--seed", type=int, default=0, help="seed for blinks and sway (default 0)")
-    render.add_argument("--persona", help="persona id to record with the job")
+    render.add_argument("--persona", help="persona id: its portrait, voice and default controls (yours win)")
+    render.add_argument("--controller", choices=["rules", "llm"],
+                        help="who proposes the controls: the rule-based controller (default) or an LLM")
+    render.add_argument("--llm", help="LLM backend for --controller llm: local, mistral, gemini, openai")
     render.add_argument("--out", help="also copy the finished MP4 here")
     render.add_argument("--json", action="store_true", help="print one JSON object instead of text")
 
@@ -48,6 +58,55 @@ def build_parser() -> argparse.ArgumentParser:
     resume = commands.add_parser("resume", help="finish a failed or interrupted job from where it stopped")
     resume.add_argument("job_id")
     resume.add_argument("--json", action="store_true")
+
+    chat = commands.add_parser("chat", help="ask a persona something; optionally speak or render the reply")
+    chat.add_argument("--persona", required=True, help="persona id (python app.py persona list)")
+    chat.add_argument("--message", required=True, help="what to ask")
+    chat.add_argument("--llm", help="LLM backend: local (offline default), mistral, gemini, openai")
+    chat.add_argument("--model", help="model for that backend (default: the persona's or the configured one)")
+    chat.add_argument("--mode", help="persona mode, e.g. role-play (new conversations only)")
+    chat.add_argument("--conversation", help="continue this conversation id")
+    output = chat.add_mutually_exclusive_group()
+    output.add_argument("--video", dest="output", action="store_const", const="video",
+                        help="render the reply as a talking-head video")
+    output.add_argument("--no-video", dest="output", action="store_const", const="text", help="text only (default)")
+    output.add_argument("--speak", dest="output", action="store_const", const="audio",
+                        help="speak the reply (audio only, instant)")
+    chat.add_argument("--controller", choices=["rules", "llm"], help="with --video: who proposes the controls")
+    chat.add_argument("--no-cache", action="store_true", help="ask the model even if this was answered before")
+    chat.add_argument("--max-tokens", type=int, default=200, help="longest reply in tokens (default 200)")
+    chat.add_argument("--temperature", type=float, default=0.7)
+    chat.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+
+    conversations = commands.add_parser("conversations", help="list conversations, or show one with its turns")
+    conversations.add_argument("conversation_id", nargs="?")
+    conversations.add_argument("--persona", help="only this persona's")
+    conversations.add_argument("--limit", type=int, default=20)
+    conversations.add_argument("--json", action="store_true")
+
+    transcribe = commands.add_parser("transcribe", help="speech to text (wav, mp3, m4a, ogg, webm, …)")
+    transcribe.add_argument("file")
+    transcribe.add_argument("--backend", help="faster-whisper (default) or openai-whisper")
+    transcribe.add_argument("--model", help="model name or path (default: the bundled tiny.en)")
+    transcribe.add_argument("--language", help="language code, e.g. en (default: detect)")
+    transcribe.add_argument("--json", action="store_true")
+
+    persona = commands.add_parser("persona", help="list, show or check personas")
+    persona_commands = persona.add_subparsers(dest="persona_command", required=True)
+    persona_list = persona_commands.add_parser("list", help="list personas")
+    persona_list.add_argument("--json", action="store_true")
+    persona_show = persona_commands.add_parser("show", help="show a persona's system prompt and fields")
+    persona_show.add_argument("persona_id")
+    persona_show.add_argument("--mode")
+    persona_show.add_argument("--json", action="store_true")
+    check = persona_commands.add_parser("check", help="ask a persona sample questions and score its replies")
+    check.add_argument("persona_id")
+    check.add_argument("--llm", help="LLM backend (default: the persona's or the configured one)")
+    check.add_argument("--model")
+    check.add_argument("--mode")
+    check.add_argument("--question", action="append", help="ask this instead of the sample questions; repeatable")
+    check.add_argument("--max-tokens", type=int, default=200)
+    check.add_argument("--json", action="store_true")
     return parser
 
 

@@ -84,10 +84,26 @@ def cmd_render(args) -> int:
     runner = Runner(settings)
     runner.store.mark_orphans_interrupted()
     try:
+        controls = parse_assignments(args.set)
+        image, voice, emotion = args.image, args.voice, args.emotion
+        if args.persona:  # the persona fills in what the command line left out
+            from personas import PersonaStore
+
+            store = PersonaStore(settings)
+            persona = store.get(args.persona)
+            defaults = dict(persona.default_controls or {})
+            image = image or store.portrait_path(persona)
+            voice = voice or persona.voice
+            emotion = emotion or defaults.pop("emotion", None)
+            defaults.pop("emotion", None)
+            controls = {**defaults, **controls}
+        if image is None:
+            raise BadInput("give a portrait with --image, or a --persona that has one")
         request = RenderRequest(
-            image=args.image, text=args.text, audio=args.audio, persona=args.persona, backend=args.backend,
-            controls=parse_assignments(args.set), emotion=args.emotion, voice=args.voice,
-            max_side=args.size, seed=args.seed,
+            image=image, text=args.text, audio=args.audio, persona=args.persona, backend=args.backend,
+            controls=controls, emotion=emotion, voice=voice, max_side=args.size, seed=args.seed,
+            controller=args.controller, llm=args.llm,
+            hosted={k: v for k, v in {"avatar_id": args.avatar_id, "voice_id": args.vendor_voice}.items() if v},
         )
     except StudioError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -116,10 +132,151 @@ def cmd_jobs(args) -> int:
     return 0
 
 
+def _fail(error: StudioError) -> int:
+    print(f"error: {error}", file=sys.stderr)
+    return 2 if isinstance(error, BadInput) else 1
+
+
+def cmd_chat(args) -> int:
+    from .chat import Chat, ChatRequest
+
+    settings = resolve()
+    chat = Chat(settings)
+    chat.jobs.mark_orphans_interrupted()
+    request = ChatRequest(persona=args.persona, message=args.message, conversation_id=args.conversation,
+                          mode=args.mode, llm=args.llm, model=args.model, output=args.output or "text",
+                          temperature=args.temperature, max_tokens=args.max_tokens, use_cache=not args.no_cache,
+                          controller=args.controller)
+    streamed = []
+
+    def on_token(chunk: str) -> None:  # the reply appears as it is written (text output only)
+        if not args.json:
+            if not streamed:
+                print(f"{args.persona}: ", end="", flush=True)
+            print(chunk, end="", flush=True)
+        streamed.append(chunk)
+
+    bar = ProgressBar()
+    try:
+        reply = chat.ask(request, on_token=on_token, progress=bar)
+    except StudioError as error:
+        bar.close()
+        if streamed and not args.json:
+            print()
+        job_id = getattr(error, "job_id", None)
+        if args.json and job_id:
+            print(json.dumps({"job_id": job_id, "error": str(error)}))
+        return _fail(error)
+    except KeyboardInterrupt as interrupt:
+        bar.close()
+        job_id = getattr(interrupt, "job_id", None)
+        print("\ninterrupted" + (f": continue the render with `python app.py resume {job_id}`" if job_id else ""),
+              file=sys.stderr)
+        return 130
+    bar.close()
+    if args.json:
+        print(json.dumps(reply.to_dict()))
+        return 0
+    print()
+    for note in reply.notes:
+        print(f"note: {note}")
+    facts = f"{reply.llm} {reply.model}, " + ("cached" if reply.cached else f"{reply.latency_s:.1f} s")
+    print(f"[conversation {reply.conversation_id} · {facts}]")
+    if reply.audio:
+        print(f"audio: {reply.audio}")
+    if reply.video:
+        print(f"video: job {reply.job_id} → {reply.video}")
+    return 0
+
+
+def cmd_conversations(args) -> int:
+    from .chat import Chat
+
+    chat = Chat(resolve())
+    if args.conversation_id:
+        conversation = chat.store.get(args.conversation_id)
+        turns = chat.history(conversation.id)
+        if args.json:
+            print(json.dumps({**conversation.to_dict(), "turns": [turn.to_dict() for turn in turns]}))
+            return 0
+        print(f"{conversation.id} with {conversation.persona}" + (f" ({conversation.mode})" if conversation.mode else ""))
+        for turn in turns:
+            who = "you" if turn.role == "user" else conversation.persona
+            extra = f"  [error: {turn.error}]" if turn.error else ""
+            extra += f"  [video job {turn.job_id}]" if turn.job_id else ""
+            print(f"{who}: {turn.content}{extra}")
+        return 0
+    conversations = chat.store.list(persona=args.persona, limit=args.limit)
+    if args.json:
+        print(json.dumps([c.to_dict() for c in conversations]))
+        return 0
+    if not conversations:
+        print('no conversations yet — try: python app.py chat --persona jenniel --message "Hello"')
+    for c in conversations:
+        print(f"{c.id}  {c.persona:<12} {c.mode or '':<10} {c.llm or '':<8} {(c.title or '')[:50]!r}")
+    return 0
+
+
+def cmd_transcribe(args) -> int:
+    from .speech.stt import transcribe_file
+
+    bar = ProgressBar()
+    try:
+        transcript = transcribe_file(resolve(), args.file, backend=args.backend, model=args.model,
+                                     language=args.language, progress=bar)
+    finally:
+        bar.close()
+    if args.json:
+        print(json.dumps(transcript.to_dict()))
+    else:
+        print(transcript.text)
+    return 0
+
+
+def cmd_persona(args) -> int:
+    from personas import PersonaStore, build_system_prompt
+
+    settings = resolve()
+    store = PersonaStore(settings)
+    if args.persona_command == "list":
+        personas = store.list()
+        if args.json:
+            print(json.dumps([{"id": p.id, "name": p.name, "modes": [m.name for m in p.modes],
+                               "origin": p.origin} for p in personas]))
+        for persona in personas if not args.json else []:
+            modes = ", ".join(m.name for m in persona.modes) or "-"
+            print(f"{persona.id:<14} {persona.name:<20} {persona.origin or '':<15} modes: {modes}")
+        for problem in store.problems():
+            print(f"warning: {problem}", file=sys.stderr)
+        return 0
+    persona = store.get(args.persona_id)
+    if args.persona_command == "show":
+        prompt = build_system_prompt(persona, args.mode)
+        if args.json:
+            print(json.dumps({"persona": persona.to_data(), "system_prompt": prompt}))
+        else:
+            print(prompt)
+        return 0
+    from personas.check import format_report, run_check
+
+    from .llm import get_llm
+
+    llm = get_llm(settings, args.llm or persona.llm.backend or settings.llm, args.model or persona.llm.model)
+    bar = ProgressBar()
+    try:
+        llm.prepare(progress=lambda fraction, message: bar(0.1 * fraction, message))
+        report = run_check(persona, llm, questions=args.question, mode=args.mode, max_tokens=args.max_tokens,
+                           progress=lambda fraction, message: bar(0.1 + 0.9 * fraction, message))
+    finally:
+        bar.close()
+    print(json.dumps(report.to_dict()) if args.json else format_report(report))
+    return 0
+
+
 def main(args) -> int:
-    commands = {"render": cmd_render, "jobs": cmd_jobs, "resume": cmd_resume}
+    commands = {"render": cmd_render, "jobs": cmd_jobs, "resume": cmd_resume, "chat": cmd_chat,
+                "conversations": cmd_conversations, "transcribe": cmd_transcribe, "persona": cmd_persona}
     try:
         return commands[args.command](args)
     except StudioError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2 if isinstance(error, BadInput) else 1
+        return _fail(error)

@@ -1,0 +1,243 @@
+"""Chat with a persona: one turn from the user's message to the reply (and its audio or video).
+
+``Chat.ask`` does, in order:
+
+1. checks the message and finds the persona and the conversation (a new one when none is given;
+   a conversation keeps its persona and mode for life);
+2. records the user's turn at once, so a failure later loses nothing the user typed;
+3. builds the request: the persona's system prompt for the mode, the conversation's earlier
+   successful exchanges, the new message — dropping the oldest exchanges until it fits the
+   model's context window with room for the reply (``fit_history``);
+4. answers from the cache when this exact request was answered before, else asks the LLM,
+   streaming tokens to ``on_token``;
+5. records the assistant's turn (backend, model, latency, tokens, cached, trimmed);
+6. optionally speaks the reply (``output="audio"``: a WAV, instant) or renders it
+   (``output="video"``: a render job through the same runner as every other render, linked to
+   the turn, with the persona's portrait, voice and default controls).
+
+The backend is chosen as: the request's, else the persona's preferred one, else the settings'.
+Errors are ``StudioError``s; the failed turn keeps the message.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+from .conversations import ConversationStore, Turn, cache_key
+from .errors import BadInput, StudioError
+from .jobs import JobStore
+from .llm import get_llm
+from .llm.base import Completion, LLMBackend
+from .settings import Settings
+
+MAX_MESSAGE_CHARS = 4000
+OUTPUTS = ("text", "audio", "video")
+REPLY_TOKENS = 200  # longest reply by default (~150 words, about a minute of speech)
+Progress = Callable[[float, str], None]
+
+
+@dataclass
+class ChatRequest:
+    persona: str
+    message: str
+    conversation_id: str | None = None
+    mode: str | None = None
+    llm: str | None = None
+    model: str | None = None
+    output: str = "text"  # "text", "audio" (speak it) or "video" (render it)
+    temperature: float = 0.7
+    max_tokens: int = REPLY_TOKENS
+    use_cache: bool = True
+    controller: str | None = None  # for output="video": "rules" or "llm" (default: settings)
+
+
+@dataclass
+class ChatReply:
+    conversation_id: str
+    turn_id: str
+    reply: str
+    persona: str
+    mode: str | None
+    llm: str
+    model: str
+    cached: bool
+    latency_s: float
+    first_token_s: float | None = None
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    trimmed_turns: int = 0
+    job_id: str | None = None
+    video: str | None = None
+    audio: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def check_message(message: str | None) -> str:
+    text = (message or "").strip()
+    if not text:
+        raise BadInput("type a message for the persona to answer")
+    if len(text) > MAX_MESSAGE_CHARS:
+        raise BadInput(f"the message is {len(text)} characters long; the limit is {MAX_MESSAGE_CHARS}")
+    return text
+
+
+def fit_history(llm: LLMBackend, system: str, history: list[tuple[str, str]], message: str,
+                reply_tokens: int) -> tuple[list[dict], int]:
+    """The messages to send, keeping as many of the newest exchanges as fit the context window.
+
+    Returns (messages, number of earlier turns left out)."""
+    budget = llm.context_window - reply_tokens - 16  # a little slack for chat-template tokens
+    used = llm.count_tokens(system) + llm.count_tokens(message) + 8
+    if used > budget:
+        raise BadInput(f"the message is too long for {llm.model}: about {used} tokens with the persona, "
+                       f"and the model takes {llm.context_window} including its reply — shorten it")
+    kept: list[tuple[str, str]] = []
+    for question, answer in reversed(history):
+        cost = llm.count_tokens(question) + llm.count_tokens(answer) + 8
+        if used + cost > budget:
+            break
+        used += cost
+        kept.insert(0, (question, answer))
+    messages = [{"role": "system", "content": system}]
+    for question, answer in kept:
+        messages += [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
+    messages.append({"role": "user", "content": message})
+    return messages, 2 * (len(history) - len(kept))
+
+
+class Chat:
+    def __init__(self, settings: Settings, jobs: JobStore | None = None) -> None:
+        from personas import PersonaStore
+
+        self.settings = settings
+        self.jobs = jobs or JobStore(settings.db_path)
+        self.store = ConversationStore(self.jobs)
+        self.personas = PersonaStore(settings)
+
+    def ask(self, request: ChatRequest, *, on_token: Callable[[str], None] | None = None,
+            progress: Progress | None = None) -> ChatReply:
+        from personas import build_system_prompt
+
+        progress = progress or (lambda fraction, message: None)
+        message = check_message(request.message)
+        if request.output not in OUTPUTS:
+            raise BadInput(f"output must be one of {', '.join(OUTPUTS)}, got {request.output!r}")
+        persona = self.personas.get(request.persona)
+        if request.conversation_id:
+            conversation = self.store.get(request.conversation_id)
+            if conversation.persona != persona.id:
+                raise BadInput(f"conversation {conversation.id} is with {conversation.persona}, not {persona.id}")
+            if request.mode and request.mode != conversation.mode:
+                raise BadInput(f"conversation {conversation.id} is in mode {conversation.mode or 'default'}; "
+                               "start a new conversation to change mode")
+            mode = conversation.mode
+        else:
+            mode = request.mode
+        system = build_system_prompt(persona, mode)  # an unknown mode is a BadInput here
+        backend_name = request.llm or persona.llm.backend or self.settings.llm
+        llm = get_llm(self.settings, backend_name, request.model or persona.llm.model)
+        if not request.conversation_id:
+            conversation = self.store.create(persona=persona.id, mode=mode, title=message[:80],
+                                             llm=llm.name, model=llm.model)
+        history = self._history(conversation.id)
+        user_turn = self.store.add_turn(conversation.id, "user", message)
+        try:
+            llm.prepare(progress=lambda fraction, stage: progress(0.05 * fraction, stage))
+            messages, trimmed = fit_history(llm, system, history, message, request.max_tokens)
+            progress(0.05, "thinking")
+            completion, cached = self._answer(llm, messages, request, on_token)
+            reply_text = completion.text.strip()
+            if not reply_text:
+                raise StudioError(f"{llm.name} ({llm.model}) returned an empty reply; try again or another model")
+        except StudioError as error:
+            self.store.update_turn(user_turn.id, error=str(error))
+            raise
+        turn = self.store.add_turn(
+            conversation.id, "assistant", reply_text, llm=llm.name, model=completion.model or llm.model,
+            latency_s=completion.latency_s, first_token_s=completion.first_token_s,
+            tokens_in=completion.tokens_in, tokens_out=completion.tokens_out, cached=cached, trimmed_turns=trimmed,
+        )
+        reply = ChatReply(conversation_id=conversation.id, turn_id=turn.id, reply=reply_text, persona=persona.id,
+                          mode=mode, llm=llm.name, model=turn.model, cached=cached,
+                          latency_s=completion.latency_s or 0.0, first_token_s=completion.first_token_s,
+                          tokens_in=completion.tokens_in, tokens_out=completion.tokens_out, trimmed_turns=trimmed)
+        if trimmed:
+            reply.notes.append(f"the {trimmed} oldest turns were left out to fit {llm.model}'s context window")
+        if request.output == "audio":
+            progress(0.5, "speaking")
+            reply.audio = self._speak(persona, conversation.id, turn, reply_text)
+        elif request.output == "video":
+            self._render(persona, turn, reply, request, progress)
+        progress(1.0, "done")
+        return reply
+
+    def history(self, conversation_id: str) -> list[Turn]:
+        return self.store.turns(conversation_id)
+
+    # -- steps -----------------------------------------------------------------------------
+    def _history(self, conversation_id: str) -> list[tuple[str, str]]:
+        """Earlier exchanges that succeeded, as (question, answer) pairs, oldest first."""
+        pairs, question = [], None
+        for turn in self.store.turns(conversation_id):
+            if turn.role == "user":
+                question = None if turn.error else turn.content
+            elif turn.role == "assistant" and question is not None and not turn.error:
+                pairs.append((question, turn.content))
+                question = None
+        return pairs
+
+    def _answer(self, llm: LLMBackend, messages: list[dict], request: ChatRequest,
+                on_token: Callable[[str], None] | None) -> tuple[Completion, bool]:
+        key = cache_key(llm=llm.name, model=llm.model, messages=messages, temperature=request.temperature,
+                        max_tokens=request.max_tokens)
+        if request.use_cache and (hit := self.store.cached_answer(key)):
+            if on_token:
+                on_token(hit["text"])
+            return Completion(text=hit["text"], backend=llm.name, model=hit["model"], tokens_in=hit["tokens_in"],
+                              tokens_out=hit["tokens_out"], latency_s=0.0, first_token_s=0.0), True
+        started = time.perf_counter()
+        completion = llm.complete(messages, max_tokens=request.max_tokens, temperature=request.temperature,
+                                  on_token=on_token)
+        completion.latency_s = completion.latency_s or round(time.perf_counter() - started, 4)
+        if completion.text.strip():
+            self.store.remember_answer(key, llm=llm.name, model=completion.model or llm.model, text=completion.text,
+                                       tokens_in=completion.tokens_in, tokens_out=completion.tokens_out)
+        return completion, False
+
+    def _speak(self, persona, conversation_id: str, turn: Turn, text: str) -> str:
+        from .speech import make_speech
+
+        out_dir = self.settings.home / "chat" / conversation_id / turn.id
+        try:
+            make_speech(text=text, audio_path=None, out_dir=out_dir, voice=persona.voice)
+        except StudioError as error:
+            self.store.update_turn(turn.id, error=f"speaking the reply failed: {error}")
+            raise
+        path = str(out_dir / "speech.wav")
+        self.store.update_turn(turn.id, audio_path=path)
+        return path
+
+    def _render(self, persona, turn: Turn, reply: ChatReply, request: ChatRequest, progress: Progress) -> None:
+        from .runner import RenderRequest, Runner
+
+        portrait = self.personas.portrait_path(persona)
+        if portrait is None:
+            raise BadInput(f"persona {persona.id} has no portrait to animate — add one in the Personas tab")
+        controls = {k: v for k, v in (persona.default_controls or {}).items() if k != "emotion"}
+        runner = Runner(self.settings, self.jobs)
+        render_request = RenderRequest(
+            image=portrait, text=reply.reply, persona=persona.id, controls=controls,
+            emotion=(persona.default_controls or {}).get("emotion"), voice=persona.voice,
+            controller=request.controller, llm=reply.llm, llm_model=reply.model,
+        )
+        job = runner.submit(render_request)
+        reply.job_id = job.id
+        self.store.update_turn(turn.id, job_id=job.id)
+        job = runner.run(job.id, progress=lambda fraction, stage: progress(0.1 + 0.9 * fraction, stage))
+        reply.video = job.video_path
+        reply.notes.extend(job.notes)

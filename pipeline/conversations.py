@@ -1,0 +1,158 @@
+"""Conversations, their turns, and the LLM answer cache, in the studio's SQLite database.
+
+The tables come from the same ``Migrations`` as the jobs (``jobs.m002_chat``), so one database
+holds everything a person did. A conversation belongs to one persona and one mode; its turns are
+numbered (``seq``) in the order they were said. An assistant turn records the backend and model
+that wrote it, its latency, tokens where the backend reported them, whether it came from the
+cache, how many old turns were left out to fit the model's context, and the render job or audio
+file made from it. A turn that failed keeps its error, so nothing the user typed is lost.
+
+The cache maps a hash of the exact request (backend, model, messages, sampling settings) to the
+answer: asking the same question of the same persona with the same settings and history costs
+nothing the second time.
+
+Like ``JobStore``, every call opens its own connection (Gradio runs handlers in threads).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from .errors import BadInput
+from .jobs import JobStore, new_job_id, now
+
+
+@dataclass
+class Conversation:
+    id: str
+    created_at: str
+    persona: str
+    mode: str | None = None
+    title: str | None = None
+    llm: str | None = None
+    model: str | None = None
+    updated_at: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Turn:
+    id: str
+    conversation_id: str
+    seq: int
+    role: str  # "user" or "assistant"
+    content: str
+    created_at: str
+    llm: str | None = None
+    model: str | None = None
+    latency_s: float | None = None
+    first_token_s: float | None = None
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    cached: bool = False
+    trimmed_turns: int | None = None
+    job_id: str | None = None
+    audio_path: str | None = None
+    error: str | None = None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> "Turn":
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in row.items() if k in known and v is not None}
+        values["cached"] = bool(values.get("cached"))
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def cache_key(**request: Any) -> str:
+    """A stable hash of everything that decides an LLM's answer."""
+    return hashlib.sha256(json.dumps(request, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+class ConversationStore:
+    def __init__(self, jobs: JobStore) -> None:
+        self.jobs = jobs  # opening a JobStore applies every migration, the chat tables included
+
+    def connect(self):
+        return self.jobs.connect()
+
+    # -- conversations ---------------------------------------------------------------------
+    def create(self, *, persona: str, mode: str | None, title: str | None, llm: str | None,
+               model: str | None) -> Conversation:
+        conversation = Conversation(id="c" + new_job_id(), created_at=now(), persona=persona, mode=mode,
+                                    title=title, llm=llm, model=model)
+        conversation.updated_at = conversation.created_at
+        with self.connect() as db:
+            db["conversations"].insert(conversation.to_dict())
+        return conversation
+
+    def get(self, conversation_id: str) -> Conversation:
+        with self.connect() as db:
+            rows = list(db["conversations"].rows_where("id = ?", [conversation_id]))
+        if not rows:
+            raise BadInput(f"no conversation with id {conversation_id!r} — `python app.py conversations` lists them")
+        return Conversation(**rows[0])
+
+    def list(self, *, persona: str | None = None, limit: int = 50) -> list[Conversation]:
+        where, params = ("persona = ?", [persona]) if persona else (None, [])
+        with self.connect() as db:
+            rows = db["conversations"].rows_where(where, params, order_by="updated_at desc, rowid desc", limit=limit)
+            return [Conversation(**row) for row in rows]
+
+    def touch(self, conversation_id: str, **values: Any) -> None:
+        with self.connect() as db:
+            db["conversations"].update(conversation_id, {"updated_at": now(), **values})
+
+    # -- turns -----------------------------------------------------------------------------
+    def add_turn(self, conversation_id: str, role: str, content: str, **values: Any) -> Turn:
+        with self.connect() as db, db.atomic():
+            seq = db.execute("select coalesce(max(seq), 0) + 1 from turns where conversation_id = ?",
+                             [conversation_id]).fetchone()[0]
+            turn = Turn(id=f"t{seq}-{secrets.token_hex(3)}", conversation_id=conversation_id, seq=seq, role=role,
+                        content=content, created_at=now(), **values)
+            row = turn.to_dict()
+            row["cached"] = int(turn.cached)
+            db["turns"].insert(row)
+        self.touch(conversation_id)
+        return turn
+
+    def update_turn(self, turn_id: str, **values: Any) -> None:
+        if "cached" in values:
+            values["cached"] = int(bool(values["cached"]))
+        with self.connect() as db:
+            db["turns"].update(turn_id, values)
+
+    def turns(self, conversation_id: str) -> list[Turn]:
+        with self.connect() as db:
+            rows = db["turns"].rows_where("conversation_id = ?", [conversation_id], order_by="seq")
+            return [Turn.from_row(row) for row in rows]
+
+    def turn(self, turn_id: str) -> Turn:
+        with self.connect() as db:
+            rows = list(db["turns"].rows_where("id = ?", [turn_id]))
+        if not rows:
+            raise BadInput(f"no chat turn with id {turn_id!r}")
+        return Turn.from_row(rows[0])
+
+    # -- cache -----------------------------------------------------------------------------
+    def cached_answer(self, key: str) -> dict[str, Any] | None:
+        with self.connect() as db:
+            rows = list(db["llm_cache"].rows_where("key = ?", [key]))
+            if rows:
+                db.execute("update llm_cache set hits = hits + 1 where key = ?", [key])
+                db.conn.commit()
+        return rows[0] if rows else None
+
+    def remember_answer(self, key: str, *, llm: str, model: str, text: str, tokens_in: int | None,
+                        tokens_out: int | None) -> None:
+        with self.connect() as db:
+            db["llm_cache"].upsert({"key": key, "created_at": now(), "llm": llm, "model": model, "text": text,
+                                    "tokens_in": tokens_in, "tokens_out": tokens_out}, pk="key")
