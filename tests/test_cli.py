@@ -113,3 +113,28 @@ def test_cli_paths_never_import_gradio(studio_home):
             "assert 'gradio' not in sys.modules, 'gradio was imported'")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_transcribe_prints_the_text_or_one_json_object(tmp_path):
+    done = app("transcribe", str(ROOT / "assets" / "sample_speech.mp3"), "--json")
+    assert done.returncode == 0, done.stderr
+    transcript = json.loads(done.stdout)
+    assert "avatar" in transcript["text"].lower() and transcript["backend"] == "faster-whisper"
+    assert 6.5 < transcript["duration_s"] < 7.2
+    missing = app("transcribe", str(tmp_path / "nope.wav"))
+    assert missing.returncode == 2 and missing.stderr.startswith("error: ") and len(missing.stderr.splitlines()) == 1
+
+
+def test_persona_commands_list_show_and_check_with_the_local_model(tmp_path):
+    listed = app("persona", "list", "--json")
+    assert {p["id"] for p in json.loads(listed.stdout)} == {"adam", "jenniel"}
+    shown = app("persona", "show", "adam", "--mode", "role-play")
+    assert shown.returncode == 0 and "CUSTOMER" in shown.stdout
+    checked = app("persona", "check", "jenniel", "--question", "Should we chase market share?",
+                  "--max-tokens", "16", "--json", timeout=300)
+    assert checked.returncode == 0, checked.stderr
+    report = json.loads(checked.stdout)
+    assert len(report["results"]) == 1 and report["results"][0]["reply"].strip() and report["backend"] == "local"
+    assert 0 <= report["score"] <= 100
+    unknown = app("persona", "check", "nobody")
+    assert unknown.returncode == 2 and unknown.stderr.strip() == "error: no persona 'nobody'; known: adam, jenniel"
