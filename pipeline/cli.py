@@ -148,19 +148,36 @@ def cmd_chat(args) -> int:
                           temperature=args.temperature, max_tokens=args.max_tokens, use_cache=not args.no_cache,
                           controller=args.controller)
     streamed = []
+    bars: list[ProgressBar] = []
+
+    def progress(fraction: float, message: str) -> None:
+        # A bar while the model loads and thinks, gone while the reply streams to stdout, and a
+        # fresh one if a video is rendered afterwards (the two would garble one terminal line).
+        if streamed and not args.json and message in ("thinking", "done"):
+            return
+        if not bars:
+            if streamed and not args.json:
+                print(flush=True)  # end the streamed reply's line before the render's bar
+                streamed.append("\n")
+            bars.append(ProgressBar())
+        bars[-1](fraction, message)
+
+    def close_bar() -> None:
+        while bars:
+            bars.pop().close()
 
     def on_token(chunk: str) -> None:  # the reply appears as it is written (text output only)
         if not args.json:
             if not streamed:
+                close_bar()
                 print(f"{args.persona}: ", end="", flush=True)
             print(chunk, end="", flush=True)
         streamed.append(chunk)
 
-    bar = ProgressBar()
     try:
-        reply = chat.ask(request, on_token=on_token, progress=bar)
+        reply = chat.ask(request, on_token=on_token, progress=progress)
     except StudioError as error:
-        bar.close()
+        close_bar()
         if streamed and not args.json:
             print()
         job_id = getattr(error, "job_id", None)
@@ -168,16 +185,17 @@ def cmd_chat(args) -> int:
             print(json.dumps({"job_id": job_id, "error": str(error)}))
         return _fail(error)
     except KeyboardInterrupt as interrupt:
-        bar.close()
+        close_bar()
         job_id = getattr(interrupt, "job_id", None)
         print("\ninterrupted" + (f": continue the render with `python app.py resume {job_id}`" if job_id else ""),
               file=sys.stderr)
         return 130
-    bar.close()
+    close_bar()
     if args.json:
         print(json.dumps(reply.to_dict()))
         return 0
-    print()
+    if not streamed or streamed[-1] != "\n":
+        print()
     for note in reply.notes:
         print(f"note: {note}")
     facts = f"{reply.llm} {reply.model}, " + ("cached" if reply.cached else f"{reply.latency_s:.1f} s")

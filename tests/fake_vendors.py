@@ -149,7 +149,7 @@ class FakeVendor:
         class Handler(_Handler):
             vendor = fake
 
-        server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        server = _QuietServer(("127.0.0.1", port), Handler)
         server.daemon_threads = True
         server.block_on_close = False  # a handler still sleeping for a timeout test must not hold us
         self._server = server
@@ -206,6 +206,18 @@ class FakeVendor:
 
     def not_found(self, request: Request) -> Reply:
         return Reply.json({"error": {"message": f"no route {request.method} {request.path}"}}, status=404)
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """Clients that give up mid-request (the timeout tests) are expected, not worth a traceback."""
+
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            super().handle_error(request, client_address)
 
 
 def _compile(pattern: str) -> re.Pattern:
