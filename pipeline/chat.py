@@ -110,6 +110,11 @@ def fit_history(llm: LLMBackend, system: str, history: list[tuple[str, str]], me
     return messages, 2 * (len(history) - len(kept))
 
 
+def persona_llm(settings: Settings, persona, name: str | None = None, model: str | None = None) -> LLMBackend:
+    """The LLM to speak as ``persona``: the one asked for, else the persona's own, else the configured one."""
+    return get_llm(settings, name or persona.llm.backend or settings.llm, model or persona.llm.model)
+
+
 class Chat:
     def __init__(self, settings: Settings, jobs: JobStore | None = None) -> None:
         from personas import PersonaStore
@@ -139,8 +144,7 @@ class Chat:
         else:
             mode = request.mode
         system = build_system_prompt(persona, mode)  # an unknown mode is a BadInput here
-        backend_name = request.llm or persona.llm.backend or self.settings.llm
-        llm = get_llm(self.settings, backend_name, request.model or persona.llm.model)
+        llm = persona_llm(self.settings, persona, request.llm, request.model)
         if not request.conversation_id:
             conversation = self.store.create(persona=persona.id, mode=mode, title=message[:80],
                                              llm=llm.name, model=llm.model)

@@ -277,9 +277,9 @@ def cmd_persona(args) -> int:
         return 0
     from personas.check import format_report, run_check
 
-    from .llm import get_llm
+    from .chat import persona_llm
 
-    llm = get_llm(settings, args.llm or persona.llm.backend or settings.llm, args.model or persona.llm.model)
+    llm = persona_llm(settings, persona, args.llm, args.model)
     bar = ProgressBar()
     try:
         llm.prepare(progress=lambda fraction, message: bar(0.1 * fraction, message))

@@ -66,6 +66,12 @@ def mark_retryable(error: RemoteError, retryable: bool = True) -> RemoteError:
     return error
 
 
+def broke_off(error: RemoteError, chunks: int) -> RemoteError:
+    """A failure after ``chunks`` pieces of a streamed answer already reached the caller: never
+    retried, because a retry would repeat that text."""
+    return mark_retryable(type(error)(f"{error} (the answer broke off after {chunks} chunks)"), False)
+
+
 def is_retryable(error: BaseException) -> bool:
     explicit = getattr(error, "retryable", None)
     if explicit is not None:

@@ -39,20 +39,20 @@ from ..errors import BackendUnavailable, RemoteError
 from ..remote import (
     DEFAULT_RETRY,
     RetryPolicy,
+    broke_off,
     error_for_status,
     malformed,
-    mark_retryable,
     parse_retry_after,
     transport_error,
     vendor_message,
 )
-from ..settings import Settings
+from ..settings import LLM_ENDPOINTS, Settings
 from .base import Completion, LLMBackend, OnToken
 from .openai_compat import context_window_for
 
 SERVICE = "Gemini"
 KEY_VARIABLE = "GEMINI_API_KEY"
-DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
+DEFAULT_BASE_URL = LLM_ENDPOINTS["gemini"][1]
 API_VERSION = "v1beta"
 DEFAULT_TIMEOUT_S = 60.0
 DEFAULT_CONTEXT_WINDOW = 32_768
@@ -167,8 +167,7 @@ class GeminiLLM(LLMBackend):
         except Exception as error:  # noqa: BLE001 - the SDK's and its HTTP library's; mapped or re-raised
             mapped = self._translate(error)
             if pieces and isinstance(mapped, RemoteError):  # text already went out: no replay
-                raise mark_retryable(type(mapped)(f"{mapped} (the answer broke off after {len(pieces)} chunks)"),
-                                     False) from None
+                raise broke_off(mapped, len(pieces)) from None
             raise mapped from None
         if not answered:
             raise malformed(SERVICE, "the stream carried no candidates")

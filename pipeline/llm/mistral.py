@@ -28,6 +28,7 @@ from ..errors import BackendUnavailable, RemoteError
 from ..remote import (
     DEFAULT_RETRY,
     RetryPolicy,
+    broke_off,
     error_for_status,
     malformed,
     mark_retryable,
@@ -35,13 +36,13 @@ from ..remote import (
     transport_error,
     vendor_message,
 )
-from ..settings import Settings
+from ..settings import LLM_ENDPOINTS, Settings
 from .base import Completion, LLMBackend, OnToken
-from .openai_compat import context_window_for
+from .openai_compat import context_window_for, json_schema_format
 
 SERVICE = "Mistral"
 KEY_VARIABLE = "MISTRAL_API_KEY"
-DEFAULT_BASE_URL = "https://api.mistral.ai"
+DEFAULT_BASE_URL = LLM_ENDPOINTS["mistral"][1]
 DEFAULT_TIMEOUT_S = 60.0
 DEFAULT_CONTEXT_WINDOW = 32_768
 CONTEXT_WINDOWS = {
@@ -91,9 +92,7 @@ class MistralLLM(LLMBackend):
             "messages": [{"role": m["role"], "content": m["content"]} for m in messages],
         }
         if json_schema is not None:
-            request["response_format"] = {"type": "json_schema", "json_schema": {
-                "name": str(json_schema.get("title") or "answer").replace(" ", "_")[:64],
-                "schema": json_schema, "strict": True}}
+            request["response_format"] = json_schema_format(json_schema)
 
         def attempt() -> Completion:
             if on_token is None:
@@ -139,8 +138,7 @@ class MistralLLM(LLMBackend):
         except Exception as error:  # noqa: BLE001 - the SDK's and httpx2's; mapped or re-raised
             mapped = self._translate(error)
             if pieces and isinstance(mapped, RemoteError):  # text already went out: no replay
-                raise mark_retryable(type(mapped)(f"{mapped} (the answer broke off after {len(pieces)} chunks)"),
-                                     False) from None
+                raise broke_off(mapped, len(pieces)) from None
             raise mapped from None
         return Completion(text="".join(pieces), backend=self.name, model=model,
                           tokens_in=usage.prompt_tokens if usage else None,

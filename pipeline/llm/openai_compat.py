@@ -32,9 +32,9 @@ from ..errors import MissingKey, RemoteError
 from ..remote import (
     DEFAULT_RETRY,
     RetryPolicy,
+    broke_off,
     error_for_status,
     malformed,
-    mark_retryable,
     parse_retry_after,
     transport_error,
     vendor_message,
@@ -62,6 +62,12 @@ def context_window_for(model: str, table: dict[str, int], default: int) -> int:
         if name.startswith(prefix):
             return table[prefix]
     return default
+
+
+def json_schema_format(schema: dict) -> dict:
+    """The ``response_format`` asking an OpenAI-style API (OpenAI, Mistral) for ``schema``, strictly."""
+    return {"type": "json_schema", "json_schema": {
+        "name": str(schema.get("title") or "answer").replace(" ", "_")[:64], "schema": schema, "strict": True}}
 
 
 def is_openai_host(base_url: str) -> bool:
@@ -110,9 +116,7 @@ class OpenAICompatLLM(LLMBackend):
             ("max_completion_tokens" if is_openai_host(self.base_url) else "max_tokens"): max_tokens,
         }
         if json_schema is not None:
-            payload["response_format"] = {"type": "json_schema", "json_schema": {
-                "name": str(json_schema.get("title") or "answer").replace(" ", "_")[:64],
-                "schema": json_schema, "strict": True}}
+            payload["response_format"] = json_schema_format(json_schema)
         if stream:
             payload["stream"] = True
             payload["stream_options"] = {"include_usage": True}
@@ -198,8 +202,7 @@ class OpenAICompatLLM(LLMBackend):
                     if isinstance(error, httpx.HTTPError):
                         error = transport_error(self.service, error, timeout_s=self.timeout_s,
                                                 secrets=[self._api_key]) or RemoteError(str(error))
-                    raise mark_retryable(type(error)(f"{error} (the answer broke off after {len(pieces)} "
-                                                     f"chunks)"), False) from None
+                    raise broke_off(error, len(pieces)) from None
                 raise error from None
         return Completion(text="".join(pieces), backend=self.name, model=model, tokens_in=usage.get("prompt_tokens"),
                           tokens_out=usage.get("completion_tokens"), first_token_s=first_token_s,
