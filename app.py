@@ -1,6 +1,7 @@
 """Avatar Studio entry point: argument parsing only.
 
-    python app.py                      launch the studio (Gradio)
+    python app.py [--host H] [--port P] [--share] [--auth USER:PASS] [--no-browser]
+                                       launch the studio (Gradio)
     python app.py render --image IMG (--text TEXT | --audio FILE) [--set NAME=VALUE ...] [--json]
     python app.py jobs [--json]        list recent jobs
     python app.py resume JOB_ID        finish a failed or interrupted job
@@ -25,6 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1", help="studio: address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=7860, help="studio: port (default 7860)")
     parser.add_argument("--no-browser", action="store_true", help="studio: do not open a browser")
+    parser.add_argument("--share", action="store_true", help="studio: also serve it on a public gradio.live link")
+    parser.add_argument("--auth", metavar="USER:PASS", help="studio: ask for this user name and password")
     commands = parser.add_subparsers(dest="command")
 
     render = commands.add_parser("render", help="render a talking-head video")
@@ -113,9 +116,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command is None:
+        from pipeline.errors import StudioError
         from studio.launch import launch
 
-        return launch(host=args.host, port=args.port, open_browser=not args.no_browser)
+        try:
+            return launch(host=args.host, port=args.port, open_browser=not args.no_browser, share=args.share,
+                          auth=args.auth)
+        except StudioError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
     from pipeline import cli
 
     signal.signal(signal.SIGTERM, cli.raise_interrupt)

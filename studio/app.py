@@ -1,52 +1,53 @@
-"""The studio's app factory.
+"""The studio's app factory: four tabs over one in-process pipeline.
 
-Until the four-tab studio lands this is one honest page: a portrait, a script or audio, the five
-controls and the emotion, and a Render button that runs the same pipeline as the CLI, with
-progress. Pipeline errors become ``gr.Error`` with the pipeline's own message.
+``build_app(settings)`` arranges the tabs (one module each) and wires the few things that cross
+them: History can open a job in the Render lab. It does no work at import and starts no server;
+``launch_options`` holds what every launch (``studio.launch``, the tests, a Space) passes to
+Gradio: the theme and CSS, the upload limit, and the only folders served besides Gradio's own
+cache: ``assets/`` and the job outputs.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import gradio as gr
 
-from pipeline.controls import CONTROL_NAMES, EMOTIONS, Controls
-from pipeline.errors import StudioError
-from pipeline.runner import RenderRequest, Runner
-from pipeline.settings import PROJECT_ROOT, Settings
+from pipeline.settings import Settings
 
-SAMPLE_PORTRAIT = PROJECT_ROOT / "assets" / "astronaut.png"
+from . import chat_tab, history_tab, lab_tab, personas_tab
+from .common import ASSETS_DIR, MAX_UPLOAD, StudioContext
+
+STUDIO_CSS = """
+.gradio-container { max-width: 1400px !important; }
+#studio-header h1 { margin-bottom: 0; }
+#studio-header p { margin-top: 2px; opacity: 0.75; }
+"""
 
 
 def build_app(settings: Settings) -> gr.Blocks:
-    runner = Runner(settings)
-    runner.store.mark_orphans_interrupted()
-    defaults = Controls()
-
-    def render(image, text, audio, emotion, *values, progress=gr.Progress()):
-        controls = dict(zip(CONTROL_NAMES, values))
-        request = RenderRequest(image=image, text=(text or None) if not audio else None, audio=audio or None,
-                                controls=controls, emotion=None if emotion == "auto" else emotion)
-        try:
-            job = runner.render(request, progress=lambda fraction, stage: progress(fraction, desc=stage))
-        except StudioError as error:
-            raise gr.Error(str(error)) from None
-        return job.video_path, {"job_id": job.id, "emotion": job.emotion, "duration_s": job.duration_s,
-                                "controls": job.controls_final, "timings": job.timings, "notes": job.notes}
-
+    ctx = StudioContext(settings)
+    ctx.runner.store.mark_orphans_interrupted()
     with gr.Blocks(title="Avatar Studio") as app:
-        gr.Markdown("# Avatar Studio\nPortrait + script → lip-synced talking-head video, offline on CPU.")
-        with gr.Row():
-            with gr.Column():
-                image = gr.Image(value=str(SAMPLE_PORTRAIT), type="filepath", label="Portrait", elem_id="portrait")
-                text = gr.Textbox(label="Script", lines=3, elem_id="script",
-                                  value="Hello! I am your avatar. Profit logic beats chasing market share.")
-                audio = gr.Audio(type="filepath", label="…or audio to lip-sync", elem_id="audio")
-                emotion = gr.Dropdown(["auto", *EMOTIONS], value="auto", label="Emotion", elem_id="emotion")
-                sliders = [gr.Slider(0, 1, value=getattr(defaults, name), step=0.05, label=name, elem_id=name)
-                           for name in CONTROL_NAMES]
-                button = gr.Button("Render", variant="primary", elem_id="render")
-            with gr.Column():
-                video = gr.Video(label="Video", elem_id="video")
-                details = gr.JSON(label="Job", elem_id="job")
-        button.click(render, [image, text, audio, emotion, *sliders], [video, details], api_name="render")
+        gr.Markdown("# Avatar Studio\nPersona-driven talking avatars: chat, direct the face, keep every render.",
+                    elem_id="studio-header")
+        with gr.Tabs(elem_id="tabs") as tabs:
+            with gr.Tab("Personas", id="personas", elem_id="tab-personas") as tab:
+                personas_tab.build(ctx, tab)
+            with gr.Tab("Chat", id="chat", elem_id="tab-chat") as tab:
+                chat_tab.build(ctx, tab)
+            with gr.Tab("Render lab", id="lab", elem_id="tab-lab") as tab:
+                lab = lab_tab.build(ctx, tab)
+            with gr.Tab("History", id="history", elem_id="tab-history") as tab:
+                history_tab.build(ctx, tab, lab=lab, tabs=tabs)
     return app
+
+
+def launch_options(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments for ``Blocks.launch`` that every way of serving the studio shares."""
+    return {
+        "theme": gr.themes.Soft(),
+        "css": STUDIO_CSS,
+        "max_file_size": MAX_UPLOAD,
+        "allowed_paths": [str(ASSETS_DIR), str(settings.jobs_dir)],
+    }

@@ -1,0 +1,85 @@
+"""What every tab shares: the pipeline objects, choices for dropdowns, and the two translations the
+studio makes — pipeline errors into ``gr.Error`` and pipeline progress callbacks into ``gr.Progress``.
+
+The tabs hold no logic of their own beyond arranging components: everything they do is a call into
+``pipeline/`` or ``personas/`` through a ``StudioContext``.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import gradio as gr
+
+from personas.store import PersonaStore
+from pipeline import registry
+from pipeline.chat import Chat
+from pipeline.errors import StudioError
+from pipeline.runner import Runner
+from pipeline.settings import PROJECT_ROOT, Settings
+
+ASSETS_DIR = PROJECT_ROOT / "assets"
+SAMPLE_PORTRAIT = ASSETS_DIR / "astronaut.png"
+MAX_UPLOAD = "50mb"  # portraits and audio; Gradio refuses bigger uploads before they reach a handler
+
+
+@dataclass
+class StudioContext:
+    """The pipeline objects the tabs call. Built once per app; safe to share between handler
+    threads (each store opens its own database connection per call)."""
+
+    settings: Settings
+    runner: Runner = field(init=False)
+    personas: PersonaStore = field(init=False)
+    chat: Chat = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.runner = Runner(self.settings)
+        self.personas = PersonaStore(self.settings)
+        self.chat = Chat(self.settings, jobs=self.runner.store)
+
+    def persona_choices(self) -> list[tuple[str, str]]:
+        """(label, id) for every persona that loads, examples included."""
+        return [(f"{persona.name} ({persona.id})", persona.id) for persona in self.personas.list()]
+
+    def backend_choices(self, kind: str) -> list[tuple[str, str]]:
+        """(label, name) for every backend of ``kind``; one that cannot run now says why in its label."""
+        return [(_label(item), item.name) for item in registry.availability(kind, self.settings)]
+
+
+def _label(item: registry.Availability) -> str:
+    if item.ready:
+        return item.name
+    reason = item.reason or "unavailable"
+    return f"{item.name} — unavailable: {reason.split(' — ')[0]}"
+
+
+def shown_errors(fn: Callable) -> Callable:
+    """Run a handler so that a ``StudioError`` reaches the user as ``gr.Error`` with the pipeline's
+    own message (works for plain handlers and for generators that stream)."""
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def stream(*args: Any, **kwargs: Any):
+            try:
+                yield from fn(*args, **kwargs)
+            except StudioError as error:
+                raise gr.Error(str(error)) from None
+        return stream
+
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any):
+        try:
+            return fn(*args, **kwargs)
+        except StudioError as error:
+            raise gr.Error(str(error)) from None
+    return call
+
+
+def progress_callback(progress: gr.Progress) -> Callable[[float, str], None]:
+    """The pipeline's ``progress(fraction, message)`` shown on a ``gr.Progress``."""
+    def report(fraction: float, message: str = "") -> None:
+        progress(max(0.0, min(1.0, float(fraction))), desc=message or None)
+    return report

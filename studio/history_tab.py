@@ -1,0 +1,9 @@
+"""The history tab (being written)."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+
+def build(ctx, tab, **wiring):
+    gr.Markdown("history")

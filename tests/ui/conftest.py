@@ -1,0 +1,111 @@
+"""Browser tests: the studio served on 127.0.0.1, driven by Playwright through Debian's Chromium.
+
+Never ``playwright install``: the browser is the system's (``apt-get install -y chromium``; CI's
+``.ci/run`` does it), found at ``$AVATAR_STUDIO_CHROMIUM`` or ``/usr/bin/chromium``. Without it
+these tests skip, except where ``AVATAR_STUDIO_REQUIRE_BROWSER=1`` (CI) makes that a failure.
+
+The microphone is Chromium's fake capture device playing ``assets/sample_speech.wav``, with the
+permission prompt auto-accepted. Screenshots go to ``artifacts/screenshots/`` (the README names
+it; CI keeps the folder as an artifact).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "artifacts" / "screenshots"
+FAKE_MIC_WAV_SOURCE = ROOT / "assets" / "sample_speech.mp3"
+
+
+def chromium_path() -> str | None:
+    path = os.environ.get("AVATAR_STUDIO_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+    return path if Path(path).exists() else None
+
+
+@pytest.fixture(scope="session")
+def fake_mic_wav(tmp_path_factory) -> Path:
+    """The sample speech as 48 kHz mono 16-bit WAV: the format Chromium's fake capture device reads."""
+    import imageio_ffmpeg
+
+    out = tmp_path_factory.mktemp("mic") / "mic.wav"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-i", str(FAKE_MIC_WAV_SOURCE),
+                    "-ac", "1", "-ar", "48000", "-c:a", "pcm_s16le", str(out)], check=True)
+    return out
+
+
+@pytest.fixture(scope="session")
+def browser(fake_mic_wav):
+    path = chromium_path()
+    if path is None:
+        if os.environ.get("AVATAR_STUDIO_REQUIRE_BROWSER") == "1":
+            pytest.fail("Chromium not found: apt-get install -y chromium (or set AVATAR_STUDIO_CHROMIUM)")
+        pytest.skip("Chromium not found: apt-get install -y chromium to run the browser tests")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=path, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+            "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={fake_mic_wav}",
+        ])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def live_studio(tmp_path_factory, model_cache):
+    """The whole studio on a free port of 127.0.0.1, with its own data dir for this test module.
+
+    Yields ``(url, settings)``."""
+    from pipeline.settings import resolve
+    from studio.app import build_app, launch_options
+
+    home = tmp_path_factory.mktemp("studio-home")
+    env = {"AVATAR_STUDIO_HOME": str(home), "AVATAR_STUDIO_CACHE": str(model_cache)}
+    settings = resolve(env, dotenv=False)
+    app = build_app(settings)
+    app.queue(default_concurrency_limit=2).launch(
+        prevent_thread_lock=True, server_name="127.0.0.1", server_port=None, quiet=True,
+        **launch_options(settings))
+    yield app.local_url.rstrip("/"), settings
+    app.close()
+
+
+@pytest.fixture
+def page(browser, live_studio):
+    """A fresh 1280×800 page on the studio, fully loaded; microphone allowed."""
+    url, _ = live_studio
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    context.grant_permissions(["microphone"], origin=url)
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    page.goto(url)
+    page.wait_for_selector("#tabs")
+    yield page
+    context.close()
+
+
+def open_tab(page, name: str) -> None:
+    """Click a top-level tab by its label ("Personas", "Chat", "Render lab", "History"); on a narrow
+    window Gradio moves the tabs that don't fit into its "More tabs" menu, so look there too."""
+    tab = page.get_by_role("tab", name=re.compile(rf"^{re.escape(name)}$"))
+    if tab.count():
+        tab.first.click()
+        return
+    page.get_by_label("More tabs").click()
+    page.locator(".overflow-dropdown button", has_text=re.compile(rf"^{re.escape(name)}$")).click()
+
+
+def screenshot(page, name: str, *, full_page: bool = True) -> Path:
+    """Save ``artifacts/screenshots/<name>.png`` (kept by CI) and return its path."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=full_page)
+    return path
