@@ -50,6 +50,15 @@ class StudioContext:
         return [(_label(item), item.name) for item in registry.availability(kind, self.settings)]
 
 
+@dataclass
+class LabTab:
+    """What the Render lab offers the other tabs: History's "Open in Render lab" sets ``fields`` to
+    ``values_for_job(job)`` (same order) and switches to the lab."""
+
+    fields: list[gr.components.Component]
+    values_for_job: Callable[[Any], list]
+
+
 def _label(item: registry.Availability) -> str:
     if item.ready:
         return item.name

@@ -52,3 +52,22 @@ def runner(settings):
 @pytest.fixture(scope="session")
 def portrait() -> Path:
     return SAMPLE_PORTRAIT
+
+
+@pytest.fixture
+def studio_app(settings):
+    """The whole studio, served on a free port of 127.0.0.1 for this test (``gradio_client`` tests)."""
+    from studio.app import build_app, launch_options
+
+    app = build_app(settings)
+    app.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=None, quiet=True,
+                       **launch_options(settings))
+    yield app
+    app.close()
+
+
+@pytest.fixture
+def studio_client(studio_app):
+    from gradio_client import Client
+
+    return Client(studio_app.local_url, verbose=False)
