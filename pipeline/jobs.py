@@ -113,6 +113,50 @@ def m004_hosted_render(db: sqlite_utils.Database) -> None:
     db["jobs"].create_index(["remote_id"])
 
 
+@migrations()
+def m005_history(db: sqlite_utils.Database) -> None:
+    # The History tab pages through up to 100 000 jobs newest first, filtered by status, persona or
+    # backend. An index per filter that ends in created_at lets SQLite read a filtered page straight
+    # off the index (no sort of every matching row); they supersede m001's single-column ones.
+    for column in ("status", "persona", "backend"):
+        db.execute(f"drop index if exists idx_jobs_{column}")
+        db["jobs"].create_index([column, "created_at"])
+    # The real-time factor needs a job's seconds of work: the sum of its stage timings. Summing the
+    # JSON of every job at each look at the stats costs ~0.3 s at 100 000 jobs; a generated column
+    # kept in an index holds the sum, so the stats read that index, not the rows (~60 ms). The stages are
+    # those of stages.STAGES when this was written (tests check they still match): a new stage needs
+    # a migration that redefines work_s.
+    work = " + ".join(f"coalesce(json_extract(timings, '$.{stage}'), 0)" for stage in _WORK_STAGES)
+    db.execute(f"alter table jobs add column work_s float generated always as ({work}) virtual")
+    db["jobs"].create_index(["status", "backend", "created_at", "duration_s", "work_s"], index_name="idx_jobs_stats")
+    # "Text contains": an FTS5 trigram index over the script, the error and the id, so a substring of
+    # 3+ characters is an index lookup instead of a scan of every script. External content (the
+    # text lives once, in jobs), kept in step by triggers; updates that leave these columns alone
+    # (status, timings — most of a job's writes) do not touch it.
+    for statement in _FTS_SCHEMA:  # one by one: executescript would commit the migration's transaction
+        db.execute(statement)
+
+
+_WORK_STAGES = ("inputs", "speech", "analysis", "emotion", "control", "render", "encode")
+_FTS_SCHEMA = (
+    """create virtual table jobs_fts using fts5(
+           id, text, error, content='jobs', content_rowid='rowid', tokenize='trigram')""",
+    "insert into jobs_fts(jobs_fts) values ('rebuild')",
+    """create trigger jobs_fts_insert after insert on jobs begin
+           insert into jobs_fts(rowid, id, text, error) values (new.rowid, new.id, new.text, new.error);
+       end""",
+    """create trigger jobs_fts_delete after delete on jobs begin
+           insert into jobs_fts(jobs_fts, rowid, id, text, error)
+               values ('delete', old.rowid, old.id, old.text, old.error);
+       end""",
+    """create trigger jobs_fts_update after update of id, text, error on jobs begin
+           insert into jobs_fts(jobs_fts, rowid, id, text, error)
+               values ('delete', old.rowid, old.id, old.text, old.error);
+           insert into jobs_fts(rowid, id, text, error) values (new.rowid, new.id, new.text, new.error);
+       end""",
+)
+
+
 def now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
 
@@ -227,6 +271,24 @@ class JobStore:
             rows = db["jobs"].rows_where(where, params, order_by="created_at desc, rowid desc",
                                          limit=limit, offset=offset)
             return [Job.from_row(row) for row in rows]
+
+    def delete(self, job_id: str) -> None:
+        """Remove a job's row. Chat turns that made it keep their text and lose the link (``job_id``
+        becomes NULL), so a conversation never points at a job that is gone. The folder is the
+        caller's (``history.delete_job``)."""
+        with self.connect() as db, db.atomic():
+            if not db.execute("select 1 from jobs where id = ?", [job_id]).fetchone():
+                raise JobNotFound(f"no job with id {job_id!r} — `python app.py jobs` lists them")
+            db.execute("update turns set job_id = null where job_id = ?", [job_id])
+            db.execute("delete from jobs where id = ?", [job_id])
+
+    def distinct(self, column: str) -> list[str]:
+        """The values a filterable column takes (persona, backend, status), sorted; read off its index."""
+        if column not in ("persona", "backend", "status"):
+            raise ValueError(f"not a filterable column: {column}")
+        with self.connect() as db:
+            rows = db.execute(f"select distinct {column} from jobs where {column} is not null order by 1")
+            return [row[0] for row in rows]
 
     def mark_orphans_interrupted(self) -> list[str]:
         """Jobs left queued/running by a process that no longer exists become ``interrupted``."""

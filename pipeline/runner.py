@@ -59,7 +59,7 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _job_input(job_dir: Path, stem: str) -> Path | None:
+def job_input(job_dir: Path, stem: str) -> Path | None:
     """The job's own copy of an input (``input/portrait.png``, ``input/audio.mp3``), if it has one."""
     return next(iter(sorted((job_dir / "input").glob(f"{stem}.*"))), None)
 
@@ -195,11 +195,11 @@ class Runner:
 
     def _context(self, job: Job) -> StageContext:
         job_dir = self.settings.job_dir(job.id)
-        audio = _job_input(job_dir, "audio")
+        audio = job_input(job_dir, "audio")
         if audio is None and job.audio_path:
             audio = Path(job.audio_path)  # never copied because it was missing: the inputs stage says so
         return StageContext(job_dir=job_dir, settings=self.settings, text=job.text,
-                            image=_job_input(job_dir, "portrait"), audio=audio,
+                            image=job_input(job_dir, "portrait"), audio=audio,
                             backend=job.backend or self.settings.renderer, options=job.options,
                             controls_user=job.controls_user,
                             # hosted renders write the vendor's id the moment they get it (stages stay DB-free)

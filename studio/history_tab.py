@@ -1,9 +1,316 @@
-"""The history tab (being written)."""
+"""The History tab: every render kept, findable, comparable, and one click from the Render lab.
+
+Layout, top to bottom: filters (persona, backend, status, "text contains") over a paged jobs table,
+newest first; the selected job's details (what was said, emotion and its evidence, why these
+controls, errors) beside its video and a bar plot of its stage timings, with the controls set /
+proposed / used as a small table; the actions on that job (open in the Render lab, render again on
+another backend, resume, delete after a confirmation); then, folded away, all its fields as JSON,
+a side-by-side comparison of two jobs, and the statistics plots.
+
+Everything is a call into ``pipeline.history`` (or the runner); this module only arranges
+components and turns results into their values. Two events are the programmatic API:
+
+* ``list_jobs(persona, backend, status, text, page)`` → (table ``{"headers", "data"}``, the page
+  actually shown, "page 2 of 7 · 131 jobs"); empty filters mean any, a page past the end shows the
+  last one.
+* ``get_job(job_id)`` → ``pipeline.history.job_details`` as a dict; an unknown id is a readable error.
+
+Everything else is private. Picking a row shows that job and makes it "B" of the comparison (the
+previous pick becomes "A"), so picking two rows sets up a comparison. The table refreshes when the
+tab is selected, so jobs rendered in the Lab or Chat are there without a reload.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 import gradio as gr
+import pandas as pd
+
+from pipeline import history, registry
+from pipeline.errors import BadInput
+from pipeline.history import JobQuery
+from pipeline.jobs import STATUSES
+from pipeline.stages import STAGES
+
+from .common import LabTab, StudioContext, progress_callback, shown_errors
+
+TABLE_HEADERS = ["job id", "created (UTC)", "status", "persona", "backend", "script", "length (s)", "error"]
+CONTROLS_HEADERS = ["control", "set by you", "proposed", "used"]
+COMPARE_HEADERS = ["section", "field", "A", "B", "≠"]
+ANY = ""
+PALETTE = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#eeca3b", "#9d755d")
+STATS_PERIODS = {"last 7 days": 7, "last 30 days": 30, "last 365 days": 365, "all time": None}
 
 
-def build(ctx, tab, **wiring):
-    gr.Markdown("history")
+def build(ctx: StudioContext, tab: gr.Tab, *, lab: LabTab | None, tabs: gr.Tabs) -> None:
+    store = ctx.runner.store
+
+    # -- filters and table --------------------------------------------------------------------
+    with gr.Row(equal_height=True):
+        persona = gr.Dropdown(_persona_choices(ctx), value=ANY, label="Persona", allow_custom_value=True,
+                              elem_id="history-persona", min_width=140)
+        backend = gr.Dropdown(_backend_choices(ctx), value=ANY, label="Backend", allow_custom_value=True,
+                              elem_id="history-backend", min_width=140)
+        status = gr.Dropdown([("any", ANY), *[(s, s) for s in STATUSES]], value=ANY, label="Status",
+                             elem_id="history-status", min_width=140)
+        text = gr.Textbox(label="Text contains", placeholder="script, error or job id — Enter to search",
+                          elem_id="history-text", scale=2, min_width=200)
+    table = gr.Dataframe(headers=TABLE_HEADERS, value=[], interactive=False, wrap=True, max_height=430,
+                         label="Jobs — newest first; pick a row to see it", elem_id="history-table",
+                         # fixed widths: on a phone the table scrolls sideways instead of squeezing each column
+                         column_widths=["190px", "130px", "90px", "90px", "90px", "330px", "80px", "200px"])
+    with gr.Row(elem_id="history-pager", equal_height=True):
+        previous = gr.Button("◀ Newer", size="sm", elem_id="history-prev", min_width=90, scale=0)
+        page = gr.Number(value=1, precision=0, minimum=1, label="Page", show_label=False, container=False,
+                         elem_id="history-page", min_width=70, scale=0)
+        following = gr.Button("Older ▶", size="sm", elem_id="history-next", min_width=90, scale=0)
+        refresh = gr.Button("Refresh", size="sm", elem_id="history-refresh", min_width=90, scale=0)
+        page_info = gr.Markdown("", elem_id="history-page-info")
+
+    # -- one job ------------------------------------------------------------------------------
+    with gr.Row(equal_height=True):
+        job_id = gr.Textbox(label="Job", placeholder="pick a row, or paste a job id and press Enter",
+                            elem_id="history-job-id", scale=3)
+        show = gr.Button("Show", elem_id="history-show", scale=0, min_width=90)
+    with gr.Row():
+        with gr.Column(scale=3, min_width=300):
+            details = gr.Markdown("Pick a job in the table to see its details.", elem_id="history-details")
+            controls = gr.Dataframe(headers=CONTROLS_HEADERS, value=[], interactive=False, visible=False,
+                                    label="Controls: set by you, proposed by the controller, used",
+                                    elem_id="history-controls")
+        with gr.Column(scale=2, min_width=300):
+            video = gr.Video(label="Video", interactive=False, elem_id="history-video", height=300)
+            timings = gr.BarPlot(None, x="stage", y="seconds",
+                                 sort=list(STAGES), label="Stage timings (s)", elem_id="history-timings")
+    with gr.Row(equal_height=True):
+        open_lab = gr.Button("Open in Render lab", elem_id="history-open-lab", min_width=160)
+        rerender_backend = gr.Dropdown(ctx.backend_choices("renderer"), value=ctx.settings.renderer,
+                                       label="Render again on", elem_id="history-rerender-backend", min_width=160)
+        rerender = gr.Button("Render again", variant="primary", elem_id="history-rerender", min_width=140)
+        resume = gr.Button("Resume", elem_id="history-resume", min_width=100)
+        delete = gr.Button("Delete…", variant="stop", elem_id="history-delete", min_width=100)
+    with gr.Row(visible=False, equal_height=True, elem_id="history-delete-ask") as delete_ask:
+        delete_question = gr.Markdown("", elem_id="history-delete-question")
+        confirm = gr.Button("Yes, delete it", variant="stop", elem_id="history-delete-confirm", scale=0, min_width=140)
+        cancel = gr.Button("Cancel", elem_id="history-delete-cancel", scale=0, min_width=100)
+    with gr.Accordion("All fields (JSON)", open=False):
+        details_json = gr.JSON(value=None, label="get_job", elem_id="history-json")
+
+    # -- compare ------------------------------------------------------------------------------
+    with gr.Accordion("Compare two jobs", open=False, elem_id="history-compare-panel"):
+        gr.Markdown("Pick two rows in the table (the last two picks are A and B) or type two job ids.")
+        with gr.Row(equal_height=True):
+            compare_a = gr.Textbox(label="A", elem_id="history-compare-a", min_width=200)
+            compare_b = gr.Textbox(label="B", elem_id="history-compare-b", min_width=200)
+            only_differences = gr.Checkbox(value=True, label="only differences", elem_id="history-compare-only",
+                                           min_width=140)
+            compare = gr.Button("Compare", elem_id="history-compare", scale=0, min_width=110)
+        with gr.Row():
+            video_a = gr.Video(label="A", interactive=False, elem_id="history-compare-video-a", height=260)
+            video_b = gr.Video(label="B", interactive=False, elem_id="history-compare-video-b", height=260)
+        comparison = gr.Dataframe(headers=COMPARE_HEADERS, value=[], interactive=False, wrap=True,
+                                  label="Settings, controls and timings", elem_id="history-compare-table")
+
+    # -- statistics ---------------------------------------------------------------------------
+    with gr.Accordion("Statistics", open=False, elem_id="history-stats-panel") as stats_panel:
+        with gr.Row():
+            period = gr.Radio(list(STATS_PERIODS), value="last 30 days", label="Jobs created in the",
+                              elem_id="history-stats-period")
+            stats_refresh = gr.Button("Refresh stats", size="sm", scale=0, min_width=120,
+                                      elem_id="history-stats-refresh")
+        stats_summary = gr.Markdown("", elem_id="history-stats-summary")
+        with gr.Row():
+            success_plot = gr.BarPlot(None, x="backend", y="success %",
+                                      y_lim=[0, 100], label="Success rate per backend (done ÷ finished)",
+                                      elem_id="history-stats-success", min_width=280)
+            # points, not lines: a day without jobs is not interpolated, and one day still shows
+            rtf_plot = gr.ScatterPlot(None, x="day", y="real-time factor", color="backend", y_axis_format=".2f",
+                                      label="Real-time factor per backend and day (s of work per s of video)",
+                                      elem_id="history-stats-rtf", min_width=280)
+
+    # -- handlers -----------------------------------------------------------------------------
+    def page_of(persona_: str | None, backend_: str | None, status_: str | None, text_: str | None,
+                page_: float | None) -> tuple[pd.DataFrame, int, str]:
+        found = history.list_jobs(store, JobQuery(persona=persona_, backend=backend_, status=status_, text=text_,
+                                                  page=page_ or 1))
+        rows = [[job.job_id, _when(job.created_at), job.status, job.persona or "", job.backend or "",
+                 job.text or "", job.duration_s if job.duration_s is not None else "", job.error or ""]
+                for job in found.jobs]
+        info = (f"page {found.page} of {found.pages} · {found.total} job{'s' * (found.total != 1)}"
+                if found.total else "no jobs match these filters" if _filtered(persona_, backend_, status_, text_)
+                else "no jobs yet — render one in the Render lab")
+        return pd.DataFrame(rows, columns=TABLE_HEADERS), found.page, info
+
+    @shown_errors
+    def list_jobs(persona_, backend_, status_, text_, page_):
+        return page_of(persona_, backend_, status_, text_, page_)
+
+    @shown_errors
+    def first_page(persona_, backend_, status_, text_):
+        return page_of(persona_, backend_, status_, text_, 1)
+
+    @shown_errors
+    def step_page(persona_, backend_, status_, text_, page_, step: int):
+        return page_of(persona_, backend_, status_, text_, max(1, int(page_ or 1) + step))
+
+    @shown_errors
+    def on_tab_selected(persona_, backend_, status_, text_, page_):
+        return (*page_of(persona_, backend_, status_, text_, page_),
+                gr.update(choices=_persona_choices(ctx)), gr.update(choices=_backend_choices(ctx)),
+                gr.update(choices=ctx.backend_choices("renderer")))
+
+    @shown_errors
+    def get_job(job_id_: str) -> dict[str, Any]:
+        return history.job_details(ctx.settings, store.get(_job_id(job_id_)))
+
+    def show_details(found: dict[str, Any] | None):
+        if not found:
+            return "Pick a job in the table to see its details.", gr.update(value=[], visible=False), None, None
+        stages = (pd.DataFrame({"stage": list(found["timings"]), "seconds": list(found["timings"].values())})
+                  if found["timings"] else None)  # none finished: no plot rather than an empty one
+        return (history.details_markdown(found),
+                gr.update(value=pd.DataFrame(history.controls_rows(found), columns=CONTROLS_HEADERS), visible=True),
+                found["video"], stages)
+
+    @shown_errors
+    def pick_row(event: gr.SelectData, previous_pick: str):
+        picked = str((event.row_value or [""])[0])
+        if not picked:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        found = history.job_details(ctx.settings, store.get(picked))
+        earlier = previous_pick if previous_pick and previous_pick != picked else gr.skip()
+        return picked, earlier, picked, found
+
+    @shown_errors
+    def open_in_lab(job_id_: str):
+        job = store.get(_job_id(job_id_))
+        switch = gr.Tabs(selected="lab")
+        if lab is None:  # the Render lab did not offer its fields: at least take the user there
+            return switch
+        return [*lab.values_for_job(job), switch]
+
+    @shown_errors
+    def render_again(job_id_: str, backend_: str, progress=gr.Progress()):
+        job = history.rerender(ctx.runner, _job_id(job_id_), backend_, progress=progress_callback(progress))
+        gr.Info(f"Rendered again on {job.backend} as job {job.id}; the original is kept.")
+        return job.id, history.job_details(ctx.settings, job)
+
+    @shown_errors
+    def resume_job(job_id_: str, progress=gr.Progress()):
+        job = ctx.runner.resume(_job_id(job_id_), progress=progress_callback(progress))
+        return job.id, history.job_details(ctx.settings, job)
+
+    @shown_errors
+    def ask_delete(job_id_: str):
+        job = store.get(_job_id(job_id_))
+        question = (f"Delete job **{job.id}** ({job.status}, {job.backend}) and its folder with everything in it"
+                    f"{', the video too' if job.video_path else ''}? This cannot be undone.")
+        return gr.update(visible=True), question
+
+    @shown_errors
+    def delete_confirmed(job_id_: str):
+        gone = _job_id(job_id_)
+        history.delete_job(ctx.settings, store, gone)
+        gr.Info(f"Deleted job {gone} and its folder.")
+        return gr.update(visible=False), "", None
+
+    @shown_errors
+    def compare_jobs(a: str, b: str, only: bool):
+        if not (a or "").strip() or not (b or "").strip():
+            raise BadInput("give two jobs to compare: pick two rows in the table, or type both ids")
+        first, second = store.get(a.strip()), store.get(b.strip())
+        rows = history.compare_jobs(ctx.settings, first, second)
+        if only:
+            rows = [row for row in rows if row[4] or row[0] == "job"]
+        return (history.job_video(ctx.settings, first), history.job_video(ctx.settings, second),
+                pd.DataFrame([[_cell(v) for v in row] for row in rows], columns=COMPARE_HEADERS))
+
+    @shown_errors
+    def load_stats(period_: str):
+        days = STATS_PERIODS.get(period_)
+        since = None if days is None else (pd.Timestamp.now(tz="UTC") - pd.Timedelta(days=days)).date().isoformat()
+        stats = history.job_stats(store, since=since)
+        success = pd.DataFrame({"backend": [s.backend for s in stats.success],
+                                "success %": [round(100 * s.success_rate, 1) for s in stats.success]})
+        rtf = pd.DataFrame({"day": pd.to_datetime([r.day for r in stats.rtf]),
+                            "real-time factor": [r.rtf for r in stats.rtf], "backend": [r.backend for r in stats.rtf]})
+        finished = {s.backend: s.done + s.failed + s.interrupted for s in stats.success}
+        summary = (f"{sum(finished.values())} finished jobs — " + " · ".join(
+            f"**{s.backend}** {100 * s.success_rate:.0f} % of {finished[s.backend]}" for s in stats.success)
+            if stats.success else "no jobs in this period")
+        # a colour per backend, given anew whenever the set changes: the plot fixes its legend at the
+        # first value it gets, and a backend missing from it would draw invisible points
+        colours = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(sorted(set(rtf["backend"])))}
+        return (summary, success if stats.success else None,
+                gr.ScatterPlot(value=rtf, color_map=colours) if stats.rtf else None)
+
+    # -- wiring -------------------------------------------------------------------------------
+    filters = [persona, backend, status, text]
+    table_out = [table, page, page_info]
+    details_out = [details, controls, video, timings]
+    private = {"api_visibility": "private"}
+
+    gr.on([refresh.click, page.submit], list_jobs, [*filters, page], table_out, api_name="list_jobs",
+          api_description="One page of jobs, newest first: filters (empty = any) and page in; the table, the page "
+                          "shown and 'page N of M · T jobs' out.")
+    gr.on([persona.input, backend.input, status.input, text.submit], first_page, filters, table_out, **private)
+    previous.click(lambda *values: step_page(*values, -1), [*filters, page], table_out, **private)
+    following.click(lambda *values: step_page(*values, +1), [*filters, page], table_out, **private)
+    tab.select(on_tab_selected, [*filters, page], [*table_out, persona, backend, rerender_backend], **private)
+
+    gr.on([show.click, job_id.submit], get_job, job_id, details_json, api_name="get_job",
+          api_description="One job's details as a dict: inputs, controls, controller, emotion and evidence, error, "
+                          "timings, notes, video.").then(show_details, details_json, details_out, **private)
+    table.select(pick_row, compare_b, [job_id, compare_a, compare_b, details_json], **private).then(
+        show_details, details_json, details_out, **private)
+
+    lab_outputs = [*(lab.fields if lab is not None else []), tabs]
+    open_lab.click(open_in_lab, job_id, lab_outputs, **private)
+    for button, action, inputs in ((rerender, render_again, [job_id, rerender_backend]),
+                                   (resume, resume_job, [job_id])):
+        button.click(action, inputs, [job_id, details_json], show_progress_on=[details, video], **private).then(
+            show_details, details_json, details_out, **private).then(
+            list_jobs, [*filters, page], table_out, **private)
+
+    delete.click(ask_delete, job_id, [delete_ask, delete_question], **private)
+    cancel.click(lambda: gr.update(visible=False), None, delete_ask, **private)
+    confirm.click(delete_confirmed, job_id, [delete_ask, job_id, details_json], **private).success(
+        show_details, details_json, details_out, **private).then(
+        list_jobs, [*filters, page], table_out, **private)
+
+    compare.click(compare_jobs, [compare_a, compare_b, only_differences], [video_a, video_b, comparison], **private)
+    gr.on([stats_panel.expand, stats_refresh.click, period.input], load_stats, period,
+          [stats_summary, success_plot, rtf_plot], **private)
+
+
+def _job_id(value: str | None) -> str:
+    job_id = (value or "").strip()
+    if not job_id:
+        raise BadInput("pick a job in the table first (or paste its id)")
+    return job_id
+
+
+def _filtered(*values: str | None) -> bool:
+    return any((value or "").strip() for value in values)
+
+
+def _when(timestamp: str) -> str:
+    return timestamp[:16].replace("T", " ")
+
+
+def _cell(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _persona_choices(ctx: StudioContext) -> list[tuple[str, str]]:
+    """Every persona that loads plus any a job names that no longer exists (deleted personas' jobs stay)."""
+    known = dict((value, label) for label, value in ctx.persona_choices())
+    for persona in ctx.runner.store.distinct("persona"):
+        known.setdefault(persona, persona)
+    return [("any", ANY), *((label, value) for value, label in known.items())]
+
+
+def _backend_choices(ctx: StudioContext) -> list[tuple[str, str]]:
+    names = dict.fromkeys([*registry.names("renderer"), *ctx.runner.store.distinct("backend")])
+    return [("any", ANY), *((name, name) for name in names)]

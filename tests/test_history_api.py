@@ -1,0 +1,92 @@
+"""The History tab's API through gradio_client, as a script would use it: ``list_jobs`` with each
+filter and paging, ``get_job`` on a real render, and readable errors."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from conftest import SAMPLE_PORTRAIT
+from pipeline.jobs import JobStore
+from pipeline.media import probe
+from pipeline.runner import RenderRequest, Runner
+
+
+def _seed(settings, count: int = 45) -> list[str]:
+    """``count`` jobs a minute apart, oldest first; returns their ids newest first."""
+    store = JobStore(settings.db_path)
+    start = dt.datetime(2026, 11, 1, 9, 0, tzinfo=dt.timezone.utc)
+    ids = []
+    for i in range(count):
+        job = store.create(created_at=(start + dt.timedelta(minutes=i)).isoformat(timespec="milliseconds"),
+                           persona=("adam", "jenniel", None)[i % 3], backend=("embedded", "did")[i % 2],
+                           status="failed" if i % 5 == 0 else "done", text=f"Take {i}: protect the family budget",
+                           error="D-ID says the account is out of credit" if i % 5 == 0 else None,
+                           duration_s=None if i % 5 == 0 else 2.5)
+        ids.append(job.id)
+    return ids[::-1]
+
+
+def _list(client, persona="", backend="", status="", text="", page=1):
+    table, shown_page, info = client.predict(persona, backend, status, text, page, api_name="/list_jobs")
+    return table, shown_page, info
+
+
+def test_list_jobs_pages_and_filters(studio_client, settings):
+    newest_first = _seed(settings)
+    table, page, info = _list(studio_client)
+    assert table["headers"][:3] == ["job id", "created (UTC)", "status"]
+    assert [row[0] for row in table["data"]] == newest_first[:20]
+    assert (page, info) == (1, "page 1 of 3 · 45 jobs")
+
+    table, page, info = _list(studio_client, page=3)
+    assert [row[0] for row in table["data"]] == newest_first[40:] and info == "page 3 of 3 · 45 jobs"
+    table, page, _ = _list(studio_client, page=9)  # past the end: the last page, and says so
+    assert page == 3 and len(table["data"]) == 5
+
+    table, _, info = _list(studio_client, persona="adam")
+    assert info.endswith("15 jobs") and {row[3] for row in table["data"]} == {"adam"}
+    table, _, info = _list(studio_client, backend="did")
+    assert info.endswith("22 jobs") and {row[4] for row in table["data"]} == {"did"}
+    table, _, info = _list(studio_client, status="failed")
+    assert info.endswith("9 jobs") and {row[2] for row in table["data"]} == {"failed"}
+    assert all("out of credit" in row[7] for row in table["data"])
+    table, _, info = _list(studio_client, text="take 17:")
+    assert [row[0] for row in table["data"]] == [newest_first[44 - 17]] and info == "page 1 of 1 · 1 job"
+    table, _, info = _list(studio_client, persona="jenniel", backend="embedded", status="done", text="family")
+    assert info.endswith("5 jobs")  # i ≡ 1 (mod 3), even, not a multiple of 5: 4, 16, 22, 28, 34
+    assert {(row[3], row[4], row[2]) for row in table["data"]} == {("jenniel", "embedded", "done")}
+    table, _, info = _list(studio_client, text="nothing like this")
+    assert table["data"] == [] and info == "no jobs match these filters"
+
+
+def test_a_bad_filter_is_a_readable_error(studio_client):
+    """Gradio checks the status against the dropdown and the page against its minimum before our
+    code runs (JobQuery would say the same: tests/test_history.py)."""
+    with pytest.raises(Exception, match="finished is not in the list of choices"):
+        _list(studio_client, status="finished")
+    with pytest.raises(Exception, match="less than minimum value 1"):
+        _list(studio_client, page=0)
+    table, _, info = _list(studio_client, persona="someone-deleted")  # free text: old jobs may name gone personas
+    assert table["data"] == [] and info == "no jobs match these filters"
+    table, _, info = _list(studio_client)
+    assert table["data"] == [] and info == "no jobs yet — render one in the Render lab"
+
+
+def test_get_job_returns_a_real_render_and_unknown_ids_are_readable_errors(studio_client, settings):
+    job = Runner(settings).render(RenderRequest(image=SAMPLE_PORTRAIT, text="Good news travels fast!",
+                                                controls={"head_tilt": 0.0}))
+    details = studio_client.predict(job.id, api_name="/get_job")
+    assert details["job_id"] == job.id and details["status"] == "done"
+    assert details["inputs"]["text"] == "Good news travels fast!"
+    assert details["controls"]["head_tilt"] == {"user": 0.0, "proposed": job.controls_proposed["head_tilt"],
+                                                "final": 0.0}
+    assert details["emotion"]["emotion"] == job.emotion and details["emotion"]["evidence"]
+    assert set(details["timings"]) >= {"speech", "render", "encode"} and details["rtf"] > 0
+    assert probe(details["video"]).duration_s == pytest.approx(job.duration_s, abs=0.1)
+
+    with pytest.raises(Exception, match="no job with id 'no-such-job'"):
+        studio_client.predict("no-such-job", api_name="/get_job")
+    with pytest.raises(Exception, match="pick a job in the table first"):
+        studio_client.predict("  ", api_name="/get_job")
