@@ -31,11 +31,11 @@ HEADER = ("# Avatar Studio persona. Edit freely: every field is checked when the
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class _StrictLoader(_Loader):  # type: ignore[misc, valid-type]
+class StrictLoader(_Loader):  # type: ignore[misc, valid-type]
     """The safe loader, refusing a mapping that repeats a key."""
 
 
-def _mapping_without_repeats(loader: _StrictLoader, node: yaml.MappingNode) -> dict:
+def _mapping_without_repeats(loader: StrictLoader, node: yaml.MappingNode) -> dict:
     loader.flatten_mapping(node)
     seen: set = set()
     for key_node, _ in node.value:
@@ -51,7 +51,7 @@ def _mapping_without_repeats(loader: _StrictLoader, node: yaml.MappingNode) -> d
     return loader.construct_mapping(node, deep=True)
 
 
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_repeats)
+StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_repeats)
 
 
 class _Dumper(yaml.SafeDumper):
@@ -104,7 +104,7 @@ def parse(text: str | bytes, *, source: str, origin: str | None = None,
         except UnicodeDecodeError as error:
             raise BadInput(f"{source} is not UTF-8 text (byte {error.start}); save it as UTF-8") from None
     try:
-        data: Any = yaml.load(text, Loader=_StrictLoader)
+        data: Any = yaml.load(text, Loader=StrictLoader)
     except yaml.YAMLError as error:
         raise BadInput(f"{source} is not valid YAML: {_yaml_problem(error)}") from None
     if data is None:

@@ -1,9 +1,444 @@
-"""The personas tab (being written)."""
+"""The Personas tab: list, create, duplicate, edit, delete and check personas.
+
+Left, the persona list (examples marked) with New / Duplicate / Delete; right, the editor: who the
+persona is, the portrait with its face check, the voice with "Hear it", rules, modes and sample
+questions, the LLM and default controls, and the persona check. Every conversion between the form
+and a ``Persona`` — and every decision such as where a duplicated persona's portrait comes from —
+is in ``personas.form``; this module only arranges components and wires events.
+
+State the form carries (``gr.State``, per browser session):
+
+- ``loaded``: the id of the saved persona the form edits (None: a new, unsaved one). Delete and
+  "Save" under the same id act on it; a different id in the form saves a new persona.
+- ``portrait_from``: the persona whose portrait the form shows (after "Duplicate", the original's).
+- ``upload``: a new photo that passed the face check, saved with the persona on "Save".
+- ``snapshot``: the form's values when it was last opened or saved. "Unsaved changes" is the form
+  differing from it, checked whenever a field changes (a cheap comparison, outside the queue, last
+  change wins).
+- ``pending``: where to go (a persona id, or "" for a new one) once the user agrees to drop
+  unsaved changes.
+
+Unsaved changes survive switching tabs because nothing here is wired to reset the form on a tab
+or page event: opening the tab (and loading the page) only refreshes the *choices* of the list and
+of the backend and voice pickers, never a value. Picking another persona or "New" with unsaved
+changes asks first; "Duplicate" keeps what is on screen. Deleting asks for confirmation and says
+when deleting brings a shipped example back.
+
+A portrait is checked the moment it is chosen (``check_face``: the annotated face or what is wrong,
+written under the image — a photo that cannot be animated is not taken). "Check persona" scores
+the form as it stands, saved or not, with the LLM picked beside the button.
+
+None of these events is part of the programmatic API: all are ``api_visibility="private"``.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 import gradio as gr
 
+from personas.check import run_check
+from personas.form import (
+    CHECK_HEADERS,
+    FORM_KEYS,
+    NOT_SET,
+    blank_form,
+    check_rows,
+    check_verdict,
+    delete_persona,
+    delete_warning,
+    duplicate_form,
+    form_from_persona,
+    list_choices,
+    mode_choices,
+    persona_from_form,
+    save_form,
+    saved_message,
+)
+from personas.model import Persona
+from pipeline.chat import persona_llm
+from pipeline.controls import CONTROL_NAMES, EMOTIONS
+from pipeline.errors import BadInput, StudioError
+from pipeline.render.face_check import check_face
+from pipeline.settings import LLM_BACKENDS
+from pipeline.speech.voices import voice_choices, voice_sample_audio
 
-def build(ctx, tab, **wiring):
-    gr.Markdown("personas")
+from .common import StudioContext, progress_callback, shown_errors
+
+PRIVATE = {"api_visibility": "private"}
+QUIET = {"show_progress": "hidden", "queue": False, **PRIVATE}
+UNSAVED = "● **Unsaved changes**"
+RULES_HELP = ("One rule per line. To let the persona check test a rule, add lines under it: "
+              "`{key}: REGEX` (taken literally, no quotes).")
+# In pixels, not percentages: on a narrow window the table scrolls inside itself instead of
+# squeezing every header into a column of single letters.
+CHECK_COLUMN_WIDTHS = ["40px", "220px", "64px", "150px", "90px", "170px", "64px", "340px"]
+MODES_EXAMPLE = """lecture:
+  description: A short mini-lecture for a class.
+  instructions: |
+    State the idea in one sentence, give one example,
+    and end with a question for the class.
+"""
+
+
+def build(ctx: StudioContext, tab: gr.Tab, **wiring: Any) -> None:
+    store = ctx.personas
+    blank = blank_form()
+
+    loaded = gr.State(None)
+    portrait_from = gr.State(None)
+    upload = gr.State(None)
+    snapshot = gr.State(blank)
+    pending = gr.State(None)
+
+    with gr.Row(equal_height=False):
+        # -- the list ------------------------------------------------------------------------
+        with gr.Column(scale=1, min_width=240):
+            persona_list = gr.Radio(list_choices(store.list()), value=None, label="Personas",
+                                    info="Pick one to edit it. Examples ship with the studio; saving one makes "
+                                         "your own copy.", elem_id="personas-list")
+            problems = gr.Markdown(_problems(store), elem_id="personas-problems")
+            with gr.Row():
+                new_button = gr.Button("New", size="sm", min_width=60, elem_id="personas-new")
+                duplicate_button = gr.Button("Duplicate", size="sm", min_width=60, elem_id="personas-duplicate")
+                delete_button = gr.Button("Delete", size="sm", variant="stop", min_width=60,
+                                          elem_id="personas-delete")
+            with gr.Group(visible=False, elem_id="personas-delete-confirm") as delete_box:
+                delete_text = gr.Markdown(padding=True, elem_id="personas-delete-text")
+                with gr.Row():
+                    delete_yes = gr.Button("Yes, delete", variant="stop", size="sm", elem_id="personas-delete-yes")
+                    delete_no = gr.Button("Cancel", size="sm", elem_id="personas-delete-cancel")
+            with gr.Group(visible=False, elem_id="personas-discard-confirm") as discard_box:
+                discard_text = gr.Markdown(padding=True, elem_id="personas-discard-text")
+                with gr.Row():
+                    discard_yes = gr.Button("Discard changes", variant="stop", size="sm",
+                                            elem_id="personas-discard-yes")
+                    discard_no = gr.Button("Keep editing", size="sm", elem_id="personas-discard-cancel")
+
+        # -- the editor ------------------------------------------------------------------------
+        with gr.Column(scale=4, min_width=320):
+            with gr.Row(equal_height=True):
+                heading = gr.Markdown(_heading(None), elem_id="personas-heading")
+                dirty = gr.Markdown("", elem_id="personas-dirty")
+                save_button = gr.Button("Save", variant="primary", scale=0, min_width=120, elem_id="personas-save")
+            status = gr.Markdown(elem_id="personas-status")
+            field: dict[str, gr.components.Component] = {}
+            with gr.Row(equal_height=False):
+                with gr.Column(scale=3, min_width=300):
+                    with gr.Row():
+                        field["name"] = gr.Textbox(label="Name", placeholder="e.g. Jenniel", max_lines=1,
+                                                   elem_id="personas-name")
+                        field["id"] = gr.Textbox(label="Id", placeholder="made from the name", max_lines=1,
+                                                 info="a new id saves a new persona", elem_id="personas-id")
+                    field["identity"] = gr.Textbox(label="Identity", lines=3, max_lines=10,
+                                                   placeholder="You are a … who …", elem_id="personas-identity")
+                    field["tone"] = gr.Textbox(label="Tone", lines=2, max_lines=8,
+                                               placeholder="How they talk", elem_id="personas-tone")
+                    field["greeting"] = gr.Textbox(label="Greeting", lines=2, max_lines=6,
+                                                   placeholder="The first thing they say", elem_id="personas-greeting")
+                    with gr.Row():
+                        field["expertise"] = gr.Textbox(label="Expertise", info="one per line", lines=4,
+                                                        max_lines=12, elem_id="personas-expertise")
+                        field["signature_vocabulary"] = gr.Textbox(
+                            label="Signature vocabulary", info="one term per line", lines=4, max_lines=12,
+                            elem_id="personas-signature-vocabulary")
+                with gr.Column(scale=2, min_width=260):
+                    face_image = gr.Image(label="Portrait — face check", type="numpy", format="jpeg",
+                                          interactive=False, height=300, buttons=["fullscreen"],
+                                          elem_id="personas-face-check")
+                    face_facts = gr.Markdown(_no_portrait(), elem_id="personas-face-facts")
+                    portrait_button = gr.UploadButton("Upload a portrait", file_types=["image"], size="sm",
+                                                      elem_id="personas-portrait-upload")
+                    field["voice"] = gr.Dropdown(voice_choices(), value=NOT_SET, label="Voice",
+                                                 allow_custom_value=True, elem_id="personas-voice")
+                    hear_button = gr.Button("Hear it", size="sm", elem_id="personas-hear")
+                    voice_audio = gr.Audio(label="Voice sample (the greeting)", type="numpy", interactive=False,
+                                           autoplay=True, elem_id="personas-voice-sample")
+            with gr.Accordion("Rules", open=True), gr.Row():
+                field["always"] = gr.Textbox(label="Always", info=RULES_HELP.format(key="require"), lines=5,
+                                             max_lines=20, elem_id="personas-always")
+                field["never"] = gr.Textbox(label="Never", info=RULES_HELP.format(key="forbid"), lines=5,
+                                            max_lines=20, elem_id="personas-never")
+            with gr.Accordion("Modes and sample questions", open=True), gr.Row():
+                with gr.Column(min_width=300):
+                    field["modes"] = gr.Code(language="yaml", lines=8, max_lines=30,
+                                             label="Modes (YAML, as in persona.yaml; empty: none)",
+                                             elem_id="personas-modes")
+                    with gr.Accordion("How to write a mode", open=False):
+                        gr.Markdown(f"```yaml\n{MODES_EXAMPLE}```\nRules inside a mode use the persona "
+                                    "file's shape: `always:` / `never:` lists of text, or of `rule:` with "
+                                    "`require:` / `forbid:` lists. `in_persona: false` marks a mode in "
+                                    "which the model plays someone else.", elem_id="personas-modes-help")
+                field["sample_questions"] = gr.Textbox(label="Sample questions",
+                                                       info="one per line; the persona check asks them",
+                                                       lines=8, max_lines=20, elem_id="personas-sample-questions")
+            with gr.Accordion("LLM and default controls", open=True):
+                with gr.Row():
+                    field["llm_backend"] = gr.Dropdown(_persona_llm_choices(ctx), value=NOT_SET, label="LLM backend",
+                                                       allow_custom_value=True, elem_id="personas-llm-backend")
+                    field["llm_model"] = gr.Textbox(label="Model", max_lines=1,
+                                                    placeholder=_model_hint(ctx, NOT_SET),
+                                                    elem_id="personas-llm-model")
+                    field["emotion"] = gr.Dropdown(_emotion_choices(), value=NOT_SET, label="Emotion",
+                                                   elem_id="personas-emotion")
+                gr.Markdown("Tick a control to set it for this persona; unticked, the controller decides.",
+                            elem_id="personas-controls-help")
+                with gr.Row():  # two columns of "☐ name ——slider——" rows: aligned at any width
+                    for names in (CONTROL_NAMES[:3], CONTROL_NAMES[3:]):
+                        with gr.Column(min_width=300):
+                            for name in names:
+                                with gr.Row(equal_height=True):
+                                    field[f"{name}_set"] = gr.Checkbox(label=name.replace("_", " "), scale=2,
+                                                                       min_width=150, elem_id=f"personas-{name}-set")
+                                    field[name] = gr.Slider(0, 1, step=0.01, value=blank[name], show_label=False,
+                                                            label=name.replace("_", " "), scale=3, min_width=150,
+                                                            elem_id=f"personas-{name}")
+            with gr.Accordion("Check persona", open=True, elem_id="personas-check-section"):
+                gr.Markdown("Asks the sample questions as this persona — the form as it stands, saved or not — "
+                            "and scores each reply on signature terms and the rules with patterns.")
+                with gr.Row():
+                    check_llm = gr.Dropdown(_check_llm_choices(ctx), value=NOT_SET, label="Check with",
+                                            allow_custom_value=True, min_width=200, elem_id="personas-check-llm")
+                    check_model = gr.Textbox(label="Model", max_lines=1, placeholder="the backend's configured model",
+                                             min_width=200, elem_id="personas-check-model")
+                    check_mode = gr.Dropdown(mode_choices(None), value="", label="Mode", min_width=200,
+                                             elem_id="personas-check-mode")
+                with gr.Row():
+                    check_button = gr.Button("Check persona", variant="secondary", scale=0, min_width=200,
+                                             elem_id="personas-check")
+                check_verdict_md = gr.Markdown(elem_id="personas-check-verdict")
+                check_table = gr.Dataframe(headers=CHECK_HEADERS, value=None, interactive=False, wrap=True,
+                                           column_widths=CHECK_COLUMN_WIDTHS, elem_id="personas-check-table")
+
+    form = [field[key] for key in FORM_KEYS]
+    # Events that fill the whole editor show their spinner (or their error badge) on the status
+    # line only, not over every field.
+    ON_STATUS = {"show_progress_on": [status], **PRIVATE}
+    editor = [*form, loaded, portrait_from, upload, snapshot, heading, dirty, status, face_image, face_facts,
+              check_mode, check_verdict_md, check_table, persona_list, delete_box, discard_box, pending]
+
+    def values_of(args) -> dict[str, Any]:
+        return dict(zip(FORM_KEYS, args))
+
+    def is_dirty(values: dict, base: dict | None, new_photo: str | None) -> bool:
+        return bool(new_photo) or values != (base or blank)
+
+    def show(values: dict, *, persona: Persona | None, source: Persona | None, new_photo: str | None = None,
+             base: dict | None = None, message: str = "") -> dict:
+        """Everything the editor shows for ``values``; ``persona``: the saved one it edits."""
+        base = values if base is None else base
+        image, facts = _face_of(store, source, new_photo)
+        return {
+            **{field[key]: values[key] for key in FORM_KEYS},
+            loaded: persona.id if persona else None, portrait_from: source.id if source else None,
+            upload: new_photo, snapshot: base, heading: _heading(persona),
+            dirty: UNSAVED if is_dirty(values, base, new_photo) else "", status: message,
+            face_image: image, face_facts: facts,
+            check_mode: gr.update(choices=mode_choices(persona or _quietly(values)), value=""),
+            check_verdict_md: "", check_table: None,
+            persona_list: gr.update(value=persona.id if persona else None),
+            delete_box: gr.update(visible=False), discard_box: gr.update(visible=False), pending: None,
+        }
+
+    def open_target(target: str | None) -> dict:
+        if target:
+            persona = store.get(target)
+            return show(form_from_persona(persona), persona=persona, source=persona)
+        return show(blank_form(), persona=None, source=None)
+
+    # -- opening a persona or a new one, asking first when there are unsaved changes -----------------
+    @shown_errors
+    def go_to(target, current_id, base, new_photo, *args):
+        values = values_of(args)
+        if is_dirty(values, base, new_photo):
+            where = f"open **{_name_in(store, target)}**" if target else "start a new persona"
+            return {persona_list: gr.update(value=current_id), pending: target, discard_box: gr.update(visible=True),
+                    discard_text: f"You have unsaved changes. Discard them and {where}?",
+                    delete_box: gr.update(visible=False)}
+        return open_target(target)
+
+    guard_inputs = [loaded, snapshot, upload, *form]
+    guard_outputs = [*editor, discard_text]
+    persona_list.input(go_to, [persona_list, *guard_inputs], guard_outputs, **ON_STATUS)
+    new_button.click(lambda *args: go_to("", *args), guard_inputs, guard_outputs, **ON_STATUS)
+    discard_yes.click(shown_errors(open_target), pending, editor, **ON_STATUS)
+    discard_no.click(lambda: (gr.update(visible=False), None), None, [discard_box, pending], **QUIET)
+
+    # -- unsaved changes -------------------------------------------------------------------------
+    def mark(base, new_photo, *args):
+        return UNSAVED if is_dirty(values_of(args), base, new_photo) else ""
+
+    # .change, not .input: it also follows values set by open/save/duplicate (against their new
+    # snapshot), and a pasted or autofilled value counts as an edit as much as a typed one.
+    gr.on([component.change for component in form], mark, [snapshot, upload, *form], dirty,
+          trigger_mode="always_last", concurrency_limit=None, **QUIET)
+    for name in CONTROL_NAMES:  # moving a slider sets that control: no need to tick the box first
+        field[name].input(None, None, field[f"{name}_set"], js="() => true", **PRIVATE)
+
+    # -- portrait ------------------------------------------------------------------------------
+    def take_portrait(photo, source_id):
+        """A new photo: shown with its face and landmarks when it can be animated; otherwise not
+        taken, and the portrait the persona keeps is shown again under the reason."""
+        try:
+            image, facts = check_face(photo)
+        except StudioError as error:
+            gr.Warning(str(error))
+            kept, _ = _face_of(store, _persona_or_none(store, source_id), None)
+            keeps = "keeps its current portrait (shown)" if kept is not None else "has no portrait yet"
+            return {face_image: kept, upload: None,
+                    face_facts: f"⚠ **This photo cannot be used.** {error}\n\nThe persona {keeps}."}
+        return {face_image: image, face_facts: _facts_markdown(facts, new=True), upload: photo, dirty: UNSAVED}
+
+    portrait_button.upload(take_portrait, [portrait_button, portrait_from], [face_image, face_facts, upload, dirty],
+                           show_progress_on=[face_image], **PRIVATE)
+
+    # -- voice ---------------------------------------------------------------------------------
+    @shown_errors
+    def hear(voice, greeting):
+        return voice_sample_audio(ctx.settings, voice or None, greeting or None)
+
+    hear_button.click(hear, [field["voice"], field["greeting"]], voice_audio, show_progress_on=[voice_audio],
+                      **PRIVATE)
+
+    # -- LLM -----------------------------------------------------------------------------------
+    field["llm_backend"].change(lambda backend: gr.update(placeholder=_model_hint(ctx, backend)),
+                                field["llm_backend"], field["llm_model"], **QUIET)
+
+    # -- save ----------------------------------------------------------------------------------
+    @shown_errors
+    def save(current_id, source_id, new_photo, *args):
+        saved = save_form(store, values_of(args), loaded_id=current_id, portrait_from=source_id, upload=new_photo)
+        message = saved_message(store, saved)
+        gr.Info(message)
+        return {**show(form_from_persona(saved), persona=saved, source=saved, message=f"✓ {message}"),
+                persona_list: gr.update(choices=list_choices(store.list()), value=saved.id),
+                problems: _problems(store)}
+
+    save_button.click(save, [loaded, portrait_from, upload, *form], [*editor, problems], **ON_STATUS)
+
+    # -- duplicate -------------------------------------------------------------------------------
+    @shown_errors
+    def duplicate(source_id, new_photo, *args):
+        copy = duplicate_form(store, values_of(args))
+        source = _persona_or_none(store, source_id)
+        return show(copy, persona=None, source=source, new_photo=new_photo, base=blank,
+                    message=f"Duplicated as **{copy['name']}** (`{copy['id']}`): not saved yet — edit it and "
+                            "press Save.")
+
+    duplicate_button.click(duplicate, [portrait_from, upload, *form], editor, **ON_STATUS)
+
+    # -- delete, after confirmation --------------------------------------------------------------
+    @shown_errors
+    def ask_delete(current_id):
+        return gr.update(visible=True), delete_warning(store, current_id), gr.update(visible=False)
+
+    @shown_errors
+    def confirm_delete(current_id):
+        message, example = delete_persona(store, current_id)
+        gr.Info(message)
+        shown = open_target(example.id) if example else open_target(None)
+        return {**shown, status: message, problems: _problems(store),
+                persona_list: gr.update(choices=list_choices(store.list()), value=example.id if example else None)}
+
+    delete_button.click(ask_delete, loaded, [delete_box, delete_text, discard_box], **ON_STATUS)
+    delete_yes.click(confirm_delete, loaded, [*editor, problems], **ON_STATUS)
+    delete_no.click(lambda: gr.update(visible=False), None, delete_box, **QUIET)
+
+    # -- the persona check -----------------------------------------------------------------------
+    @shown_errors
+    def check(current_id, llm_name, model, mode, *args, progress=gr.Progress()):
+        persona = persona_from_form(values_of(args), fallback_id=current_id or "new-persona")
+        llm = persona_llm(ctx.settings, persona, llm_name or None, (model or "").strip() or None)
+        report = run_check(persona, llm, mode=mode or None, progress=progress_callback(progress))
+        return check_verdict(report), check_rows(report)
+
+    check_button.click(check, [loaded, check_llm, check_model, check_mode, *form], [check_verdict_md, check_table],
+                       concurrency_id="personas-check", **PRIVATE)
+
+    # -- what may have changed elsewhere: choices only, never the form's values ----------------------
+    def refresh():
+        return (gr.update(choices=list_choices(store.list())), _problems(store),
+                gr.update(choices=_persona_llm_choices(ctx)), gr.update(choices=_check_llm_choices(ctx)),
+                gr.update(choices=voice_choices()))
+
+    refreshed = [persona_list, problems, field["llm_backend"], check_llm, field["voice"]]
+    tab.select(refresh, None, refreshed, **QUIET)
+    gr.on(None, refresh, [], refreshed, **QUIET)  # page load: the list as it is now, not as at start-up
+
+
+# -- what is shown -------------------------------------------------------------------------------
+
+def _heading(persona: Persona | None) -> str:
+    if persona is None:
+        return "### New persona"
+    where = {"example": " · example", "edited-example": " · your copy of an example"}.get(persona.origin or "", "")
+    return f"### {persona.name} `{persona.id}`{where}"
+
+
+def _face_of(store, source: Persona | None, new_photo: str | None) -> tuple[Any, str]:
+    """The face check of the photo the form shows: a new upload, else the persona's portrait."""
+    path = new_photo or (store.portrait_path(source) if source else None)
+    if not path:
+        return None, _no_portrait()
+    try:
+        image, facts = check_face(path)
+    except StudioError as error:
+        return None, f"⚠ {error}"
+    return image, _facts_markdown(facts, new=bool(new_photo))
+
+
+def _facts_markdown(facts, *, new: bool) -> str:
+    lines = "\n".join(f"- {line}" for line in facts.lines())
+    title = "✓ **Face found** — saved with the persona on Save" if new else "✓ **Face found**"
+    return f"{title}\n{lines}"
+
+
+def _no_portrait() -> str:
+    return "No portrait yet: upload a front-facing photo and the face check shows what will be animated."
+
+
+def _problems(store) -> str:
+    skipped = store.problems()
+    if not skipped:
+        return ""
+    return "**Not loaded** (fix the file and reopen this tab):\n" + "\n".join(f"- {problem}" for problem in skipped)
+
+
+def _persona_or_none(store, slug: str | None) -> Persona | None:
+    """The saved persona ``slug``, or None when there is none (any more)."""
+    try:
+        return store.get(slug) if slug else None
+    except BadInput:
+        return None
+
+
+def _name_in(store, slug: str) -> str:
+    persona = _persona_or_none(store, slug)
+    return persona.name if persona else slug
+
+
+def _quietly(values: dict) -> Persona | None:
+    """The form as a persona when it is valid (for choices derived from it), else None."""
+    try:
+        return persona_from_form(values, fallback_id="new-persona")
+    except StudioError:
+        return None
+
+
+def _persona_llm_choices(ctx: StudioContext) -> list[tuple[str, str]]:
+    """A persona may name only the backends a persona file accepts (``LLM_BACKENDS``)."""
+    own = [choice for choice in ctx.backend_choices("llm") if choice[1] in LLM_BACKENDS]
+    return [(f"Studio default ({ctx.settings.llm})", NOT_SET), *own]
+
+
+def _check_llm_choices(ctx: StudioContext) -> list[tuple[str, str]]:
+    return [("The persona's LLM", NOT_SET), *ctx.backend_choices("llm")]
+
+
+def _model_hint(ctx: StudioContext, backend: str | None) -> str:
+    model = ctx.settings.llm_model(backend or ctx.settings.llm)
+    return f"default: {model}" if model else "default: the bundled SmolLM2-135M"
+
+
+def _emotion_choices() -> list[tuple[str, str]]:
+    return [("Not set — the controller decides", NOT_SET), *((emotion, emotion) for emotion in EMOTIONS)]

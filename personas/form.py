@@ -1,0 +1,393 @@
+"""A persona as the studio's editor shows it: a flat set of plain values, and back.
+
+The Personas tab edits one persona as ``FORM_KEYS`` → value (text boxes, dropdowns, a checkbox and
+a slider per default control). ``form_from_persona`` and ``persona_from_form`` convert; the
+``Persona`` model does all the validation, and every message it raises comes back prefixed with the
+label of the form field it concerns (and the line, for fields edited one entry per line), e.g.
+``Signature vocabulary, line 3: signature_vocabulary[2] 'trade-off' is listed twice``.
+
+The text formats are chosen to be forgiving to type:
+
+- Lists (expertise, signature vocabulary, sample questions): one entry per line. Blank lines and
+  leading bullets ("- ", "* ", "• ") are ignored, so a list pasted from a document just works.
+- Rules: one rule per line; a pattern the persona check can test goes on its own (indented) line
+  under its rule, as ``require: REGEX`` (always-rules) or ``forbid: REGEX`` (never-rules). Patterns
+  are taken literally — backslashes as typed, no quoting — which YAML would not do: in YAML ``"\\b"``
+  in double quotes is a backspace, and a pattern starting with ``[`` or ``*`` or holding ``: `` is
+  not a plain scalar. Surrounding spaces are trimmed (write ``\\s`` for a meaningful one).
+- Modes: YAML in exactly the shape of ``persona.yaml``'s ``modes`` (name → description,
+  instructions, always, never, in_persona). Modes are nested and their instructions span lines,
+  which is what YAML is good at, and it is the same text a person sees in the file.
+- Default controls: each of the five has a "set" checkbox beside its slider; unticked means "the
+  controller decides" (the key is left out of the persona). Emotion ``""`` means the same.
+
+Also here, because they are decisions and not layout: where the editor's portrait comes from on
+save (``save_form``), what the delete confirmation says (``delete_warning``), how the list labels
+personas, and the persona check's report as table rows and a verdict.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipeline.controls import CONTROL_NAMES, Controls
+from pipeline.errors import BadInput
+
+from .check import PASS_SCORE, CheckReport
+from .model import Mode, Persona, Rule, check_slug
+from .store import PERSONA_FILE, PersonaStore
+from .yamlfile import (
+    StrictLoader,  # the persona files' own loader: a repeated key is an error, not lost
+)
+
+TEXT_KEYS = ("id", "name", "identity", "expertise", "tone", "signature_vocabulary", "greeting", "always", "never",
+             "modes", "sample_questions")
+CHOICE_KEYS = ("voice", "llm_backend", "llm_model", "emotion")
+CONTROL_KEYS = tuple(key for name in CONTROL_NAMES for key in (f"{name}_set", name))
+FORM_KEYS = TEXT_KEYS + CHOICE_KEYS + CONTROL_KEYS
+NOT_SET = ""  # a dropdown's value for "not set" (voice, LLM backend, emotion)
+
+LABELS = {
+    "id": "Id", "name": "Name", "identity": "Identity", "expertise": "Expertise", "tone": "Tone",
+    "signature_vocabulary": "Signature vocabulary", "greeting": "Greeting", "always": "Always rules",
+    "never": "Never rules", "modes": "Modes", "sample_questions": "Sample questions", "voice": "Voice",
+    "llm": "LLM", "default_controls": "Default controls", "portrait": "Portrait",
+}
+LIST_KEYS = ("expertise", "signature_vocabulary", "sample_questions")
+PATTERN_KEY = {"always": "require", "never": "forbid"}
+
+_BULLET = re.compile(r"^(?:[-*•]\s+)")
+# Lower case only: "Require: a source" is a rule in words, not a pattern.
+_PATTERN_LINE = re.compile(r"^\s*(?:[-*•]\s+)?(require|forbid):(.*)$")
+_FIELD = re.compile(r"^([a-z_]+)(?:\[(\d+)\])?")
+_COPY_SUFFIX = re.compile(r"\s*\(copy\)$")
+
+
+# -- persona → form ------------------------------------------------------------------------------
+def blank_form() -> dict[str, Any]:
+    """The form of a new persona: empty text, nothing set."""
+    values: dict[str, Any] = {key: "" for key in TEXT_KEYS + CHOICE_KEYS}
+    defaults = Controls()
+    for name in CONTROL_NAMES:
+        values[f"{name}_set"] = False
+        values[name] = getattr(defaults, name)  # where the slider rests while unset
+    return values
+
+
+def form_from_persona(persona: Persona) -> dict[str, Any]:
+    values = blank_form()
+    values.update({
+        "id": persona.id, "name": persona.name, "identity": persona.identity, "tone": persona.tone,
+        "greeting": persona.greeting,
+        **{key: "\n".join(getattr(persona, key)) for key in LIST_KEYS},
+        "always": format_rules(persona.always, "always"), "never": format_rules(persona.never, "never"),
+        "modes": format_modes(persona.modes),
+        "voice": persona.voice or NOT_SET, "llm_backend": persona.llm.backend or NOT_SET,
+        "llm_model": persona.llm.model or "", "emotion": persona.default_controls.get("emotion", NOT_SET),
+    })
+    for name in CONTROL_NAMES:
+        if name in persona.default_controls:
+            values[f"{name}_set"], values[name] = True, float(persona.default_controls[name])
+    return values
+
+
+def format_rules(rules: Iterable[Rule], kind: str) -> str:
+    """Rules in the editor's line format (see the module docstring)."""
+    key = PATTERN_KEY[kind]
+    lines = []
+    for rule in rules:
+        lines.append(rule.text)
+        lines += [f"    {key}: {pattern}" for pattern in getattr(rule, key)]
+    return "\n".join(lines)
+
+
+class _ModesDumper(yaml.SafeDumper):
+    def increase_indent(self, flow: bool = False, indentless: bool = False):
+        return super().increase_indent(flow, False)  # "always:\n  - item", as in persona.yaml
+
+
+def _represent_text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    if "\n" in value and dumper.analyze_scalar(value + "\n").allow_block:  # instructions: a readable | block
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value + "\n", style="|")
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value)
+
+
+_ModesDumper.add_representer(str, _represent_text)
+
+
+def format_modes(modes: Iterable[Mode]) -> str:
+    data = {mode.name: mode.to_data() for mode in modes}
+    if not data:
+        return ""
+    return yaml.dump(data, Dumper=_ModesDumper, sort_keys=False, allow_unicode=True, default_flow_style=False,
+                     indent=2, width=1000).rstrip("\n")
+
+
+# -- form → persona ------------------------------------------------------------------------------
+def persona_from_form(values: Mapping[str, Any], *, portrait: str | None = None,
+                      fallback_id: str | None = None) -> Persona:
+    """The persona the form describes. ``fallback_id`` is used when the id box is empty (a new
+    persona: the caller derives one from the name). Any problem → ``BadInput`` naming the field."""
+    values = {**blank_form(), **{key: value for key, value in values.items() if value is not None}}
+    slug = str(values["id"]).strip() or fallback_id
+    if not slug:
+        raise BadInput("Id: give the persona an id (lowercase letters, digits and hyphens), or a name to make one from")
+    check_slug(slug, "Id")
+    lines: dict[str, list[int]] = {}
+    lists = {}
+    for key in LIST_KEYS:
+        lists[key], lines[key] = _entries(values[key])
+    controls: dict[str, float | str] = {name: float(values[name]) for name in CONTROL_NAMES if values[f"{name}_set"]}
+    if str(values["emotion"]).strip():
+        controls["emotion"] = str(values["emotion"]).strip()
+    backend = str(values["llm_backend"]).strip() or None
+    model = str(values["llm_model"]).strip() or None
+    try:
+        return Persona(
+            id=slug, name=values["name"], identity=values["identity"], tone=values["tone"],
+            greeting=values["greeting"], **lists,
+            always=parse_rules(values["always"], "always"), never=parse_rules(values["never"], "never"),
+            modes=parse_modes(values["modes"]), portrait=portrait, voice=str(values["voice"]).strip() or None,
+            llm={"backend": backend, "model": model}, default_controls=controls,
+        )
+    except BadInput as error:
+        raise _naming_the_field(error, lines) from None
+
+
+def parse_rules(text: str, kind: str) -> tuple[Rule, ...]:
+    """Rules from the editor's line format; ``kind`` is "always" or "never"."""
+    own = PATTERN_KEY[kind]
+    label = LABELS[kind]
+    rules: list[tuple[str, list[str], int]] = []  # (text, patterns, line)
+    for number, line in enumerate(str(text or "").splitlines(), 1):
+        if not line.strip():
+            continue
+        pattern = _PATTERN_LINE.match(line)
+        if pattern:
+            key, value = pattern.group(1), pattern.group(2).strip()
+            if key != own:
+                other = "never" if kind == "always" else "always"
+                raise BadInput(f"{label}, line {number}: {kind}-rules take '{own}:' patterns, not '{key}:' "
+                               f"(a rule with '{key}:' patterns belongs under {LABELS[other]})")
+            if not rules:
+                raise BadInput(f"{label}, line {number}: '{own}:' needs a rule above it — write the rule in "
+                               "words on its own line first")
+            rules[-1][1].append(value)
+            continue
+        rule_text = _BULLET.sub("", line.strip())
+        if rule_text.startswith("rule:"):  # pasted from a persona file
+            rule_text = rule_text[len("rule:"):].strip()
+        rules.append((rule_text, [], number))
+    parsed = []
+    for rule_text, patterns, number in rules:
+        try:
+            parsed.append(Rule(rule_text, **{own: tuple(patterns)}))
+        except BadInput as error:
+            raise BadInput(f"{label}, line {number}: {error}") from None
+    return tuple(parsed)
+
+
+def parse_modes(text: str) -> dict[str, Any]:
+    """The modes YAML as the mapping ``Persona`` takes (checked there)."""
+    if not str(text or "").strip():
+        return {}
+    try:
+        data = yaml.load(str(text), Loader=StrictLoader)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        problem = " ".join(str(getattr(error, "problem", None) or error).split())
+        raise BadInput(f"Modes: not valid YAML, {where}{problem}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        raise BadInput("Modes: write each mode as its name followed by a colon, with its description and "
+                       "instructions indented below it (as in persona.yaml)")
+    return dict(data)
+
+
+def _entries(text: str) -> tuple[list[str], list[int]]:
+    """Non-blank lines without bullets, and the line number of each."""
+    entries, numbers = [], []
+    for number, line in enumerate(str(text or "").splitlines(), 1):
+        entry = _BULLET.sub("", line.strip())
+        if entry:
+            entries.append(entry)
+            numbers.append(number)
+    return entries, numbers
+
+
+def _naming_the_field(error: BadInput, lines: Mapping[str, list[int]]) -> BadInput:
+    message = str(error)
+    match = _FIELD.match(message)
+    if match is None or match.group(1) not in LABELS:
+        return BadInput(message)
+    key, index = match.group(1), match.group(2)
+    where = LABELS[key]
+    if index is not None and key in lines and int(index) < len(lines[key]):
+        where += f", line {lines[key][int(index)]}"
+    return BadInput(f"{where}: {message}")
+
+
+# -- saving, duplicating, deleting ---------------------------------------------------------------
+def save_form(store: PersonaStore, values: Mapping[str, Any], *, loaded_id: str | None = None,
+              portrait_from: str | None = None, upload: str | Path | None = None) -> Persona:
+    """Save what the form shows and return the persona as stored.
+
+    ``loaded_id``: the saved persona the form was opened from (None: a new one). A different id in
+    the form saves a new persona, and may not take an id that exists. ``portrait_from``: the
+    persona whose portrait the form shows (the one duplicated, say); ``upload``: a new photo, which
+    must pass the face check. An empty id is made from the name."""
+    # The face mesh is imported only when a photo is saved.
+    from pipeline.render.face_check import check_face
+
+    fallback = loaded_id or (store.free_id(str(values.get("name") or "")) if str(values.get("name") or "").strip()
+                             else None)
+    persona = persona_from_form(values, fallback_id=fallback)
+    if persona.id != loaded_id and store.exists(persona.id):
+        raise BadInput(f"Id: a persona with the id {persona.id!r} already exists; open it to edit it, or pick "
+                       f"another id (e.g. {store.free_id(persona.name)!r})")
+    if upload:
+        check_face(upload)  # the render would refuse it later; better now, in the loader's words
+        return store.save(persona, portrait=upload)
+    source = _portrait_source(store, portrait_from)
+    if source is None:
+        return store.save(persona)
+    if source.id == persona.id:  # same persona: the store keeps (or copies from the example) its file
+        return store.save(replace(persona, portrait=source.portrait))
+    path = store.portrait_path(source)
+    return store.save(persona, portrait=path) if path else store.save(persona)
+
+
+def _portrait_source(store: PersonaStore, slug: str | None) -> Persona | None:
+    if not slug:
+        return None
+    try:
+        persona = store.get(slug)
+    except BadInput:  # deleted meanwhile: the new persona simply has no portrait yet
+        return None
+    return persona if persona.portrait else None
+
+
+def saved_file(store: PersonaStore, persona: Persona) -> Path:
+    """Where ``persona`` is saved (its ``persona.yaml`` in the data dir)."""
+    return store.user_dir / persona.id / PERSONA_FILE
+
+
+def saved_message(store: PersonaStore, persona: Persona) -> str:
+    path = saved_file(store, persona)
+    if persona.origin == "edited-example":
+        return (f"Saved your copy of the example {persona.name!r} to {path}. Deleting it brings the shipped "
+                "example back.")
+    return f"Saved {persona.name!r} to {path}."
+
+
+def duplicate_form(store: PersonaStore, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The form as shown, renamed "<name> (copy)" with a free id: a new, unsaved persona."""
+    copy = {**blank_form(), **dict(values)}
+    name = _COPY_SUFFIX.sub("", str(copy.get("name") or "").strip()) or "Persona"
+    copy["name"] = f"{name} (copy)"  # a copy of a copy is "X (copy)" again; its id tells them apart
+    copy["id"] = store.free_id(copy["name"])
+    return copy
+
+
+def delete_warning(store: PersonaStore, slug: str | None) -> str:
+    """What the delete confirmation asks; ``BadInput`` when there is nothing that can be deleted."""
+    if not slug:
+        raise BadInput("This persona has not been saved, so there is nothing to delete; pick another "
+                       "persona or start a new one to discard it.")
+    persona = store.get(slug)
+    if persona.origin == "example":
+        raise BadInput(f"{persona.name!r} is a shipped example and cannot be deleted. Editing and saving it "
+                       "makes your own copy, which can be deleted to bring the example back.")
+    if persona.origin == "edited-example":
+        return (f"Delete your edited copy of **{persona.name}** (`{persona.id}`)? The shipped example "
+                f"comes back in its place.")
+    return f"Delete **{persona.name}** (`{persona.id}`) and its portrait? This cannot be undone."
+
+
+def delete_persona(store: PersonaStore, slug: str) -> tuple[str, Persona | None]:
+    """Delete a persona made or edited in the studio; returns what to tell the user and the
+    shipped example that is back in its place (None when none is)."""
+    persona = store.get(slug)
+    store.delete(slug)
+    if persona.origin == "edited-example":
+        example = store.get(slug)
+        return f"Deleted your copy of {persona.name!r}; the shipped example {example.name!r} is back.", example
+    return f"Deleted {persona.name!r} ({persona.id}).", None
+
+
+# -- the list and the check ----------------------------------------------------------------------
+ORIGIN_MARK = {"example": " — example", "edited-example": " — edited example", "user": ""}
+
+
+def list_choices(personas: Iterable[Persona]) -> list[tuple[str, str]]:
+    """(label, id) for the persona list: examples and edited examples marked, ids shown only where
+    two personas share a name."""
+    personas = list(personas)
+    names = [persona.name.casefold() for persona in personas]
+    choices = []
+    for persona in personas:
+        shared = names.count(persona.name.casefold()) > 1
+        label = persona.name + (f" ({persona.id})" if shared else "") + ORIGIN_MARK.get(persona.origin or "user", "")
+        choices.append((label, persona.id))
+    return choices
+
+
+CHECK_HEADERS = ["#", "Question", "Score", "Signature terms", "Always-rules met", "Never-rules broken", "Time",
+                 "Reply"]
+
+
+def check_rows(report: CheckReport, *, reply_chars: int = 240) -> list[list[Any]]:
+    """One row per question of a persona check, in ``CHECK_HEADERS`` order."""
+    rows = []
+    for number, result in enumerate(report.results, 1):
+        if result.error is not None:
+            rows.append([number, result.question, "error", "", "", "", "", f"error: {result.error}"])
+            continue
+        checkable = len(result.always_met) + len(result.always_missed)
+        broken = "; ".join(f"{b.rule} (said {b.matched!r})" for b in result.never_broken) or "none"
+        reply = "(empty)" if result.empty else result.reply.strip()
+        if len(reply) > reply_chars:
+            reply = reply[:reply_chars - 1] + "…"
+        rows.append([number, result.question, result.score, ", ".join(result.terms_used) or "none",
+                     f"{len(result.always_met)}/{checkable}" if checkable else "—", broken,
+                     f"{result.latency_s:.1f} s" if result.latency_s is not None else "—", reply])
+    return rows
+
+
+def check_verdict(report: CheckReport) -> str:
+    """The check's outcome in Markdown: pass or fail, the score, and what to look at."""
+    mode = f", mode {report.mode}" if report.mode else ""
+    verdict = "PASS" if report.passed else "FAIL"
+    lines = [f"### {verdict}: score {report.score}/100",
+             (f"{report.persona_name}{mode}, {len(report.results)} questions with {report.backend} / "
+              f"{report.model} in {report.duration_s:.1f} s. Passing needs a score of at least {PASS_SCORE}, "
+              "no never-rule broken and no errors.")]
+    if report.vocabulary_rate is not None:
+        lines.append(f"- Signature terms in {report.vocabulary_rate:.0%} of replies; used: "
+                     f"{', '.join(report.terms_used) or 'none'}")
+    if report.never_broken:
+        lines.append(f"- Never-rules broken: {report.never_broken}")
+    if report.always_missed:
+        lines.append(f"- Always-rules missed: {report.always_missed}")
+    if report.empty_replies:
+        lines.append(f"- Empty replies: {report.empty_replies}")
+    if report.errors:
+        lines.append(f"- Questions the model failed to answer: {report.errors}")
+    if report.unchecked_rules:
+        lines.append("- Not checked automatically: " + " · ".join(report.unchecked_rules))
+    return "\n".join(lines)
+
+
+def mode_choices(persona: Persona | None) -> list[tuple[str, str]]:
+    """(label, value) for the check's mode picker: the default first (value "")."""
+    modes = [(mode.name + ("" if mode.in_persona else " (out of persona)"), mode.name)
+             for mode in (persona.modes if persona else ())]
+    return [("Default (no mode)", "")] + modes
