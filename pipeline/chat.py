@@ -16,14 +16,25 @@
    the turn, with the persona's portrait, voice and default controls).
 
 The backend is chosen as: the request's, else the persona's preferred one, else the settings'.
-Errors are ``StudioError``s; the failed turn keeps the message.
+Errors are ``StudioError``s; the failed turn keeps the message. An error raised once the
+conversation exists carries its id (``error.conversation_id``), so a client can go on with the
+same conversation after a failed first turn.
+
+``Chat.stream`` is ``ask`` for event-driven callers (the studio): the turn runs in a worker
+thread and the caller iterates ``ChatEvent``s — the reply so far as tokens arrive, progress, and
+the final ``ChatReply`` — on its own thread, so whatever it does with them (send them to a
+browser) never runs inside the LLM's token callback. Tokens that arrive while the caller is busy
+are merged into one event, so a slow consumer gets fewer, larger updates instead of a backlog.
 """
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from .conversations import ConversationStore, Turn, cache_key
 from .errors import BadInput, StudioError
@@ -75,6 +86,18 @@ class ChatReply:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass
+class ChatEvent:
+    """One step of a streamed turn: ``kind`` is "text" (``text``: the whole reply so far),
+    "progress" (``fraction`` and ``message``) or "reply" (``reply``: the finished turn, last)."""
+
+    kind: str
+    text: str = ""
+    fraction: float = 0.0
+    message: str = ""
+    reply: ChatReply | None = None
 
 
 def check_message(message: str | None) -> str:
@@ -132,6 +155,8 @@ class Chat:
         message = check_message(request.message)
         if request.output not in OUTPUTS:
             raise BadInput(f"output must be one of {', '.join(OUTPUTS)}, got {request.output!r}")
+        if request.max_tokens < 1:
+            raise BadInput(f"the reply length must be at least 1 token, got {request.max_tokens}")
         persona = self.personas.get(request.persona)
         if request.conversation_id:
             conversation = self.store.get(request.conversation_id)
@@ -148,6 +173,53 @@ class Chat:
         if not request.conversation_id:
             conversation = self.store.create(persona=persona.id, mode=mode, title=message[:80],
                                              llm=llm.name, model=llm.model)
+        try:
+            return self._turn(request, persona, conversation, mode, system, llm, message, progress, on_token)
+        except StudioError as error:
+            error.conversation_id = conversation.id  # a client can continue the conversation after a failed turn
+            raise
+
+    def history(self, conversation_id: str) -> list[Turn]:
+        return self.store.turns(conversation_id)
+
+    def stream(self, request: ChatRequest) -> Iterator[ChatEvent]:
+        """``ask`` in a worker thread, as events on the caller's thread (see the module docstring).
+
+        Raises what ``ask`` raises, after the events that came before it. If the caller stops
+        iterating, the turn still finishes in the background and is recorded as usual."""
+        events: queue.Queue = queue.Queue()
+
+        def work() -> None:
+            try:
+                reply = self.ask(request, on_token=lambda chunk: events.put(("token", chunk)),
+                                 progress=lambda fraction, message: events.put(("progress", fraction, message)))
+                events.put(("reply", reply))
+            except BaseException as error:  # noqa: BLE001 — handed to the caller's thread, raised there
+                events.put(("error", error))
+
+        threading.Thread(target=work, name="chat-turn", daemon=True).start()
+        text = ""
+        while True:
+            batch = [events.get()]
+            while not events.empty():
+                batch.append(events.get_nowait())
+            tokens = "".join(item[1] for item in batch if item[0] == "token")
+            if tokens:
+                text += tokens
+                yield ChatEvent("text", text=text)
+            steps = [item for item in batch if item[0] == "progress"]
+            if steps:  # only the latest matters to someone watching a bar
+                yield ChatEvent("progress", fraction=steps[-1][1], message=steps[-1][2])
+            for item in batch:
+                if item[0] == "reply":
+                    yield ChatEvent("reply", text=item[1].reply, reply=item[1])
+                    return
+                if item[0] == "error":
+                    raise item[1]
+
+    # -- steps -----------------------------------------------------------------------------
+    def _turn(self, request: ChatRequest, persona, conversation, mode: str | None, system: str, llm: LLMBackend,
+              message: str, progress: Progress, on_token: Callable[[str], None] | None) -> ChatReply:
         history = self._history(conversation.id)
         user_turn = self.store.add_turn(conversation.id, "user", message)
         try:
@@ -180,10 +252,6 @@ class Chat:
         progress(1.0, "done")
         return reply
 
-    def history(self, conversation_id: str) -> list[Turn]:
-        return self.store.turns(conversation_id)
-
-    # -- steps -----------------------------------------------------------------------------
     def _history(self, conversation_id: str) -> list[tuple[str, str]]:
         """Earlier exchanges that succeeded, as (question, answer) pairs, oldest first."""
         pairs, question = [], None

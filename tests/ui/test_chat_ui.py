@@ -1,0 +1,206 @@
+"""The Chat tab in a real browser: a streamed reply and its video, the microphone, resuming.
+
+The LLM is a scripted one that writes its answer a word at a time (registered as "slow" in the
+registry of this process, where the live studio runs), so the streaming is visible and the words
+are known; the render, the speech and the transcription are the real ones. Streaming is checked
+by a MutationObserver that records every text the assistant's bubble shows while it is written.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import fake_llm
+import pytest
+from playwright.sync_api import expect
+
+from pipeline import registry
+
+from .conftest import open_tab, screenshot
+
+ANSWER = "Start from the profit logic and work back to the price each segment will pay."
+
+
+class SlowLLM(fake_llm.FakeLLM):
+    """Writes its answer a word at a time, the way a real model streams."""
+
+    name = "slow"
+
+    def _complete(self, messages, *, max_tokens, temperature, json_schema, on_token):
+        def paced(chunk):
+            time.sleep(0.08)
+            on_token(chunk)
+        return super()._complete(messages, max_tokens=max_tokens, temperature=temperature, json_schema=json_schema,
+                                 on_token=paced if on_token else None)
+
+
+@pytest.fixture(scope="module")
+def live_upload_folder(live_studio) -> str:
+    """Where the live studio keeps uploads: Gradio fixes it when the app is made."""
+    from gradio.utils import get_upload_folder
+
+    return get_upload_folder()
+
+
+@pytest.fixture(autouse=True)
+def uploads_where_the_live_studio_keeps_them(studio_home, monkeypatch, live_upload_folder):
+    # The autouse ``studio_home`` points GRADIO_TEMP_DIR at each test's tmp_path, but the module's
+    # live studio was made before that; Gradio checks an upload (the microphone's recording)
+    # against the variable's value *now*, so without this the recording "was not uploaded by a user".
+    monkeypatch.setenv("GRADIO_TEMP_DIR", live_upload_folder)
+
+
+@pytest.fixture
+def slow():
+    llm = SlowLLM()
+    registry.register("llm", "slow", lambda settings, model=None: llm)
+    return llm
+
+
+def choose(page, elem_id: str, option: str) -> None:
+    page.locator(f"#{elem_id} input").click()
+    page.get_by_role("option", name=option, exact=True).click()
+
+
+def open_chat(page, *, persona: str, llm: str = "slow", output: str = "Text only") -> None:
+    open_tab(page, "Chat")
+    choose(page, "chat-persona", persona)
+    choose(page, "chat-llm", llm)  # after the persona: picking one resets the LLM to the persona's own
+    page.locator("#chat-output").get_by_text(output, exact=True).click()
+
+
+def record_bubbles(page) -> None:
+    """Keep every text the newest assistant bubble shows, in order, in ``window.bubbleTexts``."""
+    page.evaluate("""() => {
+        window.bubbleTexts = [];
+        const chat = document.querySelector('#chat-chatbot');
+        new MutationObserver(() => {
+            const bots = chat.querySelectorAll('[data-testid="bot"]');
+            const text = bots.length ? bots[bots.length - 1].innerText.trim() : '';
+            if (text && text !== window.bubbleTexts[window.bubbleTexts.length - 1]) window.bubbleTexts.push(text);
+        }).observe(chat, {subtree: true, childList: true, characterData: true});
+    }""")
+
+
+def send(page, text: str) -> None:
+    box = page.locator("#chat-message textarea")
+    box.fill(text)
+    box.press("Enter")
+
+
+def test_a_message_gets_a_streamed_reply_and_a_playable_video(page, slow, live_studio):
+    from pipeline.conversations import ConversationStore
+    from pipeline.jobs import JobStore
+
+    _, settings = live_studio
+    slow.enqueue(ANSWER)
+    open_chat(page, persona="Jenniel (jenniel)", output="Video")
+    record_bubbles(page)
+    send(page, "How should we price the premium line?")
+    expect(page.locator("#chat-message textarea")).to_have_value("")  # emptied at once…
+    expect(page.locator("#chat-send")).to_be_disabled()  # …and closed until the turn is over
+    bot = page.locator("#chat-chatbot [data-testid='bot']").last
+    expect(bot).to_have_text(ANSWER, timeout=30_000)
+    screenshot(page, "chat-streamed-reply")
+    seen = page.evaluate("window.bubbleTexts")
+    growing = [text for text in seen if text != ANSWER and ANSWER.startswith(text.rstrip("…").strip())]
+    assert len(growing) >= 3, f"the reply did not arrive in pieces: {seen}"
+
+    page.wait_for_function("""() => {
+        const video = document.querySelector('#chat-video video');
+        return video && video.readyState >= 1 && video.duration > 0;
+    }""", timeout=120_000)
+    duration = page.evaluate("document.querySelector('#chat-video video').duration")
+    assert duration > 1.0
+    page.wait_for_function("document.querySelector('#chat-video video').currentTime > 0")  # it plays by itself
+    expect(page.locator("#chat-status")).to_contain_text("video: job")
+    expect(page.locator("#chat-send")).to_be_enabled()
+    newest = page.locator("#chat-conversations tbody tr").first
+    expect(newest).to_contain_text("jenniel")
+    expect(newest).to_contain_text("How should we price the premium line?")
+    screenshot(page, "chat-video-reply")
+
+    jobs = JobStore(settings.db_path)
+    [conversation] = [c for c in ConversationStore(jobs).list() if c.title == "How should we price the premium line?"]
+    turns = ConversationStore(jobs).turns(conversation.id)
+    assert [t.content for t in turns] == ["How should we price the premium line?", ANSWER]
+    assert jobs.get(turns[-1].job_id).status == "done"
+
+
+def test_the_microphone_fills_the_message_box(page):
+    open_tab(page, "Chat")
+    mic = page.locator("#chat-mic")
+    mic.get_by_role("button", name="Record", exact=True).click()
+    # Chromium's fake capture device loops the 6.8 s sample; record a little more than one pass.
+    expect(mic.locator("time.duration")).to_have_text(re.compile(r"0:0[89]|0:[1-5]\d"), timeout=30_000)
+    mic.locator("button.stop-button").click()
+    box = page.locator("#chat-message textarea")
+    expect(box).to_have_value(re.compile(r"avatar|video", re.IGNORECASE), timeout=60_000)
+    screenshot(page, "chat-microphone")
+
+
+def test_a_listed_conversation_resumes_with_its_history(page, slow, live_studio):
+    from pipeline.chat import Chat, ChatRequest
+
+    _, settings = live_studio
+    slow.enqueue("Ask what the customer is really buying.", "Then price the outcome, not the product.")
+    earlier = Chat(settings).ask(ChatRequest(persona="adam", message="Where do I start with the menu?", llm="slow"))
+    open_chat(page, persona="Jenniel (jenniel)")
+    open_tab(page, "Personas")
+    open_tab(page, "Chat")  # opening the tab refreshes the lists, and keeps what was picked
+    expect(page.locator("#chat-persona input")).to_have_value("Jenniel (jenniel)")
+    page.locator("#chat-conversations").get_by_text("Where do I start with the menu?").click()
+    bot = page.locator("#chat-chatbot [data-testid='bot']")
+    expect(bot.last).to_have_text("Ask what the customer is really buying.")
+    expect(page.locator("#chat-persona input")).to_have_value("Adam (adam)")
+    choose(page, "chat-llm", "slow")
+    send(page, "And after that?")
+    expect(bot.last).to_have_text("Then price the outcome, not the product.", timeout=30_000)
+    expect(page.locator("#chat-send")).to_be_enabled()  # the turn is over
+    sent = [m["content"] for m in slow.history[-1]["messages"][1:]]
+    assert sent == ["Where do I start with the menu?", "Ask what the customer is really buying.", "And after that?"]
+    assert [t.content for t in Chat(settings).history(earlier.conversation_id)][-1] == \
+        "Then price the outcome, not the product."
+    screenshot(page, "chat-resumed")
+
+    page.locator("#chat-new").click()
+    expect(bot).to_have_count(0)
+    page.set_viewport_size({"width": 390, "height": 844})
+    screenshot(page, "chat-narrow")
+    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    assert overflow <= 1
+
+
+def test_an_audio_reply_plays_in_the_audio_player(page, slow):
+    slow.enqueue("Margins first.")
+    open_chat(page, persona="Jenniel (jenniel)", output="Audio only")
+    expect(page.locator("#chat-video")).to_be_hidden()
+    send(page, "One word of advice?")
+    expect(page.locator("#chat-chatbot [data-testid='bot']").last).to_have_text("Margins first.", timeout=30_000)
+    player = page.locator("#chat-audio")
+    expect(player.locator("time#duration")).to_have_text(re.compile(r"0:0[1-9]"), timeout=60_000)
+    expect(player.get_by_role("button", name="Pause")).to_be_visible()  # it plays by itself
+    screenshot(page, "chat-audio-reply")
+
+
+def test_errors_are_shown_in_the_pipelines_words_and_nothing_typed_is_lost(page, slow):
+    from pipeline.errors import RemoteError
+
+    open_chat(page, persona="Jenniel (jenniel)")
+    page.locator("#chat-send").click()
+    expect(page.get_by_text("type a message for the persona to answer")).to_be_visible()
+
+    slow.enqueue(RemoteError("mistral had a server error (HTTP 503)"))
+    send(page, "Are you there?")
+    expect(page.locator(".toast-body").get_by_text("mistral had a server error (HTTP 503)")).to_be_visible()
+    expect(page.locator("#chat-message textarea")).to_have_value("Are you there?")  # back in the box for a retry
+    expect(page.locator("#chat-chatbot")).to_contain_text("No answer: mistral had a server error (HTTP 503)")
+    screenshot(page, "chat-error")
+
+    slow.enqueue("Yes, here.")
+    page.locator("#chat-send").click()
+    expect(page.locator("#chat-chatbot [data-testid='bot']").last).to_have_text("Yes, here.", timeout=30_000)
+    # The retry went on in the same conversation, without the failed question in the model's history.
+    assert [m["content"] for m in slow.history[-1]["messages"][1:]] == ["Are you there?"]
+    expect(page.locator("#chat-chatbot [data-testid='user']")).to_have_count(2)
