@@ -63,19 +63,31 @@ def browser(fake_mic_wav):
 def live_studio(tmp_path_factory, model_cache):
     """The whole studio on a free port of 127.0.0.1, with its own data dir for this test module.
 
-    Yields ``(url, settings)``."""
+    Yields ``(url, settings)``. Its Gradio upload folder is ``<home>/gradio``; see
+    ``uploads_where_the_live_studio_keeps_them``."""
     from pipeline.settings import resolve
     from studio.app import build_app, launch_options
 
     home = tmp_path_factory.mktemp("studio-home")
     env = {"AVATAR_STUDIO_HOME": str(home), "AVATAR_STUDIO_CACHE": str(model_cache)}
-    settings = resolve(env, dotenv=False)
-    app = build_app(settings)
-    app.queue(default_concurrency_limit=2).launch(
-        prevent_thread_lock=True, server_name="127.0.0.1", server_port=None, quiet=True,
-        **launch_options(settings))
-    yield app.local_url.rstrip("/"), settings
-    app.close()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GRADIO_TEMP_DIR", str(home / "gradio"))
+        settings = resolve(env, dotenv=False)
+        app = build_app(settings)
+        app.queue(default_concurrency_limit=2).launch(
+            prevent_thread_lock=True, server_name="127.0.0.1", server_port=None, quiet=True,
+            **launch_options(settings))
+        yield app.local_url.rstrip("/"), settings
+        app.close()
+
+
+@pytest.fixture(autouse=True)
+def uploads_where_the_live_studio_keeps_them(studio_home, live_studio, monkeypatch):
+    """Gradio fixes a server's upload folder when the app is made but checks every file a page sends
+    back against ``GRADIO_TEMP_DIR`` as it is *now*; the autouse ``studio_home`` moves that variable
+    for each test, so without this every upload (and a component's initial file) "was not uploaded
+    by a user"."""
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(live_studio[1].home / "gradio"))
 
 
 @pytest.fixture

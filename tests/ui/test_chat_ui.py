@@ -35,22 +35,6 @@ class SlowLLM(fake_llm.FakeLLM):
                                  on_token=paced if on_token else None)
 
 
-@pytest.fixture(scope="module")
-def live_upload_folder(live_studio) -> str:
-    """Where the live studio keeps uploads: Gradio fixes it when the app is made."""
-    from gradio.utils import get_upload_folder
-
-    return get_upload_folder()
-
-
-@pytest.fixture(autouse=True)
-def uploads_where_the_live_studio_keeps_them(studio_home, monkeypatch, live_upload_folder):
-    # The autouse ``studio_home`` points GRADIO_TEMP_DIR at each test's tmp_path, but the module's
-    # live studio was made before that; Gradio checks an upload (the microphone's recording)
-    # against the variable's value *now*, so without this the recording "was not uploaded by a user".
-    monkeypatch.setenv("GRADIO_TEMP_DIR", live_upload_folder)
-
-
 @pytest.fixture
 def slow():
     llm = SlowLLM()

@@ -27,22 +27,6 @@ def fake():
     return fake_llm.install()
 
 
-@pytest.fixture(scope="module", autouse=True)
-def server_uploads(tmp_path_factory):
-    """Gradio's upload folder for this module's server. Gradio stores an upload in the folder
-    ``GRADIO_TEMP_DIR`` named when the server started, but checks it against the variable's value at
-    the time of the event, which the per-test ``studio_home`` fixture changes; both must agree."""
-    folder = tmp_path_factory.mktemp("gradio-uploads")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("GRADIO_TEMP_DIR", str(folder))
-        yield folder
-
-
-@pytest.fixture(autouse=True)
-def same_upload_folder(studio_home, server_uploads, monkeypatch):
-    monkeypatch.setenv("GRADIO_TEMP_DIR", str(server_uploads))
-
-
 def field(page, name: str):
     """The text box (or text area) of ``#personas-<name>``."""
     return page.locator(f"#personas-{name}").get_by_role("textbox")

@@ -1,0 +1,191 @@
+"""The Render lab's work: suggested controls (pipeline) and its API endpoints through gradio_client.
+
+``suggest_controls`` runs the real speech, analysis, emotion and control stages; the LLM is the
+scripted ``fake_llm`` backend, so exact answers (good, out of range, garbage) can be checked. The
+API tests drive the whole launched studio like a script would: real renders, real files, the job
+row read back from SQLite, the MP4's duration probed.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import pytest
+
+import fake_llm
+from conftest import SAMPLE_PORTRAIT
+from pipeline.controls import CONTROL_NAMES
+from pipeline.errors import BadInput
+from pipeline.jobs import JobStore
+from pipeline.media import probe
+
+SAMPLE_SPEECH = Path(__file__).resolve().parents[1] / "assets" / "sample_speech.mp3"
+ANSWER = {"blink_rate": 0.2, "head_tilt": 1.7, "expression_intensity": 0.9, "mouth_openness": -0.4,
+          "eyebrow_raise": 0.65}
+
+
+@pytest.fixture
+def fake():
+    return fake_llm.install()
+
+
+# -- suggest_controls, in the pipeline -------------------------------------------------------------
+
+def test_the_llm_proposal_comes_back_clamped_and_says_why(settings, fake, tmp_path, monkeypatch):
+    from pipeline.suggest import suggest_controls
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # to see that the scratch folder goes
+    fake.enqueue(json.dumps(ANSWER))
+    found = suggest_controls(settings, text="We won the award, I am thrilled!", llm="fake")
+    assert found.values() == {**ANSWER, "head_tilt": 1.0, "mouth_openness": 0.0}
+    assert found.emotion == "happy" and found.path == "llm-clamped" and found.controller == "llm"
+    assert found.detail["raw"] == json.dumps(ANSWER)
+    assert "thrilled" in fake.history[0]["messages"][-1]["content"]  # the LLM saw the transcript
+    assert found.why[0].startswith("emotion happy")
+    assert "fake (scripted) proposed the controls (llm-clamped)" in found.why
+    assert "out of range, clamped to 0–1: head_tilt 1.7 → 1.0, mouth_openness -0.4 → 0.0" in found.why
+    assert list(found.timings) == ["speech", "analysis", "emotion", "control"] and found.duration_s > 1
+    assert found.to_dict()["controller_path"] == "llm-clamped"
+    assert JobStore(settings.db_path).list() == []  # no job was made …
+    assert not list(tmp_path.glob("avatar-suggest-*"))  # … and the scratch folder is gone
+
+
+def test_a_garbage_answer_falls_back_to_the_rules_with_the_reason(settings, fake):
+    from pipeline.suggest import suggest_controls
+
+    fake.enqueue("I'd say medium-ish on everything?")
+    found = suggest_controls(settings, text="This is terrible news. I am so sad.", llm="fake", emotion="sad")
+    assert found.path == "rules-fallback" and found.emotion == "sad"
+    assert found.why[0] == "emotion sad: set by you (detected: sad)"
+    assert found.why[1].startswith("fake (scripted) gave no usable answer (the answer is not JSON")
+    assert "the rule-based controller chose: sad (confidence 1.00) leans" in found.why[1]
+    assert found.controls.blink_rate < 0.5  # the rules: sad people blink less
+
+
+def test_the_rules_suggest_from_a_recording_alone(settings):
+    from pipeline.suggest import suggest_controls
+
+    found = suggest_controls(settings, audio=SAMPLE_SPEECH, text="  ", controller="rules")
+    assert found.path == "rules" and found.controller == "rules"
+    assert abs(found.duration_s - 6.84) < 0.1
+    assert found.why[1].startswith("rule-based controller: ") and "speech energy" in found.why[1]
+    assert all(0 <= value <= 1 for value in found.values().values())
+
+
+@pytest.mark.parametrize("arguments,message", [
+    ({}, "Nothing to say"),
+    ({"text": "Hi.", "audio": SAMPLE_SPEECH}, "either a script or an audio file"),
+    ({"text": "Hi.", "llm": "nonesuch"}, "unknown LLM backend 'nonesuch'"),
+    ({"text": "Hi.", "controller": "vibes"}, "controller must be one of rules, llm"),
+    ({"text": "Hi.", "emotion": "smug"}, "unknown emotion 'smug'"),
+    ({"text": "Hi.", "persona": "nobody"}, "no persona 'nobody'"),
+    ({"text": "Hi.", "portrait": "/nonexistent/me.png"}, "portrait not found: me.png"),
+])
+def test_suggest_refuses_bad_requests_with_a_specific_message(settings, arguments, message):
+    from pipeline.suggest import suggest_controls
+
+    with pytest.raises(BadInput, match=message):
+        suggest_controls(settings, controller=arguments.pop("controller", "rules"), **arguments)
+
+
+# -- the API, through gradio_client ------------------------------------------------------------
+
+def _video_path(video) -> str:
+    return video["video"] if isinstance(video, dict) else video
+
+
+def test_render_returns_a_playable_video_and_records_the_job(studio_client, settings):
+    from gradio_client import handle_file
+
+    video, details = studio_client.predict(
+        portrait=handle_file(str(SAMPLE_PORTRAIT)), script="Nice to meet you.", emotion="happy",
+        blink_rate=0.5, head_tilt=0.0, expression_intensity=0.7, mouth_openness=0.8, eyebrow_raise=0.4,
+        api_name="/render")
+    assert _video_path(video).endswith(".mp4") and probe(Path(_video_path(video))).duration_s > 0.5
+    assert details["status"] == "done" and details["emotion"] == "happy" and details["backend"] == "embedded"
+    assert set(details["timings"]) == {"inputs", "speech", "analysis", "emotion", "control", "render", "encode"}
+    job = JobStore(settings.db_path).get(details["job_id"])
+    assert job.status == "done" and job.text == "Nice to meet you." and job.emotion == "happy"
+    # The sliders are what is rendered: all five are the user's values.
+    assert job.controls_user == {"blink_rate": 0.5, "head_tilt": 0.0, "expression_intensity": 0.7,
+                                 "mouth_openness": 0.8, "eyebrow_raise": 0.4}
+    assert job.controls_final == {**job.controls_user, "emotion": "happy"}
+    assert abs(probe(Path(job.video_path)).duration_s - details["duration_s"]) < 0.1
+
+
+def test_render_from_a_recording_with_a_persona_and_reopen_it_in_the_lab(studio_client, settings):
+    from gradio_client import handle_file
+
+    video, details = studio_client.predict(
+        portrait=handle_file(str(SAMPLE_PORTRAIT)), script="This is not said.",
+        audio=handle_file(str(SAMPLE_SPEECH)), persona="jenniel", api_name="/render")
+    assert abs(probe(Path(_video_path(video))).duration_s - 6.84) < 0.15
+    assert "the recording was used; the script was not spoken" in details["notes"]
+    job = JobStore(settings.db_path).get(details["job_id"])
+    assert job.persona == "jenniel" and job.text is None and job.options["emotion"] is None
+
+    # History re-opens a job through LabTab.values_for_job: the job's own copies, same settings.
+    lab = _lab(settings)
+    values = dict(zip(_lab_field_names(), lab.values_for_job(job)))
+    assert len(lab.fields) == len(values)
+    job_dir = settings.job_dir(job.id)
+    assert Path(values["portrait"]).parent == job_dir / "input" and Path(values["portrait"]).is_file()
+    assert Path(values["audio"]).parent == job_dir / "input" and values["script"] == ""
+    assert (values["persona"], values["emotion"], values["backend"]) == ("jenniel", "auto", "embedded")
+    assert {name: values[name] for name in CONTROL_NAMES} == {
+        name: job.controls_final[name] for name in CONTROL_NAMES}
+    assert lab.values_for_job(job.id) == lab.values_for_job(job)
+
+
+def test_suggest_controls_returns_the_llm_values_and_why(studio_client, fake):
+    fake.enqueue(json.dumps(ANSWER))
+    found = studio_client.predict(script="What a wonderful surprise!", llm="fake", api_name="/suggest_controls")
+    assert found["controls"] == {**ANSWER, "head_tilt": 1.0, "mouth_openness": 0.0}
+    assert found["controller_path"] == "llm-clamped" and found["emotion"] in ("happy", "surprised")
+    assert any("clamped to 0–1" in line for line in found["why"])
+    instant = studio_client.predict(script="What a wonderful surprise!", llm="rules", api_name="/suggest_controls")
+    assert instant["controller_path"] == "rules" and set(instant["controls"]) == set(CONTROL_NAMES)
+
+
+@pytest.mark.parametrize("arguments,message", [
+    ({"script": "   "}, "The script is empty"),
+    ({"script": "Hi.", "backend": "heygen"}, "HEYGEN_API_KEY is not set"),
+    ({"script": "Hi.", "backend": "sadtaker"}, "renderer 'sadtaker' not found; known: embedded"),
+    ({"script": "Hi.", "enhance": True}, "No face enhancer is installed yet"),
+    ({"script": "Hi.", "persona": "nobody"}, "no persona 'nobody'"),
+])
+def test_bad_render_requests_are_readable_errors(studio_client, arguments, message):
+    from gradio_client import handle_file
+
+    with pytest.raises(Exception, match=message):
+        studio_client.predict(portrait=handle_file(str(SAMPLE_PORTRAIT)), api_name="/render", **arguments)
+
+
+def test_a_portrait_without_a_face_fails_the_job_with_the_reason(studio_client, settings, tmp_path):
+    from gradio_client import handle_file
+    from PIL import Image
+
+    wall = tmp_path / "wall.png"
+    Image.new("RGB", (320, 320), (90, 120, 150)).save(wall)
+    with pytest.raises(Exception, match="No face found in 'wall.png'"):
+        studio_client.predict(portrait=handle_file(str(wall)), script="Hello there.", api_name="/render")
+    [job] = JobStore(settings.db_path).list()
+    assert job.status == "failed" and "No face found" in job.error
+
+
+def _lab(settings):
+    import gradio as gr
+
+    from studio import lab_tab
+    from studio.common import StudioContext
+
+    with gr.Blocks(), gr.Tab("Render lab") as tab:
+        return lab_tab.build(StudioContext(settings), tab)
+
+
+def _lab_field_names():
+    from studio.lab_tab import LAB_FIELDS
+
+    return LAB_FIELDS
