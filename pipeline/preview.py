@@ -34,7 +34,13 @@ import numpy as np
 from .controls import CONTROL_NAMES, Controls, check_emotion
 from .errors import BadInput
 from .render.animator import FaceAnimator
-from .render.motion import MAX_TILT_DEG, FrameState, blinks_per_minute
+from .render.motion import (
+    MAX_TILT_DEG,
+    SAD_HEAD_DROP,
+    FrameState,
+    blinks_per_minute,
+    held_tilt_side,
+)
 from .render.portrait import Portrait, load_portrait
 from .settings import DEFAULT_MAX_SIDE
 
@@ -44,7 +50,6 @@ CACHE_SIZE = 4  # portraits kept prepared (~5 MB each at 512 px): a persona or t
 # jaw is 0.64 × mouth_openness at the median and its brow 0.59 × eyebrow_raise: show that moment.
 MID_SPEECH_JAW = 0.6
 MID_SPEECH_BROW = 0.6
-SAD_HEAD_DROP = 0.05  # motion.py: a sad head hangs this many face widths lower, with the tilt
 
 
 @dataclass(frozen=True)
@@ -157,12 +162,6 @@ class PreviewCache:
 DEFAULT_CACHE = PreviewCache()
 
 
-def held_tilt_sign(seed: int = 0) -> float:
-    """Which way the head leans in a render with this seed: ``plan_motion``'s first draw from its
-    head generator (``default_rng([seed, 2])``) picks the side."""
-    return 1.0 if np.random.default_rng([seed, 2]).random() < 0.5 else -1.0
-
-
 def preview_state(controls: Controls, *, face_width_px: float, seed: int = 0) -> FrameState:
     """The frame a still shows for these controls: mid-speech, after the ease-in (see the module
     docstring). Every control at 0 gives the rest state, which draws the portrait unchanged."""
@@ -172,7 +171,7 @@ def preview_state(controls: Controls, *, face_width_px: float, seed: int = 0) ->
     return FrameState(
         jaw=MID_SPEECH_JAW * controls.mouth_openness,
         brow=MID_SPEECH_BROW * controls.eyebrow_raise,
-        roll_deg=held_tilt_sign(seed) * MAX_TILT_DEG * controls.head_tilt,
+        roll_deg=held_tilt_side(seed) * MAX_TILT_DEG * controls.head_tilt,
         sway_y=sway_y,
         expression=controls.expression_intensity,
         emotion=controls.emotion,
@@ -222,5 +221,5 @@ def portrait_image(path: str | Path):
         raise BadInput(f"could not read '{path.name}' as an image") from None
 
 
-__all__ = ["DEFAULT_CACHE", "PreviewCache", "PreviewResult", "held_tilt_sign", "portrait_image", "preview_state",
+__all__ = ["DEFAULT_CACHE", "PreviewCache", "PreviewResult", "portrait_image", "preview_state",
            "render_preview"]

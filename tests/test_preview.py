@@ -17,8 +17,9 @@ from PIL import Image
 
 from pipeline.controls import CONTROL_NAMES
 from pipeline.errors import BadInput
-from pipeline.preview import PreviewCache, held_tilt_sign, portrait_image, render_preview
+from pipeline.preview import PreviewCache, portrait_image, render_preview
 from pipeline.render.face import measure
+from pipeline.render.motion import held_tilt_side
 from pipeline.render.portrait import load_portrait
 
 ASTRONAUT = Path(__file__).resolve().parents[1] / "assets" / "astronaut.png"
@@ -60,7 +61,7 @@ def test_head_tilt_rolls_the_head_the_way_the_video_will(cache):
     rest = measure(still(cache, head_tilt=0.0).image)
     tilted = measure(still(cache, head_tilt=1.0).image)
     print(f"roll {rest.roll_deg:.2f}° → {tilted.roll_deg:.2f}°")
-    assert (tilted.roll_deg - rest.roll_deg) * held_tilt_sign(0) > 5.0  # 8° held tilt at head_tilt = 1
+    assert (tilted.roll_deg - rest.roll_deg) * held_tilt_side(0) > 5.0  # 8° held tilt at head_tilt = 1
 
 
 def test_expression_intensity_and_the_emotion_shape_the_mouth_corners(cache):

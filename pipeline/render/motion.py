@@ -47,6 +47,7 @@ BLINK_MIN_START_S = 0.3
 EXPRESSION_EASE_S = 0.4
 HEAD_EASE_S = 0.6
 MAX_TILT_DEG = 8.0  # the held tilt at head_tilt = 1; the sway on top brings it to ~12°
+SAD_HEAD_DROP = 0.05  # a sad head hangs this many face widths lower (× expression, × tilt up to 1/3)
 BILABIALS = frozenset("pbm")
 ROUNDED_VOWELS = frozenset("uoɔʊwyøœɒ")
 
@@ -55,6 +56,20 @@ def blinks_per_minute(blink_rate: float) -> float:
     """0 → none, 0.5 → 17/min (a calm speaker), 1 → 40/min."""
     rate = min(1.0, max(0.0, blink_rate))
     return 34.0 * rate if rate <= 0.5 else 17.0 + 46.0 * (rate - 0.5)
+
+
+def _head_rng(seed: int) -> np.random.Generator:
+    return np.random.default_rng([seed, 2])
+
+
+def _side(rng: np.random.Generator) -> float:
+    return 1.0 if rng.random() < 0.5 else -1.0
+
+
+def held_tilt_side(seed: int = 0) -> float:
+    """Which way the head leans for this seed: +1 clockwise on screen, −1 the other way (the
+    preview uses it to lean the same way as the render will)."""
+    return _side(_head_rng(seed))
 
 
 def plan_motion(*, n_frames: int, fps: int, envelope: Sequence[float], voiced_spans: Sequence[tuple[float, float]],
@@ -102,9 +117,9 @@ def plan_motion(*, n_frames: int, fps: int, envelope: Sequence[float], voiced_sp
     sway_y = np.zeros(n_frames)
     tilt = controls.head_tilt
     if tilt > 0:
-        rng = np.random.default_rng([seed, 2])
+        rng = _head_rng(seed)
         ease = smoothstep(0.0, HEAD_EASE_S, t)
-        side = 1.0 if rng.random() < 0.5 else -1.0
+        side = _side(rng)
         wander = (2.5 * np.sin(2 * np.pi * rng.uniform(0.08, 0.16) * t + rng.uniform(0, 2 * np.pi))
                   + 1.3 * np.sin(2 * np.pi * rng.uniform(0.22, 0.35) * t + rng.uniform(0, 2 * np.pi)))
         roll = tilt * ease * np.clip(side * MAX_TILT_DEG + wander, -12.0, 12.0)
@@ -113,7 +128,7 @@ def plan_motion(*, n_frames: int, fps: int, envelope: Sequence[float], voiced_sp
         sway_y = scale * (0.012 * np.sin(2 * np.pi * rng.uniform(0.15, 0.3) * t + rng.uniform(0, 2 * np.pi))
                           + 0.015 * slow)  # a small nod with the stressed syllables
         if controls.emotion == "sad":
-            sway_y += 0.05 * face_width_px * expression * min(1.0, 3 * tilt)
+            sway_y += SAD_HEAD_DROP * face_width_px * expression * min(1.0, 3 * tilt)
 
     emotion = controls.emotion
     return [FrameState(jaw=float(jaw[i]), blink=float(blink[i]), brow=float(brow[i]), roll_deg=float(roll[i]),
