@@ -9,6 +9,7 @@ Tests of the backends themselves use the real ones (loopback servers, the bundle
 from __future__ import annotations
 
 import threading
+import time
 
 from pipeline import registry
 from pipeline.llm.base import Completion, LLMBackend
@@ -48,3 +49,27 @@ def install(monkeypatch=None) -> FakeLLM:
     fake = FakeLLM()
     registry.register("llm", "fake", lambda settings, model=None: fake)
     return fake
+
+
+class SlowLLM(FakeLLM):
+    """Writes its answer a word at a time with a pause between words, the way a real model streams."""
+
+    name = "slow"
+
+    def __init__(self, *, delay_s: float = 0.05, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.delay_s = delay_s
+
+    def _complete(self, messages, *, max_tokens, temperature, json_schema, on_token):
+        def paced(chunk):
+            time.sleep(self.delay_s)
+            on_token(chunk)
+        return super()._complete(messages, max_tokens=max_tokens, temperature=temperature, json_schema=json_schema,
+                                 on_token=paced if on_token else None)
+
+
+def install_slow(*answers: str, delay_s: float = 0.05) -> SlowLLM:
+    """Register a fresh SlowLLM, with these answers queued, as the "slow" llm backend."""
+    slow = SlowLLM(delay_s=delay_s).enqueue(*answers)
+    registry.register("llm", "slow", lambda settings, model=None: slow)
+    return slow

@@ -9,7 +9,6 @@ the bundled local model; renders, speech and transcription are the real ones.
 from __future__ import annotations
 
 import itertools
-import time
 
 import fake_llm
 import pytest
@@ -23,28 +22,6 @@ SPEECH = ROOT / "assets" / "sample_speech.mp3"
 @pytest.fixture
 def fake():
     return fake_llm.install()
-
-
-class SlowLLM(fake_llm.FakeLLM):
-    """Writes its answer a word at a time, the way a real model streams."""
-
-    name = "slow"
-
-    def _complete(self, messages, *, max_tokens, temperature, json_schema, on_token):
-        def paced(chunk):
-            time.sleep(0.05)
-            on_token(chunk)
-        return super()._complete(messages, max_tokens=max_tokens, temperature=temperature, json_schema=json_schema,
-                                 on_token=paced if on_token else None)
-
-
-def install_slow(*answers: str) -> SlowLLM:
-    """Register a fresh SlowLLM as the "slow" llm backend."""
-    from pipeline import registry
-
-    slow = SlowLLM().enqueue(*answers)
-    registry.register("llm", "slow", lambda settings, model=None: slow)
-    return slow
 
 
 def chat(client, message, *, persona="jenniel", conversation_id="", mode="", llm="fake", output="text",
@@ -103,7 +80,7 @@ def test_an_audio_reply_comes_back_as_a_playable_file(studio_client, fake):
 
 
 def test_the_reply_streams_while_it_is_written(studio_client):
-    install_slow("one two three four five six seven eight nine ten")
+    fake_llm.install_slow("one two three four five six seven eight nine ten")
     job = studio_client.submit("adam", "Count to ten.", "", "", "slow", "text", 100, api_name="/chat")
     final = job.result(timeout=60)
     partial = [output[0] for output in job.outputs()]
@@ -159,7 +136,7 @@ def test_an_llm_failure_is_shown_and_the_question_stays_recorded(studio_client, 
 def test_stream_yields_the_growing_reply_then_the_finished_turn(settings):
     from pipeline.chat import Chat, ChatRequest
 
-    install_slow("Differentiated capabilities win margins.")
+    fake_llm.install_slow("Differentiated capabilities win margins.")
     events = list(Chat(settings).stream(ChatRequest(persona="jenniel", message="One line?", llm="slow")))
     texts = [event.text for event in events if event.kind == "text"]
     assert len(texts) >= 2 and texts[-1] == "Differentiated capabilities win margins."

@@ -9,37 +9,20 @@ by a MutationObserver that records every text the assistant's bubble shows while
 from __future__ import annotations
 
 import re
-import time
 
 import fake_llm
 import pytest
 from playwright.sync_api import expect
 
-from pipeline import registry
 
 from .conftest import open_tab, screenshot
 
 ANSWER = "Start from the profit logic and work back to the price each segment will pay."
 
 
-class SlowLLM(fake_llm.FakeLLM):
-    """Writes its answer a word at a time, the way a real model streams."""
-
-    name = "slow"
-
-    def _complete(self, messages, *, max_tokens, temperature, json_schema, on_token):
-        def paced(chunk):
-            time.sleep(0.08)
-            on_token(chunk)
-        return super()._complete(messages, max_tokens=max_tokens, temperature=temperature, json_schema=json_schema,
-                                 on_token=paced if on_token else None)
-
-
 @pytest.fixture
 def slow():
-    llm = SlowLLM()
-    registry.register("llm", "slow", lambda settings, model=None: llm)
-    return llm
+    return fake_llm.install_slow(delay_s=0.08)
 
 
 def choose(page, elem_id: str, option: str) -> None:
