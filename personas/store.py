@@ -20,7 +20,7 @@ import logging
 import os
 import shutil
 import tempfile
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pipeline.errors import BadInput
@@ -36,6 +36,17 @@ PERSONA_FILE = "persona.yaml"
 PORTRAIT_STEM = "portrait"
 PORTRAIT_SUFFIX = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp"}  # Pillow format → file suffix
 MAX_PORTRAIT_BYTES = 25 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class RenderDefaults:
+    """What a persona brings to a render: its portrait file, voice, the controls it sets (emotion
+    apart) and the emotion it forces. Values the user sets win over these."""
+
+    portrait: Path | None
+    voice: str | None
+    controls: dict = field(default_factory=dict)
+    emotion: str | None = None
 
 
 class PersonaStore:
@@ -85,6 +96,14 @@ class PersonaStore:
             if path.is_file():
                 return path
         return None
+
+    def render_defaults(self, persona: Persona) -> RenderDefaults:
+        """The persona's portrait, voice, default controls and emotion, for a render request (the
+        CLI's ``render --persona`` and a chat reply's video both start from these)."""
+        controls = dict(persona.default_controls or {})
+        emotion = controls.pop("emotion", None)
+        return RenderDefaults(portrait=self.portrait_path(persona), voice=persona.voice, controls=controls,
+                              emotion=emotion)
 
     def free_id(self, name: str) -> str:
         """An unused id for a new persona called ``name`` ("Jenniel" → "jenniel-2" if taken)."""

@@ -297,14 +297,13 @@ class Chat:
     def _render(self, persona, turn: Turn, reply: ChatReply, request: ChatRequest, progress: Progress) -> None:
         from .runner import RenderRequest, Runner
 
-        portrait = self.personas.portrait_path(persona)
-        if portrait is None:
+        defaults = self.personas.render_defaults(persona)
+        if defaults.portrait is None:
             raise BadInput(f"persona {persona.id} has no portrait to animate — add one in the Personas tab")
-        controls = {k: v for k, v in (persona.default_controls or {}).items() if k != "emotion"}
         runner = Runner(self.settings, self.jobs)
         render_request = RenderRequest(
-            image=portrait, text=reply.reply, persona=persona.id, controls=controls,
-            emotion=(persona.default_controls or {}).get("emotion"), voice=persona.voice,
+            image=defaults.portrait, text=reply.reply, persona=persona.id, controls=defaults.controls,
+            emotion=defaults.emotion, voice=defaults.voice,
             controller=request.controller, llm=reply.llm, llm_model=reply.model,
         )
         job = runner.submit(render_request)

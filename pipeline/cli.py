@@ -90,13 +90,11 @@ def cmd_render(args) -> int:
             from personas import PersonaStore
 
             store = PersonaStore(settings)
-            persona = store.get(args.persona)
-            defaults = dict(persona.default_controls or {})
-            image = image or store.portrait_path(persona)
-            voice = voice or persona.voice
-            emotion = emotion or defaults.pop("emotion", None)
-            defaults.pop("emotion", None)
-            controls = {**defaults, **controls}
+            defaults = store.render_defaults(store.get(args.persona))
+            image = image or defaults.portrait
+            voice = voice or defaults.voice
+            emotion = emotion or defaults.emotion
+            controls = {**defaults.controls, **controls}
         if image is None:
             raise BadInput("give a portrait with --image, or a --persona that has one")
         request = RenderRequest(

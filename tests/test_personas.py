@@ -133,6 +133,16 @@ def test_user_persona_round_trip_keeps_everything(store, portrait):
     assert [p.id for p in store.list()] == ["adam", "jenniel", "zoe"]
 
 
+def test_render_defaults_split_the_emotion_from_the_controls(store, portrait):
+    saved = store.save(Persona.from_dict({**BASE, "voice": "en_US-joe-medium"}, source="test"), portrait=portrait)
+    defaults = store.render_defaults(saved)
+    assert defaults.portrait == store.portrait_path(saved) and defaults.portrait.is_file()
+    assert defaults.voice == "en_US-joe-medium"
+    assert defaults.controls == {"mouth_openness": 0.7} and defaults.emotion == "happy"
+    bare = store.render_defaults(Persona.from_dict({**BASE, "id": "bare", "default_controls": {}}, source="test"))
+    assert bare.portrait is None and bare.controls == {} and bare.emotion is None
+
+
 def test_awkward_text_survives_the_round_trip(store):
     awkward = ["yes", "null", "1.0", "- dash", "# hash", "key: value", '"quoted"', "it's", "---", "emoji 🎉 ✓",
                "tab\there", "[x]", "{y}", "&anchor", "*alias", "!tag", "%pct", "@at", "|pipe", ">gt"]
