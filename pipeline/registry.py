@@ -179,3 +179,19 @@ def _hosted_renderer(module: str, cls: str):
 
 register("renderer", "heygen", _hosted_renderer(".render.heygen", "HeyGenRenderer"), check=_hosted_ready("heygen"))
 register("renderer", "did", _hosted_renderer(".render.did", "DIDRenderer"), check=_hosted_ready("did"))
+
+
+def _sadtalker_renderer():
+    from .render.sadtalker import SadTalkerRenderer
+
+    return SadTalkerRenderer()
+
+
+def _sadtalker_ready(settings) -> str | None:
+    """Why SadTalker cannot run: SADTALKER_DIR unset, not a checkout, checkpoints missing, no CUDA."""
+    from .render.sadtalker import unavailable_reason
+
+    return unavailable_reason(settings)
+
+
+register("renderer", "sadtalker", _sadtalker_renderer, check=_sadtalker_ready)

@@ -44,6 +44,10 @@ RENDER_ENDPOINTS = {
 }
 HEYGEN_API_VERSIONS = ("v3", "v2")
 HOSTED_PRESETS = ("HEYGEN_AVATAR_ID", "HEYGEN_VOICE_ID", "DID_VOICE_ID")
+# SadTalker (render/sadtalker.py): the checkout is SADTALKER_DIR; these are its backend options.
+SADTALKER_SIZES = (256, 512)
+SADTALKER_PREPROCESS = ("crop", "full")
+SADTALKER_POSE_STYLES = (0, 45)  # its audio-to-pose model knows 46 styles
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,13 @@ class Settings:
     hosted_presets: Mapping[str, str] = field(default_factory=dict)  # HOSTED_PRESETS variable → id
     hosted_poll_s: float = 5.0  # first pause between status polls of a hosted render (it backs off from there)
     hosted_timeout_s: float = 1800.0  # longest one run waits for a hosted render before leaving it to resume
+    sadtalker_dir: Path | None = None  # a SadTalker checkout (checkpoints/ and gfpgan/weights/ inside it)
+    sadtalker_size: int = 256  # its face renderer's resolution: 256 or 512 (which checkpoint)
+    sadtalker_preprocess: str = "crop"  # "crop": the face only; "full": pasted back into the whole photo
+    sadtalker_pose_style: int = 0  # 0–45, its audio-to-pose model's style
+    sadtalker_batch_size: int = 2  # frames per face-renderer batch (lower it when the GPU runs out of memory)
+    sadtalker_fp16: bool = True  # half precision for the face renderer, on CUDA only
+    sadtalker_allow_cpu: bool = False  # run without CUDA (minutes per second of video)
 
     @property
     def db_path(self) -> Path:
@@ -166,6 +177,13 @@ def resolve(environ: Mapping[str, str] | None = None, *, dotenv: bool = True, **
         hosted_presets={name: env[name].strip() for name in HOSTED_PRESETS if (env.get(name) or "").strip()},
         hosted_poll_s=_float_setting(env, "AVATAR_STUDIO_HOSTED_POLL_S", 5.0, 0.01, 600.0),
         hosted_timeout_s=_float_setting(env, "AVATAR_STUDIO_HOSTED_TIMEOUT_S", 1800.0, 0.1, 86400.0),
+        sadtalker_dir=Path(env["SADTALKER_DIR"]).expanduser().resolve() if (env.get("SADTALKER_DIR") or "").strip() else None,
+        sadtalker_size=int(_choice(env, "SADTALKER_SIZE", "256", tuple(map(str, SADTALKER_SIZES)))),
+        sadtalker_preprocess=_choice(env, "SADTALKER_PREPROCESS", "crop", SADTALKER_PREPROCESS),
+        sadtalker_pose_style=_int_setting(env, "SADTALKER_POSE_STYLE", 0, *SADTALKER_POSE_STYLES),
+        sadtalker_batch_size=_int_setting(env, "SADTALKER_BATCH_SIZE", 2, 1, 64),
+        sadtalker_fp16=_bool_setting(env, "SADTALKER_FP16", True),
+        sadtalker_allow_cpu=_bool_setting(env, "SADTALKER_ALLOW_CPU", False),
     )
     return replace(settings, **overrides) if overrides else settings
 
@@ -201,3 +219,15 @@ def _float_setting(env: Mapping[str, str], name: str, default: float, low: float
     if not low <= value <= high:
         raise BadInput(f"{name} must be between {low:g} and {high:g} seconds, got {value:g}")
     return value
+
+
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def _bool_setting(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw not in _TRUE + _FALSE:
+        raise BadInput(f"{name} must be one of {', '.join(_TRUE + _FALSE)}, got {env.get(name)!r}")
+    return raw in _TRUE

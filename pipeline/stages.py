@@ -21,6 +21,7 @@ Files in a job folder, by the stage that writes them::
 
 from __future__ import annotations
 
+import inspect
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,7 +81,8 @@ def stage_inputs(ctx: StageContext) -> dict:
         check_text(ctx.text)
     renderer = registry.get("renderer", ctx.backend)
     checked = renderer.check_inputs(portrait_path=ctx.image, display_name=ctx.options.get("image_name"),
-                                    max_side=ctx.options.get("max_side", ctx.settings.max_side))
+                                    max_side=ctx.options.get("max_side", ctx.settings.max_side),
+                                    **_if_taken(renderer.check_inputs, settings=ctx.settings))
     ctx.write_json("inputs.json", checked)
     return {"notes": checked.get("notes", [])}
 
@@ -168,9 +170,20 @@ def stage_render(ctx: StageContext) -> dict:
         phonemes=speech.get("phonemes"), out_path=ctx.path("render.mp4"),
         seed=ctx.options.get("seed", 0), max_side=ctx.options.get("max_side", ctx.settings.max_side),
         progress=ctx.progress, display_name=ctx.options.get("image_name"),
+        **_if_taken(renderer.render, speech_path=ctx.path("speech.wav"), settings=ctx.settings),
     )
     ctx.write_json("render.json", {"backend": ctx.backend, **info})
-    return {"notes": _notes(ctx, info.get("notes", []))}
+    fields = {"notes": _notes(ctx, info.get("notes", []))}
+    if "controls_ignored" in info:  # renderers that cannot honour every control say which
+        fields["controls_ignored"] = info["controls_ignored"]
+    return fields
+
+
+def _if_taken(method: Callable, **optional: Any) -> dict:
+    """The keyword arguments ``method`` declares: what a renderer may use beyond the common ones
+    (the job's settings, its speech file) reaches only renderers that ask for it."""
+    taken = inspect.signature(method).parameters
+    return {name: value for name, value in optional.items() if name in taken}
 
 
 def _notes(ctx: StageContext, extra: list[str] = ()) -> list[str]:

@@ -30,7 +30,9 @@ def studio_home(tmp_path, monkeypatch, model_cache) -> Path:
                      "MISTRAL_API_KEY", "GEMINI_API_KEY", "OPENAI_API_KEY", "HEYGEN_API_KEY", "DID_API_KEY",
                      "MISTRAL_BASE_URL", "GEMINI_BASE_URL", "OPENAI_BASE_URL", "HEYGEN_BASE_URL",
                      "HEYGEN_UPLOAD_URL", "HEYGEN_API_VERSION", "HEYGEN_AVATAR_ID", "HEYGEN_VOICE_ID", "DID_BASE_URL",
-                     "DID_VOICE_ID", "AVATAR_STUDIO_HOSTED_POLL_S", "AVATAR_STUDIO_HOSTED_TIMEOUT_S"):
+                     "DID_VOICE_ID", "AVATAR_STUDIO_HOSTED_POLL_S", "AVATAR_STUDIO_HOSTED_TIMEOUT_S",
+                     "SADTALKER_DIR", "SADTALKER_SIZE", "SADTALKER_PREPROCESS", "SADTALKER_POSE_STYLE",
+                     "SADTALKER_BATCH_SIZE", "SADTALKER_FP16", "SADTALKER_ALLOW_CPU"):
         monkeypatch.delenv(variable, raising=False)
     return home
 

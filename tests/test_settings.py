@@ -31,3 +31,30 @@ def test_bad_size_setting_is_named():
 
     with pytest.raises(BadInput, match="AVATAR_STUDIO_MAX_SIDE must be between 256 and 1080"):
         resolve({"AVATAR_STUDIO_MAX_SIDE": "5000"}, dotenv=False)
+
+
+def test_sadtalker_settings_have_defaults_and_are_read(tmp_path):
+    defaults = resolve({}, dotenv=False)
+    assert (defaults.sadtalker_dir, defaults.sadtalker_size, defaults.sadtalker_preprocess) == (None, 256, "crop")
+    assert (defaults.sadtalker_pose_style, defaults.sadtalker_batch_size) == (0, 2)
+    assert defaults.sadtalker_fp16 is True and defaults.sadtalker_allow_cpu is False
+    settings = resolve({"SADTALKER_DIR": str(tmp_path), "SADTALKER_SIZE": "512", "SADTALKER_PREPROCESS": "Full",
+                        "SADTALKER_POSE_STYLE": "45", "SADTALKER_BATCH_SIZE": "8", "SADTALKER_FP16": "off",
+                        "SADTALKER_ALLOW_CPU": "yes"}, dotenv=False)
+    assert settings.sadtalker_dir == tmp_path.resolve()
+    assert (settings.sadtalker_size, settings.sadtalker_preprocess, settings.sadtalker_pose_style) == (512, "full", 45)
+    assert settings.sadtalker_batch_size == 8 and settings.sadtalker_fp16 is False and settings.sadtalker_allow_cpu
+
+
+@pytest.mark.parametrize("variable, value, message", [
+    ("SADTALKER_SIZE", "384", "SADTALKER_SIZE must be one of 256, 512"),
+    ("SADTALKER_PREPROCESS", "resize", "SADTALKER_PREPROCESS must be one of crop, full"),
+    ("SADTALKER_POSE_STYLE", "46", "SADTALKER_POSE_STYLE must be between 0 and 45"),
+    ("SADTALKER_BATCH_SIZE", "0", "SADTALKER_BATCH_SIZE must be between 1 and 64"),
+    ("SADTALKER_FP16", "maybe", "SADTALKER_FP16 must be one of 1, true"),
+])
+def test_bad_sadtalker_settings_are_named(variable, value, message):
+    from pipeline.errors import BadInput
+
+    with pytest.raises(BadInput, match=message):
+        resolve({variable: value}, dotenv=False)
