@@ -4,7 +4,7 @@
                                        launch the studio (Gradio)
     python app.py render --image IMG (--text TEXT | --audio FILE) [--set NAME=VALUE ...] [--json]
     python app.py jobs [--json]        list recent jobs
-    python app.py resume JOB_ID        finish a failed or interrupted job
+    python app.py resume JOB_ID [--backend NAME]  finish a failed or interrupted job
     python app.py chat --persona ID --message TEXT [--llm NAME] [--video] [--json]
     python app.py conversations [ID]   list conversations, or show one
     python app.py transcribe FILE      speech to text
@@ -60,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     resume = commands.add_parser("resume", help="finish a failed or interrupted job from where it stopped")
     resume.add_argument("job_id")
+    resume.add_argument("--backend", help="finish it on this renderer instead (its speech and controls are kept)")
     resume.add_argument("--json", action="store_true")
 
     chat = commands.add_parser("chat", help="ask a persona something; optionally speak or render the reply")

@@ -111,7 +111,7 @@ def cmd_render(args) -> int:
 
 def cmd_resume(args) -> int:
     runner = Runner(resolve())
-    return _run_job(runner, lambda bar: runner.resume(args.job_id, progress=bar), args.json)
+    return _run_job(runner, lambda bar: runner.resume(args.job_id, progress=bar, backend=args.backend), args.json)
 
 
 def cmd_jobs(args) -> int:

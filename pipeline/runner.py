@@ -135,14 +135,42 @@ class Runner:
         return self.run(self.submit(request).id, progress=progress)
 
     # -- running ----------------------------------------------------------------------------
-    def resume(self, job_id: str, progress: Progress | None = None) -> Job:
+    def resume(self, job_id: str, progress: Progress | None = None, *, backend: str | None = None) -> Job:
+        """Finish a failed or interrupted job from the first stage that did not finish; with
+        ``backend``, on that renderer instead (its speech, analysis and controls are kept)."""
         self.store.mark_orphans_interrupted()
         job = self.store.get(job_id)
         if job.status == "done":
             raise BadInput(f"job {job_id} is already done — its video is {job.video_path}")
         if job.status in ("running", "queued") and job.pid and job.pid != os.getpid():
             raise BadInput(f"job {job_id} is still running in process {job.pid}")
+        if backend and backend != (job.backend or self.settings.renderer):
+            self._switch_backend(job, backend)
         return self.run(job_id, progress=progress)
+
+    def _switch_backend(self, job: Job, backend: str) -> None:
+        """Point a stopped job at another renderer. That renderer checks the job's portrait first
+        (the inputs stage, run now: a refusal leaves the job as it was); then what the old one
+        did is forgotten — its render, and a vendor's id, kept aside as ``remote.<old>.json`` so
+        nothing is polled or billed twice — and the job goes on from its render stage, keeping
+        its speech, analysis, emotion and controls."""
+        renderer = registry.get("renderer", backend)  # UnknownBackend names the known ones
+        if hasattr(renderer, "check_ready"):
+            renderer.check_ready(self.settings)
+        options = {**job.options, "hosted": {}}  # a vendor's avatar and voice ids mean nothing elsewhere
+        ctx = self._context(job)
+        ctx.backend, ctx.options = backend, options
+        STAGE_FUNCTIONS["inputs"](ctx)
+        job_dir = self.settings.job_dir(job.id)
+        old = job.backend or self.settings.renderer
+        if (job_dir / "remote.json").exists():
+            (job_dir / "remote.json").replace(job_dir / f"remote.{old}.json")
+        for name in (*OUTPUTS["render"], "render.json", *OUTPUTS["encode"]):
+            (job_dir / name).unlink(missing_ok=True)
+        kept = {stage: seconds for stage, seconds in job.timings.items() if stage not in ("render", "encode")}
+        self.store.update(job.id, backend=backend, options=options, timings=kept, remote_id=None, remote=None,
+                          controls_ignored=None, video_path=None)
+        self._log(job.id, f"renderer changed from {old} to {backend}")
 
     def first_unfinished_stage(self, job: Job) -> str:
         job_dir = self.settings.job_dir(job.id)

@@ -138,3 +138,16 @@ def test_persona_commands_list_show_and_check_with_the_local_model(tmp_path):
     assert 0 <= report["score"] <= 100
     unknown = app("persona", "check", "nobody")
     assert unknown.returncode == 2 and unknown.stderr.strip() == "error: no persona 'nobody'; known: adam, jenniel"
+
+
+def test_a_job_sadtalker_cannot_render_finishes_on_the_embedded_renderer(studio_home):
+    failed = app("render", "--image", "assets/astronaut.png", "--text", "Plan B works too.", "--backend", "sadtalker",
+                 "--json")
+    assert failed.returncode == 1
+    payload = json.loads(failed.stdout)
+    assert payload["status"] == "failed" and "SADTALKER_DIR is not set" in payload["error"]
+    resumed = app("resume", payload["job_id"], "--backend", "embedded", "--json")
+    assert resumed.returncode == 0, resumed.stderr
+    done = json.loads(resumed.stdout)
+    assert done["status"] == "done" and done["job_id"] == payload["job_id"] and probe(done["video"]).duration_s > 0.5
+    assert JobStore(studio_home / "studio.db").get(payload["job_id"]).backend == "embedded"

@@ -296,6 +296,31 @@ def test_a_failed_sadtalker_job_fails_cleanly_in_the_runner(runner, tmp_path, ch
     assert runner.resume(job.id).status == "done"
 
 
+def test_a_failed_sadtalker_job_resumes_on_another_backend(runner, tmp_path, checkout):
+    from pipeline.errors import MissingKey, StudioError
+    from pipeline.runner import RenderRequest
+
+    set_failure(checkout, "oom")
+    speech = write_wav(tmp_path / "take.wav", speechlike(SPEECH_S, rate=22050), 22050)
+    with pytest.raises(StudioError) as caught:
+        runner.render(RenderRequest(image=SAMPLE_PORTRAIT, audio=speech, backend="sadtalker"))
+    failed = runner.store.get(caught.value.job_id)
+    job_dir = runner.settings.job_dir(failed.id)
+    spoken = (job_dir / "speech.wav").stat().st_mtime_ns
+
+    with pytest.raises(MissingKey, match="HEYGEN_API_KEY"):  # a renderer that cannot run leaves the job alone
+        runner.resume(failed.id, backend="heygen")
+    assert runner.store.get(failed.id).backend == "sadtalker"
+
+    done = runner.resume(failed.id, backend="embedded")
+    assert (done.status, done.backend, done.controls_ignored) == ("done", "embedded", None)
+    assert json.loads((job_dir / "render.json").read_text())["backend"] == "embedded"
+    assert (job_dir / "speech.wav").stat().st_mtime_ns == spoken  # the speech was kept, not made again
+    assert done.timings["speech"] == failed.timings["speech"]
+    assert abs(probe(done.video_path).duration_s - SPEECH_S) <= 1 / 25 + 0.03
+    assert "renderer changed from sadtalker to embedded" in (job_dir / "job.log").read_text()
+
+
 def test_bad_backend_options():
     with pytest.raises(BadInput, match="SadTalker size must be 256 or 512, got 384"):
         sadtalker.SadTalkerRenderer().check_options({"size": 384})
