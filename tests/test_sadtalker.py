@@ -282,7 +282,8 @@ def test_out_of_gpu_memory_suggests_smaller_settings(job_dir, checkout, size, hi
     assert not (job_dir / "render.mp4").exists() and not (job_dir / "sadtalker-work").exists()
 
 
-def test_a_failed_sadtalker_job_fails_cleanly_in_the_runner(runner, tmp_path, checkout):
+def out_of_memory_job(runner, tmp_path, checkout):
+    """A SadTalker job that failed in its render stage: the stand-in ran out of GPU memory."""
     from pipeline.errors import StudioError
     from pipeline.runner import RenderRequest
 
@@ -290,21 +291,20 @@ def test_a_failed_sadtalker_job_fails_cleanly_in_the_runner(runner, tmp_path, ch
     speech = write_wav(tmp_path / "take.wav", speechlike(SPEECH_S, rate=22050), 22050)
     with pytest.raises(StudioError) as caught:
         runner.render(RenderRequest(image=SAMPLE_PORTRAIT, audio=speech, backend="sadtalker"))
-    job = runner.store.get(caught.value.job_id)
+    return runner.store.get(caught.value.job_id)
+
+
+def test_a_failed_sadtalker_job_fails_cleanly_in_the_runner(runner, tmp_path, checkout):
+    job = out_of_memory_job(runner, tmp_path, checkout)
     assert (job.status, job.error_stage) == ("failed", "render") and "out of GPU memory" in job.error
     set_failure(checkout, None)
     assert runner.resume(job.id).status == "done"
 
 
 def test_a_failed_sadtalker_job_resumes_on_another_backend(runner, tmp_path, checkout):
-    from pipeline.errors import MissingKey, StudioError
-    from pipeline.runner import RenderRequest
+    from pipeline.errors import MissingKey
 
-    set_failure(checkout, "oom")
-    speech = write_wav(tmp_path / "take.wav", speechlike(SPEECH_S, rate=22050), 22050)
-    with pytest.raises(StudioError) as caught:
-        runner.render(RenderRequest(image=SAMPLE_PORTRAIT, audio=speech, backend="sadtalker"))
-    failed = runner.store.get(caught.value.job_id)
+    failed = out_of_memory_job(runner, tmp_path, checkout)
     job_dir = runner.settings.job_dir(failed.id)
     spoken = (job_dir / "speech.wav").stat().st_mtime_ns
 
