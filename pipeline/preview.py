@@ -20,7 +20,6 @@ instead. With every control at 0 the preview is exactly the portrait.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
 from collections import OrderedDict
@@ -33,6 +32,7 @@ import numpy as np
 
 from .controls import CONTROL_NAMES, Controls, check_emotion
 from .errors import BadInput
+from .files import file_sha256
 from .render.animator import FaceAnimator
 from .render.motion import (
     MAX_TILT_DEG,
@@ -143,15 +143,12 @@ class PreviewCache:
             known = self._hashes.get(file_key)
         if known is not None:
             return known
-        digest = hashlib.sha256()
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
+        digest = file_sha256(path)
         with self._lock:
-            self._hashes[file_key] = digest.hexdigest()
+            self._hashes[file_key] = digest
             while len(self._hashes) > 64:
                 self._hashes.popitem(last=False)
-        return digest.hexdigest()
+        return digest
 
     def clear(self) -> None:
         with self._lock:

@@ -10,7 +10,6 @@ job's ``job.log``. Progress is reported as ``progress(fraction 0–1, message)``
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import shutil
@@ -23,6 +22,7 @@ from typing import Callable
 from . import registry
 from .controls import Controls, check_emotion
 from .errors import BadInput, StudioError
+from .files import file_sha256
 from .jobs import Job, JobStore, now
 from .settings import CONTROLLERS, MAX_SIDE_RANGE, Settings
 from .stages import OUTPUTS, STAGE_FUNCTIONS, STAGE_WEIGHTS, STAGES, StageContext
@@ -51,14 +51,6 @@ class RenderRequest:
     hosted: dict = field(default_factory=dict)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def job_input(job_dir: Path, stem: str) -> Path | None:
     """The job's own copy of an input (``input/portrait.png``, ``input/audio.mp3``), if it has one."""
     return next(iter(sorted((job_dir / "input").glob(f"{stem}.*"))), None)
@@ -71,7 +63,7 @@ def _copy_input(source: str | Path | None, job_dir: Path, stem: str) -> tuple[Pa
     target = job_dir / "input" / f"{stem}{source.suffix.lower()[:8]}"
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source, target)
-    return target, _sha256(target)
+    return target, file_sha256(target)
 
 
 class Runner:

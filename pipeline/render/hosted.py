@@ -42,7 +42,6 @@ paid for and playable.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import math
 import os
@@ -64,6 +63,7 @@ from ..errors import (
     RemoteTimeout,
     StudioError,
 )
+from ..files import file_sha256
 from ..remote import (
     DEFAULT_RETRY,
     RetryPolicy,
@@ -601,7 +601,7 @@ class HostedRenderer:
     def _upload_all(self, client: VendorClient, job: HostedJob, plan: Plan, record: RemoteRecord) -> dict[str, dict]:
         assets = {}
         for index, (name, (path, content_type)) in enumerate(plan.uploads.items()):
-            digest = _sha256(path)
+            digest = file_sha256(path)
             known = record.assets.get(name)
             if not (known and known.get("sha256") == digest):
                 known = {**self.upload(client, name, path, content_type), "sha256": digest}
@@ -734,9 +734,3 @@ def prepare_speech(speech_wav: Path, target: Path) -> Path:
     return target
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
