@@ -46,9 +46,9 @@ from ..remote import (
     transport_error,
     vendor_message,
 )
-from ..settings import LLM_ENDPOINTS, Settings
-from .base import Completion, LLMBackend, OnToken
-from .openai_compat import context_window_for
+from ..settings import LLM_ENDPOINTS
+from .base import Completion, OnToken
+from .openai_compat import HostedLLM
 
 SERVICE = "Gemini"
 KEY_VARIABLE = "GEMINI_API_KEY"
@@ -61,8 +61,11 @@ _NO_THINKING = ("gemini-2.5-flash",)  # models whose thinking can be switched of
 _FINISH = {"STOP": "stop", "MAX_TOKENS": "length"}
 
 
-class GeminiLLM(LLMBackend):
+class GeminiLLM(HostedLLM):
     name = "gemini"
+    key_variable = KEY_VARIABLE
+    context_windows = CONTEXT_WINDOWS
+    default_context_window = DEFAULT_CONTEXT_WINDOW
 
     def __init__(self, *, api_key: str, model: str, base_url: str = DEFAULT_BASE_URL,
                  timeout_s: float = DEFAULT_TIMEOUT_S, retry: RetryPolicy = DEFAULT_RETRY,
@@ -74,27 +77,13 @@ class GeminiLLM(LLMBackend):
         except ImportError as error:  # pragma: no cover - the package is a requirement
             raise BackendUnavailable(f"the gemini LLM backend needs the google-genai package ({error}) — "
                                      f"pip install google-genai") from None
-        super().__init__(model, supports_schema=True,
-                         context_window=context_window or context_window_for(model, CONTEXT_WINDOWS,
-                                                                             DEFAULT_CONTEXT_WINDOW))
-        self.base_url = base_url.rstrip("/")
-        self.timeout_s = timeout_s
-        self.retry = retry
-        self._api_key = api_key
+        super().__init__(model=model, base_url=base_url, api_key=api_key, timeout_s=timeout_s, retry=retry,
+                         context_window=context_window)
         self._types = types
         options = types.HttpOptions(base_url=self.base_url, api_version=API_VERSION, timeout=int(timeout_s * 1000),
                                     retry_options=types.HttpRetryOptions(attempts=1),
                                     **({"httpx_client": client} if client is not None else {}))
         self._sdk = genai.Client(api_key=api_key, vertexai=False, http_options=options)
-
-    @classmethod
-    def from_settings(cls, settings: Settings, model: str | None = None) -> GeminiLLM:
-        return cls(api_key=settings.key(KEY_VARIABLE), model=model or settings.llm_model("gemini"),
-                   base_url=settings.llm_base_url("gemini"), timeout_s=settings.llm_timeout_s,
-                   retry=RetryPolicy(retries=settings.llm_retries))
-
-    def __repr__(self) -> str:  # the key stays out
-        return f"GeminiLLM(base_url={self.base_url!r}, model={self.model!r})"
 
     # -- request ----------------------------------------------------------------------------
     def _request(self, messages: list[dict], max_tokens: int, temperature: float,

@@ -36,9 +36,9 @@ from ..remote import (
     transport_error,
     vendor_message,
 )
-from ..settings import LLM_ENDPOINTS, Settings
-from .base import Completion, LLMBackend, OnToken
-from .openai_compat import context_window_for, json_schema_format
+from ..settings import LLM_ENDPOINTS
+from .base import Completion, OnToken
+from .openai_compat import HostedLLM, json_schema_format
 
 SERVICE = "Mistral"
 KEY_VARIABLE = "MISTRAL_API_KEY"
@@ -52,8 +52,11 @@ CONTEXT_WINDOWS = {
 }
 
 
-class MistralLLM(LLMBackend):
+class MistralLLM(HostedLLM):
     name = "mistral"
+    key_variable = KEY_VARIABLE
+    context_windows = CONTEXT_WINDOWS
+    default_context_window = DEFAULT_CONTEXT_WINDOW
 
     def __init__(self, *, api_key: str, model: str, base_url: str = DEFAULT_BASE_URL,
                  timeout_s: float = DEFAULT_TIMEOUT_S, retry: RetryPolicy = DEFAULT_RETRY,
@@ -64,25 +67,11 @@ class MistralLLM(LLMBackend):
         except ImportError as error:  # pragma: no cover - the package is a requirement
             raise BackendUnavailable(f"the mistral LLM backend needs the mistralai package ({error}) — "
                                      f"pip install mistralai") from None
-        super().__init__(model, supports_schema=True,
-                         context_window=context_window or context_window_for(model, CONTEXT_WINDOWS,
-                                                                             DEFAULT_CONTEXT_WINDOW))
-        self.base_url = base_url.rstrip("/")
-        self.timeout_s = timeout_s
-        self.retry = retry
-        self._api_key = api_key
+        super().__init__(model=model, base_url=base_url, api_key=api_key, timeout_s=timeout_s, retry=retry,
+                         context_window=context_window)
         options: dict[str, Any] = {"client": client} if client is not None else {}
         self._sdk = Mistral(api_key=api_key, server_url=self.base_url, timeout_ms=int(timeout_s * 1000),
                             retry_config=None, **options)
-
-    @classmethod
-    def from_settings(cls, settings: Settings, model: str | None = None) -> MistralLLM:
-        return cls(api_key=settings.key(KEY_VARIABLE), model=model or settings.llm_model("mistral"),
-                   base_url=settings.llm_base_url("mistral"), timeout_s=settings.llm_timeout_s,
-                   retry=RetryPolicy(retries=settings.llm_retries))
-
-    def __repr__(self) -> str:  # the key stays out
-        return f"MistralLLM(base_url={self.base_url!r}, model={self.model!r})"
 
     def _complete(self, messages: list[dict], *, max_tokens: int, temperature: float,
                   json_schema: dict | None, on_token: OnToken | None) -> Completion:
@@ -147,7 +136,11 @@ class MistralLLM(LLMBackend):
 
     def _translate(self, error: Exception) -> Exception:
         """Our error for one the SDK (or its HTTP library) raised; anything unknown is returned as is."""
-        from mistralai.client.errors import MistralError, NoResponseError, ResponseValidationError
+        from mistralai.client.errors import (
+            MistralError,
+            NoResponseError,
+            ResponseValidationError,
+        )
 
         secrets = [self._api_key]
         if isinstance(error, MistralError):

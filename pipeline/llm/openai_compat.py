@@ -74,8 +74,41 @@ def is_openai_host(base_url: str) -> bool:
     return (urlsplit(base_url).hostname or "").lower() in OPENAI_HOSTS
 
 
-class OpenAICompatLLM(LLMBackend):
+class HostedLLM(LLMBackend):
+    """What the hosted backends (OpenAI-compatible, Mistral, Gemini) share: the endpoint, the key
+    (kept out of ``repr``), the timeout and retry policy, a context window looked up by model name,
+    and building one from settings. Subclasses set ``key_variable``, ``context_windows`` and
+    ``default_context_window``."""
+
+    key_variable: str
+    context_windows: dict[str, int]
+    default_context_window: int
+
+    def __init__(self, *, model: str, base_url: str, api_key: str | None, timeout_s: float, retry: RetryPolicy,
+                 context_window: int | None = None) -> None:
+        super().__init__(model, supports_schema=True,
+                         context_window=context_window or context_window_for(model, self.context_windows,
+                                                                             self.default_context_window))
+        self.base_url = base_url.rstrip("/")
+        self.timeout_s = timeout_s
+        self.retry = retry
+        self._api_key = api_key
+
+    @classmethod
+    def from_settings(cls, settings: Settings, model: str | None = None) -> HostedLLM:
+        return cls(api_key=settings.key(cls.key_variable), model=model or settings.llm_model(cls.name),
+                   base_url=settings.llm_base_url(cls.name), timeout_s=settings.llm_timeout_s,
+                   retry=RetryPolicy(retries=settings.llm_retries))
+
+    def __repr__(self) -> str:  # the key stays out
+        return f"{type(self).__name__}(base_url={self.base_url!r}, model={self.model!r})"
+
+
+class OpenAICompatLLM(HostedLLM):
     name = "openai"
+    key_variable = KEY_VARIABLE
+    context_windows = CONTEXT_WINDOWS
+    default_context_window = DEFAULT_CONTEXT_WINDOW
 
     def __init__(self, *, base_url: str, model: str, api_key: str | None = None,
                  timeout_s: float = DEFAULT_TIMEOUT_S, retry: RetryPolicy = DEFAULT_RETRY,
@@ -83,13 +116,8 @@ class OpenAICompatLLM(LLMBackend):
         if not api_key and is_openai_host(base_url):
             raise MissingKey(f"{KEY_VARIABLE} is not set — put it in the environment or in a .env file "
                              f"(or set OPENAI_BASE_URL to a self-hosted OpenAI-compatible server)")
-        super().__init__(model, supports_schema=True,
-                         context_window=context_window or context_window_for(model, CONTEXT_WINDOWS,
-                                                                             DEFAULT_CONTEXT_WINDOW))
-        self.base_url = base_url.rstrip("/")
-        self.timeout_s = timeout_s
-        self.retry = retry
-        self._api_key = api_key or None
+        super().__init__(model=model, base_url=base_url, api_key=api_key or None, timeout_s=timeout_s, retry=retry,
+                         context_window=context_window)
         self._client = client or httpx.Client()
         # How errors name the server: "OpenAI" for the real thing, else its address, so a user
         # running Ollama is not told that OpenAI rejected something.
@@ -102,9 +130,6 @@ class OpenAICompatLLM(LLMBackend):
         api_key = settings.key(KEY_VARIABLE) if is_openai_host(base_url) else settings.keys.get(KEY_VARIABLE)
         return cls(base_url=base_url, model=model or settings.llm_model("openai"), api_key=api_key,
                    timeout_s=settings.llm_timeout_s, retry=RetryPolicy(retries=settings.llm_retries))
-
-    def __repr__(self) -> str:  # the key stays out
-        return f"OpenAICompatLLM(base_url={self.base_url!r}, model={self.model!r})"
 
     # -- request ----------------------------------------------------------------------------
     def _payload(self, messages: list[dict], max_tokens: int, temperature: float, json_schema: dict | None,
