@@ -137,7 +137,19 @@ def m005_history(db: sqlite_utils.Database) -> None:
         db.execute(statement)
 
 
+@migrations()
+def m006_enhance_stage(db: sqlite_utils.Database) -> None:
+    # The optional face-enhancer stage (between render and encode) counts as work too: work_s is
+    # redefined over the new stage list (the stats index has to go while its column changes).
+    db.execute("drop index if exists idx_jobs_stats")
+    db.execute("alter table jobs drop column work_s")
+    work = " + ".join(f"coalesce(json_extract(timings, '$.{stage}'), 0)" for stage in _WORK_STAGES_6)
+    db.execute(f"alter table jobs add column work_s float generated always as ({work}) virtual")
+    db["jobs"].create_index(["status", "backend", "created_at", "duration_s", "work_s"], index_name="idx_jobs_stats")
+
+
 _WORK_STAGES = ("inputs", "speech", "analysis", "emotion", "control", "render", "encode")
+_WORK_STAGES_6 = ("inputs", "speech", "analysis", "emotion", "control", "render", "enhance", "encode")
 _FTS_SCHEMA = (
     """create virtual table jobs_fts using fts5(
            id, text, error, content='jobs', content_rowid='rowid', tokenize='trigram')""",

@@ -25,7 +25,7 @@ from .errors import BadInput, StudioError
 from .files import file_sha256
 from .jobs import Job, JobStore, now
 from .settings import CONTROLLERS, MAX_SIDE_RANGE, Settings
-from .stages import OUTPUTS, STAGE_FUNCTIONS, STAGE_WEIGHTS, STAGES, StageContext
+from .stages import OUTPUTS, STAGE_FUNCTIONS, STAGES, StageContext, stage_weights
 
 Progress = Callable[[float, str], None]
 log = logging.getLogger(__name__)
@@ -49,6 +49,10 @@ class RenderRequest:
     # Hosted renderers only (HeyGen, D-ID): avatar_id, voice_id, resolution, aspect_ratio, background;
     # unset ones come from the environment presets (render/hosted.py)
     hosted: dict = field(default_factory=dict)
+    # A local renderer's own options, checked by its check_options (SadTalker: size, preprocess,
+    # pose_style, batch_size); unset ones come from the settings
+    renderer_options: dict = field(default_factory=dict)
+    enhancer: str | None = None  # a face enhancer run on the rendered video ("gfpgan"), or none
 
 
 def job_input(job_dir: Path, stem: str) -> Path | None:
@@ -85,7 +89,8 @@ class Runner:
                      "fps": self.settings.fps, "seed": request.seed, "emotion": request.emotion,
                      "controller": request.controller or self.settings.controller,
                      "llm": request.llm or self.settings.llm, "llm_model": request.llm_model,
-                     "hosted": dict(request.hosted),
+                     "hosted": dict(request.hosted), "renderer_options": dict(request.renderer_options),
+                     "enhancer": request.enhancer,
                      "image_name": Path(request.image).name if request.image else None,
                      "audio_name": Path(request.audio).name if request.audio else None},
         )
@@ -110,6 +115,14 @@ class Runner:
         if getattr(renderer, "hosted", False):  # before any work: the key is set, the options make sense
             renderer.check_ready(self.settings)
             renderer.check_options(request.hosted)
+        if request.renderer_options:
+            if getattr(renderer, "hosted", False) or not hasattr(renderer, "check_options"):
+                raise BadInput(f"the {backend} renderer takes no options of its own "
+                               f"(got {', '.join(sorted(request.renderer_options))})")
+            renderer.check_options(request.renderer_options, self.settings)
+        if request.enhancer is not None:
+            enhancer = registry.get("enhancer", request.enhancer)  # UnknownBackend names the known ones
+            enhancer.check_ready(self.settings)  # the package and its weights, before any work
         if request.controller is not None and request.controller not in CONTROLLERS:
             raise BadInput(f"controller must be one of {', '.join(CONTROLLERS)}, got {request.controller!r}")
         if request.llm is not None and request.llm not in registry.names("llm"):
@@ -149,7 +162,8 @@ class Runner:
         renderer = registry.get("renderer", backend)  # UnknownBackend names the known ones
         if hasattr(renderer, "check_ready"):
             renderer.check_ready(self.settings)
-        options = {**job.options, "hosted": {}}  # a vendor's avatar and voice ids mean nothing elsewhere
+        # a vendor's avatar and voice ids, or one renderer's own options, mean nothing to another
+        options = {**job.options, "hosted": {}, "renderer_options": {}}
         ctx = self._context(job)
         ctx.backend, ctx.options = backend, options
         STAGE_FUNCTIONS["inputs"](ctx)
@@ -157,9 +171,10 @@ class Runner:
         old = job.backend or self.settings.renderer
         if (job_dir / "remote.json").exists():
             (job_dir / "remote.json").replace(job_dir / f"remote.{old}.json")
-        for name in (*OUTPUTS["render"], "render.json", *OUTPUTS["encode"]):
+        for name in (*OUTPUTS["render"], "render.json", *OUTPUTS["enhance"], "enhanced.mp4", *OUTPUTS["encode"]):
             (job_dir / name).unlink(missing_ok=True)
-        kept = {stage: seconds for stage, seconds in job.timings.items() if stage not in ("render", "encode")}
+        kept = {stage: seconds for stage, seconds in job.timings.items()
+                if stage not in ("render", "enhance", "encode")}
         self.store.update(job.id, backend=backend, options=options, timings=kept, remote_id=None, remote=None,
                           controls_ignored=None, video_path=None)
         self._log(job.id, f"renderer changed from {old} to {backend}")
@@ -179,9 +194,10 @@ class Runner:
         self.store.update(job_id, status="running", started_at=job.started_at or now(), pid=os.getpid(),
                           error=None, error_stage=None, finished_at=None, timings=timings)
         ctx = self._context(job)
-        done_weight = sum(STAGE_WEIGHTS[s] for s in STAGES[: STAGES.index(start)])
+        weights = stage_weights(job.options)
+        done_weight = sum(weights[s] for s in STAGES[: STAGES.index(start)])
         for stage in STAGES[STAGES.index(start):]:
-            weight = STAGE_WEIGHTS[stage]
+            weight = weights[stage]
             ctx.progress = lambda fraction, base=done_weight, w=weight, s=stage: progress(
                 min(1.0, base + w * max(0.0, min(1.0, fraction))), s)
             progress(done_weight, stage)

@@ -16,6 +16,8 @@ Files in a job folder, by the stage that writes them::
     render.mp4      render    the animated video, H.264, no audio (render.json: backend facts); from a
                               hosted renderer the vendor's video with its sound (remote.json: the
                               vendor's id, written before the first poll, so resume never re-submits)
+    enhance.json    enhance   which face enhancer ran (``{"enhancer": null}`` when none was asked for);
+                              enhanced.mp4: the render with the face restored, when one ran
     output.mp4      encode    H.264 + AAC, faststart: the deliverable
 """
 
@@ -32,15 +34,26 @@ from .controls import Controls, check_emotion, propose_rule_based
 from .errors import BadInput, StudioError
 from .settings import Settings
 
-STAGES = ("inputs", "speech", "analysis", "emotion", "control", "render", "encode")
-# Share of the whole job each stage usually takes, for one honest progress bar.
+STAGES = ("inputs", "speech", "analysis", "emotion", "control", "render", "enhance", "encode")
+# Share of the whole job each stage usually takes, for one honest progress bar (``stage_weights``
+# gives the enhancer its share only when the job asks for one).
 STAGE_WEIGHTS = {"inputs": 0.04, "speech": 0.12, "analysis": 0.03, "emotion": 0.01,
-                 "control": 0.01, "render": 0.74, "encode": 0.05}
+                 "control": 0.01, "render": 0.74, "enhance": 0.0, "encode": 0.05}
+ENHANCE_WEIGHT = 0.45  # restoring every frame's face costs about as much again as a render
 OUTPUTS = {
     "inputs": ("inputs.json",), "speech": ("speech.wav", "speech.json"),
     "analysis": ("analysis.json",), "emotion": ("emotion.json",), "control": ("controls.json",),
-    "render": ("render.mp4",), "encode": ("output.mp4",),
+    "render": ("render.mp4",), "enhance": ("enhance.json",), "encode": ("output.mp4",),
 }
+
+
+def stage_weights(options: dict) -> dict[str, float]:
+    """Each stage's share of this job's progress bar: they add up to 1."""
+    weights = dict(STAGE_WEIGHTS)
+    if options.get("enhancer"):
+        weights["enhance"] = ENHANCE_WEIGHT
+    total = sum(weights.values())
+    return {stage: weight / total for stage, weight in weights.items()}
 
 
 @dataclass
@@ -170,13 +183,36 @@ def stage_render(ctx: StageContext) -> dict:
         phonemes=speech.get("phonemes"), out_path=ctx.path("render.mp4"),
         seed=ctx.options.get("seed", 0), max_side=ctx.options.get("max_side", ctx.settings.max_side),
         progress=ctx.progress, display_name=ctx.options.get("image_name"),
-        **_if_taken(renderer.render, speech_path=ctx.path("speech.wav"), settings=ctx.settings),
+        **_if_taken(renderer.render, speech_path=ctx.path("speech.wav"), settings=ctx.settings,
+                    options=ctx.options.get("renderer_options") or {}),
     )
     ctx.write_json("render.json", {"backend": ctx.backend, **info})
     fields = {"notes": _notes(ctx, info.get("notes", []))}
     if "controls_ignored" in info:  # renderers that cannot honour every control say which
         fields["controls_ignored"] = info["controls_ignored"]
     return fields
+
+
+def stage_enhance(ctx: StageContext) -> dict:
+    """The optional face enhancer (``options["enhancer"]``, e.g. "gfpgan") over the rendered video:
+    ``enhanced.mp4``, which the encode stage then uses instead of ``render.mp4``."""
+    name = ctx.options.get("enhancer")
+    ctx.path("enhanced.mp4").unlink(missing_ok=True)
+    if not name:
+        ctx.write_json("enhance.json", {"enhancer": None})
+        return {}
+    enhancer = registry.get("enhancer", name)
+    render = ctx.read_json("render.json") if ctx.path("render.json").exists() else {}
+    info = enhancer.enhance(ctx.path("render.mp4"), ctx.path("enhanced.mp4"), settings=ctx.settings,
+                            progress=ctx.progress, keep_audio=bool(render.get("hosted")))
+    ctx.write_json("enhance.json", {"enhancer": name, **info})
+    return {"notes": _notes(ctx, info.get("notes", []))}
+
+
+def _rendered_video(ctx: StageContext) -> Path:
+    """What the encode stage packages: the enhanced video when an enhancer ran, else the render."""
+    enhanced = ctx.path("enhance.json").exists() and ctx.read_json("enhance.json").get("enhancer")
+    return ctx.path("enhanced.mp4") if enhanced else ctx.path("render.mp4")
 
 
 def _if_taken(method: Callable, **optional: Any) -> dict:
@@ -203,11 +239,11 @@ def stage_encode(ctx: StageContext) -> dict:
     if render.get("hosted"):  # the vendor's video carries its own speech; checks in render/hosted.py
         from .render.hosted import encode_hosted
 
-        fields = encode_hosted(ctx.path("render.mp4"), out, speech_s=speech_s, render=render,
+        fields = encode_hosted(_rendered_video(ctx), out, speech_s=speech_s, render=render,
                                speech_wav=ctx.path("speech.wav"))
         encode_notes = fields.pop("notes")
         return {**fields, "notes": _notes(ctx, [*render.get("notes", []), *encode_notes])}
-    mux(ctx.path("render.mp4"), ctx.path("speech.wav"), out)
+    mux(_rendered_video(ctx), ctx.path("speech.wav"), out)
     info = probe(out)
     fps = ctx.options.get("fps", ctx.settings.fps)
     if info.video is None or info.audio is None or not is_faststart(out):
@@ -219,5 +255,6 @@ def stage_encode(ctx: StageContext) -> dict:
 
 STAGE_FUNCTIONS: dict[str, Callable[[StageContext], dict]] = {
     "inputs": stage_inputs, "speech": stage_speech, "analysis": stage_analysis,
-    "emotion": stage_emotion, "control": stage_control, "render": stage_render, "encode": stage_encode,
+    "emotion": stage_emotion, "control": stage_control, "render": stage_render, "enhance": stage_enhance,
+    "encode": stage_encode,
 }

@@ -54,7 +54,7 @@ def rendered(tmp_path_factory):
 def test_m005_adds_indexes_search_and_work_seconds(tmp_path):
     store = JobStore(tmp_path / "studio.db")
     with store.connect() as db:
-        assert [m.name for m in migrations.applied(db)][-1] == "m005_history"
+        assert [m.name for m in migrations.applied(db)][-2:] == ["m005_history", "m006_enhance_stage"]
         indexes = {index.name: index.columns for index in db["jobs"].indexes}
         assert indexes["idx_jobs_status_created_at"] == ["status", "created_at"]
         assert indexes["idx_jobs_persona_created_at"] == ["persona", "created_at"]
@@ -79,15 +79,16 @@ def test_jobs_from_before_m005_are_searchable_after_the_upgrade(tmp_path):
 
 
 def test_work_seconds_column_knows_every_stage(tmp_path):
-    """work_s (in the stats index) sums the stage names m005 knew: a new stage needs a new migration."""
-    from pipeline.jobs import _WORK_STAGES
+    """work_s (in the stats index) sums the stage names the newest migration knew: a new stage needs a
+    new migration (m006 added "enhance")."""
+    from pipeline.jobs import _WORK_STAGES_6 as _WORK_STAGES  # the newest definition of work_s
 
     assert tuple(_WORK_STAGES) == tuple(STAGES)
     store = JobStore(tmp_path / "studio.db")
     job = store.create(timings={stage: 0.5 + i for i, stage in enumerate(STAGES)}, duration_s=2.0)
     with store.connect() as db:
         stored = db.execute("select work_s from jobs where id = ?", [job.id]).fetchone()[0]
-    assert stored == pytest.approx(history.work_seconds(store.get(job.id))) == pytest.approx(24.5)
+    assert stored == pytest.approx(history.work_seconds(store.get(job.id))) == pytest.approx(32.0)
 
 
 @pytest.fixture

@@ -13,7 +13,8 @@ def test_migrations_are_idempotent_and_named(tmp_path):
     store = JobStore(path)  # second open applies nothing new
     with store.connect() as db:
         applied = [m.name for m in migrations.applied(db)]
-        assert applied == ["m001_jobs", "m002_chat", "m003_controller_detail", "m004_hosted_render", "m005_history"]
+        assert applied == ["m001_jobs", "m002_chat", "m003_controller_detail", "m004_hosted_render", "m005_history",
+                           "m006_enhance_stage"]
         assert {"id", "status", "timings", "controls_final", "emotion_evidence", "image_sha256",
                 "controller_detail", "remote_id", "remote", "controls_ignored"} <= set(db["jobs"].columns_dict)
         assert {"conversations", "turns", "llm_cache"} <= set(db.table_names())
