@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 
 from audio_fixtures import speechlike, write_wav
-from conftest import SAMPLE_PORTRAIT
+from conftest import ROOT, SAMPLE_PORTRAIT
 from media_checks import decode_frames
 from pipeline import registry
 from pipeline.controls import Controls
@@ -255,7 +255,7 @@ def test_missing_sadtalker_dependencies_say_how_to_install_them(tmp_path, monkey
     animate.write_text("import facexlib_not_installed_here\n" + animate.read_text())
     monkeypatch.setenv("SADTALKER_DIR", str(broken))
     with pytest.raises(BackendUnavailable, match=r"SadTalker's own dependencies are missing .*facexlib_not_installed_"
-                                                 r"here.* pip install -r .*broken/requirements.txt"):
+                                                 r"here.* bash scripts/setup.sh --gpu"):
         render(job_dir, Controls())
 
 
@@ -375,3 +375,28 @@ def test_gpu_task_is_a_no_op_elsewhere(fake_spaces, monkeypatch):
     monkeypatch.setenv("SPACE_ID", "someone/avatar-studio")
     monkeypatch.setattr(sys, "path", [p for p in sys.path if p != str(fake_spaces)])
     assert gpu_task(90)(work) is work, "no spaces package: still a no-op"
+
+
+# -- scripts/patch_sadtalker.py: the two names newer numpy and Pillow removed ----------------------
+def test_patch_script_swaps_removed_names_once_and_says_so(tmp_path):
+    """A checkout-shaped tree with lines of our own that use the removed names (not SadTalker's code)."""
+    import subprocess
+
+    awing = tmp_path / "src/face3d/util/my_awing_arch.py"
+    croper = tmp_path / "src/utils/croper.py"
+    awing.parent.mkdir(parents=True)
+    croper.parent.mkdir(parents=True)
+    awing.write_text("points = heat.astype(np.float)\nkeep = np.float32(1) + np.float_(0)\n")
+    croper.write_text("small = photo.resize(size, Image.ANTIALIAS)\n")
+    script = [sys.executable, str(ROOT / "scripts/patch_sadtalker.py"), str(tmp_path)]
+
+    first = subprocess.run(script, capture_output=True, text=True, check=True).stdout
+    assert "np.float → np.float64 (1×)" in first and "Image.ANTIALIAS → Image.LANCZOS (1×)" in first
+    assert awing.read_text() == "points = heat.astype(np.float64)\nkeep = np.float32(1) + np.float_(0)\n"
+    assert croper.read_text() == "small = photo.resize(size, Image.LANCZOS)\n"
+    again = subprocess.run(script, capture_output=True, text=True, check=True).stdout
+    assert again.count("already fine") == 2
+
+    croper.unlink()
+    missing = subprocess.run(script, capture_output=True, text=True)
+    assert missing.returncode == 1 and "src/utils/croper.py is missing" in missing.stderr

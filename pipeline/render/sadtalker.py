@@ -45,6 +45,7 @@ import contextlib
 import importlib
 import math
 import os
+import pickle
 import shutil
 import subprocess
 import sys
@@ -237,6 +238,11 @@ def _load(checkout: Path, key: tuple, *, size: int, preprocess: str, device: str
             animate_from_coeff = modules["animate"].AnimateFromCoeff(paths, device)
     except ImportError as error:
         raise _missing_dependency(checkout, error) from None
+    except pickle.UnpicklingError as error:  # torch>=2.6 loads checkpoints with weights_only=True
+        raise BackendUnavailable(
+            f"torch refused to load a SadTalker checkpoint in {checkout} as plain weights ({str(error)[:200]}) — "
+            "check that the files came from SadTalker's own download script; if they did, set "
+            "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 for the studio and try again") from None
     except (FileNotFoundError, KeyError, RuntimeError) as error:
         if _is_oom(error):
             raise _out_of_memory(size, None) from None
@@ -275,9 +281,11 @@ def _import_checkout(checkout: Path) -> dict[str, Any]:
 
 
 def _missing_dependency(checkout: Path, error: ImportError) -> BackendUnavailable:
-    return BackendUnavailable(f"SadTalker's own dependencies are missing ({error}) — install them into this "
-                              f"environment: pip install -r {checkout / 'requirements.txt'} (see the README's "
-                              "GPU workstation steps)")
+    # Not the checkout's own requirements.txt: it pins numpy 1.23 and other releases that no longer
+    # install on Python 3.11; requirements-gpu.txt has what its code needs today.
+    return BackendUnavailable(f"SadTalker's own dependencies are missing ({error}) — install the GPU path into "
+                              "this environment: bash scripts/setup.sh --gpu (requirements-gpu.txt; see the "
+                              "README's GPU workstation steps)")
 
 
 @contextlib.contextmanager
