@@ -1,4 +1,4 @@
-"""The bundled ffmpeg: streaming H.264 writer, final mux, and a probe.
+"""The bundled ffmpeg: streaming H.264 writer and reader, final mux, and a probe.
 
 Everything goes through the ffmpeg binary that ``imageio-ffmpeg`` ships (libx264 + aac), so no
 system ffmpeg is needed. Frames are streamed to ffmpeg's stdin one at a time: a video is never
@@ -9,8 +9,9 @@ to whoever draws the frames; on two cores that measured 30–50% faster than let
 
 The render stage writes a video-only H.264 file with ``VideoWriter``; the encode stage muxes it
 with the speech as AAC and moves the index to the front (``faststart``) so browsers can play it
-while it downloads. ``probe`` reads back what a person would check: streams, codecs, size,
-frame rate and duration.
+while it downloads. ``VideoReader`` is the writer's mirror, for stages that filter a rendered
+video frame by frame (the face enhancer): RGB frames out of an ffmpeg pipe, one at a time.
+``probe`` reads back what a person would check: streams, codecs, size, frame rate and duration.
 """
 
 from __future__ import annotations
@@ -111,6 +112,52 @@ class VideoWriter:
             self.close()
         else:
             self.abort()
+
+
+class VideoReader:
+    """Streams a video's frames as RGB arrays (H×W×3 uint8), one at a time, decoded by ffmpeg.
+
+    Only one frame is in memory at a time. Frames come out exactly as stored (``-fps_mode
+    passthrough``: none dropped or repeated to fit a frame rate), so a filter that writes one frame
+    per frame read keeps the frame count. Use as a context manager; leaving it early stops ffmpeg.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        stream = probe(self.path).video
+        if stream is None or not stream.width or not stream.height:
+            raise BadInput(f"{self.path.name} has no video stream")
+        self.width, self.height, self.fps = stream.width, stream.height, stream.fps
+        self.frames_read = 0
+        self._frame_bytes = self.width * self.height * 3
+        command = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-i", str(self.path),
+                   "-map", "0:v:0", "-an", "-fps_mode", "passthrough",
+                   "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]
+        self._process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def __iter__(self):
+        while True:
+            raw = self._process.stdout.read(self._frame_bytes)
+            if len(raw) < self._frame_bytes:
+                break
+            self.frames_read += 1
+            yield np.frombuffer(raw, np.uint8).reshape(self.height, self.width, 3)
+        stderr = self._process.stderr.read()
+        if self._process.wait() != 0:
+            raise StudioError(f"ffmpeg failed while reading {self.path.name}: {_last_line(stderr)}")
+
+    def close(self) -> None:
+        if self._process.poll() is None:
+            self._process.kill()
+        self._process.wait()
+        for pipe in (self._process.stdout, self._process.stderr):
+            pipe.close()
+
+    def __enter__(self) -> "VideoReader":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close()
 
 
 def mux(video: Path, audio: Path, out: Path, *, audio_bitrate: str = "128k") -> None:

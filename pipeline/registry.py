@@ -1,9 +1,9 @@
 """Backends by name.
 
-Each kind of backend (renderers and TTS voices for now; STT, LLMs and enhancers as they land) is a
-mapping from name to a zero-argument factory, so a backend's heavy imports happen only when it is
-used. Built-in backends register exactly like outside ones would: with ``register``.
-Unknown names raise ``UnknownBackend`` listing what is known.
+Each kind of backend (renderers, TTS voices, STT, LLMs, face enhancers) is a mapping from name
+to a zero-argument factory, so a backend's heavy imports happen only when it is used. Built-in
+backends register exactly like outside ones would: with ``register``. Unknown names raise
+``UnknownBackend`` listing what is known.
 """
 
 from __future__ import annotations
@@ -195,3 +195,19 @@ def _sadtalker_ready(settings) -> str | None:
 
 
 register("renderer", "sadtalker", _sadtalker_renderer, check=_sadtalker_ready)
+
+
+def _gfpgan_enhancer():
+    from .enhance.gfpgan import GFPGANEnhancer
+
+    return GFPGANEnhancer()
+
+
+def _gfpgan_ready(settings) -> str | None:
+    """Why GFPGAN cannot run: the package (and what it imports) missing, or its weights file."""
+    from .enhance.gfpgan import unavailable_reason
+
+    return unavailable_reason(settings)
+
+
+register("enhancer", "gfpgan", _gfpgan_enhancer, check=_gfpgan_ready)

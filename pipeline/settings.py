@@ -48,6 +48,9 @@ HOSTED_PRESETS = ("HEYGEN_AVATAR_ID", "HEYGEN_VOICE_ID", "DID_VOICE_ID")
 SADTALKER_SIZES = (256, 512)
 SADTALKER_PREPROCESS = ("crop", "full")
 SADTALKER_POSE_STYLES = (0, 45)  # its audio-to-pose model knows 46 styles
+# GFPGAN (enhance/gfpgan.py): where SadTalker's download script leaves GFPGAN's weights in its checkout,
+# used when GFPGAN_WEIGHTS is unset.
+SADTALKER_GFPGAN_WEIGHTS = Path("gfpgan") / "weights" / "GFPGANv1.4.pth"
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,8 @@ class Settings:
     sadtalker_batch_size: int = 2  # frames per face-renderer batch (lower it when the GPU runs out of memory)
     sadtalker_fp16: bool = True  # half precision for the face renderer, on CUDA only
     sadtalker_allow_cpu: bool = False  # run without CUDA (minutes per second of video)
+    gfpgan_weights: Path | None = None  # a GFPGAN v1.3/v1.4 .pth; None → the one in SADTALKER_DIR, if any
+    gfpgan_smoothing: float = 0.6  # 0–1: how much a restored face keeps of the last frame's where nothing moved
 
     @property
     def db_path(self) -> Path:
@@ -99,6 +104,14 @@ class Settings:
     @property
     def cache(self) -> Path:
         return self.cache_dir or self.home / "cache"
+
+    @property
+    def gfpgan_weights_path(self) -> Path | None:
+        """The GFPGAN weights file to use: GFPGAN_WEIGHTS, else where SadTalker's download script
+        puts it in SADTALKER_DIR (which may not exist yet), else None."""
+        if self.gfpgan_weights is not None:
+            return self.gfpgan_weights
+        return self.sadtalker_dir / SADTALKER_GFPGAN_WEIGHTS if self.sadtalker_dir is not None else None
 
     def llm_model(self, backend: str) -> str | None:
         """The configured model for an LLM backend (None for "local" means the bundled one)."""
@@ -184,6 +197,8 @@ def resolve(environ: Mapping[str, str] | None = None, *, dotenv: bool = True, **
         sadtalker_batch_size=_int_setting(env, "SADTALKER_BATCH_SIZE", 2, 1, 64),
         sadtalker_fp16=_bool_setting(env, "SADTALKER_FP16", True),
         sadtalker_allow_cpu=_bool_setting(env, "SADTALKER_ALLOW_CPU", False),
+        gfpgan_weights=Path(env["GFPGAN_WEIGHTS"]).expanduser().resolve() if (env.get("GFPGAN_WEIGHTS") or "").strip() else None,
+        gfpgan_smoothing=_fraction_setting(env, "GFPGAN_SMOOTHING", 0.6),
     )
     return replace(settings, **overrides) if overrides else settings
 
@@ -218,6 +233,19 @@ def _float_setting(env: Mapping[str, str], name: str, default: float, low: float
         raise BadInput(f"{name} must be a number of seconds, got {raw!r}") from None
     if not low <= value <= high:
         raise BadInput(f"{name} must be between {low:g} and {high:g} seconds, got {value:g}")
+    return value
+
+
+def _fraction_setting(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise BadInput(f"{name} must be a number between 0 and 1, got {raw!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise BadInput(f"{name} must be between 0 and 1, got {value:g}")
     return value
 
 

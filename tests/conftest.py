@@ -32,7 +32,8 @@ def studio_home(tmp_path, monkeypatch, model_cache) -> Path:
                      "HEYGEN_UPLOAD_URL", "HEYGEN_API_VERSION", "HEYGEN_AVATAR_ID", "HEYGEN_VOICE_ID", "DID_BASE_URL",
                      "DID_VOICE_ID", "AVATAR_STUDIO_HOSTED_POLL_S", "AVATAR_STUDIO_HOSTED_TIMEOUT_S",
                      "SADTALKER_DIR", "SADTALKER_SIZE", "SADTALKER_PREPROCESS", "SADTALKER_POSE_STYLE",
-                     "SADTALKER_BATCH_SIZE", "SADTALKER_FP16", "SADTALKER_ALLOW_CPU"):
+                     "SADTALKER_BATCH_SIZE", "SADTALKER_FP16", "SADTALKER_ALLOW_CPU",
+                     "GFPGAN_WEIGHTS", "GFPGAN_SMOOTHING"):
         monkeypatch.delenv(variable, raising=False)
     return home
 
