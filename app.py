@@ -3,6 +3,7 @@
     python app.py [--host H] [--port P] [--share] [--auth USER:PASS] [--no-browser]
                                        launch the studio (Gradio)
     python app.py render --image IMG (--text TEXT | --audio FILE) [--set NAME=VALUE ...] [--json]
+                         [--backend NAME] [--option KEY=VALUE ...] [--enhance NAME]
     python app.py jobs [--json]        list recent jobs
     python app.py resume JOB_ID [--backend NAME]  finish a failed or interrupted job
     python app.py chat --persona ID --message TEXT [--llm NAME] [--video] [--json]
@@ -23,8 +24,9 @@ import sys
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="app.py", description="Avatar Studio: persona-driven talking avatars.")
-    parser.add_argument("--host", default="127.0.0.1", help="studio: address to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=7860, help="studio: port (default 7860)")
+    # No defaults here: studio.launch falls back on GRADIO_SERVER_NAME / GRADIO_SERVER_PORT (a Space sets them).
+    parser.add_argument("--host", help="studio: address to listen on (default $GRADIO_SERVER_NAME, else 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="studio: port (default $GRADIO_SERVER_PORT, else 7860)")
     parser.add_argument("--no-browser", action="store_true", help="studio: do not open a browser")
     parser.add_argument("--share", action="store_true", help="studio: also serve it on a public gradio.live link")
     parser.add_argument("--auth", metavar="USER:PASS", help="studio: ask for this user name and password")
@@ -39,7 +41,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="set a control (blink_rate, head_tilt, expression_intensity, mouth_openness, "
                              "eyebrow_raise) to a value 0–1; repeatable; set values always win")
     render.add_argument("--emotion", help="force the emotion (happy, sad, angry, fearful, disgusted, surprised, neutral)")
-    render.add_argument("--backend", help="renderer: embedded (default), heygen, did")
+    render.add_argument("--backend", help="renderer: embedded (default), sadtalker (needs SADTALKER_DIR and a GPU), "
+                                          "heygen, did")
+    render.add_argument("--option", action="append", metavar="KEY=VALUE", default=[],
+                        help="the renderer's own option; repeatable. sadtalker: size=256|512, preprocess=crop|full, "
+                             "pose_style=0–45, batch_size=1–64 (default: the SADTALKER_* settings)")
+    render.add_argument("--enhance", metavar="NAME", help="run a face enhancer on the rendered video: gfpgan "
+                                                          "(needs the GPU extras and its weights)")
     render.add_argument("--avatar-id", help="heygen: a HeyGen avatar instead of the portrait (default: HEYGEN_AVATAR_ID)")
     render.add_argument("--vendor-voice", help="heygen/did: the vendor speaks the script with this voice id "
                                                "(default: HEYGEN_VOICE_ID / DID_VOICE_ID)")

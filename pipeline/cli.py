@@ -2,11 +2,17 @@
 
 Human output goes to stdout, the progress bar to stderr, so ``--json`` output stays one clean JSON
 object. A ``StudioError`` becomes one ``error: …`` line on stderr and exit code 2 (bad input) or 1.
+
+``render --option KEY=VALUE`` (a local renderer's own options, e.g. SadTalker's size) and
+``--enhance NAME`` (a face enhancer) only shape the request: whether the renderer takes that
+option, whether the enhancer exists and is installed, is the runner's check at submit, so a
+refused request is still a failed job in the history, with the same message the studio shows.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import sys
 from pathlib import Path
@@ -79,12 +85,38 @@ def _run_job(runner: Runner, action, as_json: bool, out: str | None = None) -> i
     return 0
 
 
+def parse_options(items: list[str] | None) -> dict[str, int | float | str]:
+    """``["size=512", "preprocess=full"]`` (``--option``) → ``{"size": 512, "preprocess": "full"}``:
+    numbers become numbers, anything else stays text for the renderer to judge."""
+    options: dict[str, int | float | str] = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        key, raw = key.strip(), raw.strip()
+        if not sep or not key or not raw:
+            raise BadInput(f"--option expects KEY=VALUE, e.g. --option size=512; got {item!r}")
+        options[key] = _number_or_text(raw)
+    return options
+
+
+def _number_or_text(raw: str) -> int | float | str:
+    try:
+        return int(raw)
+    except ValueError:
+        pass
+    try:
+        number = float(raw)
+    except ValueError:
+        return raw
+    return number if math.isfinite(number) else raw  # "nan" and "inf" are words here, not numbers
+
+
 def cmd_render(args) -> int:
     settings = resolve()
     runner = Runner(settings)
     runner.store.mark_orphans_interrupted()
     try:
         controls = parse_assignments(args.set)
+        renderer_options = parse_options(args.option)
         image, voice, emotion = args.image, args.voice, args.emotion
         if args.persona:  # the persona fills in what the command line left out
             from personas import PersonaStore
@@ -102,6 +134,7 @@ def cmd_render(args) -> int:
             controls=controls, emotion=emotion, voice=voice, max_side=args.size, seed=args.seed,
             controller=args.controller, llm=args.llm,
             hosted={k: v for k, v in {"avatar_id": args.avatar_id, "voice_id": args.vendor_voice}.items() if v},
+            renderer_options=renderer_options, enhancer=args.enhance,
         )
     except StudioError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -192,6 +192,7 @@ def job_details(settings: Settings, job: Job) -> dict[str, Any]:
             "seed": options.get("seed"), "emotion_forced": options.get("emotion"),
             "controller": options.get("controller"), "llm": options.get("llm"), "llm_model": options.get("llm_model"),
             "hosted": options.get("hosted") or {},
+            "renderer_options": options.get("renderer_options") or {}, "enhancer": options.get("enhancer"),
         },
         "controls": {name: {"user": user.get(name), "proposed": proposed.get(name), "final": final.get(name)}
                      for name in (*CONTROL_NAMES, "emotion")},
@@ -234,7 +235,10 @@ def details_markdown(details: dict[str, Any]) -> str:
     sections.append(["**Inputs** — " + said,
                      f"portrait {inputs['portrait'] or '—'} · voice {inputs['voice'] or 'default'} · "
                      f"size {inputs['size']} px · seed {inputs['seed']} · controller {controller}"
-                     + (f" ({inputs['llm']})" if controller == "llm" else "")])
+                     + (f" ({inputs['llm']})" if controller == "llm" else "")
+                     + (f" · face enhancer {inputs['enhancer']}" if inputs["enhancer"] else "")
+                     + "".join(f" · {name.replace('_', ' ')} {value}"
+                               for name, value in sorted(inputs["renderer_options"].items()))])
     if details["emotion"]:
         emotion = details["emotion"]
         evidence = emotion["evidence"] or {}
@@ -286,8 +290,10 @@ def _comparable(details: dict[str, Any]) -> dict[tuple[str, str], Any]:
     inputs = details["inputs"]
     flat: dict[tuple[str, str], Any] = {("job", name): details[name] or "" for name in
                                         ("job_id", "status", "backend", "persona", "created_at")}
-    for name in ("text", "audio", "portrait", "voice", "size", "seed", "controller", "llm"):
+    for name in ("text", "audio", "portrait", "voice", "size", "seed", "controller", "llm", "enhancer"):
         flat[("inputs", name)] = inputs[name] if inputs[name] is not None else ""
+    for name, value in inputs["renderer_options"].items():
+        flat[("inputs", name)] = value
     flat[("inputs", "portrait_sha256")] = (inputs["portrait_sha256"] or "")[:12]
     for name, values in details["controls"].items():
         flat[("controls used", name)] = _blank(values["final"])
@@ -328,8 +334,8 @@ def delete_job(settings: Settings, store: JobStore, job_id: str) -> None:
 def rerender_request(settings: Settings, job: Job, backend: str) -> RenderRequest:
     """A request that renders ``job`` again, from its own input copies and settings, on ``backend``.
 
-    Vendor options (avatar or voice ids) only carry over to the same backend: they mean nothing to
-    another one."""
+    Vendor options (avatar or voice ids) and a renderer's own options (SadTalker's size, pose style…)
+    only carry over to the same backend: they mean nothing to another one. The face enhancer does."""
     folder = settings.job_dir(job.id)
     portrait, audio = job_input(folder, "portrait"), job_input(folder, "audio")
     if portrait is None:
@@ -344,6 +350,8 @@ def rerender_request(settings: Settings, job: Job, backend: str) -> RenderReques
         max_side=options.get("max_side"), seed=int(options.get("seed") or 0), controller=options.get("controller"),
         llm=options.get("llm"), llm_model=options.get("llm_model"),
         hosted=dict(options.get("hosted") or {}) if backend == job.backend else {},
+        renderer_options=dict(options.get("renderer_options") or {}) if backend == job.backend else {},
+        enhancer=options.get("enhancer"),
     )
 
 

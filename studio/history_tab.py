@@ -4,16 +4,28 @@ Layout, top to bottom: filters (persona, backend, status, "text contains") over 
 newest first; the selected job's details (what was said, emotion and its evidence, why these
 controls, errors) beside its video and a bar plot of its stage timings, with the controls set /
 proposed / used as a small table; the actions on that job (open in the Render lab, render again on
-another backend, resume, delete after a confirmation); then, folded away, all its fields as JSON,
-a side-by-side comparison of two jobs, and the statistics plots.
+another backend as a new job, resume on its own or another renderer, delete after a confirmation);
+then, folded away, all its fields as JSON, a side-by-side comparison of two jobs, and the statistics
+plots.
+
+"Render again" and "Resume on" differ on purpose. Render again makes a *new* job from the old one's
+inputs (the old one is kept, done or not). Resume finishes the *same* failed or interrupted job from
+the stage where it stopped; "Resume on" another renderer (``Runner.resume(..., backend=)``) keeps the
+speech, analysis, emotion and controls already made and renders them again there — a SadTalker job
+that ran out of GPU memory, or a HeyGen job whose key was missing, ends on the embedded renderer
+without being spoken twice. That renderer is checked before anything changes, so a refusal (its key
+is missing too, it has no GPU) is an error message and the job stays as it was. Resume is offered
+only for failed and interrupted jobs; its choice goes back to "its own" renderer whenever another
+job is shown, so a resume never moves a job by accident.
 
 Everything is a call into ``pipeline.history`` (or the runner); this module only arranges
-components and turns results into their values. Two events are the programmatic API:
+components and turns results into their values. Three events are the programmatic API:
 
 * ``list_jobs(persona, backend, status, text, page)`` → (table ``{"headers", "data"}``, the page
   actually shown, "page 2 of 7 · 131 jobs"); empty filters mean any, a page past the end shows the
   last one.
 * ``get_job(job_id)`` → ``pipeline.history.job_details`` as a dict; an unknown id is a readable error.
+* ``resume_job(job_id, backend)`` → (job id, its details once finished): see ``RESUME_API``.
 
 Everything else is private. Picking a row shows that job and makes it "B" of the comparison (the
 previous pick becomes "A"), so picking two rows sets up a comparison. The table refreshes when the
@@ -28,9 +40,9 @@ import gradio as gr
 import pandas as pd
 
 from pipeline import history, registry
-from pipeline.errors import BadInput
+from pipeline.errors import BadInput, StudioError
 from pipeline.history import JobQuery
-from pipeline.jobs import STATUSES
+from pipeline.jobs import STATUSES, Job
 from pipeline.stages import STAGES
 
 from .common import LabTab, StudioContext, progress_callback, shown_errors
@@ -41,6 +53,17 @@ COMPARE_HEADERS = ["section", "field", "A", "B", "≠"]
 ANY = ""
 PALETTE = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#eeca3b", "#9d755d")
 STATS_PERIODS = {"last 7 days": 7, "last 30 days": 30, "last 365 days": 365, "all time": None}
+OWN_RENDERER = ""  # "Resume on": the renderer the job already has
+RESUMABLE = ("failed", "interrupted")
+
+RESUME_API = """Finish a failed or interrupted job from the stage where it stopped, in place (same job id).
+
+Parameters: job_id; backend ("" for the job's own renderer, or a renderer name such as "embedded":
+the job then keeps its speech, analysis, emotion and controls and is rendered again there).
+A renderer that cannot run (a missing key, no GPU) is refused before anything changes: the job
+stays as it was. A job that is done, queued or still running is refused too.
+
+Returns (job_id, details): the same dict as get_job, for the finished job."""
 
 
 def build(ctx: StudioContext, tab: gr.Tab, *, lab: LabTab | None, tabs: gr.Tabs) -> None:
@@ -88,7 +111,10 @@ def build(ctx: StudioContext, tab: gr.Tab, *, lab: LabTab | None, tabs: gr.Tabs)
         rerender_backend = gr.Dropdown(ctx.backend_choices("renderer"), value=ctx.settings.renderer,
                                        label="Render again on", elem_id="history-rerender-backend", min_width=160)
         rerender = gr.Button("Render again", variant="primary", elem_id="history-rerender", min_width=140)
-        resume = gr.Button("Resume", elem_id="history-resume", min_width=100)
+        resume_backend = gr.Dropdown(_resume_choices(ctx, None), value=OWN_RENDERER, label="Resume on",
+                                     allow_custom_value=True, interactive=False, elem_id="history-resume-backend",
+                                     min_width=200)
+        resume = gr.Button("Resume", interactive=False, elem_id="history-resume", min_width=100)
         delete = gr.Button("Delete…", variant="stop", elem_id="history-delete", min_width=100)
     with gr.Row(visible=False, equal_height=True, elem_id="history-delete-ask") as delete_ask:
         delete_question = gr.Markdown("", elem_id="history-delete-question")
@@ -155,23 +181,29 @@ def build(ctx: StudioContext, tab: gr.Tab, *, lab: LabTab | None, tabs: gr.Tabs)
         return page_of(persona_, backend_, status_, text_, max(1, int(page_ or 1) + step))
 
     @shown_errors
-    def on_tab_selected(persona_, backend_, status_, text_, page_):
+    def on_tab_selected(persona_, backend_, status_, text_, page_, shown: dict[str, Any] | None):
         return (*page_of(persona_, backend_, status_, text_, page_),
                 gr.update(choices=_persona_choices(ctx)), gr.update(choices=_backend_choices(ctx)),
-                gr.update(choices=ctx.backend_choices("renderer")))
+                gr.update(choices=ctx.backend_choices("renderer")),
+                gr.update(choices=_resume_choices(ctx, shown)))  # keys set or GPUs found meanwhile
 
     @shown_errors
     def get_job(job_id_: str) -> dict[str, Any]:
         return history.job_details(ctx.settings, store.get(_job_id(job_id_)))
 
     def show_details(found: dict[str, Any] | None):
+        # Resume is offered for a failed or interrupted job only, starting from its own renderer
+        resumable = bool(found) and found["status"] in RESUMABLE
+        resume_state = (gr.update(choices=_resume_choices(ctx, found), value=OWN_RENDERER, interactive=resumable),
+                        gr.update(interactive=resumable))
         if not found:
-            return "Pick a job in the table to see its details.", gr.update(value=[], visible=False), None, None
+            return ("Pick a job in the table to see its details.", gr.update(value=[], visible=False), None, None,
+                    *resume_state)
         stages = (pd.DataFrame({"stage": list(found["timings"]), "seconds": list(found["timings"].values())})
                   if found["timings"] else None)  # none finished: no plot rather than an empty one
         return (history.details_markdown(found),
                 gr.update(value=pd.DataFrame(history.controls_rows(found), columns=CONTROLS_HEADERS), visible=True),
-                found["video"], stages)
+                found["video"], stages, *resume_state)
 
     @shown_errors
     def pick_row(event: gr.SelectData, previous_pick: str):
@@ -197,9 +229,22 @@ def build(ctx: StudioContext, tab: gr.Tab, *, lab: LabTab | None, tabs: gr.Tabs)
         return job.id, history.job_details(ctx.settings, job)
 
     @shown_errors
-    def resume_job(job_id_: str, progress=gr.Progress()):
-        job = ctx.runner.resume(_job_id(job_id_), progress=progress_callback(progress))
-        return job.id, history.job_details(ctx.settings, job)
+    def resume_job(job_id: str, backend: str | None = OWN_RENDERER, progress=gr.Progress()):
+        store.mark_orphans_interrupted()  # a job whose process died is resumable, one still running is not
+        job = store.get(_job_id(job_id))
+        _check_resumable(job)
+        resumed = ctx.runner.resume(job.id, progress=progress_callback(progress), backend=backend or None)
+        moved = f" on {resumed.backend} (it was a {job.backend} job)" if resumed.backend != job.backend else ""
+        gr.Info(f"Job {resumed.id} is finished{moved}.")
+        return resumed.id, history.job_details(ctx.settings, resumed)
+
+    def reload_job(job_id_: str | None):
+        """The job as it is now, after an action that may have failed half-way (quietly: the action
+        already said what went wrong)."""
+        try:
+            return history.job_details(ctx.settings, store.get(_job_id(job_id_)))
+        except StudioError:
+            return gr.skip()
 
     @shown_errors
     def ask_delete(job_id_: str):
@@ -248,7 +293,7 @@ def build(ctx: StudioContext, tab: gr.Tab, *, lab: LabTab | None, tabs: gr.Tabs)
     # -- wiring -------------------------------------------------------------------------------
     filters = [persona, backend, status, text]
     table_out = [table, page, page_info]
-    details_out = [details, controls, video, timings]
+    details_out = [details, controls, video, timings, resume_backend, resume]
     private = {"api_visibility": "private"}
 
     gr.on([refresh.click, page.submit], list_jobs, [*filters, page], table_out, api_name="list_jobs",
@@ -257,7 +302,8 @@ def build(ctx: StudioContext, tab: gr.Tab, *, lab: LabTab | None, tabs: gr.Tabs)
     gr.on([persona.input, backend.input, status.input, text.submit], first_page, filters, table_out, **private)
     previous.click(lambda *values: step_page(*values, -1), [*filters, page], table_out, **private)
     following.click(lambda *values: step_page(*values, +1), [*filters, page], table_out, **private)
-    tab.select(on_tab_selected, [*filters, page], [*table_out, persona, backend, rerender_backend], **private)
+    tab.select(on_tab_selected, [*filters, page, details_json],
+               [*table_out, persona, backend, rerender_backend, resume_backend], **private)
 
     gr.on([show.click, job_id.submit], get_job, job_id, details_json, api_name="get_job",
           api_description="One job's details as a dict: inputs, controls, controller, emotion and evidence, error, "
@@ -267,11 +313,16 @@ def build(ctx: StudioContext, tab: gr.Tab, *, lab: LabTab | None, tabs: gr.Tabs)
 
     lab_outputs = [*(lab.fields if lab is not None else []), tabs]
     open_lab.click(open_in_lab, job_id, lab_outputs, **private)
-    for button, action, inputs in ((rerender, render_again, [job_id, rerender_backend]),
-                                   (resume, resume_job, [job_id])):
-        button.click(action, inputs, [job_id, details_json], show_progress_on=[details, video], **private).then(
-            show_details, details_json, details_out, **private).then(
-            list_jobs, [*filters, page], table_out, **private)
+    rerender.click(render_again, [job_id, rerender_backend], [job_id, details_json],
+                   show_progress_on=[details, video], **private).then(
+        show_details, details_json, details_out, **private).then(
+        list_jobs, [*filters, page], table_out, **private)
+    # Resume is API too; whatever it ends in (done, failed again, refused), the panel shows the job as it is now.
+    resume.click(resume_job, [job_id, resume_backend], [job_id, details_json], show_progress_on=[details, video],
+                 api_name="resume_job", api_description=RESUME_API).then(
+        reload_job, job_id, details_json, **private).then(
+        show_details, details_json, details_out, **private).then(
+        list_jobs, [*filters, page], table_out, **private)
 
     delete.click(ask_delete, job_id, [delete_ask, delete_question], **private)
     cancel.click(lambda: gr.update(visible=False), None, delete_ask, **private)
@@ -289,6 +340,22 @@ def _job_id(value: str | None) -> str:
     if not job_id:
         raise BadInput("pick a job in the table first (or paste its id)")
     return job_id
+
+
+def _check_resumable(job: Job) -> None:
+    if job.status == "done":
+        raise BadInput(f"job {job.id} is already done — only a failed or interrupted job can be resumed; "
+                       "use “Render again” for another take")
+    if job.status not in RESUMABLE:
+        raise BadInput(f"job {job.id} is still {job.status} — only a failed or interrupted job can be resumed; "
+                       "wait for it to finish")
+
+
+def _resume_choices(ctx: StudioContext, shown: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """"Resume on": the job's own renderer first (named when a job is shown), then every renderer,
+    one that cannot run saying why."""
+    own = f"its own: {shown['backend']}" if shown and shown.get("backend") else "its own renderer"
+    return [(own, OWN_RENDERER), *ctx.backend_choices("renderer")]
 
 
 def _filtered(*values: str | None) -> bool:

@@ -25,6 +25,11 @@ Events, and why they are wired the way they are:
   a follow-up private event copies it into the sliders, so API callers get a plain answer.
 - **Opening the tab** refreshes what may have changed elsewhere: personas made in the Personas tab,
   backends and enhancers registered since start-up, and the preview.
+- **Backend options** — choosing the ``sadtalker`` backend shows its own options (output size,
+  preprocess, pose style), which reach the job as ``RenderRequest.renderer_options``; for any other
+  backend they are hidden and not sent. They start at the ``SADTALKER_*`` settings.
+- **Enhance the face** lights up when a face enhancer (GFPGAN) is registered and ready; otherwise
+  its line says why not (the package or its weights are missing).
 
 ``build`` returns a ``LabTab``: the components History fills to re-open a job, and
 ``values_for_job`` giving their values for a job (see ``LAB_FIELDS``).
@@ -32,7 +37,6 @@ Events, and why they are wired the way they are:
 
 from __future__ import annotations
 
-from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from typing import Any
 
@@ -41,11 +45,12 @@ import gradio as gr
 from pipeline import registry
 from pipeline.cli import render_result
 from pipeline.controls import CONTROL_NAMES, EMOTIONS, Controls
-from pipeline.errors import BadInput, StudioError
+from pipeline.errors import BackendUnavailable, BadInput, StudioError
 from pipeline.jobs import Job
 from pipeline.media import probe
 from pipeline.preview import portrait_image, render_preview
 from pipeline.runner import RenderRequest
+from pipeline.settings import SADTALKER_POSE_STYLES, SADTALKER_PREPROCESS, SADTALKER_SIZES
 from pipeline.suggest import suggest_controls
 
 from .common import SAMPLE_PORTRAIT, LabTab, StudioContext, progress_callback, shown_errors
@@ -63,9 +68,12 @@ SLIDER_HELP = {
     "eyebrow_raise": "brow lift on emphasis",
 }
 SAMPLE_SCRIPT = "Hello! Move a slider to shape my face, and let go to hear me say it."
-NO_ENHANCER = "No face enhancer is installed yet — GFPGAN arrives in a later release."
+NO_ENHANCER = "no face enhancer is installed (GFPGAN: see the README's GPU workstation steps)"
+SADTALKER = "sadtalker"  # the backend whose own options the lab offers
+SADTALKER_OPTIONS = ("sadtalker_size", "sadtalker_preprocess", "sadtalker_pose_style")
 # The order History's "Open in Render lab" fills them in (LabTab.fields / values_for_job).
-LAB_FIELDS = ("portrait", "script", "audio", "persona", "emotion", *CONTROL_NAMES, "backend")
+LAB_FIELDS = ("portrait", "script", "audio", "persona", "emotion", *CONTROL_NAMES, "backend", "enhance",
+              *SADTALKER_OPTIONS)
 
 RENDER_API = f"""Render a talking-head video in one call, like the Render button.
 
@@ -73,11 +81,16 @@ Parameters: portrait (image file), script (text the avatar says; ignored when au
 audio (a recording to lip-sync instead of a script), persona (id: its voice is used; "" for none),
 emotion ("auto" to detect it from the speech, or one of {", ".join(EMOTIONS)}),
 blink_rate, head_tilt, expression_intensity, mouth_openness, eyebrow_raise (each 0–1; exactly
-these are rendered), backend (renderer name, e.g. "embedded"), enhance (face enhancer; none
-installed yet).
+these are rendered), backend (renderer name: "embedded", "sadtalker", "heygen", "did"), enhance
+(true: run the installed face enhancer, GFPGAN, on the rendered video; an error saying what is
+missing when none is ready), and SadTalker's own options, used only when backend is "sadtalker"
+(left out: the SADTALKER_SIZE / SADTALKER_PREPROCESS / SADTALKER_POSE_STYLE settings):
+sadtalker_size (256 or 512 px), sadtalker_preprocess ("crop": the face region; "full": the whole
+photo), sadtalker_pose_style (0–45, the head-motion style of SadTalker's pose model).
 
 Returns (video, details): the MP4, and a dict with job_id, status, video, duration_s, controls,
-emotion, timings (seconds per stage), notes, backend, persona, controller."""
+emotion, timings (seconds per stage), notes, backend, persona, controller, and when used,
+renderer_options and enhancer."""
 
 SUGGEST_API = """Suggest the five controls and the emotion for a script or a recording, without rendering.
 
@@ -129,8 +142,23 @@ def build(ctx: StudioContext, tab: gr.Tab) -> LabTab:
             honours = gr.Markdown(honours_line, elem_id="lab-honours")
             with gr.Accordion("How this backend honours each control", open=False):
                 honours_detail = gr.Markdown(honours_table, elem_id="lab-honours-table")
-            enhance = gr.Checkbox(False, label="Enhance the face", info=NO_ENHANCER, interactive=False,
-                                  elem_id="lab-enhance")
+            with gr.Accordion("SadTalker options", open=True, visible=ctx.settings.renderer == SADTALKER,
+                              elem_id="lab-sadtalker-options") as sadtalker_options:
+                sadtalker_size = gr.Radio([(f"{size} px", size) for size in SADTALKER_SIZES],
+                                          value=ctx.settings.sadtalker_size, label="Size",
+                                          info="SadTalker's face renderer: 512 is sharper, slower",
+                                          elem_id="lab-sadtalker-size")
+                sadtalker_preprocess = gr.Radio(list(SADTALKER_PREPROCESS), value=ctx.settings.sadtalker_preprocess,
+                                                label="Preprocess",
+                                                info="crop: animate the face · full: the whole photo",
+                                                elem_id="lab-sadtalker-preprocess")
+                low, high = SADTALKER_POSE_STYLES
+                sadtalker_pose_style = gr.Slider(low, high, value=ctx.settings.sadtalker_pose_style, step=1,
+                                                 label="Pose style", info="head-motion style of SadTalker's pose model",
+                                                 elem_id="lab-sadtalker-pose-style")
+            enhancer_name, enhancer_info = _enhancer_state(ctx)
+            enhance = gr.Checkbox(False, label="Enhance the face", info=enhancer_info,
+                                  interactive=enhancer_name is not None, elem_id="lab-enhance")
             with gr.Accordion("Job details", open=False):
                 details = gr.JSON(label="Render", elem_id="lab-details")
                 suggestion = gr.JSON(label="Suggestion", elem_id="lab-suggestion")
@@ -218,9 +246,13 @@ def build(ctx: StudioContext, tab: gr.Tab) -> LabTab:
                persona: str | None = NO_PERSONA, emotion: str | None = AUTO, blink_rate: float = REST.blink_rate,
                head_tilt: float = REST.head_tilt, expression_intensity: float = REST.expression_intensity,
                mouth_openness: float = REST.mouth_openness, eyebrow_raise: float = REST.eyebrow_raise,
-               backend: str | None = None, enhance: bool = False, progress=gr.Progress()):
+               backend: str | None = None, enhance: bool = False, sadtalker_size: int | None = None,
+               sadtalker_preprocess: str | None = None, sadtalker_pose_style: float | None = None,
+               progress=gr.Progress()):
         if not portrait:
             raise BadInput("choose a portrait: pick a persona or upload a photo")
+        options = _renderer_options(backend or ctx.settings.renderer, sadtalker_size, sadtalker_preprocess,
+                                    sadtalker_pose_style)
         text, recording = _what_is_said(script, audio)
         chosen_persona = ctx.personas.get(persona) if persona else None
         values = dict(zip(CONTROL_NAMES, (blink_rate, head_tilt, expression_intensity, mouth_openness,
@@ -228,7 +260,8 @@ def build(ctx: StudioContext, tab: gr.Tab) -> LabTab:
         request = RenderRequest(
             image=portrait, text=text, audio=recording, persona=chosen_persona.id if chosen_persona else None,
             backend=backend or None, controls=values, emotion=_forced(emotion),
-            voice=chosen_persona.voice if chosen_persona else None, **_enhancer(ctx, enhance))
+            voice=chosen_persona.voice if chosen_persona else None, renderer_options=options,
+            **_enhancer(ctx, enhance))
         job = ctx.runner.render(request, progress=progress_callback(progress))
         return job.video_path, _details(job, ignored_script=bool(recording and (script or "").strip()))
 
@@ -238,7 +271,8 @@ def build(ctx: StudioContext, tab: gr.Tab) -> LabTab:
             return gr.skip(), gr.skip()
         return render(portrait, script, audio, *rest, progress=progress)
 
-    render_inputs = [portrait, script, audio, persona, emotion, *sliders, backend, enhance]
+    sadtalker_fields = [sadtalker_size, sadtalker_preprocess, sadtalker_pose_style]
+    render_inputs = [portrait, script, audio, persona, emotion, *sliders, backend, enhance, *sadtalker_fields]
     render_button.click(render, render_inputs, [video, details], api_name="render", api_description=RENDER_API,
                         concurrency_id="lab-render")
     gr.on([slider.release for slider in sliders], render_on_release, [auto_render, *render_inputs],
@@ -247,33 +281,44 @@ def build(ctx: StudioContext, tab: gr.Tab) -> LabTab:
                    show_progress="hidden")
 
     # -- backends and what may have changed elsewhere -----------------------------------------
-    backend.change(lambda name: _honours(ctx, name), backend, [honours, honours_detail], queue=False,
+    def backend_chosen(name):
+        return (*_honours(ctx, name), gr.update(visible=name == SADTALKER))
+
+    backend.change(backend_chosen, backend, [honours, honours_detail, sadtalker_options], queue=False,
                    api_visibility="private", show_progress="hidden")
 
     def refresh(backend_name):
-        enhancers = [item for item in registry.availability("enhancer", ctx.settings) if item.ready]
-        enhancer = (gr.update(interactive=True, info=f"run {enhancers[0].name} on the rendered face")
-                    if enhancers else gr.update(interactive=False, value=False, info=NO_ENHANCER))
+        name, info = _enhancer_state(ctx)
+        enhancer = (gr.update(interactive=True, info=info) if name
+                    else gr.update(interactive=False, value=False, info=info))
         return (gr.update(choices=_persona_choices(ctx)), gr.update(choices=ctx.backend_choices("renderer")),
-                gr.update(choices=_llm_choices(ctx)), enhancer, *_honours(ctx, backend_name))
+                gr.update(choices=_llm_choices(ctx)), enhancer, *backend_chosen(backend_name))
 
-    tab.select(refresh, backend, [persona, backend, suggest_llm, enhance, honours, honours_detail],
+    tab.select(refresh, backend, [persona, backend, suggest_llm, enhance, honours, honours_detail, sadtalker_options],
                queue=False, api_visibility="private", show_progress="hidden")
 
     # -- History's "open in Render lab" ---------------------------------------------------------
     def values_for_job(job: Job | str) -> list:
         """The lab's fields for ``job`` in ``LAB_FIELDS`` order: its own input copies, its text,
-        persona, forced emotion (else auto), the controls it was rendered with and its backend."""
+        persona, forced emotion (else auto), the controls it was rendered with, its backend, whether
+        it asked for a face enhancer, and its SadTalker options (a job on another backend: the
+        settings' defaults)."""
         job = job if isinstance(job, Job) else ctx.runner.store.get(job)
         job_dir = ctx.settings.job_dir(job.id)
         controls = {**Controls().to_dict(), **(job.controls_final or job.controls_user or {})}
         copy = _job_copy(job_dir, "portrait")
         recording = _job_copy(job_dir, "audio")
+        options = job.options or {}
+        backend_name = job.backend or ctx.settings.renderer
+        own = (options.get("renderer_options") or {}) if backend_name == SADTALKER else {}
         return [str(copy) if copy else None, job.text or "", str(recording) if recording else None,
-                job.persona or NO_PERSONA, (job.options or {}).get("emotion") or AUTO,
-                *(float(controls[name]) for name in CONTROL_NAMES), job.backend or ctx.settings.renderer]
+                job.persona or NO_PERSONA, options.get("emotion") or AUTO,
+                *(float(controls[name]) for name in CONTROL_NAMES), backend_name, bool(options.get("enhancer")),
+                int(own.get("size") or ctx.settings.sadtalker_size),
+                own.get("preprocess") or ctx.settings.sadtalker_preprocess,
+                int(own.get("pose_style", ctx.settings.sadtalker_pose_style))]
 
-    return LabTab(fields=[portrait, script, audio, persona, emotion, *sliders, backend],
+    return LabTab(fields=[portrait, script, audio, persona, emotion, *sliders, backend, enhance, *sadtalker_fields],
                   values_for_job=values_for_job)
 
 
@@ -296,16 +341,42 @@ def _what_is_said(script: str | None, audio: str | None) -> tuple[str | None, st
     return (script if script is not None else ""), None
 
 
+def _enhancer_state(ctx: StudioContext) -> tuple[str | None, str]:
+    """(the first ready face enhancer or None, the checkbox's line: what it runs, or why it can't)."""
+    found = registry.availability("enhancer", ctx.settings)
+    ready = [item.name for item in found if item.ready]
+    if ready:
+        return ready[0], f"run {ready[0]} on the rendered face"
+    return None, (f"{found[0].name} cannot run: {found[0].reason}" if found else NO_ENHANCER)
+
+
 def _enhancer(ctx: StudioContext, enhance: bool) -> dict:
-    """The request's enhancer, when one is asked for and both it and the runner's support exist."""
+    """The request's enhancer, when one is asked for and one is ready."""
     if not enhance:
         return {}
-    ready = [item.name for item in registry.availability("enhancer", ctx.settings) if item.ready]
-    if not ready:
-        raise BadInput(NO_ENHANCER + " Turn “Enhance the face” off to render.")
-    if "enhancer" not in {f.name for f in dataclass_fields(RenderRequest)}:
-        raise BadInput(f"the {ready[0]} enhancer is installed, but this version cannot run it in a render yet")
-    return {"enhancer": ready[0]}
+    name, why_not = _enhancer_state(ctx)
+    if name is None:
+        raise BackendUnavailable(f"Cannot enhance the face: {why_not.rstrip('.')}. "
+                                 "Turn “Enhance the face” off to render.")
+    return {"enhancer": name}
+
+
+def _renderer_options(backend: str, size: int | None, preprocess: str | None, pose_style: float | None) -> dict:
+    """SadTalker's own options for a SadTalker job (those given; the rest come from the settings);
+    nothing for any other backend, which has no such options (the lab always sends the fields)."""
+    if backend != SADTALKER:
+        return {}
+    options: dict[str, Any] = {}
+    if size is not None:
+        options["size"] = int(size)
+    if preprocess:
+        options["preprocess"] = preprocess
+    if pose_style is not None:
+        if float(pose_style) != int(pose_style):
+            low, high = SADTALKER_POSE_STYLES
+            raise BadInput(f"SadTalker pose style must be a whole number from {low} to {high}, got {pose_style}")
+        options["pose_style"] = int(pose_style)
+    return options  # the renderer's check_options judges the values when the job is submitted
 
 
 def _job_copy(job_dir: Path, stem: str) -> Path | None:
@@ -316,6 +387,11 @@ def _job_copy(job_dir: Path, stem: str) -> Path | None:
 
 def _details(job: Job, *, ignored_script: bool = False) -> dict:
     details = {**render_result(job), "backend": job.backend, "persona": job.persona, "controller": job.controller}
+    options = job.options or {}
+    if options.get("renderer_options"):
+        details["renderer_options"] = options["renderer_options"]
+    if options.get("enhancer"):
+        details["enhancer"] = options["enhancer"]
     if job.controls_ignored:
         details["controls_ignored"] = job.controls_ignored
     if ignored_script:

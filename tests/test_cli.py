@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from conftest import ROOT
@@ -151,3 +152,176 @@ def test_a_job_sadtalker_cannot_render_finishes_on_the_embedded_renderer(studio_
     done = json.loads(resumed.stdout)
     assert done["status"] == "done" and done["job_id"] == payload["job_id"] and probe(done["video"]).duration_s > 0.5
     assert JobStore(studio_home / "studio.db").get(payload["job_id"]).backend == "embedded"
+
+
+# -- a renderer's own options and a face enhancer (issue 6) ----------------------------------------
+def run_cli(capsys, *args) -> tuple[int, str, str]:
+    """``app.py`` in this process (so the enhancers registered here are known)."""
+    import app as entry
+
+    sigterm = signal.getsignal(signal.SIGTERM)  # app.main turns SIGTERM into an interrupt: not for pytest
+    try:
+        code = entry.main(list(args))
+    finally:
+        signal.signal(signal.SIGTERM, sigterm)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def standin_sadtalker(tmp_path_factory, monkeypatch):
+    """SADTALKER_DIR pointing at the stand-in checkout (``tests/sadtalker_standin.py``: SadTalker's call
+    signatures over tiny random networks), allowed on the CPU; subprocesses inherit it."""
+    from sadtalker_standin import build_checkout
+
+    from pipeline.render import sadtalker
+
+    checkout = build_checkout(tmp_path_factory.mktemp("sadtalker") / "SadTalker")
+    monkeypatch.setenv("SADTALKER_DIR", str(checkout))
+    monkeypatch.setenv("SADTALKER_ALLOW_CPU", "1")
+    sadtalker.unload_all()
+    yield checkout
+    sadtalker.unload_all()  # the in-process run keeps its models resident
+
+
+def test_render_options_reach_sadtalker_and_are_recorded_on_the_job(studio_home, standin_sadtalker, capsys):
+    from sadtalker_standin import calls
+
+    code, out, err = run_cli(capsys, "render", "--image", "assets/astronaut.png", "--text", "Options, please.",
+                             "--backend", "sadtalker", "--option", "size=512", "--option", "preprocess=full",
+                             "--option", "pose_style=11", "--option", "batch_size=1", "--json")
+    assert code == 0, err
+    payload = json.loads(out)
+    assert payload["status"] == "done" and probe(payload["video"]).audio is not None
+    job = JobStore(studio_home / "studio.db").get(payload["job_id"])
+    assert job.backend == "sadtalker"
+    assert job.options["renderer_options"] == {"size": 512, "preprocess": "full", "pose_style": 11, "batch_size": 1}
+    facerender = calls(standin_sadtalker, "get_facerender_data")[-1]
+    assert (facerender["size"], facerender["preprocess"], facerender["batch_size"]) == (512, "full", 1)
+    assert calls(standin_sadtalker, "Audio2Coeff.generate")[-1]["pose_style"] == 11
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--backend", "sadtalker", "--option", "size=384"], "error: SadTalker size must be 256 or 512, got 384"),
+    (["--backend", "sadtalker", "--option", "pose_style=46"],
+     "error: SadTalker pose style must be between 0 and 45, got 46"),
+    (["--backend", "sadtalker", "--option", "preprocess=wide"],
+     "error: SadTalker preprocess must be crop or full, got 'wide'"),
+    (["--backend", "sadtalker", "--option", "enhancer=gfpgan"],
+     "error: unknown SadTalker option 'enhancer'; known: batch_size, pose_style, preprocess, size"),
+    (["--option", "size=512"], "error: the embedded renderer takes no options of its own (got size)"),
+])
+def test_a_bad_renderer_option_is_one_line_exit_2_and_a_failed_job(studio_home, extra, message):
+    """The runner's own check refuses it at submit: no speech is made, and the history keeps the job."""
+    result = app("render", "--image", "assets/astronaut.png", "--text", "hi", *extra, "--json")
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [message]
+    payload = json.loads(result.stdout)
+    job = JobStore(studio_home / "studio.db").get(payload["job_id"])
+    assert (job.status, job.error_stage, job.error) == ("failed", "inputs", message.removeprefix("error: "))
+    assert "speech" not in job.timings
+
+
+def test_a_word_where_sadtalker_wants_a_number_is_one_line_too(studio_home):
+    result = app("render", "--image", "assets/astronaut.png", "--text", "hi", "--backend", "sadtalker",
+                 "--option", "size=big", "--json")
+    assert result.returncode == 2 and len(result.stderr.splitlines()) == 1, result.stderr
+    assert result.stderr.startswith("error: SadTalker size") and "big" in result.stderr
+    assert JobStore(studio_home / "studio.db").get(json.loads(result.stdout)["job_id"]).status == "failed"
+
+
+@pytest.mark.parametrize("option", ["size", "=512", "size="])
+def test_an_option_that_is_not_key_value_is_refused_before_any_job(studio_home, option):
+    result = app("render", "--image", "assets/astronaut.png", "--text", "hi", "--option", option)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [f"error: --option expects KEY=VALUE, e.g. --option size=512; got {option!r}"]
+    assert not (studio_home / "studio.db").exists() or JobStore(studio_home / "studio.db").list() == []
+
+
+def test_option_values_are_numbers_when_they_look_like_numbers():
+    from pipeline.cli import parse_options
+
+    assert parse_options(["size=512", "scale= 1.5 ", "preprocess=full", "pose_style=-3", "mode=nan"]) == {
+        "size": 512, "scale": 1.5, "preprocess": "full", "pose_style": -3, "mode": "nan"}
+    assert isinstance(parse_options(["size=512"])["size"], int)
+
+
+def test_an_unknown_enhancer_is_one_line_and_a_failed_job(studio_home):
+    result = app("render", "--image", "assets/astronaut.png", "--text", "hi", "--enhance", "codeformer", "--json")
+    assert result.returncode == 1
+    [line] = result.stderr.splitlines()
+    assert line.startswith("error: enhancer 'codeformer' not found; known: ")
+    job = JobStore(studio_home / "studio.db").get(json.loads(result.stdout)["job_id"])
+    assert job.status == "failed" and job.error.startswith("enhancer 'codeformer' not found")
+
+
+class NegatingEnhancer:
+    """A face enhancer from outside (registered like a plugin would be): it negates every pixel with
+    ffmpeg, so the delivered video shows whether the enhanced file, not the render, was encoded."""
+
+    def check_ready(self, settings) -> None:
+        pass
+
+    def enhance(self, src, dst, *, settings, progress, keep_audio) -> dict:
+        from pipeline.media import ffmpeg_exe
+
+        subprocess.run([ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-y", "-i", str(src), "-vf", "negate",
+                        "-c:v", "libx264", "-qp", "0", "-pix_fmt", "yuv444p", "-an", str(dst)], check=True)
+        progress(1.0)
+        return {"frames": len(decode_frames(dst)), "notes": []}
+
+
+class MissingWeightsEnhancer:
+    """An enhancer whose weights are not there: its check names the setting to fix."""
+
+    def check_ready(self, settings) -> None:
+        from pipeline.errors import BackendUnavailable
+
+        raise BackendUnavailable("no weights at /nowhere/weights.pth — set TEST_ENHANCER_WEIGHTS to the file")
+
+
+@pytest.fixture
+def outside_enhancers():
+    from pipeline import registry
+
+    added = {"negate": NegatingEnhancer, "weightless": MissingWeightsEnhancer}
+    for name, factory in added.items():
+        registry.register("enhancer", name, factory)
+    yield
+    for name in added:
+        registry._factories["enhancer"].pop(name, None)
+        registry._instances.pop(("enhancer", name), None)
+
+
+def test_enhance_runs_the_named_enhancer_and_the_video_is_built_from_its_output(studio_home, outside_enhancers,
+                                                                                 capsys):
+    code, out, err = run_cli(capsys, "render", "--image", "assets/astronaut.png", "--text", "Sharper, please.",
+                             "--enhance", "negate", "--json")
+    assert code == 0, err
+    payload = json.loads(out)
+    job_dir = studio_home / "jobs" / payload["job_id"]
+    assert payload["status"] == "done" and "enhance" in payload["timings"]
+    assert json.loads((job_dir / "enhance.json").read_text())["enhancer"] == "negate"
+    rendered, delivered = decode_frames(job_dir / "render.mp4"), decode_frames(payload["video"])
+    assert len(rendered) == len(delivered)
+    middle = len(rendered) // 2  # the delivered frame is the negated render (give or take the codec)
+    assert np.abs(255 - rendered[middle].astype(int) - delivered[middle].astype(int)).mean() < 6
+    assert JobStore(studio_home / "studio.db").get(payload["job_id"]).options["enhancer"] == "negate"
+
+
+def test_an_enhancer_that_cannot_run_is_one_line_and_a_failed_job(studio_home, outside_enhancers, capsys):
+    code, out, err = run_cli(capsys, "render", "--image", "assets/astronaut.png", "--text", "hi",
+                             "--enhance", "weightless", "--json")
+    assert code == 1
+    assert err.splitlines() == ["error: no weights at /nowhere/weights.pth — set TEST_ENHANCER_WEIGHTS to the file"]
+    job = JobStore(studio_home / "studio.db").get(json.loads(out)["job_id"])
+    assert (job.status, job.error_stage) == ("failed", "inputs") and "speech" not in job.timings
+
+
+def test_render_help_lists_sadtalker_options_and_enhance():
+    result = app("render", "--help")
+    assert result.returncode == 0
+    help_text = " ".join(result.stdout.split())
+    assert "embedded (default), sadtalker" in help_text
+    assert "--option KEY=VALUE" in help_text and "size=256|512, preprocess=crop|full" in help_text
+    assert "--enhance NAME" in help_text and "gfpgan" in help_text

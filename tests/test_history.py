@@ -308,6 +308,24 @@ def test_rerender_request_carries_the_job_over(settings):
     assert history.rerender_request(settings, job, "did").hosted == {"voice_id": "microsoft:en-US-JennyNeural"}
 
 
+def test_rerender_and_details_keep_the_enhancer_and_same_backend_renderer_options(settings):
+    import shutil
+
+    store = JobStore(settings.db_path)
+    job = store.create(kind="render", backend="sadtalker", text="Sharper, please.", status="failed",
+                       options={"renderer_options": {"size": 512, "pose_style": 9}, "enhancer": "gfpgan",
+                                "max_side": 512, "seed": 0})
+    (settings.job_dir(job.id) / "input").mkdir(parents=True)
+    shutil.copyfile(SAMPLE_PORTRAIT, settings.job_dir(job.id) / "input" / "portrait.png")
+    same = history.rerender_request(settings, job, "sadtalker")
+    assert (same.renderer_options, same.enhancer) == ({"size": 512, "pose_style": 9}, "gfpgan")
+    other = history.rerender_request(settings, job, "embedded")
+    assert (other.renderer_options, other.enhancer) == ({}, "gfpgan"), "SadTalker's options mean nothing elsewhere"
+    details = history.job_details(settings, store.get(job.id))
+    assert details["inputs"]["renderer_options"] == {"size": 512, "pose_style": 9}
+    assert "face enhancer gfpgan · pose style 9 · size 512" in history.details_markdown(details)
+
+
 def test_rerender_on_another_backend_makes_a_new_job_and_keeps_the_old(settings):
     """A D-ID render that failed (out of credit) is rendered again, offline, on the embedded renderer."""
     keyed = settings.with_(keys={"DID_API_KEY": "test-key"})

@@ -1,9 +1,12 @@
 """The History tab's API through gradio_client, as a script would use it: ``list_jobs`` with each
-filter and paging, ``get_job`` on a real render, and readable errors."""
+filter and paging, ``get_job`` on a real render, ``resume_job`` finishing a failed SadTalker job (the
+stand-in checkout of ``tests/sadtalker_standin.py`` running out of GPU memory) on the embedded
+renderer, and readable errors."""
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 
 import pytest
 
@@ -90,3 +93,82 @@ def test_get_job_returns_a_real_render_and_unknown_ids_are_readable_errors(studi
         studio_client.predict("no-such-job", api_name="/get_job")
     with pytest.raises(Exception, match="pick a job in the table first"):
         studio_client.predict("  ", api_name="/get_job")
+
+
+# -- resume, on the job's own renderer or another one -----------------------------------------------
+@pytest.fixture
+def standin_sadtalker(studio_home, monkeypatch, tmp_path_factory):
+    """SADTALKER_DIR pointing at the stand-in checkout (``tests/sadtalker_standin.py``: SadTalker's call
+    signatures over tiny random networks), allowed on the CPU, set up to run out of GPU memory.
+    Ask for it before ``studio_client`` so the studio's settings see it."""
+    from pipeline.render import sadtalker
+    from sadtalker_standin import build_checkout, set_failure
+
+    checkout = build_checkout(tmp_path_factory.mktemp("sadtalker") / "SadTalker")
+    monkeypatch.setenv("SADTALKER_DIR", str(checkout))
+    monkeypatch.setenv("SADTALKER_ALLOW_CPU", "1")
+    sadtalker.unload_all()
+    set_failure(checkout, "oom")
+    yield checkout
+    sadtalker.unload_all()
+
+
+def _out_of_memory_job(settings):
+    """A SadTalker job that failed in its render stage (the stand-in ran out of GPU memory): its
+    speech, analysis, emotion and controls are made and kept in its folder."""
+    from pipeline.errors import StudioError
+
+    runner = Runner(settings)
+    with pytest.raises(StudioError, match="SadTalker ran out of GPU memory"):
+        runner.render(RenderRequest(image=SAMPLE_PORTRAIT, text="Plan B, same words.", backend="sadtalker",
+                                    controls={"head_tilt": 0.4}))
+    [job] = runner.store.list()
+    assert (job.status, job.error_stage, job.backend) == ("failed", "render", "sadtalker")
+    return job
+
+
+def test_resume_finishes_a_failed_sadtalker_job_on_another_renderer(standin_sadtalker, studio_client, settings):
+    assert settings.sadtalker_dir == standin_sadtalker
+    failed = _out_of_memory_job(settings)
+    store = JobStore(settings.db_path)
+    job_dir = settings.job_dir(failed.id)
+    spoken = (job_dir / "speech.wav").stat().st_mtime_ns
+
+    # A renderer that cannot run is refused before anything changes
+    with pytest.raises(Exception, match="HEYGEN_API_KEY"):
+        studio_client.predict(failed.id, "heygen", api_name="/resume_job")
+    unchanged = store.get(failed.id)
+    assert (unchanged.status, unchanged.backend, unchanged.error) == ("failed", "sadtalker", failed.error)
+
+    job_id, details = studio_client.predict(failed.id, "embedded", api_name="/resume_job")
+    assert job_id == failed.id and (details["status"], details["backend"]) == ("done", "embedded")
+    assert details["error"] is None and details["controls"]["head_tilt"]["final"] == 0.4
+    assert details["timings"]["speech"] == failed.timings["speech"]  # not spoken again …
+    assert (job_dir / "speech.wav").stat().st_mtime_ns == spoken  # … the very same file
+    assert probe(details["video"]).duration_s == pytest.approx(details["duration_s"], abs=0.05)
+    assert "renderer changed from sadtalker to embedded" in (job_dir / "job.log").read_text()
+
+    with pytest.raises(Exception, match=f"job {failed.id} is already done — only a failed or interrupted job"):
+        studio_client.predict(failed.id, "", api_name="/resume_job")
+
+
+def test_resume_on_its_own_renderer_and_what_cannot_be_resumed(studio_client, settings):
+    """"" is the job's own renderer: an interrupted embedded job is finished where it stopped."""
+    runner = Runner(settings)
+    job = runner.render(RenderRequest(image=SAMPLE_PORTRAIT, text="Stopped before the encoder."))
+    (settings.job_dir(job.id) / "output.mp4").unlink()
+    runner.store.update(job.id, status="interrupted", video_path=None, error="stopped during encode",
+                        error_stage="encode", timings={k: v for k, v in job.timings.items() if k != "encode"})
+    job_id, details = studio_client.predict(job.id, "", api_name="/resume_job")
+    assert (job_id, details["status"], details["backend"]) == (job.id, "done", "embedded")
+    assert details["timings"]["render"] == job.timings["render"] and probe(details["video"]).audio is not None
+
+    running = runner.store.create(kind="render", backend="embedded", status="running", pid=os.getpid(), text="Hi.")
+    with pytest.raises(Exception, match=f"job {running.id} is still running — only a failed or interrupted job"):
+        studio_client.predict(running.id, "embedded", api_name="/resume_job")
+    assert runner.store.get(running.id).backend == "embedded"
+    with pytest.raises(Exception, match="no job with id 'nope'"):
+        studio_client.predict("nope", "", api_name="/resume_job")
+    failed = runner.store.create(kind="render", backend="embedded", status="failed", text="Hi.")
+    with pytest.raises(Exception, match="renderer 'sadtaker' not found; known: embedded"):
+        studio_client.predict(failed.id, "sadtaker", api_name="/resume_job")

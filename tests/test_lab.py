@@ -105,7 +105,9 @@ def test_render_returns_a_playable_video_and_records_the_job(studio_client, sett
         api_name="/render")
     assert _video_path(video).endswith(".mp4") and probe(Path(_video_path(video))).duration_s > 0.5
     assert details["status"] == "done" and details["emotion"] == "happy" and details["backend"] == "embedded"
-    assert set(details["timings"]) == {"inputs", "speech", "analysis", "emotion", "control", "render", "encode"}
+    assert set(details["timings"]) == {"inputs", "speech", "analysis", "emotion", "control", "render", "enhance",
+                                       "encode"}
+    assert "enhancer" not in details and "renderer_options" not in details
     job = JobStore(settings.db_path).get(details["job_id"])
     assert job.status == "done" and job.text == "Nice to meet you." and job.emotion == "happy"
     # The sliders are what is rendered: all five are the user's values.
@@ -134,6 +136,9 @@ def test_render_from_a_recording_with_a_persona_and_reopen_it_in_the_lab(studio_
     assert Path(values["portrait"]).parent == job_dir / "input" and Path(values["portrait"]).is_file()
     assert Path(values["audio"]).parent == job_dir / "input" and values["script"] == ""
     assert (values["persona"], values["emotion"], values["backend"]) == ("jenniel", "auto", "embedded")
+    assert values["enhance"] is False
+    assert (values["sadtalker_size"], values["sadtalker_preprocess"], values["sadtalker_pose_style"]) == (
+        settings.sadtalker_size, settings.sadtalker_preprocess, settings.sadtalker_pose_style)
     assert {name: values[name] for name in CONTROL_NAMES} == {
         name: job.controls_final[name] for name in CONTROL_NAMES}
     assert lab.values_for_job(job.id) == lab.values_for_job(job)
@@ -153,7 +158,9 @@ def test_suggest_controls_returns_the_llm_values_and_why(studio_client, fake):
     ({"script": "   "}, "The script is empty"),
     ({"script": "Hi.", "backend": "heygen"}, "HEYGEN_API_KEY is not set"),
     ({"script": "Hi.", "backend": "sadtaker"}, "renderer 'sadtaker' not found; known: embedded"),
-    ({"script": "Hi.", "enhance": True}, "No face enhancer is installed yet"),
+    ({"script": "Hi.", "enhance": True}, "Cannot enhance the face: "),
+    ({"script": "Hi.", "backend": "sadtalker", "sadtalker_pose_style": 7.5},
+     "SadTalker pose style must be a whole number from 0 to 45, got 7.5"),
     ({"script": "Hi.", "persona": "nobody"}, "no persona 'nobody'"),
 ])
 def test_bad_render_requests_are_readable_errors(studio_client, arguments, message):
@@ -189,3 +196,102 @@ def _lab_field_names():
     from studio.lab_tab import LAB_FIELDS
 
     return LAB_FIELDS
+
+
+# -- SadTalker's own options and the face enhancer (issue 6) -----------------------------------------
+
+@pytest.fixture
+def standin_sadtalker(studio_home, monkeypatch, tmp_path_factory):
+    """SADTALKER_DIR pointing at the stand-in checkout (``tests/sadtalker_standin.py``: SadTalker's call
+    signatures over tiny random networks), allowed on the CPU. Ask for it before ``studio_client``
+    so the studio's settings see it."""
+    from pipeline.render import sadtalker
+    from sadtalker_standin import build_checkout
+
+    checkout = build_checkout(tmp_path_factory.mktemp("sadtalker") / "SadTalker")
+    monkeypatch.setenv("SADTALKER_DIR", str(checkout))
+    monkeypatch.setenv("SADTALKER_ALLOW_CPU", "1")
+    sadtalker.unload_all()
+    yield checkout
+    sadtalker.unload_all()
+
+
+def test_sadtalker_options_reach_the_job_only_on_sadtalker(standin_sadtalker, studio_client, settings):
+    from gradio_client import handle_file
+
+    from sadtalker_standin import calls
+
+    _, details = studio_client.predict(
+        portrait=handle_file(str(SAMPLE_PORTRAIT)), script="Full frame, please.", backend="sadtalker",
+        sadtalker_size=512, sadtalker_preprocess="full", sadtalker_pose_style=12, api_name="/render")
+    assert (details["status"], details["backend"]) == ("done", "sadtalker")
+    assert details["renderer_options"] == {"size": 512, "preprocess": "full", "pose_style": 12}
+    job = JobStore(settings.db_path).get(details["job_id"])
+    assert job.options["renderer_options"] == {"size": 512, "preprocess": "full", "pose_style": 12}
+    facerender = calls(standin_sadtalker, "get_facerender_data")[-1]
+    assert (facerender["size"], facerender["preprocess"]) == (512, "full")
+    assert calls(standin_sadtalker, "Audio2Coeff.generate")[-1]["pose_style"] == 12
+
+    # History re-opens it with those options; the lab sends them back only for SadTalker
+    values = dict(zip(_lab_field_names(), _lab(settings).values_for_job(job)))
+    assert (values["backend"], values["sadtalker_size"], values["sadtalker_preprocess"],
+            values["sadtalker_pose_style"]) == ("sadtalker", 512, "full", 12)
+    _, details = studio_client.predict(
+        portrait=handle_file(str(SAMPLE_PORTRAIT)), script="Same options, other renderer.", backend="embedded",
+        sadtalker_size=512, sadtalker_preprocess="full", sadtalker_pose_style=12, api_name="/render")
+    assert details["status"] == "done" and "renderer_options" not in details
+    assert JobStore(settings.db_path).get(details["job_id"]).options["renderer_options"] == {}
+
+
+def test_render_called_positionally_as_before_still_works(studio_client, settings):
+    """Callers written before the SadTalker options (the README's example: twelve positional
+    values) get the same render: the new inputs are last and have defaults."""
+    from gradio_client import handle_file
+
+    _, details = studio_client.predict(handle_file(str(SAMPLE_PORTRAIT)), "Profit logic first.", None, "", "happy",
+                                       0.5, 0.3, 0.7, 0.8, 0.4, "embedded", False, api_name="/render")
+    assert (details["status"], details["backend"], details["emotion"]) == ("done", "embedded", "happy")
+    assert JobStore(settings.db_path).get(details["job_id"]).options["renderer_options"] == {}
+
+
+class NegatingEnhancer:
+    """A face enhancer from outside (registered like a plugin would be): it negates every pixel with
+    ffmpeg, so the delivered video shows whether the enhanced file, not the render, was encoded."""
+
+    def check_ready(self, settings) -> None:
+        pass
+
+    def enhance(self, src, dst, *, settings, progress, keep_audio) -> dict:
+        import subprocess
+
+        from pipeline.media import ffmpeg_exe
+
+        subprocess.run([ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-y", "-i", str(src), "-vf", "negate",
+                        "-c:v", "libx264", "-qp", "0", "-pix_fmt", "yuv444p", "-an", str(dst)], check=True)
+        progress(1.0)
+        return {"notes": ["negated every pixel"]}
+
+
+@pytest.fixture
+def negating_enhancer():
+    from pipeline import registry
+
+    registry.register("enhancer", "negate", NegatingEnhancer)
+    yield "negate"
+    registry._factories["enhancer"].pop("negate", None)
+    registry._instances.pop(("enhancer", "negate"), None)
+
+
+def test_enhance_the_face_runs_the_ready_enhancer(negating_enhancer, studio_client, settings):
+    from gradio_client import handle_file
+
+    from media_checks import decode_frames
+
+    video, details = studio_client.predict(portrait=handle_file(str(SAMPLE_PORTRAIT)), script="Sharper, please.",
+                                           enhance=True, api_name="/render")
+    assert details["status"] == "done" and details["enhancer"] == "negate" and "enhance" in details["timings"]
+    assert "negated every pixel" in details["notes"]
+    job_dir = settings.job_dir(details["job_id"])
+    rendered, delivered = decode_frames(job_dir / "render.mp4"), decode_frames(Path(_video_path(video)))
+    middle = len(rendered) // 2
+    assert abs(255 - float(rendered[middle].mean()) - float(delivered[middle].mean())) < 6

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -62,7 +63,9 @@ def test_availability_says_why_a_backend_cannot_run(settings):
     assert {i.name: i for i in registry.availability("renderer", with_key)}["heygen"].ready
     llms = {item.name: item for item in registry.availability("llm", settings)}
     assert llms["local"].ready and "MISTRAL_API_KEY" in llms["mistral"].reason
-    assert registry.availability("enhancer", settings) == []
+    enhancers = {item.name: item for item in registry.availability("enhancer", settings)}
+    assert set(enhancers) == {"gfpgan"} and not enhancers["gfpgan"].ready  # no weights configured here
+    assert "gfpgan" in enhancers["gfpgan"].reason
 
 
 def test_missing_package_is_named(settings):
@@ -76,3 +79,57 @@ def test_missing_package_is_named(settings):
     finally:
         registry._factories["stt"].pop("nowhere")
         registry._checks.pop(("stt", "nowhere"))
+
+
+def test_host_and_port_come_from_the_flags_then_gradio_server_variables():
+    from pipeline.errors import BadInput
+    from studio.launch import server_address
+
+    space = {"GRADIO_SERVER_NAME": "0.0.0.0", "GRADIO_SERVER_PORT": "7861"}
+    assert server_address(environ={}) == ("127.0.0.1", 7860)
+    assert server_address(environ=space) == ("0.0.0.0", 7861)
+    assert server_address("127.0.0.1", 8080, environ=space) == ("127.0.0.1", 8080)  # flags win
+    assert server_address(None, 8080, environ=space) == ("0.0.0.0", 8080)
+    for bad in ("http", "0", "70000"):
+        with pytest.raises(BadInput, match=f"GRADIO_SERVER_PORT must be a port number from 1 to 65535, got '{bad}'"):
+            server_address(environ={"GRADIO_SERVER_PORT": bad})
+
+
+def test_the_studio_listens_where_gradio_server_variables_say_and_makes_its_data_folder(tmp_path):
+    from test_spaces import free_port, start_studio, stop
+
+    home = tmp_path / "fresh" / "data"
+    port = free_port()
+    environment = {name: value for name, value in os.environ.items() if name not in ("SPACE_ID", "DISPLAY")}
+    environment.update(GRADIO_SERVER_NAME="127.0.0.1", GRADIO_SERVER_PORT=str(port), AVATAR_STUDIO_HOME=str(home))
+    studio = start_studio(environment, port, tmp_path / "app.log", flags=["--no-browser"])
+    stop(studio)
+    assert (home / "jobs").is_dir() and (home / "studio.db").is_file()
+    assert f"http://127.0.0.1:{port}" in (tmp_path / "app.log").read_text()
+
+
+def test_an_unwritable_data_folder_is_one_line_at_startup(tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the data folder's parent should be")
+    home = blocker / "data"
+    done = subprocess.run([sys.executable, "app.py", "--no-browser", "--port", "1"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "AVATAR_STUDIO_HOME": str(home)})
+    assert done.returncode == 2
+    line = (f"error: the data folder {home} cannot be written (Not a directory) — set AVATAR_STUDIO_HOME to a "
+            "folder this user can write (on a Space: a mounted storage bucket's path)")
+    assert done.stderr.strip().splitlines() == [line]
+
+
+def test_a_browser_is_opened_only_on_a_desktop_and_never_in_a_space(monkeypatch):
+    from studio.launch import opens_browser
+
+    monkeypatch.setattr("sys.platform", "linux")
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setenv("DISPLAY", ":0")
+    assert opens_browser(True) and not opens_browser(False)
+    monkeypatch.setenv("SPACE_ID", "someone/avatar-studio")
+    assert not opens_browser(True)
+    monkeypatch.delenv("SPACE_ID")
+    monkeypatch.delenv("DISPLAY")
+    assert not opens_browser(True)

@@ -326,6 +326,10 @@ def test_bad_backend_options():
         sadtalker.SadTalkerRenderer().check_options({"size": 384})
     with pytest.raises(BadInput, match="unknown SadTalker option 'enhancer'"):
         sadtalker.SadTalkerRenderer().check_options({"enhancer": "gfpgan"})
+    for name, value in (("pose_style", 1.5), ("size", "big"), ("batch_size", True), ("size", "5l2")):
+        with pytest.raises(BadInput, match=f"SadTalker {name} must be a whole number, got {value!r}"):
+            sadtalker.SadTalkerRenderer().check_options({name: value})
+    assert sadtalker.SadTalkerRenderer().check_options({"size": "512", "pose_style": 3.0})["size"] == 512
 
 
 # -- ZeroGPU ------------------------------------------------------------------------------------

@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BackendUnavailable, BadInput
+from ..gpu import zero_gpu
 from .base import Completion, LLMBackend, OnToken
 
 Progress = Callable[[float, str], None]
@@ -146,7 +147,9 @@ class LocalLLM(LLMBackend):
     def device(self) -> str:
         if self._device is None:
             torch = _require("torch")
-            self._device = "cuda" if torch.cuda.is_available() else "cpu"
+            # On ZeroGPU, torch reports CUDA in the main process, but generation runs outside a
+            # gpu_task there: the 135M model stays on the CPU (see pipeline/gpu.py).
+            self._device = "cuda" if torch.cuda.is_available() and not zero_gpu() else "cpu"
         return self._device
 
     @property

@@ -413,10 +413,10 @@ class SadTalkerRenderer:
         unknown = sorted(set(options) - {"size", "preprocess", "pose_style", "batch_size"})
         if unknown:
             raise BadInput(f"unknown SadTalker option {unknown[0]!r}; known: batch_size, pose_style, preprocess, size")
-        resolved = {"size": int(options.get("size") or settings.sadtalker_size),
+        resolved = {"size": _whole("size", options.get("size") or settings.sadtalker_size),
                     "preprocess": str(options.get("preprocess") or settings.sadtalker_preprocess).lower(),
-                    "pose_style": int(options.get("pose_style", settings.sadtalker_pose_style)),
-                    "batch_size": int(options.get("batch_size") or settings.sadtalker_batch_size)}
+                    "pose_style": _whole("pose_style", options.get("pose_style", settings.sadtalker_pose_style)),
+                    "batch_size": _whole("batch_size", options.get("batch_size") or settings.sadtalker_batch_size)}
         if resolved["size"] not in SADTALKER_SIZES:
             raise BadInput(f"SadTalker size must be 256 or 512, got {resolved['size']}")
         if resolved["preprocess"] not in SADTALKER_PREPROCESS:
@@ -479,6 +479,17 @@ class SadTalkerRenderer:
                 "controls_honoured": plan.honoured, "controls_ignored": plan.ignored,
                 "sadtalker": {**chosen, "device": models.device, "fp16": models.fp16,
                               "source_frames_read": source_frames, **plan.to_dict()}}
+
+
+def _whole(name: str, value: Any) -> int:
+    """An option that must be a whole number (``512``, ``"512"``, ``512.0``), or a readable BadInput."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if isinstance(value, bool) or not number.is_integer():
+        raise BadInput(f"SadTalker {name} must be a whole number, got {value!r}")
+    return int(number)
 
 
 def _scratch_inputs(portrait: Path, speech: Path, input_dir: Path) -> tuple[Path, Path]:

