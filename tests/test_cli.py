@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
+from fake_enhancer import NegatingEnhancer
 from media_checks import decode_frames
 from pipeline.jobs import JobStore
 from pipeline.media import probe
@@ -253,22 +254,6 @@ def test_an_unknown_enhancer_is_one_line_and_a_failed_job(studio_home):
     assert line.startswith("error: enhancer 'codeformer' not found; known: ")
     job = JobStore(studio_home / "studio.db").get(json.loads(result.stdout)["job_id"])
     assert job.status == "failed" and job.error.startswith("enhancer 'codeformer' not found")
-
-
-class NegatingEnhancer:
-    """A face enhancer from outside (registered like a plugin would be): it negates every pixel with
-    ffmpeg, so the delivered video shows whether the enhanced file, not the render, was encoded."""
-
-    def check_ready(self, settings) -> None:
-        pass
-
-    def enhance(self, src, dst, *, settings, progress, keep_audio) -> dict:
-        from pipeline.media import ffmpeg_exe
-
-        subprocess.run([ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-y", "-i", str(src), "-vf", "negate",
-                        "-c:v", "libx264", "-qp", "0", "-pix_fmt", "yuv444p", "-an", str(dst)], check=True)
-        progress(1.0)
-        return {"frames": len(decode_frames(dst)), "notes": []}
 
 
 class MissingWeightsEnhancer:

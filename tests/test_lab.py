@@ -16,6 +16,7 @@ import pytest
 
 import fake_llm
 from conftest import SAMPLE_PORTRAIT
+from fake_enhancer import NegatingEnhancer
 from pipeline.controls import CONTROL_NAMES
 from pipeline.errors import BadInput
 from pipeline.jobs import JobStore
@@ -252,24 +253,6 @@ def test_render_called_positionally_as_before_still_works(studio_client, setting
                                        0.5, 0.3, 0.7, 0.8, 0.4, "embedded", False, api_name="/render")
     assert (details["status"], details["backend"], details["emotion"]) == ("done", "embedded", "happy")
     assert JobStore(settings.db_path).get(details["job_id"]).options["renderer_options"] == {}
-
-
-class NegatingEnhancer:
-    """A face enhancer from outside (registered like a plugin would be): it negates every pixel with
-    ffmpeg, so the delivered video shows whether the enhanced file, not the render, was encoded."""
-
-    def check_ready(self, settings) -> None:
-        pass
-
-    def enhance(self, src, dst, *, settings, progress, keep_audio) -> dict:
-        import subprocess
-
-        from pipeline.media import ffmpeg_exe
-
-        subprocess.run([ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-y", "-i", str(src), "-vf", "negate",
-                        "-c:v", "libx264", "-qp", "0", "-pix_fmt", "yuv444p", "-an", str(dst)], check=True)
-        progress(1.0)
-        return {"notes": ["negated every pixel"]}
 
 
 @pytest.fixture
