@@ -102,7 +102,8 @@ def unavailable_reason(settings: Settings, *, size: int | None = None, preproces
     checkout = settings.sadtalker_dir
     if checkout is None:
         return ("SADTALKER_DIR is not set — clone github.com/OpenTalker/SadTalker, download its checkpoints "
-                "and set SADTALKER_DIR to the checkout (see the README's GPU workstation steps)")
+                "and set SADTALKER_DIR to the checkout (bash scripts/setup_sadtalker.sh clones it and downloads "
+                "them; see the README's GPU workstation steps)")
     if not checkout.is_dir():
         return f"SADTALKER_DIR={checkout} does not exist — point it at a SadTalker checkout"
     missing = [name for name in CHECKOUT_FILES if not (checkout / name).exists()]
