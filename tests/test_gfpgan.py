@@ -233,6 +233,15 @@ def test_package_missing_message(settings):
     assert str(raised.value) == expected
 
 
+@pytest.mark.skipif(find_spec("gfpgan") is not None, reason="the gfpgan package is installed here")
+def test_a_checkout_s_gfpgan_weights_folder_is_not_the_package(settings, tmp_path, monkeypatch):
+    """A SadTalker checkout on sys.path has gfpgan/weights/: Python finds a namespace "gfpgan" there."""
+    (tmp_path / "gfpgan" / "weights").mkdir(parents=True)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert find_spec("gfpgan") is not None
+    assert gfpgan.package_reason().startswith("the gfpgan package is not installed (gfpgan, ")
+
+
 def test_a_job_with_a_missing_piece_fails_at_submit(runner, settings, portrait):
     reason = gfpgan.unavailable_reason(settings)  # the package here, or (GPU stack) the weights
     assert reason

@@ -63,10 +63,18 @@ def unavailable_reason(settings: Settings) -> str | None:
 
 
 def package_reason() -> str | None:
-    missing = [module for module in MODULES if find_spec(module) is None]
+    missing = [module for module in MODULES if not _installed(module)]
     if missing:
         return f"the gfpgan package is not installed ({', '.join(missing)} missing) — {INSTALL}"
     return None
+
+
+def _installed(module: str) -> bool:
+    """A real package, not a bare folder of that name on ``sys.path``: a SadTalker checkout (which
+    the sadtalker renderer puts on the path) has a ``gfpgan/`` folder for weights, and Python would
+    import it as an empty namespace package."""
+    spec = find_spec(module)
+    return spec is not None and spec.origin is not None
 
 
 def weights_reason(settings: Settings) -> str | None:
