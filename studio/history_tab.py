@@ -199,8 +199,11 @@ def build(ctx: StudioContext, tab: gr.Tab, *, lab: LabTab | None, tabs: gr.Tabs)
         if not found:
             return ("Pick a job in the table to see its details.", gr.update(value=[], visible=False), None, None,
                     *resume_state)
-        stages = (pd.DataFrame({"stage": list(found["timings"]), "seconds": list(found["timings"].values())})
-                  if found["timings"] else None)  # none finished: no plot rather than an empty one
+        # the enhance stage only has a bar when the job asked for a face enhancer
+        timings = {stage: seconds for stage, seconds in found["timings"].items()
+                   if stage != "enhance" or found["inputs"]["enhancer"]}
+        stages = (pd.DataFrame({"stage": list(timings), "seconds": list(timings.values())})
+                  if timings else None)  # none finished: no plot rather than an empty one
         return (history.details_markdown(found),
                 gr.update(value=pd.DataFrame(history.controls_rows(found), columns=CONTROLS_HEADERS), visible=True),
                 found["video"], stages, *resume_state)
