@@ -119,19 +119,22 @@ class VideoReader:
 
     Only one frame is in memory at a time. Frames come out exactly as stored (``-fps_mode
     passthrough``: none dropped or repeated to fit a frame rate), so a filter that writes one frame
-    per frame read keeps the frame count. Use as a context manager; leaving it early stops ffmpeg.
+    per frame read keeps the frame count. ``size`` (width, height) scales every frame on the way
+    (area filter). Use as a context manager; leaving it early stops ffmpeg.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, size: tuple[int, int] | None = None) -> None:
         self.path = Path(path)
         stream = probe(self.path).video
         if stream is None or not stream.width or not stream.height:
             raise BadInput(f"{self.path.name} has no video stream")
-        self.width, self.height, self.fps = stream.width, stream.height, stream.fps
+        self.width, self.height = size or (stream.width, stream.height)
+        self.fps = stream.fps
         self.frames_read = 0
         self._frame_bytes = self.width * self.height * 3
+        scale = ["-vf", f"scale={self.width}:{self.height}:flags=area"] if size else []
         command = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-i", str(self.path),
-                   "-map", "0:v:0", "-an", "-fps_mode", "passthrough",
+                   "-map", "0:v:0", "-an", "-fps_mode", "passthrough", *scale,
                    "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]
         self._process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 

@@ -47,7 +47,6 @@ import math
 import os
 import pickle
 import shutil
-import subprocess
 import sys
 import threading
 from dataclasses import dataclass, field
@@ -59,7 +58,7 @@ import numpy as np
 from ..controls import Controls
 from ..errors import BackendUnavailable, BadInput, StudioError
 from ..gpu import gpu_task
-from ..media import VideoWriter, ffmpeg_exe, probe
+from ..media import VideoReader, VideoWriter, probe
 from ..settings import SADTALKER_POSE_STYLES, SADTALKER_PREPROCESS, SADTALKER_SIZES, Settings
 from .motion import blinks_per_minute
 
@@ -522,25 +521,17 @@ def write_exact(source: Path, out_path: Path, *, n_frames: int, fps: int, max_si
     scale = min(1.0, max_side / max(info.video.width, info.video.height))
     width = max(2, int(info.video.width * scale) // 2 * 2)
     height = max(2, int(info.video.height * scale) // 2 * 2)
-    frame_bytes = width * height * 3
-    decoder = subprocess.Popen(
-        [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-i", str(source), "-an",
-         "-vf", f"scale={width}:{height}:flags=area", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    current, read = None, 0
-    try:
-        with VideoWriter(out_path, width=width, height=height, fps=fps) as writer:
-            for index in range(n_frames):
-                wanted = int(math.floor(index * src_fps / fps + 1e-6))
-                while read <= wanted:
-                    raw = decoder.stdout.read(frame_bytes)
-                    if len(raw) < frame_bytes:
-                        break
-                    current, read = np.frombuffer(raw, np.uint8).reshape(height, width, 3), read + 1
-                if current is None:
-                    raise StudioError("SadTalker produced an empty video; see the job log")
-                writer.write(current)
-    finally:
-        decoder.kill()
-        decoder.wait()
-    return width, height, read
+    current, exhausted = None, False
+    with VideoReader(source, size=(width, height)) as reader, \
+            VideoWriter(out_path, width=width, height=height, fps=fps) as writer:
+        frames = iter(reader)
+        for index in range(n_frames):
+            wanted = int(math.floor(index * src_fps / fps + 1e-6))
+            while not exhausted and reader.frames_read <= wanted:
+                frame = next(frames, None)
+                exhausted = frame is None
+                current = current if exhausted else frame
+            if current is None:
+                raise StudioError("SadTalker produced an empty video; see the job log")
+            writer.write(current)
+    return width, height, reader.frames_read
