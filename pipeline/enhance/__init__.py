@@ -45,7 +45,7 @@ import cv2
 import numpy as np
 
 from ..media import VideoReader, VideoWriter, run_ffmpeg
-from ..render.face import FACE_OVAL, MOUTH_CORNERS, NOSE_TIP, eye_centres, find_faces
+from ..render.face import FACE_OVAL, MOUTH_CORNERS, NOSE_TIP, FaceFrame, eye_centres, find_faces
 
 CROP_SIZE = 512
 # The FFHQ 512×512 five-point template (image-left eye, image-right eye, nose tip, image-left and
@@ -111,16 +111,13 @@ def _smoothed(window, index: int, radius: int) -> tuple[np.ndarray, np.ndarray |
     _, frame, centre = next(entry for entry in window if entry[0] == index)
     if centre is None or radius == 0:
         return frame, centre
-    left, right = eye_centres(centre)
-    iod = float(np.hypot(*(right - left)))
-    mid = (left + right) / 2
+    face = FaceFrame.of(centre)  # origin: between the eyes; iod: the distance between them
     sigma = radius / 2
     total, weight_sum = np.zeros_like(centre), 0.0
     for other_index, _, landmarks in window:
         if landmarks is None or abs(other_index - index) > radius:
             continue
-        other_mid = np.mean(eye_centres(landmarks), axis=0)
-        if np.hypot(*(other_mid - mid)) > JUMP_IOD * iod:
+        if np.hypot(*(FaceFrame.of(landmarks).origin - face.origin)) > JUMP_IOD * face.iod:
             continue
         weight = float(np.exp(-0.5 * ((other_index - index) / sigma) ** 2))
         total += weight * landmarks
