@@ -56,6 +56,12 @@ def stage_weights(options: dict) -> dict[str, float]:
     return {stage: weight / total for stage, weight in weights.items()}
 
 
+def timings_to_show(timings: dict[str, float], enhancer: str | None) -> dict[str, float]:
+    """A job's stage timings for a person to read: the enhance stage only when the job asked for a
+    face enhancer (otherwise that stage only notes that none ran)."""
+    return {stage: seconds for stage, seconds in timings.items() if stage != "enhance" or enhancer}
+
+
 @dataclass
 class StageContext:
     job_dir: Path

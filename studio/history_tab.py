@@ -43,7 +43,7 @@ from pipeline import history, registry
 from pipeline.errors import BadInput, StudioError
 from pipeline.history import JobQuery
 from pipeline.jobs import STATUSES, Job
-from pipeline.stages import STAGES
+from pipeline.stages import STAGES, timings_to_show
 
 from .common import LabTab, StudioContext, progress_callback, shown_errors
 
@@ -199,9 +199,7 @@ def build(ctx: StudioContext, tab: gr.Tab, *, lab: LabTab | None, tabs: gr.Tabs)
         if not found:
             return ("Pick a job in the table to see its details.", gr.update(value=[], visible=False), None, None,
                     *resume_state)
-        # the enhance stage only has a bar when the job asked for a face enhancer
-        timings = {stage: seconds for stage, seconds in found["timings"].items()
-                   if stage != "enhance" or found["inputs"]["enhancer"]}
+        timings = timings_to_show(found["timings"], found["inputs"]["enhancer"])
         stages = (pd.DataFrame({"stage": list(timings), "seconds": list(timings.values())})
                   if timings else None)  # none finished: no plot rather than an empty one
         return (history.details_markdown(found),

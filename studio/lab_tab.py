@@ -51,6 +51,7 @@ from pipeline.media import probe
 from pipeline.preview import portrait_image, render_preview
 from pipeline.runner import RenderRequest
 from pipeline.settings import SADTALKER_POSE_STYLES, SADTALKER_PREPROCESS, SADTALKER_SIZES
+from pipeline.stages import timings_to_show
 from pipeline.suggest import suggest_controls
 
 from .common import SAMPLE_PORTRAIT, LabTab, StudioContext, progress_callback, shown_errors
@@ -407,7 +408,8 @@ def _job_markdown(details: dict | None) -> str:
     head = (f"**Job `{details['job_id']}`** · {details['status']} · {details.get('duration_s') or 0:.1f} s of "
             f"video · emotion {details.get('emotion')} · {details.get('backend')} · "
             f"rendered in {sum(timings.values()):.1f} s")
-    rows = "\n".join(f"| {stage} | {seconds:.2f} s |" for stage, seconds in timings.items())
+    rows = "\n".join(f"| {stage} | {seconds:.2f} s |"
+                     for stage, seconds in timings_to_show(timings, details.get("enhancer")).items())
     notes = "".join(f"\n- {note}" for note in details.get("notes", []))
     return f"{head}\n\n| stage | time |\n|---|---:|\n{rows}\n{notes}"
 

@@ -278,3 +278,13 @@ def test_enhance_the_face_runs_the_ready_enhancer(negating_enhancer, studio_clie
     rendered, delivered = decode_frames(job_dir / "render.mp4"), decode_frames(Path(_video_path(video)))
     middle = len(rendered) // 2
     assert abs(255 - float(rendered[middle].mean()) - float(delivered[middle].mean())) < 6
+
+
+def test_the_job_table_lists_the_enhance_stage_only_when_an_enhancer_ran():
+    from studio.lab_tab import _job_markdown
+
+    timings = {"render": 0.7, "enhance": 0.001, "encode": 0.2}
+    plain = _job_markdown({"job_id": "j", "status": "done", "timings": timings})
+    enhanced = _job_markdown({"job_id": "j", "status": "done", "timings": timings, "enhancer": "gfpgan"})
+    assert "| render |" in plain and "| encode |" in plain and "| enhance |" not in plain
+    assert "| enhance | 0.00 s |" in enhanced
