@@ -2,6 +2,12 @@
 
     personas/examples/<id>/persona.yaml (+ portrait.*)       shipped with the code, read-only
     <AVATAR_STUDIO_HOME>/personas/<id>/persona.yaml (+ portrait.*)   made or edited in the studio
+    <AVATAR_STUDIO_HOME>/users/<user>/personas/<id>/…        the same, per user, in a studio with users
+
+In a studio with users each user has a store of their own (``PersonaStore(settings, owner=name)``):
+they see the shared examples and their own personas, never another user's; editing an example
+saves a copy in their own folder. A signed-out visitor (owner ``""``) sees the examples and can
+save nothing.
 
 A user persona with the same id as an example overrides it: editing an example saves a copy in
 the data dir (portrait included), and deleting that copy brings the example back. Examples
@@ -52,10 +58,11 @@ class RenderDefaults:
 class PersonaStore:
     """Personas by id; see the module docstring for the layout and the rules."""
 
-    def __init__(self, settings: Settings, *, examples_dir: Path | None = None) -> None:
+    def __init__(self, settings: Settings, *, examples_dir: Path | None = None, owner: str | None = None) -> None:
         self.settings = settings
+        self.owner = owner
         self.examples_dir = Path(examples_dir or EXAMPLES_DIR)
-        self.user_dir = Path(settings.personas_dir)
+        self.user_dir = Path(settings.personas_dir if owner is None else settings.owner_dir(owner) / "personas")
 
     # -- reading ------------------------------------------------------------------------------
     def list(self) -> list[Persona]:
@@ -121,6 +128,7 @@ class PersonaStore:
         it as stored. ``portrait``: an image to copy in as its portrait (JPEG, PNG or WebP)."""
         if not isinstance(persona, Persona):
             raise BadInput(f"save expects a Persona, got {type(persona).__name__}")
+        self._check_signed_in()
         folder = self._folder(self.user_dir, persona.id)
         example_folder = self._folder(self.examples_dir, persona.id)
         is_override = (example_folder / PERSONA_FILE).is_file()
@@ -143,6 +151,7 @@ class PersonaStore:
         """Delete a persona made or edited in the studio. Shipped examples cannot be deleted;
         deleting an edited example brings the shipped one back."""
         slug = check_slug(slug)
+        self._check_signed_in()
         folder = self._folder(self.user_dir, slug)
         if (folder / PERSONA_FILE).is_file():
             if (self.user_dir / slug).is_symlink():  # rmtree would empty whatever it points at
@@ -153,6 +162,10 @@ class PersonaStore:
             raise BadInput(f"{slug!r} is a shipped example and cannot be deleted; only personas made or "
                            "edited in the studio can be")
         raise BadInput(f"no persona {slug!r} to delete; known: {', '.join(self.ids()) or 'none'}")
+
+    def _check_signed_in(self) -> None:
+        if self.owner == "":
+            raise BadInput("sign in first: the personas you make and edit are kept as yours")
 
     # -- paths --------------------------------------------------------------------------------
     def _folder(self, root: Path, slug: str) -> Path:

@@ -144,8 +144,8 @@ class Chat:
 
         self.settings = settings
         self.jobs = jobs or JobStore(settings.db_path)
-        self.store = ConversationStore(self.jobs)
-        self.personas = PersonaStore(settings)
+        self.store = ConversationStore(self.jobs)  # the jobs store's owner's conversations only
+        self.personas = PersonaStore(settings, owner=self.jobs.owner)
 
     def ask(self, request: ChatRequest, *, on_token: Callable[[str], None] | None = None,
             progress: Progress | None = None) -> ChatReply:
@@ -265,8 +265,9 @@ class Chat:
 
     def _answer(self, llm: LLMBackend, messages: list[dict], request: ChatRequest,
                 on_token: Callable[[str], None] | None) -> tuple[Completion, bool]:
+        owner = {"owner": self.jobs.owner} if self.jobs.owner is not None else {}  # users never share answers
         key = cache_key(llm=llm.name, model=llm.model, messages=messages, temperature=request.temperature,
-                        max_tokens=request.max_tokens)
+                        max_tokens=request.max_tokens, **owner)
         if request.use_cache and (hit := self.store.cached_answer(key)):
             if on_token:
                 on_token(hit["text"])

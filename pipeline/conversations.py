@@ -11,7 +11,10 @@ The cache maps a hash of the exact request (backend, model, messages, sampling s
 answer: asking the same question of the same persona with the same settings and history costs
 nothing the second time.
 
-Like ``JobStore``, every call opens its own connection (Gradio runs handlers in threads).
+Like ``JobStore``, every call opens its own connection (Gradio runs handlers in threads), and a
+store made over an owner's ``JobStore`` (``jobs.for_owner(name)``) sees only that owner's
+conversations and their turns: another user's conversation id is "no conversation", whatever
+is asked of it — read, continued, listed.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ class Conversation:
     llm: str | None = None
     model: str | None = None
     updated_at: str | None = None
+    owner: str | None = None  # the user who started it, in a studio with users
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -84,36 +88,51 @@ class ConversationStore:
     def connect(self):
         return self.jobs.connect()
 
+    def _owned(self) -> tuple[str, list[Any]]:
+        return self.jobs.owned("conversations.owner")
+
+    def _missing(self, conversation_id: str) -> BadInput:
+        return BadInput(f"no conversation with id {conversation_id!r} — `python app.py conversations` lists them")
+
     # -- conversations ---------------------------------------------------------------------
     def create(self, *, persona: str, mode: str | None, title: str | None, llm: str | None,
                model: str | None) -> Conversation:
+        if self.jobs.owner == "":
+            raise BadInput("sign in first: every conversation belongs to the user who starts it")
         conversation = Conversation(id="c" + new_job_id(), created_at=now(), persona=persona, mode=mode,
-                                    title=title, llm=llm, model=model)
+                                    title=title, llm=llm, model=model, owner=self.jobs.owner)
         conversation.updated_at = conversation.created_at
         with self.connect() as db:
             db["conversations"].insert(conversation.to_dict())
         return conversation
 
     def get(self, conversation_id: str) -> Conversation:
+        owned, params = self._owned()
         with self.connect() as db:
-            rows = list(db["conversations"].rows_where("id = ?", [conversation_id]))
+            rows = list(db["conversations"].rows_where(f"id = ? and {owned}", [conversation_id, *params]))
         if not rows:
-            raise BadInput(f"no conversation with id {conversation_id!r} — `python app.py conversations` lists them")
+            raise self._missing(conversation_id)
         return Conversation(**rows[0])
 
     def list(self, *, persona: str | None = None, limit: int = 50) -> list[Conversation]:
-        where, params = ("persona = ?", [persona]) if persona else (None, [])
+        owned, params = self._owned()
+        where, params = (f"persona = ? and {owned}", [persona, *params]) if persona else (owned, params)
         with self.connect() as db:
             rows = db["conversations"].rows_where(where, params, order_by="updated_at desc, rowid desc", limit=limit)
             return [Conversation(**row) for row in rows]
 
     def touch(self, conversation_id: str, **values: Any) -> None:
+        self.get(conversation_id)  # someone else's is not there
         with self.connect() as db:
             db["conversations"].update(conversation_id, {"updated_at": now(), **values})
 
     # -- turns -----------------------------------------------------------------------------
     def add_turn(self, conversation_id: str, role: str, content: str, **values: Any) -> Turn:
+        owned, params = self._owned()
         with self.connect() as db, db.atomic():
+            if not db.execute(f"select 1 from conversations where id = ? and {owned}",
+                              [conversation_id, *params]).fetchone():
+                raise self._missing(conversation_id)
             seq = db.execute("select coalesce(max(seq), 0) + 1 from turns where conversation_id = ?",
                              [conversation_id]).fetchone()[0]
             turn = Turn(id=f"t{seq}-{secrets.token_hex(3)}", conversation_id=conversation_id, seq=seq, role=role,
@@ -125,22 +144,29 @@ class ConversationStore:
         return turn
 
     def update_turn(self, turn_id: str, **values: Any) -> None:
+        self.turn(turn_id)  # someone else's is not there
         if "cached" in values:
             values["cached"] = int(bool(values["cached"]))
         with self.connect() as db:
             db["turns"].update(turn_id, values)
 
     def turns(self, conversation_id: str) -> list[Turn]:
-        with self.connect() as db:
-            rows = db["turns"].rows_where("conversation_id = ?", [conversation_id], order_by="seq")
-            return [Turn.from_row(row) for row in rows]
+        return self._turns_where("turns.conversation_id = ?", [conversation_id])
 
     def turn(self, turn_id: str) -> Turn:
-        with self.connect() as db:
-            rows = list(db["turns"].rows_where("id = ?", [turn_id]))
-        if not rows:
+        found = self._turns_where("turns.id = ?", [turn_id])
+        if not found:
             raise BadInput(f"no chat turn with id {turn_id!r}")
-        return Turn.from_row(rows[0])
+        return found[0]
+
+    def _turns_where(self, condition: str, params: list[Any]) -> list[Turn]:
+        owned, owner_params = self._owned()
+        with self.connect() as db:
+            cursor = db.execute(
+                "select turns.* from turns join conversations on conversations.id = turns.conversation_id "
+                f"where {condition} and {owned} order by turns.seq", [*params, *owner_params])
+            columns = [d[0] for d in cursor.description]
+            return [Turn.from_row(dict(zip(columns, row))) for row in cursor]
 
     # -- cache -----------------------------------------------------------------------------
     def cached_answer(self, key: str) -> dict[str, Any] | None:

@@ -145,8 +145,12 @@ class JobPage:
 
 
 def list_jobs(store: JobStore, query: JobQuery) -> JobPage:
-    """One page of jobs matching ``query``, newest first. A page past the end gives the last page."""
+    """One page of ``store``'s jobs (its owner's, in a studio with users) matching ``query``, newest
+    first. A page past the end gives the last page."""
     where, params = query.where()
+    owned, owner_params = store.owned()
+    if owner_params:
+        where, params = f"{owned} and {where}", [*owner_params, *params]
     with store.connect() as db:
         total = db.execute(f"select count(*) from jobs where {where}", params).fetchone()[0]
         page = min(query.page, max(1, -(-total // query.page_size)))
@@ -390,10 +394,13 @@ class JobStats:
         return asdict(self)
 
 
-def stats_queries(since: str | None = None) -> dict[str, tuple[str, list[Any]]]:
+def stats_queries(since: str | None = None, owner: str | None = None) -> dict[str, tuple[str, list[Any]]]:
     """The two SQL queries behind ``job_stats`` (tests check their plans): both read
-    ``idx_jobs_stats`` — status, backend, created_at, duration and work seconds (m005_history)."""
+    ``idx_jobs_stats`` — status, backend, created_at, duration and work seconds (m005_history).
+    With ``owner`` (a studio with users) they count only that user's jobs."""
     where, params = ("created_at >= ?", [since]) if since else ("1", [])
+    if owner is not None:
+        where, params = f"owner = ? and {where}", [owner, *params]
     return {
         "success": ("select backend, status, count(*) from jobs "
                     f"where {where} and backend is not null group by status, backend", params),  # index order
@@ -405,8 +412,8 @@ def stats_queries(since: str | None = None) -> dict[str, tuple[str, list[Any]]]:
 
 def job_stats(store: JobStore, *, since: str | None = None) -> JobStats:
     """Success rate per backend and real-time factor per backend and day (jobs created ≥ ``since``,
-    an ISO date or timestamp; all jobs when None)."""
-    queries = stats_queries(since)
+    an ISO date or timestamp; all jobs when None) — of ``store``'s owner's jobs when it has one."""
+    queries = stats_queries(since, store.owner)
     stats = JobStats()
     with store.connect() as db:
         counts: dict[str, dict[str, int]] = {}

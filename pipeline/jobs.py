@@ -12,10 +12,17 @@ while the studio reads.
 Status moves queued → running → done | failed | interrupted. A job whose process died while
 ``running`` (its pid is gone) is marked ``interrupted`` by ``mark_orphans_interrupted``, called at
 start-up by the CLI and the studio.
+
+Owners. In a studio with users every job (and conversation) has an ``owner``, and
+``store.for_owner(name)`` is a store that sees, changes and creates only that owner's rows: every
+query it makes carries ``owner = ?``, so another user's job is simply not there — the same
+``JobNotFound`` a mistyped id gets. A store with no owner (the CLI, a studio without users) sees
+every row, as it always did.
 """
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 import os
@@ -33,7 +40,7 @@ except ImportError:  # Windows: no advisory locks; opening a brand-new database 
     fcntl = None
 from sqlite_utils.migrations import Migrations
 
-from .errors import JobNotFound
+from .errors import BadInput, JobNotFound
 
 STATUSES = ("queued", "running", "done", "failed", "interrupted")
 JSON_COLUMNS = ("controls_user", "controls_proposed", "controls_final", "emotion_evidence",
@@ -148,6 +155,17 @@ def m006_enhance_stage(db: sqlite_utils.Database) -> None:
     db["jobs"].create_index(["status", "backend", "created_at", "duration_s", "work_s"], index_name="idx_jobs_stats")
 
 
+@migrations()
+def m007_owners(db: sqlite_utils.Database) -> None:
+    # Studios with users: every job and conversation belongs to the user who made it (NULL: made
+    # without users — the CLI, a local studio). A user's History pages through their own jobs
+    # newest first, and the chat list their own conversations, each read off an index.
+    db["jobs"].add_column("owner", str)
+    db["jobs"].create_index(["owner", "created_at"])
+    db["conversations"].add_column("owner", str)
+    db["conversations"].create_index(["owner", "updated_at"])
+
+
 _WORK_STAGES = ("inputs", "speech", "analysis", "emotion", "control", "render", "encode")
 _WORK_STAGES_6 = ("inputs", "speech", "analysis", "emotion", "control", "render", "enhance", "encode")
 _FTS_SCHEMA = (
@@ -213,6 +231,7 @@ class Job:
     remote_id: str | None = None  # hosted renders: the vendor's video id, recorded before the first poll
     remote: dict | None = None  # hosted renders: vendor, API version, status, uploaded assets, result URL
     controls_ignored: list | None = None  # controls the job's renderer cannot honour
+    owner: str | None = None  # the user who made it, in a studio with users
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> "Job":
@@ -237,6 +256,8 @@ def _encode(values: dict[str, Any]) -> dict[str, Any]:
 
 
 class JobStore:
+    owner: str | None = None  # None: every job; a user name: only that user's (``for_owner``)
+
     def __init__(self, db_path: Path) -> None:
         self.db_path = Path(db_path)
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
@@ -250,6 +271,18 @@ class JobStore:
                     db.enable_wal()
                 migrations.apply(db)
 
+    def for_owner(self, owner: str | None) -> "JobStore":
+        """This store seen by ``owner``: only their rows (None: every row, this store as it is)."""
+        if owner is None:
+            return self
+        scoped = copy.copy(self)
+        scoped.owner = owner
+        return scoped
+
+    def owned(self, column: str = "owner") -> tuple[str, list[Any]]:
+        """The SQL condition (and its parameters) that keeps a query to this store's owner."""
+        return ("1", []) if self.owner is None else (f"{column} = ?", [self.owner])
+
     @contextmanager
     def connect(self) -> Iterator[sqlite_utils.Database]:
         db = sqlite_utils.Database(self.db_path)
@@ -262,23 +295,37 @@ class JobStore:
     def create(self, **values: Any) -> Job:
         job_id = values.pop("id", None) or new_job_id()
         row = {"id": job_id, "created_at": now(), "status": "queued", **values}
+        if self.owner is not None:
+            if not self.owner:
+                raise BadInput("sign in first: every job belongs to the user who starts it")
+            row["owner"] = self.owner
         with self.connect() as db:
             db["jobs"].insert(_encode(row))
         return self.get(job_id)
 
     def get(self, job_id: str) -> Job:
+        owned, params = self.owned()
         with self.connect() as db:
-            rows = list(db["jobs"].rows_where("id = ?", [job_id]))
+            rows = list(db["jobs"].rows_where(f"id = ? and {owned}", [job_id, *params]))
         if not rows:
             raise JobNotFound(f"no job with id {job_id!r} — `python app.py jobs` lists them")
         return Job.from_row(rows[0])
 
     def update(self, job_id: str, **values: Any) -> None:
-        with self.connect() as db:
-            db["jobs"].update(job_id, _encode(values))
+        if not values:
+            return
+        owned, params = self.owned()
+        encoded = _encode(values)
+        assignments = ", ".join(f"[{column}] = ?" for column in encoded)
+        with self.connect() as db, db.atomic():
+            cursor = db.execute(f"update jobs set {assignments} where id = ? and {owned}",
+                                [*encoded.values(), job_id, *params])
+            if cursor.rowcount == 0:
+                raise JobNotFound(f"no job with id {job_id!r} — `python app.py jobs` lists them")
 
     def list(self, *, limit: int = 50, offset: int = 0, status: str | None = None) -> list[Job]:
-        where, params = ("status = ?", [status]) if status else (None, [])
+        owned, params = self.owned()
+        where, params = (f"status = ? and {owned}", [status, *params]) if status else (owned, params)
         with self.connect() as db:
             rows = db["jobs"].rows_where(where, params, order_by="created_at desc, rowid desc",
                                          limit=limit, offset=offset)
@@ -288,8 +335,9 @@ class JobStore:
         """Remove a job's row. Chat turns that made it keep their text and lose the link (``job_id``
         becomes NULL), so a conversation never points at a job that is gone. The folder is the
         caller's (``history.delete_job``)."""
+        owned, params = self.owned()
         with self.connect() as db, db.atomic():
-            if not db.execute("select 1 from jobs where id = ?", [job_id]).fetchone():
+            if not db.execute(f"select 1 from jobs where id = ? and {owned}", [job_id, *params]).fetchone():
                 raise JobNotFound(f"no job with id {job_id!r} — `python app.py jobs` lists them")
             db.execute("update turns set job_id = null where job_id = ?", [job_id])
             db.execute("delete from jobs where id = ?", [job_id])
@@ -298,8 +346,10 @@ class JobStore:
         """The values a filterable column takes (persona, backend, status), sorted; read off its index."""
         if column not in ("persona", "backend", "status"):
             raise ValueError(f"not a filterable column: {column}")
+        owned, params = self.owned()
         with self.connect() as db:
-            rows = db.execute(f"select distinct {column} from jobs where {column} is not null order by 1")
+            rows = db.execute(f"select distinct {column} from jobs where {column} is not null and {owned} order by 1",
+                              params)
             return [row[0] for row in rows]
 
     def mark_orphans_interrupted(self) -> list[str]:

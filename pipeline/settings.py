@@ -9,7 +9,9 @@ out of ``repr`` so they cannot leak into logs or error messages by accident.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Mapping
@@ -95,6 +97,13 @@ class Settings:
 
     def job_dir(self, job_id: str) -> Path:
         return self.jobs_dir / job_id
+
+    def owner_dir(self, owner: str) -> Path:
+        """A user's own folder in a studio with users (their personas live inside): a readable
+        slug of the name plus a hash of it, so names that differ only in case or punctuation
+        never share a folder and no name can reach outside ``users/``."""
+        slug = re.sub(r"[^a-z0-9_-]+", "-", owner.lower()).strip("-")[:40] or "user"
+        return self.home / "users" / f"{slug}-{hashlib.sha256(owner.encode('utf-8')).hexdigest()[:10]}"
 
     @property
     def personas_dir(self) -> Path:

@@ -62,12 +62,14 @@ class Suggestion:
 
 def suggest_controls(settings: Settings, *, text: str | None = None, audio: str | Path | None = None,
                      portrait: str | Path | None = None, emotion: str | None = None, persona: str | None = None,
-                     llm: str | None = None, model: str | None = None, controller: str = "llm") -> Suggestion:
+                     llm: str | None = None, model: str | None = None, controller: str = "llm",
+                     owner: str | None = None) -> Suggestion:
     """Controls for saying ``text`` (or the recording ``audio``), proposed by ``controller``.
 
     ``emotion`` forces the emotion (else it is detected); ``persona`` lends its voice (the speech's
     energy depends on it) and its preferred LLM; ``llm``/``model`` choose the LLM outright. A
-    ``portrait``, when given, is checked like a render's, so its problems show up now."""
+    ``portrait``, when given, is checked like a render's, so its problems show up now. ``owner``:
+    whose personas ``persona`` is looked up among, in a studio with users."""
     text = None if text is None or (audio is not None and not text.strip()) else text
     if text is not None and audio is not None:
         raise BadInput("give either a script or an audio file, not both")
@@ -81,7 +83,7 @@ def suggest_controls(settings: Settings, *, text: str | None = None, audio: str 
     if persona:
         from personas import PersonaStore
 
-        chosen = PersonaStore(settings).get(persona)
+        chosen = PersonaStore(settings, owner=owner).get(persona)
         voice = chosen.voice
         llm, model = llm or chosen.llm.backend, model or (chosen.llm.model if not llm else None)
     if llm is not None and llm not in registry.names("llm"):

@@ -54,7 +54,8 @@ def rendered(tmp_path_factory):
 def test_m005_adds_indexes_search_and_work_seconds(tmp_path):
     store = JobStore(tmp_path / "studio.db")
     with store.connect() as db:
-        assert [m.name for m in migrations.applied(db)][-2:] == ["m005_history", "m006_enhance_stage"]
+        applied = [m.name for m in migrations.applied(db)]
+        assert applied.index("m005_history") + 1 == applied.index("m006_enhance_stage")
         indexes = {index.name: index.columns for index in db["jobs"].indexes}
         assert indexes["idx_jobs_status_created_at"] == ["status", "created_at"]
         assert indexes["idx_jobs_persona_created_at"] == ["persona", "created_at"]
