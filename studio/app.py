@@ -1,10 +1,13 @@
 """The studio's app factory: four tabs over one in-process pipeline.
 
-``build_app(settings)`` arranges the tabs (one module each) and wires the few things that cross
-them: History can open a job in the Render lab. It does no work at import and starts no server;
-``launch_options`` holds what every launch (``studio.launch``, the tests, a Space) passes to
-Gradio: the theme and CSS, the upload limit, and the only folders served besides Gradio's own
-cache: ``assets/`` and the job outputs.
+``build_app(settings, access)`` arranges the tabs (one module each) and wires the few things that
+cross them: History can open a job in the Render lab. It does no work at import and starts no
+server. The app is a ``guard.StudioBlocks``: every event passes the guard (who is asking, and
+whether each file they send is theirs to send). ``launch_options`` holds what every launch
+(``studio.launch``, the tests, a Space) passes to Gradio: the theme and CSS, the upload limit, the
+guard's HTTP half, and the folders Gradio may copy outputs from — ``assets/`` and the job
+folders. Those are never served as they are: the guard refuses every URL inside the data folder,
+and a finished video reaches a browser as Gradio's cached copy, given to its owner only.
 """
 
 from __future__ import annotations
@@ -12,11 +15,13 @@ from __future__ import annotations
 from typing import Any
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from pipeline.settings import Settings
 
 from . import chat_tab, history_tab, lab_tab, personas_tab
-from .common import ASSETS_DIR, MAX_UPLOAD, StudioContext
+from .common import ASSETS_DIR, MAX_UPLOAD, StudioContext, public_files
+from .guard import OAUTH, Access, StudioBlocks, StudioHTTPGuard
 
 STUDIO_CSS = """
 .gradio-container { max-width: 1400px !important; }
@@ -25,12 +30,16 @@ STUDIO_CSS = """
 """
 
 
-def build_app(settings: Settings) -> gr.Blocks:
-    ctx = StudioContext(settings)
-    ctx.runner.store.mark_orphans_interrupted()
-    with gr.Blocks(title="Avatar Studio") as app:
+def build_app(settings: Settings, access: Access | None = None) -> gr.Blocks:
+    """The studio; ``access`` says whether it has users (default: none, the local single creator)."""
+    access = access or Access()
+    ctx = StudioContext(settings, access)
+    ctx.jobs.mark_orphans_interrupted()
+    with StudioBlocks(title="Avatar Studio", access=access, data_dir=settings.home) as app:
         gr.Markdown("# Avatar Studio\nPersona-driven talking avatars: chat, direct the face, keep every render.",
                     elem_id="studio-header")
+        if access.mode == OAUTH:  # Sign in with Hugging Face: every item is the signed-in user's
+            gr.LoginButton(elem_id="studio-login")
         with gr.Tabs(elem_id="tabs") as tabs:
             with gr.Tab("Personas", id="personas", elem_id="tab-personas") as tab:
                 personas_tab.build(ctx, tab)
@@ -40,6 +49,8 @@ def build_app(settings: Settings) -> gr.Blocks:
                 lab = lab_tab.build(ctx, tab)
             with gr.Tab("History", id="history", elem_id="tab-history") as tab:
                 history_tab.build(ctx, tab, lab=lab, tabs=tabs)
+    app.grants.add_public(public_files())
+    app.share_component_files()
     return app
 
 
@@ -50,4 +61,5 @@ def launch_options(settings: Settings) -> dict[str, Any]:
         "css": STUDIO_CSS,
         "max_file_size": MAX_UPLOAD,
         "allowed_paths": [str(ASSETS_DIR), str(settings.jobs_dir)],
+        "app_kwargs": {"middleware": [Middleware(StudioHTTPGuard)]},
     }

@@ -2,7 +2,10 @@
 studio makes — pipeline errors into ``gr.Error`` and pipeline progress callbacks into ``gr.Progress``.
 
 The tabs hold no logic of their own beyond arranging components: everything they do is a call into
-``pipeline/`` or ``personas/`` through a ``StudioContext``.
+``pipeline/`` or ``personas/`` through a ``StudioContext``. Its ``runner``, ``personas`` and
+``chat`` are made for the owner of the event being handled (``guard.current_owner``): in a studio
+with users each is a store that sees only that user's jobs, conversations and personas, so a
+handler cannot reach another user's items even by asking for them by id.
 """
 
 from __future__ import annotations
@@ -10,16 +13,20 @@ from __future__ import annotations
 import functools
 import inspect
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 import gradio as gr
 
-from personas.store import PersonaStore
+from personas.store import EXAMPLES_DIR, PersonaStore
 from pipeline import registry
 from pipeline.chat import Chat
 from pipeline.errors import StudioError
+from pipeline.jobs import JobStore
 from pipeline.runner import Runner
 from pipeline.settings import PROJECT_ROOT, Settings
+
+from .guard import Access, current_owner
 
 ASSETS_DIR = PROJECT_ROOT / "assets"
 SAMPLE_PORTRAIT = ASSETS_DIR / "astronaut.png"
@@ -28,18 +35,32 @@ MAX_UPLOAD = "50mb"  # portraits and audio; Gradio refuses bigger uploads before
 
 @dataclass
 class StudioContext:
-    """The pipeline objects the tabs call. Built once per app; safe to share between handler
-    threads (each store opens its own database connection per call)."""
+    """The pipeline objects the tabs call, for the owner of the event being handled. Built once
+    per app; safe to share between handler threads (each store opens its own database connection
+    per call, and the scoped objects are made per use: they are cheap)."""
 
     settings: Settings
-    runner: Runner = field(init=False)
-    personas: PersonaStore = field(init=False)
-    chat: Chat = field(init=False)
+    access: Access = field(default_factory=Access)
+    jobs: JobStore = field(init=False)  # every job, whoever's: start-up upkeep only
 
     def __post_init__(self) -> None:
-        self.runner = Runner(self.settings)
-        self.personas = PersonaStore(self.settings)
-        self.chat = Chat(self.settings, jobs=self.runner.store)
+        self.jobs = JobStore(self.settings.db_path)  # applies the migrations once
+
+    @property
+    def owner(self) -> str | None:
+        return current_owner(self.access)
+
+    @property
+    def runner(self) -> Runner:
+        return Runner(self.settings, self.jobs.for_owner(self.owner))
+
+    @property
+    def personas(self) -> PersonaStore:
+        return PersonaStore(self.settings, owner=self.owner)
+
+    @property
+    def chat(self) -> Chat:
+        return Chat(self.settings, jobs=self.jobs.for_owner(self.owner))
 
     def persona_choices(self) -> list[tuple[str, str]]:
         """(label, id) for every persona that loads, examples included."""
@@ -48,6 +69,24 @@ class StudioContext:
     def backend_choices(self, kind: str) -> list[tuple[str, str]]:
         """(label, name) for every backend of ``kind``; one that cannot run now says why in its label."""
         return [(_label(item), item.name) for item in registry.availability(kind, self.settings)]
+
+
+class ForEachEvent:
+    """Stands for ``make()``, made again at every attribute use: a tab can keep one name for a
+    store (``store.get(...)``) that answers for whoever sent the event being handled."""
+
+    def __init__(self, make: Callable[[], Any]) -> None:
+        self._make = make
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._make(), name)
+
+
+def public_files() -> list[Path]:
+    """The app's own files anyone may send back as inputs: the assets and the example personas'
+    portraits."""
+    return [path for pattern, root in (("*", ASSETS_DIR), ("*/portrait.*", EXAMPLES_DIR))
+            for path in sorted(root.glob(pattern)) if path.is_file()]
 
 
 @dataclass

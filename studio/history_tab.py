@@ -45,7 +45,7 @@ from pipeline.history import JobQuery
 from pipeline.jobs import STATUSES, Job
 from pipeline.stages import STAGES, timings_to_show
 
-from .common import LabTab, StudioContext, progress_callback, shown_errors
+from .common import ForEachEvent, LabTab, StudioContext, progress_callback, shown_errors
 
 TABLE_HEADERS = ["job id", "created (UTC)", "status", "persona", "backend", "script", "length (s)", "error"]
 CONTROLS_HEADERS = ["control", "set by you", "proposed", "used"]
@@ -67,7 +67,7 @@ Returns (job_id, details): the same dict as get_job, for the finished job."""
 
 
 def build(ctx: StudioContext, tab: gr.Tab, *, lab: LabTab | None, tabs: gr.Tabs) -> None:
-    store = ctx.runner.store
+    store = ForEachEvent(lambda: ctx.runner.store)  # the jobs of whoever sent the event
 
     # -- filters and table --------------------------------------------------------------------
     with gr.Row(equal_height=True):

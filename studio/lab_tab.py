@@ -226,7 +226,7 @@ def build(ctx: StudioContext, tab: gr.Tab) -> LabTab:
         text, recording = _what_is_said(script, audio)
         result = suggest_controls(ctx.settings, text=text, audio=recording, emotion=_forced(emotion),
                                   persona=persona or None, llm=None if llm in (DEFAULT_LLM, RULES, None) else llm,
-                                  controller=RULES if llm == RULES else "llm")
+                                  controller=RULES if llm == RULES else "llm", owner=ctx.owner)
         return result.to_dict()
 
     def apply_suggestion(found: dict | None):
@@ -242,14 +242,19 @@ def build(ctx: StudioContext, tab: gr.Tab) -> LabTab:
         apply_suggestion, suggestion, [*sliders, emotion, why], api_visibility="private", queue=False)
 
     # -- render ------------------------------------------------------------------------------
+    # preprocess=False: the handler gets the payload as sent, so a portrait that is not an image, or
+    # a control that is not a number, reaches the pipeline and becomes a failed job with its reason
+    # (Gradio's own decoding would refuse it first with a generic error and record nothing). The
+    # guard has already checked every file in it is this client's upload.
     @shown_errors
-    def render(portrait: str | None, script: str | None = None, audio: str | None = None,
+    def render(portrait: Any, script: str | None = None, audio: Any = None,
                persona: str | None = NO_PERSONA, emotion: str | None = AUTO, blink_rate: float = REST.blink_rate,
                head_tilt: float = REST.head_tilt, expression_intensity: float = REST.expression_intensity,
                mouth_openness: float = REST.mouth_openness, eyebrow_raise: float = REST.eyebrow_raise,
                backend: str | None = None, enhance: bool = False, sadtalker_size: int | None = None,
                sadtalker_preprocess: str | None = None, sadtalker_pose_style: float | None = None,
                progress=gr.Progress()):
+        portrait, audio = _upload_path(portrait), _upload_path(audio)
         if not portrait:
             raise BadInput("choose a portrait: pick a persona or upload a photo")
         options = _renderer_options(backend or ctx.settings.renderer, sadtalker_size, sadtalker_preprocess,
@@ -275,9 +280,10 @@ def build(ctx: StudioContext, tab: gr.Tab) -> LabTab:
     sadtalker_fields = [sadtalker_size, sadtalker_preprocess, sadtalker_pose_style]
     render_inputs = [portrait, script, audio, persona, emotion, *sliders, backend, enhance, *sadtalker_fields]
     render_button.click(render, render_inputs, [video, details], api_name="render", api_description=RENDER_API,
-                        concurrency_id="lab-render")
+                        concurrency_id="lab-render", preprocess=False)
     gr.on([slider.release for slider in sliders], render_on_release, [auto_render, *render_inputs],
-          [video, details], trigger_mode="always_last", concurrency_id="lab-render", api_visibility="private")
+          [video, details], trigger_mode="always_last", concurrency_id="lab-render", api_visibility="private",
+          preprocess=False)
     details.change(_job_markdown, details, job_summary, queue=False, api_visibility="private",
                    show_progress="hidden")
 
@@ -362,22 +368,32 @@ def _enhancer(ctx: StudioContext, enhance: bool) -> dict:
     return {"enhancer": name}
 
 
-def _renderer_options(backend: str, size: int | None, preprocess: str | None, pose_style: float | None) -> dict:
+def _renderer_options(backend: str, size: Any, preprocess: Any, pose_style: Any) -> dict:
     """SadTalker's own options for a SadTalker job (those given; the rest come from the settings);
-    nothing for any other backend, which has no such options (the lab always sends the fields)."""
+    nothing for any other backend, which has no such options (the lab always sends the fields).
+    The renderer's ``check_options`` judges the values when the job is submitted, so a bad one is
+    a failed job with its reason; only the pose style's slider is checked here, in its own words."""
     if backend != SADTALKER:
         return {}
-    options: dict[str, Any] = {}
-    if size is not None:
-        options["size"] = int(size)
-    if preprocess:
-        options["preprocess"] = preprocess
-    if pose_style is not None:
-        if float(pose_style) != int(pose_style):
+    given = {"size": size, "preprocess": preprocess, "pose_style": pose_style}
+    options = {name: value for name, value in given.items() if value not in (None, "")}
+    if "pose_style" in options:
+        try:
+            whole = float(pose_style) == int(float(pose_style))
+        except (TypeError, ValueError, OverflowError):
+            whole = False
+        if not whole:
             low, high = SADTALKER_POSE_STYLES
             raise BadInput(f"SadTalker pose style must be a whole number from {low} to {high}, got {pose_style}")
-        options["pose_style"] = int(pose_style)
-    return options  # the renderer's check_options judges the values when the job is submitted
+        options["pose_style"] = int(float(pose_style))
+    return options
+
+
+def _upload_path(value: Any) -> str | None:
+    """The file path in a raw file payload (``{"path": …}``, as the guard checked it), or None."""
+    if isinstance(value, dict):
+        value = value.get("path")
+    return str(value) if value else None
 
 
 def _job_copy(job_dir: Path, stem: str) -> Path | None:

@@ -63,7 +63,7 @@ from pipeline.render.face_check import check_face
 from pipeline.settings import LLM_BACKENDS
 from pipeline.speech.voices import voice_choices, voice_sample_audio
 
-from .common import StudioContext, progress_callback, shown_errors
+from .common import ForEachEvent, StudioContext, progress_callback, shown_errors
 
 PRIVATE = {"api_visibility": "private"}
 QUIET = {"show_progress": "hidden", "queue": False, **PRIVATE}
@@ -82,7 +82,7 @@ MODES_EXAMPLE = """lecture:
 
 
 def build(ctx: StudioContext, tab: gr.Tab, **wiring: Any) -> None:
-    store = ctx.personas
+    store = ForEachEvent(lambda: ctx.personas)  # the personas of whoever sent the event
     blank = blank_form()
 
     loaded = gr.State(None)
