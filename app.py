@@ -1,7 +1,8 @@
 """Avatar Studio entry point: argument parsing only.
 
-    python app.py [--host H] [--port P] [--share] [--auth USER:PASS] [--no-browser]
-                                       launch the studio (Gradio)
+    python app.py [--host H] [--port P] [--share] [--auth USER:PASS ...] [--auth-file FILE] [--no-browser]
+                                       launch the studio (Gradio); --auth/--auth-file give it users
+    python app.py hash-password        print a password's hash for an --auth-file line
     python app.py render --image IMG (--text TEXT | --audio FILE) [--set NAME=VALUE ...] [--json]
                          [--backend NAME] [--option KEY=VALUE ...] [--enhance NAME]
     python app.py jobs [--json]        list recent jobs
@@ -29,7 +30,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, help="studio: port (default $GRADIO_SERVER_PORT, else 7860)")
     parser.add_argument("--no-browser", action="store_true", help="studio: do not open a browser")
     parser.add_argument("--share", action="store_true", help="studio: also serve it on a public gradio.live link")
-    parser.add_argument("--auth", metavar="USER:PASS", help="studio: ask for this user name and password")
+    parser.add_argument("--auth", metavar="USER:PASS", action="append",
+                        help="studio: a user and their password (repeatable); with users, every job, conversation "
+                             "and persona is its user's own. Visible in the process list: prefer --auth-file")
+    parser.add_argument("--auth-file", metavar="FILE",
+                        help="studio: users, one user:password (or user:hash from `app.py hash-password`) a line "
+                             "(default $AVATAR_STUDIO_AUTH_FILE)")
     commands = parser.add_subparsers(dest="command")
 
     render = commands.add_parser("render", help="render a talking-head video")
@@ -103,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     transcribe.add_argument("--language", help="language code, e.g. en (default: detect)")
     transcribe.add_argument("--json", action="store_true")
 
+    commands.add_parser("hash-password", help="read a password (typed, or one line on stdin) and print its hash "
+                                              "for an --auth-file line: user:<hash>")
+
     persona = commands.add_parser("persona", help="list, show or check personas")
     persona_commands = persona.add_subparsers(dest="persona_command", required=True)
     persona_list = persona_commands.add_parser("list", help="list personas")
@@ -130,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
 
         try:
             return launch(host=args.host, port=args.port, open_browser=not args.no_browser, share=args.share,
-                          auth=args.auth)
+                          auth=args.auth, auth_file=args.auth_file)
         except StudioError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2

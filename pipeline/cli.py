@@ -322,9 +322,27 @@ def cmd_persona(args) -> int:
     return 0
 
 
+def cmd_hash_password(args) -> int:
+    """A password's hash for an auth file line (``user:<hash>``): typed twice at a terminal, else
+    the first line of stdin — never an argument, which the process list would show."""
+    from .passwords import hash_password
+
+    if sys.stdin.isatty():
+        import getpass
+
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != password:
+            raise BadInput("the two passwords differ")
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    print(hash_password(password))
+    return 0
+
+
 def main(args) -> int:
     commands = {"render": cmd_render, "jobs": cmd_jobs, "resume": cmd_resume, "chat": cmd_chat,
-                "conversations": cmd_conversations, "transcribe": cmd_transcribe, "persona": cmd_persona}
+                "conversations": cmd_conversations, "transcribe": cmd_transcribe, "persona": cmd_persona,
+                "hash-password": cmd_hash_password}
     try:
         return commands[args.command](args)
     except StudioError as error:

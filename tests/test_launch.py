@@ -14,10 +14,9 @@ from conftest import ROOT
 
 def test_auth_flag_is_user_colon_password():
     from pipeline.errors import BadInput
-    from studio.launch import parse_auth
+    from pipeline.passwords import parse_auth
 
     assert parse_auth("ana:s3:cret") == ("ana", "s3:cret")
-    assert parse_auth(None) is None
     for bad in ("ana", ":pw", "ana:"):
         with pytest.raises(BadInput, match="user:password"):
             parse_auth(bad)
@@ -133,3 +132,31 @@ def test_a_browser_is_opened_only_on_a_desktop_and_never_in_a_space(monkeypatch)
     monkeypatch.delenv("SPACE_ID")
     monkeypatch.delenv("DISPLAY")
     assert not opens_browser(True)
+
+
+@pytest.mark.parametrize("flags,warned", [(["--host", "0.0.0.0"], True), (["--host", "0.0.0.0", "--auth", "ana:pw"], False)])
+def test_a_studio_open_to_the_network_without_users_warns(tmp_path, flags, warned):
+    import socket
+    import time
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "AVATAR_STUDIO_HOME": str(tmp_path / "home"), "GRADIO_TEMP_DIR": str(tmp_path / "gradio")}
+    process = subprocess.Popen([sys.executable, "app.py", *flags, "--port", str(port), "--no-browser"], cwd=ROOT,
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # up: it answers on the port
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/gradio_api/info", timeout=2).status_code in (200, 401):
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+    finally:
+        process.terminate()
+        _, stderr = process.communicate(timeout=60)
+    warnings = [line for line in stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == (1 if warned else 0), stderr
+    if warned:
+        assert "--auth USER:PASS" in warnings[0]
