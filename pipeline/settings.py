@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Mapping
 
 from .errors import BadInput, MissingKey
+from .quotas import Limits
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_HOME = PROJECT_ROOT / "data"
@@ -86,6 +87,7 @@ class Settings:
     sadtalker_allow_cpu: bool = False  # run without CUDA (minutes per second of video)
     gfpgan_weights: Path | None = None  # a GFPGAN v1.3/v1.4 .pth; None → the one in SADTALKER_DIR, if any
     gfpgan_smoothing: float = 0.6  # 0–1: how much a restored face keeps of the last frame's where nothing moved
+    limits: Limits = field(default_factory=Limits)  # per-user quotas, applied in a studio with users
 
     @property
     def db_path(self) -> Path:
@@ -208,6 +210,7 @@ def resolve(environ: Mapping[str, str] | None = None, *, dotenv: bool = True, **
         sadtalker_allow_cpu=_bool_setting(env, "SADTALKER_ALLOW_CPU", False),
         gfpgan_weights=Path(env["GFPGAN_WEIGHTS"]).expanduser().resolve() if (env.get("GFPGAN_WEIGHTS") or "").strip() else None,
         gfpgan_smoothing=_fraction_setting(env, "GFPGAN_SMOOTHING", 0.6),
+        limits=Limits.from_env(env),
     )
     return replace(settings, **overrides) if overrides else settings
 

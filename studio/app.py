@@ -36,6 +36,7 @@ def build_app(settings: Settings, access: Access | None = None) -> gr.Blocks:
     ctx = StudioContext(settings, access)
     ctx.jobs.mark_orphans_interrupted()
     with StudioBlocks(title="Avatar Studio", access=access, data_dir=settings.home) as app:
+        ctx.blocks = app
         gr.Markdown("# Avatar Studio\nPersona-driven talking avatars: chat, direct the face, keep every render.",
                     elem_id="studio-header")
         if access.mode == OAUTH:  # Sign in with Hugging Face: every item is the signed-in user's

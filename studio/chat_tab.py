@@ -44,6 +44,7 @@ from pipeline.speech.stt import transcribe_file
 from pipeline.speech.wav import read_wav
 
 from .common import StudioContext, progress_callback, shown_errors
+from .limits import quota
 
 NO_MODE = "(none)"  # mode names are slugs, so this can never be one
 OUTPUT_CHOICES = [("Video", "video"), ("Audio only", "audio"), ("Text only", "text")]
@@ -156,7 +157,7 @@ def build(ctx: StudioContext, tab: gr.Tab, **wiring: Any) -> None:
                 facts, latest_video, latest_audio)
 
     @shown_errors
-    def take_message(text: str, messages: list) -> tuple:
+    def take_message(text: str, messages: list, _reply_as: str | None = None) -> tuple:
         question = check_message(text)  # the pipeline's own rule and words for an empty or too long message
         # The box and button stay off until the turn ends: a second message sent meanwhile would
         # not know the conversation the first one is starting.
@@ -207,16 +208,20 @@ def build(ctx: StudioContext, tab: gr.Tab, **wiring: Any) -> None:
 
     # Queued (a gr.Error from an unqueued event never reaches the page) but never kept waiting
     # behind someone's render: it only checks the message and echoes it.
-    sent = gr.on([message.submit, send.click], take_message, [message, chatbot], [message, send, pending, chatbot],
-                 concurrency_limit=None, show_progress="hidden", **private)
+    # The quota is checked at the door twice: on sending (its message shows under the box) and on
+    # answering (a client posting the answer event on its own meets it too).
+    sent = gr.on([message.submit, send.click], take_message, [message, chatbot, output],
+                 [message, send, pending, chatbot], concurrency_limit=None, show_progress="hidden",
+                 validator=quota(ctx, "chat", output_at=2), **private)
     answering = sent.success(answer, [pending, persona, conversation, mode, llm, output, length, chatbot],
                              [chatbot, conversation, status, video, audio, message], show_progress_on=[video, audio],
-                             **private)
+                             validator=quota(ctx, "chat", output_at=5), **private)
     # Gradio 6 runs ``.then`` only after success; a failed turn must give the box back too.
     for after in (answering.then, answering.failure):
         after(end_turn, None, [conversations, listed, message, send], show_progress="hidden", **private)
 
-    api_trigger.click(_chat_endpoint(ctx), api_inputs, api_outputs, api_name="chat", api_description=CHAT_API_DESCRIPTION)
+    api_trigger.click(_chat_endpoint(ctx), api_inputs, api_outputs, api_name="chat", api_description=CHAT_API_DESCRIPTION,
+                      validator=quota(ctx, "chat", output_at=5))
     gr.on([mic.stop_recording, mic.upload], _transcribe_endpoint(ctx), mic, message, api_name="transcribe",
           api_description=TRANSCRIBE_API_DESCRIPTION, show_progress_on=[message])
 

@@ -41,6 +41,7 @@ class StudioContext:
 
     settings: Settings
     access: Access = field(default_factory=Access)
+    blocks: Any = None  # the StudioBlocks these tabs are built in (its queue: what each owner has waiting)
     jobs: JobStore = field(init=False)  # every job, whoever's: start-up upkeep only
 
     def __post_init__(self) -> None:
@@ -61,6 +62,10 @@ class StudioContext:
     @property
     def chat(self) -> Chat:
         return Chat(self.settings, jobs=self.jobs.for_owner(self.owner))
+
+    def waiting(self) -> int:
+        """The owner's renders and chat turns waiting in the queue or running."""
+        return self.blocks.waiting(self.owner) if self.blocks is not None else 0
 
     def persona_choices(self) -> list[tuple[str, str]]:
         """(label, id) for every persona that loads, examples included."""

@@ -182,6 +182,19 @@ class StudioBlocks(gr.Blocks):
         self.grants = FileGrants()
         self.login_throttle = LoginThrottle() if self.access.mode == PASSWORD else None
 
+    def waiting(self, owner: str | None) -> int:
+        """How many of ``owner``'s quota-checked events (renders, chat turns) wait in Gradio's queue
+        or run now (``studio.limits``: each such event's validator has a ``quota_kind``)."""
+        queue = getattr(self, "_queue", None)
+        events = list(getattr(queue, "event_ids_to_events", {}).values())
+        return sum(1 for event in events if getattr(event.fn.validator, "quota_kind", None)
+                   and self._event_owner(event) == owner)
+
+    def _event_owner(self, event: Any) -> str | None:
+        if self.access.mode == OAUTH:
+            return oauth_user(getattr(event.request, "scope", None) or {})
+        return owner_of_request(self.access, event)  # a queued event keeps its user name like a request
+
     def share_component_files(self) -> None:
         """Make the files the layout itself shows (the sample portrait in the Render lab) usable
         and fetchable by everyone: call once the layout is built."""

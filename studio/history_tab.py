@@ -46,6 +46,7 @@ from pipeline.jobs import STATUSES, Job
 from pipeline.stages import STAGES, timings_to_show
 
 from .common import ForEachEvent, LabTab, StudioContext, progress_callback, shown_errors
+from .limits import quota
 
 TABLE_HEADERS = ["job id", "created (UTC)", "status", "persona", "backend", "script", "length (s)", "error"]
 CONTROLS_HEADERS = ["control", "set by you", "proposed", "used"]
@@ -315,12 +316,12 @@ def build(ctx: StudioContext, tab: gr.Tab, *, lab: LabTab | None, tabs: gr.Tabs)
     lab_outputs = [*(lab.fields if lab is not None else []), tabs]
     open_lab.click(open_in_lab, job_id, lab_outputs, **private)
     rerender.click(render_again, [job_id, rerender_backend], [job_id, details_json],
-                   show_progress_on=[details, video], **private).then(
+                   show_progress_on=[details, video], validator=quota(ctx, "render"), **private).then(
         show_details, details_json, details_out, **private).then(
         list_jobs, [*filters, page], table_out, **private)
     # Resume is API too; whatever it ends in (done, failed again, refused), the panel shows the job as it is now.
     resume.click(resume_job, [job_id, resume_backend], [job_id, details_json], show_progress_on=[details, video],
-                 api_name="resume_job", api_description=RESUME_API).then(
+                 api_name="resume_job", api_description=RESUME_API, validator=quota(ctx, "render")).then(
         reload_job, job_id, details_json, **private).then(
         show_details, details_json, details_out, **private).then(
         list_jobs, [*filters, page], table_out, **private)

@@ -55,6 +55,7 @@ from pipeline.stages import timings_to_show
 from pipeline.suggest import suggest_controls
 
 from .common import SAMPLE_PORTRAIT, LabTab, StudioContext, progress_callback, shown_errors
+from .limits import quota
 
 AUTO = "auto"
 NO_PERSONA = ""
@@ -280,10 +281,10 @@ def build(ctx: StudioContext, tab: gr.Tab) -> LabTab:
     sadtalker_fields = [sadtalker_size, sadtalker_preprocess, sadtalker_pose_style]
     render_inputs = [portrait, script, audio, persona, emotion, *sliders, backend, enhance, *sadtalker_fields]
     render_button.click(render, render_inputs, [video, details], api_name="render", api_description=RENDER_API,
-                        concurrency_id="lab-render", preprocess=False)
+                        concurrency_id="lab-render", preprocess=False, validator=quota(ctx, "render"))
     gr.on([slider.release for slider in sliders], render_on_release, [auto_render, *render_inputs],
           [video, details], trigger_mode="always_last", concurrency_id="lab-render", api_visibility="private",
-          preprocess=False)
+          preprocess=False, validator=quota(ctx, "render"))
     details.change(_job_markdown, details, job_summary, queue=False, api_visibility="private",
                    show_progress="hidden")
 

@@ -64,6 +64,7 @@ from pipeline.settings import LLM_BACKENDS
 from pipeline.speech.voices import voice_choices, voice_sample_audio
 
 from .common import ForEachEvent, StudioContext, progress_callback, shown_errors
+from .limits import quota
 
 PRIVATE = {"api_visibility": "private"}
 QUIET = {"show_progress": "hidden", "queue": False, **PRIVATE}
@@ -353,7 +354,7 @@ def build(ctx: StudioContext, tab: gr.Tab, **wiring: Any) -> None:
         return check_verdict(report), check_rows(report)
 
     check_button.click(check, [loaded, check_llm, check_model, check_mode, *form], [check_verdict_md, check_table],
-                       concurrency_id="personas-check", **PRIVATE)
+                       concurrency_id="personas-check", validator=quota(ctx, "check"), **PRIVATE)
 
     # -- what may have changed elsewhere: choices only, never the form's values ----------------------
     def refresh():

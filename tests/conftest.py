@@ -74,3 +74,29 @@ def studio_client(studio_app):
     from gradio_client import Client
 
     return Client(studio_app.local_url, verbose=False)
+
+
+USERS = {"alice": "wonderland-7", "bob": "builder-42"}
+
+
+def serve_with_users(settings, *, queue_size: int | None = None):
+    """The studio with password users ``USERS`` (as ``--auth alice:… --auth bob:…`` starts it), on a
+    free port of 127.0.0.1; returns the launched app."""
+    from pipeline.passwords import Credentials
+    from studio.app import build_app, launch_options
+    from studio.guard import PASSWORD, Access
+    from studio.launch import sign_in
+
+    app = build_app(settings, Access(PASSWORD))
+    app.queue(default_concurrency_limit=2, max_size=queue_size).launch(
+        prevent_thread_lock=True, server_name="127.0.0.1", server_port=None, quiet=True,
+        auth=sign_in(Credentials(USERS)), **launch_options(settings))
+    return app
+
+
+@pytest.fixture
+def users_studio(settings):
+    """The whole studio with two users, alice and bob, for this test."""
+    app = serve_with_users(settings)
+    yield app
+    app.close()

@@ -1,0 +1,64 @@
+"""Quotas at the door of Gradio's queue.
+
+Every event that renders or talks to an LLM is wired with ``validator=quota(ctx, kind)``. Gradio
+runs an event's validator when the event asks to join the queue (``/gradio_api/queue/join``), before
+it is queued; an answer marked invalid sends the client HTTP 422 with the message, so nothing
+waits, nothing runs and no job is made. The browser shows the message under the event's first
+input (the portrait, the message box…); ``gradio_client`` raises ``ValidationError`` with it.
+
+In a studio with users, ``quota`` checks, for the event's owner (the guard has set it: the
+validator runs through ``StudioBlocks.process_api`` like any event):
+
+* ``render``: no more renders and chat turns waiting or running than ``queued_per_user``, and the
+  render quotas of ``pipeline.quotas.check_render`` (per hour, video seconds per day);
+* ``chat``: the same wait limit, the chat quota, and the render quotas too when the reply is to be
+  a video (the value at ``output_at`` among the event's inputs);
+* ``check`` (the persona check: one LLM call per sample question): the wait limit.
+
+A studio without users checks nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import gradio as gr
+
+from pipeline.quotas import QuotaExceeded, check_chat, check_render, check_waiting
+
+from .common import StudioContext
+
+KINDS = ("render", "chat", "check")
+
+
+def quota(ctx: StudioContext, kind: str, *, output_at: int | None = None) -> Callable[..., Any]:
+    """The validator for an event of ``kind``; ``output_at``: where a chat event's reply kind is."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown quota kind {kind!r}")
+
+    def check_quota(*values: Any) -> Any:
+        if ctx.access.has_users:
+            try:
+                _check(ctx, kind, values[output_at] if output_at is not None and output_at < len(values) else None)
+            except QuotaExceeded as refused:
+                return _answer(values, str(refused))
+        return _answer(values, None)
+
+    check_quota.quota_kind = kind  # what StudioBlocks.waiting counts
+    return check_quota
+
+
+def _check(ctx: StudioContext, kind: str, output: Any) -> None:
+    limits = ctx.settings.limits
+    check_waiting(ctx.waiting(), limits)
+    store = ctx.runner.store
+    if kind == "chat":
+        check_chat(store, limits)
+    if kind == "render" or (kind == "chat" and output == "video"):
+        check_render(store, limits)
+
+
+def _answer(values: tuple, message: str | None) -> Any:
+    """One verdict per input, the first carrying the message (a single one for a single input)."""
+    verdicts = [gr.validate(message is None, message or "")] + [gr.validate(True, "")] * (len(values) - 1)
+    return verdicts[0] if len(verdicts) == 1 else verdicts
