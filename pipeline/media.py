@@ -12,6 +12,9 @@ with the speech as AAC and moves the index to the front (``faststart``) so brows
 while it downloads. ``VideoReader`` is the writer's mirror, for stages that filter a rendered
 video frame by frame (the face enhancer): RGB frames out of an ffmpeg pipe, one at a time.
 ``probe`` reads back what a person would check: streams, codecs, size, frame rate and duration.
+Files are written under a name only that attempt uses (``files.partial_path``) and renamed into
+place when ffmpeg has finished, so a half-written video never has a finished one's name and an
+encoder left running by a killed process never writes into the next attempt's file.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import cv2
 import numpy as np
 
 from .errors import BackendUnavailable, BadInput, StudioError
+from .files import partial_path
 
 FPS = 25
 DEFAULT_PRESET = "veryfast"
@@ -72,7 +76,7 @@ class VideoWriter:
         self.path = Path(path)
         self.width, self.height, self.fps = width, height, fps
         self.frames_written = 0
-        self._tmp = self.path.with_name(self.path.stem + ".partial.mp4")
+        self._tmp = partial_path(self.path)  # this attempt's own file: see files.partial_path
         command = [
             ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
             "-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{width}x{height}", "-r", str(fps),
@@ -165,13 +169,16 @@ class VideoReader:
 
 def mux(video: Path, audio: Path, out: Path, *, audio_bitrate: str = "128k") -> None:
     """Final MP4: the H.264 stream copied as-is, the speech encoded to AAC, index at the front."""
-    tmp = out.with_name(out.stem + ".partial.mp4")
-    run_ffmpeg(
-        ["-i", str(video), "-i", str(audio), "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy",
-         "-c:a", "aac", "-b:a", audio_bitrate, "-movflags", "+faststart", str(tmp)],
-        what="adding the audio to the video",
-    )
-    tmp.replace(out)
+    tmp = partial_path(out)
+    try:
+        run_ffmpeg(
+            ["-i", str(video), "-i", str(audio), "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy",
+             "-c:a", "aac", "-b:a", audio_bitrate, "-movflags", "+faststart", str(tmp)],
+            what="adding the audio to the video",
+        )
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)
@@ -245,3 +252,4 @@ def is_faststart(path: Path) -> bool:
                 return False
             handle.seek(size - 8, 1)
     return False
+

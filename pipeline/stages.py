@@ -19,19 +19,26 @@ Files in a job folder, by the stage that writes them::
     enhance.json    enhance   which face enhancer ran (``{"enhancer": null}`` when none was asked for);
                               enhanced.mp4: the render with the face restored, when one ran
     output.mp4      encode    H.264 + AAC, faststart: the deliverable
+
+Every file a stage writes is written first under a name only that attempt uses (``ctx.writing``:
+``render.partial-<pid>-<token>.mp4``) and renamed into place once complete, so no two processes —
+a resumed job and an encoder its killed predecessor left running — ever write one file, and a
+file under its final name is whole.
 """
 
 from __future__ import annotations
 
 import inspect
 import json
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from . import registry
 from .controls import Controls, check_emotion, propose_rule_based
 from .errors import BadInput, StudioError
+from .files import partial_path
 from .settings import Settings
 
 STAGES = ("inputs", "speech", "analysis", "emotion", "control", "render", "enhance", "encode")
@@ -82,9 +89,19 @@ class StageContext:
         return json.loads(self.path(name).read_text())
 
     def write_json(self, name: str, value: Any) -> None:
-        tmp = self.path(name + ".partial")
-        tmp.write_text(json.dumps(value, indent=1))
-        tmp.replace(self.path(name))
+        with self.writing(name) as tmp:
+            tmp.write_text(json.dumps(value, indent=1))
+
+    @contextmanager
+    def writing(self, name: str) -> Iterator[Path]:
+        """A name only this attempt writes (``files.partial_path``) for the job file ``name``: moved
+        onto ``name`` when the block ends without an error, removed when it does not."""
+        tmp = partial_path(self.path(name))
+        try:
+            yield tmp
+            tmp.replace(self.path(name))
+        finally:
+            tmp.unlink(missing_ok=True)
 
 
 def stage_inputs(ctx: StageContext) -> dict:
@@ -183,15 +200,16 @@ def stage_render(ctx: StageContext) -> dict:
         info = renderer.render_hosted(HostedJob.from_stage(ctx, controls))
         ctx.write_json("render.json", {"backend": ctx.backend, **info})
         return {"notes": _notes(ctx, info.get("notes", [])), "controls_ignored": info["controls_ignored"]}
-    info = renderer.render(
-        portrait_path=ctx.image, n_frames=analysis.n_frames, fps=analysis.fps,
-        envelope=analysis.envelope, voiced_spans=analysis.voiced_spans, controls=controls,
-        phonemes=speech.get("phonemes"), out_path=ctx.path("render.mp4"),
-        seed=ctx.options.get("seed", 0), max_side=ctx.options.get("max_side", ctx.settings.max_side),
-        progress=ctx.progress, display_name=ctx.options.get("image_name"),
-        **_if_taken(renderer.render, speech_path=ctx.path("speech.wav"), settings=ctx.settings,
-                    options=ctx.options.get("renderer_options") or {}),
-    )
+    with ctx.writing("render.mp4") as out:
+        info = renderer.render(
+            portrait_path=ctx.image, n_frames=analysis.n_frames, fps=analysis.fps,
+            envelope=analysis.envelope, voiced_spans=analysis.voiced_spans, controls=controls,
+            phonemes=speech.get("phonemes"), out_path=out,
+            seed=ctx.options.get("seed", 0), max_side=ctx.options.get("max_side", ctx.settings.max_side),
+            progress=ctx.progress, display_name=ctx.options.get("image_name"),
+            **_if_taken(renderer.render, speech_path=ctx.path("speech.wav"), settings=ctx.settings,
+                        options=ctx.options.get("renderer_options") or {}),
+        )
     ctx.write_json("render.json", {"backend": ctx.backend, **info})
     fields = {"notes": _notes(ctx, info.get("notes", []))}
     if "controls_ignored" in info:  # renderers that cannot honour every control say which
@@ -209,8 +227,9 @@ def stage_enhance(ctx: StageContext) -> dict:
         return {}
     enhancer = registry.get("enhancer", name)
     render = ctx.read_json("render.json") if ctx.path("render.json").exists() else {}
-    info = enhancer.enhance(ctx.path("render.mp4"), ctx.path("enhanced.mp4"), settings=ctx.settings,
-                            progress=ctx.progress, keep_audio=bool(render.get("hosted")))
+    with ctx.writing("enhanced.mp4") as out:  # an enhancer writes where it is told: this attempt's own file
+        info = enhancer.enhance(ctx.path("render.mp4"), out, settings=ctx.settings,
+                                progress=ctx.progress, keep_audio=bool(render.get("hosted")))
     ctx.write_json("enhance.json", {"enhancer": name, **info})
     return {"notes": _notes(ctx, info.get("notes", []))}
 
@@ -239,24 +258,26 @@ def _notes(ctx: StageContext, extra: list[str] = ()) -> list[str]:
 def stage_encode(ctx: StageContext) -> dict:
     from .media import is_faststart, mux, probe
 
-    out = ctx.path("output.mp4")
     speech_s = ctx.read_json("speech.json")["duration_s"]
     render = ctx.read_json("render.json") if ctx.path("render.json").exists() else {}
     if render.get("hosted"):  # the vendor's video carries its own speech; checks in render/hosted.py
         from .render.hosted import encode_hosted
 
-        fields = encode_hosted(_rendered_video(ctx), out, speech_s=speech_s, render=render,
-                               speech_wav=ctx.path("speech.wav"))
+        with ctx.writing("output.mp4") as out:
+            fields = encode_hosted(_rendered_video(ctx), out, speech_s=speech_s, render=render,
+                                   speech_wav=ctx.path("speech.wav"))
         encode_notes = fields.pop("notes")
-        return {**fields, "notes": _notes(ctx, [*render.get("notes", []), *encode_notes])}
-    mux(_rendered_video(ctx), ctx.path("speech.wav"), out)
-    info = probe(out)
-    fps = ctx.options.get("fps", ctx.settings.fps)
-    if info.video is None or info.audio is None or not is_faststart(out):
-        raise StudioError("the encoded video is missing a stream or its index; please report this job")
-    if abs(info.duration_s - speech_s) > 1.0 / fps + 0.03:  # AAC priming rounds to ~1 audio frame
-        raise StudioError(f"the video lasts {info.duration_s:.2f} s but the speech {speech_s:.2f} s")
-    return {"video_path": str(out), "duration_s": round(speech_s, 3)}
+        return {**fields, "video_path": str(ctx.path("output.mp4")),
+                "notes": _notes(ctx, [*render.get("notes", []), *encode_notes])}
+    with ctx.writing("output.mp4") as out:
+        mux(_rendered_video(ctx), ctx.path("speech.wav"), out)
+        info = probe(out)
+        fps = ctx.options.get("fps", ctx.settings.fps)
+        if info.video is None or info.audio is None or not is_faststart(out):
+            raise StudioError("the encoded video is missing a stream or its index; please report this job")
+        if abs(info.duration_s - speech_s) > 1.0 / fps + 0.03:  # AAC priming rounds to ~1 audio frame
+            raise StudioError(f"the video lasts {info.duration_s:.2f} s but the speech {speech_s:.2f} s")
+    return {"video_path": str(ctx.path("output.mp4")), "duration_s": round(speech_s, 3)}
 
 
 STAGE_FUNCTIONS: dict[str, Callable[[StageContext], dict]] = {

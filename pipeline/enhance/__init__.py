@@ -44,6 +44,7 @@ from typing import Callable, Iterable, Iterator
 import cv2
 import numpy as np
 
+from ..files import partial_path
 from ..media import VideoReader, VideoWriter, run_ffmpeg
 from ..render.face import FACE_OVAL, MOUTH_CORNERS, NOSE_TIP, FaceFrame, eye_centres, find_faces
 
@@ -259,7 +260,7 @@ def _rate(fps: float) -> float | int:
 def copy_audio(video_only: Path, source: Path, out: Path) -> None:
     """``out``: the picture of ``video_only`` with the sound of ``source``, both copied as they are;
     ``video_only`` is removed."""
-    tmp = out.with_name(out.stem + ".partial.mp4")
+    tmp = partial_path(out)
     try:
         run_ffmpeg(["-i", str(video_only), "-i", str(source), "-map", "0:v:0", "-map", "1:a:0", "-c", "copy",
                     "-movflags", "+faststart", str(tmp)], what="copying the sound into the enhanced video")

@@ -17,8 +17,9 @@ folder (atomically, at every step) and to the job row (``remote_id``, ``remote``
    429 waits exactly the Retry-After the vendor asked for; 5xx answers and dropped connections are
    tolerated up to ``MAX_POLL_ERRORS`` in a row. Ctrl-C or SIGTERM (``KeyboardInterrupt``) stops at
    once: the runner marks the job ``interrupted`` and the vendor id stays recorded.
-5. **Download** the result into ``render.partial.mp4``, check it is a video with a duration, then
-   rename it to ``render.mp4``. The vendor's URL expires after days; it is kept as metadata only.
+5. **Download** the result into a file of this attempt's own (``render.partial-<pid>-<token>.mp4``),
+   check it is a video with a duration, then rename it to ``render.mp4``. The vendor's URL expires
+   after days; it is kept as metadata only.
    A link that no longer works (403/404/410) is asked for again once (status calls hand out fresh
    links) before giving up.
 
@@ -63,7 +64,7 @@ from ..errors import (
     RemoteTimeout,
     StudioError,
 )
-from ..files import file_sha256
+from ..files import file_sha256, partial_path
 from ..remote import (
     DEFAULT_RETRY,
     RetryPolicy,
@@ -208,7 +209,7 @@ class RemoteRecord:
     def save(self, job_dir: Path) -> None:
         """Write atomically and durably: a crash leaves the old or the new file, never half of one."""
         path = job_dir / REMOTE_FILE
-        partial = path.with_name(path.name + ".partial")
+        partial = partial_path(path)
         with open(partial, "w", encoding="utf-8") as handle:
             json.dump(self.to_dict(), handle, indent=1)
             handle.flush()
@@ -633,7 +634,8 @@ class HostedRenderer:
     def _download(self, client: VendorClient, job: HostedJob, record: RemoteRecord, status: RemoteStatus):
         from ..media import probe
 
-        partial, target = job.job_dir / "render.partial.mp4", job.job_dir / "render.mp4"
+        target = job.job_dir / "render.mp4"
+        partial = partial_path(target)
         job.progress(POLLED)
         for attempt in (1, 2):
             if not status.video_url:
@@ -685,10 +687,13 @@ def encode_hosted(video: Path, out: Path, *, speech_s: float, render: Mapping[st
             "-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p",
             "-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2"]
         audio_codec = ["-c:a", "copy"] if source.audio.codec == "aac" else ["-c:a", "aac", "-b:a", "128k"]
-        partial = out.with_name(out.stem + ".partial.mp4")
-        run_ffmpeg(["-i", str(video), "-map", "0:v:0", "-map", "0:a:0", *video_codec, *audio_codec,
-                    "-movflags", "+faststart", str(partial)], what=f"preparing {service}'s video for playback")
-        partial.replace(out)
+        partial = partial_path(out)
+        try:
+            run_ffmpeg(["-i", str(video), "-map", "0:v:0", "-map", "0:a:0", *video_codec, *audio_codec,
+                        "-movflags", "+faststart", str(partial)], what=f"preparing {service}'s video for playback")
+            partial.replace(out)
+        finally:
+            partial.unlink(missing_ok=True)
     info = probe(out)
     if info.video is None or info.audio is None or not is_faststart(out):
         raise StudioError("the encoded video is missing a stream or its index; please report this job")
@@ -716,7 +721,7 @@ def prepare_portrait(source: Path, target: Path) -> Path:
             image = flat
         image = image.convert("RGB")
         image.thumbnail((UPLOAD_LONG_SIDE, UPLOAD_LONG_SIDE))
-        partial = target.with_name(target.stem + ".partial" + target.suffix)
+        partial = partial_path(target)
         image.save(partial, "JPEG", quality=95)
     partial.replace(target)
     return target
@@ -727,7 +732,7 @@ def prepare_speech(speech_wav: Path, target: Path) -> Path:
     from ..media import run_ffmpeg
 
     if not target.exists():
-        partial = target.with_name(target.stem + ".partial" + target.suffix)
+        partial = partial_path(target)
         run_ffmpeg(["-i", str(speech_wav), "-c:a", "libmp3lame", "-b:a", "128k", "-f", "mp3", str(partial)],
                    what="preparing the speech for upload")
         partial.replace(target)

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BadInput
+from ..files import partial_path
 from .tts import PhonemeTiming, get_voice
 from .upload import normalise_upload
 from .wav import peak_dbfs, write_wav
@@ -92,7 +93,7 @@ def make_speech(
     out_dir.mkdir(parents=True, exist_ok=True)
     result = _from_upload(audio_path, out_dir, display_name) if has_audio else _from_script(text or "", out_dir, voice)
     # speech.json is written last and atomically: its presence means the stage finished.
-    partial = out_dir / f".{SPEECH_JSON}.partial"
+    partial = partial_path(out_dir / SPEECH_JSON)
     partial.write_text(_dump_json(result.to_dict()), encoding="utf-8")
     os.replace(partial, out_dir / SPEECH_JSON)
     return result

@@ -15,10 +15,10 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import tempfile
 from pathlib import Path
 
 from ..errors import BadInput
+from ..files import partial_path
 from ..media import ffmpeg_exe
 from .wav import peak_dbfs, read_wav
 
@@ -50,9 +50,7 @@ def normalise_upload(
         raise BadInput(f"The audio file '{name}' is empty (0 bytes) — upload it again.")
 
     out_wav = Path(out_wav)
-    fd, tmp_name = tempfile.mkstemp(prefix=".upload-", suffix=".wav", dir=out_wav.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = partial_path(out_wav)
     try:
         _decode(source, tmp, name, sample_rate)
         samples, rate = read_wav(tmp)

@@ -10,13 +10,13 @@ resumed job would mistake for a finished one.
 from __future__ import annotations
 
 import os
-import tempfile
 import wave
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import BadInput
+from ..files import partial_path
 
 _INT16_SCALE = 32768.0
 
@@ -44,17 +44,16 @@ def write_wav(path: str | Path, samples: np.ndarray, sample_rate: int) -> Path:
     """Write float samples in [-1, 1] as a mono 16-bit PCM WAV, atomically. Returns the path."""
     path = Path(path)
     pcm = np.clip(np.round(np.asarray(samples, dtype=np.float32) * 32767.0), -32768, 32767)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".wav", dir=path.parent)
-    os.close(fd)
+    tmp = partial_path(path)
     try:
-        with wave.open(tmp_name, "wb") as wav:
+        with wave.open(str(tmp), "wb") as wav:
             wav.setnchannels(1)
             wav.setsampwidth(2)
             wav.setframerate(int(sample_rate))
             wav.writeframes(pcm.astype("<i2").tobytes())
-        os.replace(tmp_name, path)
+        os.replace(tmp, path)
     except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return path
 
