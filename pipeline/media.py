@@ -12,6 +12,9 @@ with the speech as AAC and moves the index to the front (``faststart``) so brows
 while it downloads. ``VideoReader`` is the writer's mirror, for stages that filter a rendered
 video frame by frame (the face enhancer): RGB frames out of an ffmpeg pipe, one at a time.
 ``probe`` reads back what a person would check: streams, codecs, size, frame rate and duration.
+``verify_video`` goes further and decodes the whole file: the frame count and not one decode
+error, which a header alone cannot show (a file two encoders wrote at once probes fine).
+
 Files are written under a name only that attempt uses (``files.partial_path``) and renamed into
 place when ffmpeg has finished, so a half-written video never has a finished one's name and an
 encoder left running by a killed process never writes into the next attempt's file.
@@ -253,3 +256,55 @@ def is_faststart(path: Path) -> bool:
             handle.seek(size - 8, 1)
     return False
 
+
+@dataclass(frozen=True)
+class DecodeCheck:
+    """What decoding a whole file found (``verify_video`` raises unless it is all clean)."""
+
+    frames: int  # video frames decoded
+    audio: bool  # an audio stream was decoded as well
+    duration_s: float
+
+
+_PROGRESS_FRAME = re.compile(rb"^frame=(\d+)\s*$", re.MULTILINE)
+_LOG_PREFIX = re.compile(r"^(?:\[[^\]]* @ 0x[0-9a-f]+\]\s*)+")
+
+
+def verify_video(path: Path, *, frames: int | None = None, audio: bool | None = None,
+                 name: str | None = None) -> DecodeCheck:
+    """Decode all of ``path`` — every video frame and, unless ``audio`` is False, the audio — and
+    raise a ``StudioError`` unless it decodes without a single error (and, with ``frames``, has
+    exactly that many video frames). ``audio=True``: it must have an audio stream. ``name``: the
+    file as messages call it (an unfinished file is checked under its final name).
+
+    A header can be perfect over a body that is not (two encoders writing one file, a download
+    cut short), which is why this reads everything: ffmpeg at ``-v error`` decodes into its null
+    muxer, every error line is counted, and ``-progress`` reports the frames decoded. Frames pass
+    through as stored (``-fps_mode passthrough``), so none is dropped or repeated to fit a rate."""
+    path = Path(path)
+    name = name or path.name
+    try:
+        info = probe(path)
+    except BadInput:
+        raise StudioError(f"{name} does not decode: it is not a readable media file") from None
+    if info.video is None:
+        raise StudioError(f"{name} has no video stream")
+    if audio and info.audio is None:
+        raise StudioError(f"{name} has no audio stream")
+    with_audio = audio is not False and info.audio is not None
+    command = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-v", "error", "-nostats", "-progress", "pipe:1",
+               "-i", str(path), "-map", "0:v:0", *(["-map", "0:a:0"] if with_audio else []),
+               "-fps_mode", "passthrough", "-f", "null", "-"]
+    result = subprocess.run(command, capture_output=True)
+    errors = [_LOG_PREFIX.sub("", line).strip()
+              for line in result.stderr.decode("utf-8", "replace").splitlines() if line.strip()]
+    if result.returncode != 0 and not errors:
+        errors = [f"ffmpeg exited with status {result.returncode}"]
+    if errors:
+        count = f"{len(errors)} decode error{'s' if len(errors) != 1 else ''}"
+        raise StudioError(f"{name} does not decode cleanly: {count}, first: {errors[0]}")
+    counted = _PROGRESS_FRAME.findall(result.stdout)
+    decoded = int(counted[-1]) if counted else 0
+    if frames is not None and decoded != frames:
+        raise StudioError(f"{name} has {decoded} frames, expected {frames}")
+    return DecodeCheck(frames=decoded, audio=with_audio, duration_s=info.duration_s)
