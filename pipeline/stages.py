@@ -23,7 +23,10 @@ Files in a job folder, by the stage that writes them::
 Every file a stage writes is written first under a name only that attempt uses (``ctx.writing``:
 ``render.partial-<pid>-<token>.mp4``) and renamed into place once complete, so no two processes —
 a resumed job and an encoder its killed predecessor left running — ever write one file, and a
-file under its final name is whole.
+file under its final name is whole. The media stages also decode what they made in full before
+accepting it (``media.verify_video``): ``render.mp4`` has the analysis's frame count (a hosted
+vendor's file: decodes cleanly), ``enhanced.mp4`` as many as ``render.mp4``, and ``output.mp4`` as
+many as the video it packages, with its sound decoding too.
 """
 
 from __future__ import annotations
@@ -200,6 +203,8 @@ def stage_render(ctx: StageContext) -> dict:
         info = renderer.render_hosted(HostedJob.from_stage(ctx, controls))
         ctx.write_json("render.json", {"backend": ctx.backend, **info})
         return {"notes": _notes(ctx, info.get("notes", [])), "controls_ignored": info["controls_ignored"]}
+    from .media import verify_video
+
     with ctx.writing("render.mp4") as out:
         info = renderer.render(
             portrait_path=ctx.image, n_frames=analysis.n_frames, fps=analysis.fps,
@@ -210,6 +215,7 @@ def stage_render(ctx: StageContext) -> dict:
             **_if_taken(renderer.render, speech_path=ctx.path("speech.wav"), settings=ctx.settings,
                         options=ctx.options.get("renderer_options") or {}),
         )
+        verify_video(out, frames=analysis.n_frames, audio=False, name="render.mp4")
     ctx.write_json("render.json", {"backend": ctx.backend, **info})
     fields = {"notes": _notes(ctx, info.get("notes", []))}
     if "controls_ignored" in info:  # renderers that cannot honour every control say which
@@ -225,13 +231,27 @@ def stage_enhance(ctx: StageContext) -> dict:
     if not name:
         ctx.write_json("enhance.json", {"enhancer": None})
         return {}
+    from .media import verify_video
+
     enhancer = registry.get("enhancer", name)
     render = ctx.read_json("render.json") if ctx.path("render.json").exists() else {}
+    frames = _render_frames(ctx, render)
     with ctx.writing("enhanced.mp4") as out:  # an enhancer writes where it is told: this attempt's own file
         info = enhancer.enhance(ctx.path("render.mp4"), out, settings=ctx.settings,
                                 progress=ctx.progress, keep_audio=bool(render.get("hosted")))
+        verify_video(out, frames=frames, name="enhanced.mp4")
     ctx.write_json("enhance.json", {"enhancer": name, **info})
     return {"notes": _notes(ctx, info.get("notes", []))}
+
+
+def _render_frames(ctx: StageContext, render: dict) -> int:
+    """How many frames ``render.mp4`` has: the analysis's count for a local renderer (the render
+    stage checked it), the count taken when a vendor's file was accepted, else counted now."""
+    from .media import verify_video
+
+    if not render.get("hosted"):
+        return _analysis(ctx).n_frames
+    return render.get("frames") or verify_video(ctx.path("render.mp4")).frames
 
 
 def _rendered_video(ctx: StageContext) -> Path:
@@ -256,16 +276,19 @@ def _notes(ctx: StageContext, extra: list[str] = ()) -> list[str]:
 
 
 def stage_encode(ctx: StageContext) -> dict:
-    from .media import is_faststart, mux, probe
+    """``output.mp4``, checked before it takes that name: both streams there, index at the front,
+    every frame of the packaged video in it and all of it decoding without an error."""
+    from .media import is_faststart, mux, probe, verify_video
 
     speech_s = ctx.read_json("speech.json")["duration_s"]
     render = ctx.read_json("render.json") if ctx.path("render.json").exists() else {}
+    frames = _render_frames(ctx, render)  # the enhanced video, when there is one, has as many
     if render.get("hosted"):  # the vendor's video carries its own speech; checks in render/hosted.py
         from .render.hosted import encode_hosted
 
         with ctx.writing("output.mp4") as out:
             fields = encode_hosted(_rendered_video(ctx), out, speech_s=speech_s, render=render,
-                                   speech_wav=ctx.path("speech.wav"))
+                                   speech_wav=ctx.path("speech.wav"), frames=frames)
         encode_notes = fields.pop("notes")
         return {**fields, "video_path": str(ctx.path("output.mp4")),
                 "notes": _notes(ctx, [*render.get("notes", []), *encode_notes])}
@@ -277,6 +300,7 @@ def stage_encode(ctx: StageContext) -> dict:
             raise StudioError("the encoded video is missing a stream or its index; please report this job")
         if abs(info.duration_s - speech_s) > 1.0 / fps + 0.03:  # AAC priming rounds to ~1 audio frame
             raise StudioError(f"the video lasts {info.duration_s:.2f} s but the speech {speech_s:.2f} s")
+        verify_video(out, frames=frames, audio=True, name="output.mp4")
     return {"video_path": str(ctx.path("output.mp4")), "duration_s": round(speech_s, 3)}
 
 

@@ -18,8 +18,9 @@ folder (atomically, at every step) and to the job row (``remote_id``, ``remote``
    tolerated up to ``MAX_POLL_ERRORS`` in a row. Ctrl-C or SIGTERM (``KeyboardInterrupt``) stops at
    once: the runner marks the job ``interrupted`` and the vendor id stays recorded.
 5. **Download** the result into a file of this attempt's own (``render.partial-<pid>-<token>.mp4``),
-   check it is a video with a duration, then rename it to ``render.mp4``. The vendor's URL expires
-   after days; it is kept as metadata only.
+   check it is a video with a duration that decodes from end to end without an error
+   (``media.verify_video``), then rename it to ``render.mp4``; ``render.json`` keeps its frame count.
+   The vendor's URL expires after days; it is kept as metadata only.
    A link that no longer works (403/404/410) is asked for again once (status calls hand out fresh
    links) before giving up.
 
@@ -556,7 +557,7 @@ class HostedRenderer:
             if record.remote_id is None:
                 self._submit(client, job, plan, record)
             status = self._poll(client, job, record)
-            video = self._download(client, job, record, status)
+            video, frames = self._download(client, job, record, status)
         capabilities = {name: plan.honoured[name] for name in ALL_CONTROLS if name in plan.honoured}
         ignored = [name for name in ALL_CONTROLS if name not in plan.honoured]
         notes = list(plan.notes)
@@ -569,7 +570,7 @@ class HostedRenderer:
                 "remote_id": record.remote_id, "mode": plan.mode, "speech": plan.speech,
                 "controls_honoured": capabilities, "controls_ignored": ignored, "notes": notes,
                 "video_url": record.video_url, "width": video.video.width,
-                "height": video.video.height, "vendor_duration_s": round(video.duration_s, 3),
+                "height": video.video.height, "frames": frames, "vendor_duration_s": round(video.duration_s, 3),
                 "request": record.request}
 
     def _save(self, job: HostedJob, record: RemoteRecord, **fields: Any) -> None:
@@ -632,7 +633,8 @@ class HostedRenderer:
         return status
 
     def _download(self, client: VendorClient, job: HostedJob, record: RemoteRecord, status: RemoteStatus):
-        from ..media import probe
+        """The finished video into ``render.mp4`` once it decodes cleanly; returns (its probe, its frames)."""
+        from ..media import probe, verify_video
 
         target = job.job_dir / "render.mp4"
         partial = partial_path(target)
@@ -657,32 +659,40 @@ class HostedRenderer:
             partial.unlink(missing_ok=True)
             raise RemoteError(f"the file {self.service} returned for video {record.remote_id} is not a playable "
                               "video — resume the job to download it again")
+        try:
+            check = verify_video(partial, name=f"the video {self.service} returned")
+        except StudioError as error:
+            partial.unlink(missing_ok=True)
+            raise RemoteError(f"{error} — resume the job to download it again") from None
         partial.replace(target)
         record.state, record.finished_at = "done", _now()
         self._save(job, record)
-        return info
+        return info, check.frames
 
 
 # -- encode ---------------------------------------------------------------------------------------------
 
 def encode_hosted(video: Path, out: Path, *, speech_s: float, render: Mapping[str, Any],
-                  speech_wav: Path | None = None) -> dict:
-    """``output.mp4`` from the vendor's video: H.264 (copied when it already is) + AAC, faststart.
+                  speech_wav: Path | None = None, frames: int | None = None) -> dict:
+    """``output.mp4`` (written at ``out``) from the vendor's video: H.264 (copied when it already is)
+    + AAC, faststart, checked by decoding all of it — with exactly ``frames`` frames when the picture
+    is copied (a re-encode may fit the frames to a steady rate).
 
     The vendor's sound is kept: it is our speech lip-synced (``speech == "audio"``) or the vendor's
     own voice (``"script"``). Only in the first case is its length compared with our speech."""
-    from ..media import is_faststart, mux, probe, run_ffmpeg
+    from ..media import is_faststart, mux, probe, run_ffmpeg, verify_video
 
     service = render.get("service", "the vendor")
     source = probe(video)
     notes: list[str] = []
+    copied = True
     if source.audio is None:
         if render.get("speech") != "audio" or speech_wav is None:
             raise RemoteError(f"the video from {service} has no sound — resume the job to download it again")
         mux(video, speech_wav, out)  # lip-synced to our speech: add it back
         notes.append(f"{service}'s video came without sound; our speech was added")
     else:
-        h264 = source.video.codec == "h264" and source.video.pix_fmt.startswith("yuv420p")
+        h264 = copied = source.video.codec == "h264" and source.video.pix_fmt.startswith("yuv420p")
         video_codec = ["-c:v", "copy"] if h264 else [
             "-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p",
             "-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2"]
@@ -697,12 +707,13 @@ def encode_hosted(video: Path, out: Path, *, speech_s: float, render: Mapping[st
     info = probe(out)
     if info.video is None or info.audio is None or not is_faststart(out):
         raise StudioError("the encoded video is missing a stream or its index; please report this job")
+    verify_video(out, frames=frames if copied else None, audio=True, name="output.mp4")
     if render.get("speech") == "audio":
         gap = abs(info.duration_s - speech_s)
         if gap > max(DURATION_TOLERANCE_S, DURATION_TOLERANCE * speech_s):
             notes.append(f"{service}'s video lasts {info.duration_s:.2f} s and the speech {speech_s:.2f} s; "
                          "the video was kept as the vendor made it")
-    return {"video_path": str(out), "duration_s": round(info.duration_s, 3), "notes": notes}
+    return {"duration_s": round(info.duration_s, 3), "notes": notes}
 
 
 def prepare_portrait(source: Path, target: Path) -> Path:
