@@ -6,6 +6,12 @@ starts again from the first stage whose timing or outputs are missing. A ``Studi
 job with its message; Ctrl-C (or SIGTERM, which the CLI turns into KeyboardInterrupt) leaves it
 ``interrupted``; any other exception fails it with a short message, the traceback going to the
 job's ``job.log``. Progress is reported as ``progress(fraction 0–1, message)``.
+
+A job that ran before (a resume, or a retry of a failed job) first gets rid of what its earlier
+run left: processes that run started which still work on its folder — the encoder of a run that
+was ``kill -9``'d — are stopped, one ``job.log`` line each and one progress message, and unfinished
+files of dead attempts are deleted (``leftovers.py``). A job's own live run is never touched:
+``resume`` refuses a job whose recorded process is alive, and nothing of a live process is stopped.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from .controls import Controls, check_emotion
 from .errors import BadInput, StudioError
 from .files import file_sha256
 from .jobs import Job, JobStore, now
+from .leftovers import mark_children, remove_partials, stop_leftovers
 from .settings import CONTROLLERS, MAX_SIDE_RANGE, Settings
 from .stages import OUTPUTS, STAGE_FUNCTIONS, STAGES, StageContext, stage_weights
 
@@ -193,9 +200,12 @@ class Runner:
         timings = {stage: job.timings[stage] for stage in STAGES[: STAGES.index(start)] if stage in job.timings}
         self.store.update(job_id, status="running", started_at=job.started_at or now(), pid=os.getpid(),
                           error=None, error_stage=None, finished_at=None, timings=timings)
+        mark_children()  # what this run starts can be told apart if it is killed (leftovers.py)
         ctx = self._context(job)
         weights = stage_weights(job.options)
         done_weight = sum(weights[s] for s in STAGES[: STAGES.index(start)])
+        if job.started_at:  # it ran before: clear what that run left behind first
+            self._clear_leftovers(job, lambda message, at=done_weight: progress(at, message))
         for stage in STAGES[STAGES.index(start):]:
             weight = weights[stage]
             ctx.progress = lambda fraction, base=done_weight, w=weight, s=stage: progress(
@@ -228,6 +238,21 @@ class Runner:
         progress(1.0, "done")
         self._finish(job_id, "done", None, None)
         return self.store.get(job_id)
+
+    def _clear_leftovers(self, job: Job, tell: Callable[[str], None]) -> None:
+        """Stop the processes an earlier run of ``job`` left working on its folder, and delete the
+        unfinished files of attempts that are gone (``leftovers.py``), saying what was done."""
+        job_dir = self.settings.job_dir(job.id)
+        cleared = stop_leftovers(job_dir, run=job.pid)
+        for leftover in cleared.stopped:
+            self._log(job.id, f"stopped a leftover process of the earlier run ({leftover}): {leftover.command}")
+        for leftover in cleared.still_running:
+            self._log(job.id, f"could not stop a leftover process of the earlier run ({leftover}): {leftover.command}")
+        removed = remove_partials(job_dir)
+        if removed:
+            self._log(job.id, f"removed unfinished files of the earlier run: {', '.join(map(str, removed))}")
+        if cleared.message:
+            tell(cleared.message)
 
     def _context(self, job: Job) -> StageContext:
         job_dir = self.settings.job_dir(job.id)

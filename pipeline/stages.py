@@ -19,14 +19,16 @@ Files in a job folder, by the stage that writes them::
     enhance.json    enhance   which face enhancer ran (``{"enhancer": null}`` when none was asked for);
                               enhanced.mp4: the render with the face restored, when one ran
     output.mp4      encode    H.264 + AAC, faststart: the deliverable
+    job.log                   what happened, one line each: stages, failures, leftovers stopped
 
 Every file a stage writes is written first under a name only that attempt uses (``ctx.writing``:
 ``render.partial-<pid>-<token>.mp4``) and renamed into place once complete, so no two processes —
 a resumed job and an encoder its killed predecessor left running — ever write one file, and a
-file under its final name is whole. The media stages also decode what they made in full before
-accepting it (``media.verify_video``): ``render.mp4`` has the analysis's frame count (a hosted
-vendor's file: decodes cleanly), ``enhanced.mp4`` as many as ``render.mp4``, and ``output.mp4`` as
-many as the video it packages, with its sound decoding too.
+file under its final name is whole. Such ``*.partial-*`` files of dead attempts are deleted when
+the job runs again (``leftovers.remove_partials``). The media stages also decode what they made
+in full before accepting it (``media.verify_video``): ``render.mp4`` has the analysis's frame
+count (a hosted vendor's file: decodes cleanly), ``enhanced.mp4`` as many as ``render.mp4``, and
+``output.mp4`` as many as the video it packages, with its sound decoding too.
 """
 
 from __future__ import annotations
