@@ -19,6 +19,15 @@ def decode_frames(path: Path) -> np.ndarray:
     return np.frombuffer(raw, np.uint8).reshape(-1, info.height, info.width, 3)
 
 
+def decode_all(path: Path) -> tuple[int, str]:
+    """Decode every stream of a file to the end: (video frames, ffmpeg's error output — "" when
+    clean). Frames are counted from ffmpeg's per-frame checksums (stream 0: the video)."""
+    result = subprocess.run([ffmpeg_exe(), "-nostdin", "-v", "error", "-i", str(path), "-map", "0",
+                             "-f", "framecrc", "-"], capture_output=True, text=True)
+    frames = sum(1 for line in result.stdout.splitlines() if line.startswith("0,"))
+    return frames, result.stderr.strip()
+
+
 def wav_duration(path: Path) -> float:
     with wave.open(str(path), "rb") as handle:
         return handle.getnframes() / handle.getframerate()
