@@ -6,7 +6,9 @@ Measures, each in a fresh process so peak memory is its own:
             of the Python process and of the ffmpeg encoder;
 * floor   — the same frames, rendered into memory first, then encoded alone: the encoder's speed,
             which the render can at best match;
-* job     — the whole job through the runner (TTS → … → final MP4), with per-stage timings.
+* job     — the whole job through the runner (TTS → … → final MP4), with per-stage timings;
+* verify  — ``media.verify_video`` (a full decode) over the render and over the final MP4 with its
+            sound, as the render and encode stages run it: what checking costs a job.
 
 Targets (issue #2): ≥ 250 fps incl. encode, render ≤ 1.5× encoding alone, peak RSS ≤ 600 MB.
 
@@ -144,12 +146,30 @@ def phase_job(workdir: Path, size: int) -> dict:
             "duration_s": job.duration_s, "peak_rss_mb": round(_peak_mb(resource.RUSAGE_SELF), 1)}
 
 
+def phase_verify(workdir: Path, size: int) -> dict:
+    from pipeline.media import mux, verify_video
+
+    analysis, _ = _prepare(workdir)
+    mux(workdir / "render.mp4", workdir / "speech.wav", workdir / "output.mp4")
+    seconds = {}
+    for name, audio in (("render.mp4", False), ("output.mp4", True)):
+        runs = []
+        for _ in range(5):
+            began = time.perf_counter()
+            verify_video(workdir / name, frames=analysis.n_frames, audio=audio)
+            runs.append(time.perf_counter() - began)
+        seconds[name] = round(sorted(runs)[len(runs) // 2], 3)
+    return {"frames": analysis.n_frames, "render_s": seconds["render.mp4"], "output_s": seconds["output.mp4"],
+            "fps": round(analysis.n_frames / seconds["render.mp4"], 1)}
+
+
 def phase_prepare(workdir: Path, size: int) -> dict:
     analysis, _ = _prepare(workdir)
     return {"audio_s": analysis.duration_s}
 
 
-PHASES = {"prepare": phase_prepare, "render": phase_render, "floor": phase_floor, "job": phase_job}
+PHASES = {"prepare": phase_prepare, "render": phase_render, "floor": phase_floor, "job": phase_job,
+          "verify": phase_verify}
 
 
 def _run_phase(phase: str, workdir: str, size: int) -> dict:
@@ -177,8 +197,10 @@ def main() -> None:
         for phase, key in (("render", "seconds"), ("floor", "encode_alone_s"), ("job", "seconds")):
             runs = [_run_phase(phase, workdir, args.size) for _ in range(args.repeat if phase != "job" else 1)]
             results[phase] = sorted(runs, key=lambda run: run[key])[len(runs) // 2]  # the median run
+        results["verify"] = _run_phase("verify", workdir, args.size)  # over the last render's render.mp4
         render, floor = results["render"], results["floor"]
         results["render_over_encode_alone"] = round(render["seconds"] / floor["encode_alone_s"], 2)
+        results["load_average"] = [round(load, 2) for load in os.getloadavg()]
     if args.json:
         print(json.dumps(results, indent=1))
         return
@@ -192,6 +214,10 @@ def main() -> None:
     job = results["job"]
     print(f"  whole job       : {job['seconds']} s, peak RSS {job['peak_rss_mb']} MB; stages "
           + ", ".join(f"{k} {v:.2f}" for k, v in job["timings"].items()))
+    verify = results["verify"]
+    print(f"  verify_video    : {verify['render_s']:.3f} s over render.mp4 ({verify['fps']} fps), "
+          f"{verify['output_s']:.3f} s over output.mp4 with its sound (median of 5)")
+    print(f"  load average    : {' '.join(map(str, results['load_average']))}")
 
 
 if __name__ == "__main__":
