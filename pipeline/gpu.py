@@ -26,7 +26,8 @@ F = TypeVar("F", bound=Callable)
 Duration = Union[float, Callable[..., float]]  # seconds, or spaces' per-call estimate from the arguments
 
 # Every module with a ``gpu_task``; one that is not there (an optional part left out) is skipped.
-GPU_TASK_MODULES = ("pipeline.render.sadtalker", "pipeline.enhance.gfpgan", "pipeline.speech.stt")
+GPU_TASK_MODULES = ("pipeline.render.sadtalker", "pipeline.enhance.gfpgan", "pipeline.speech.stt",
+                    "pipeline.llm.local")
 
 _decorated: dict[str, Duration] = {}  # "module.qualname" → duration, for the startup line
 

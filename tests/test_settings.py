@@ -58,3 +58,14 @@ def test_bad_sadtalker_settings_are_named(variable, value, message):
 
     with pytest.raises(BadInput, match=message):
         resolve({variable: value}, dotenv=False)
+
+
+def test_in_a_space_the_local_llm_comes_from_the_hub():
+    from pipeline.settings import SPACE_LOCAL_MODELS, resolve
+
+    assert resolve({}, dotenv=False).llm_model("local") is None  # the bundled GGUF
+    assert resolve({"SPACE_ID": "me/studio"}, dotenv=False).llm_model("local") == SPACE_LOCAL_MODELS["cpu"]
+    on_gpu = resolve({"SPACE_ID": "me/studio", "SPACES_ZERO_GPU": "true"}, dotenv=False)
+    assert on_gpu.llm_model("local") == SPACE_LOCAL_MODELS["zero-gpu"] == "Qwen/Qwen2.5-1.5B-Instruct"
+    chosen = resolve({"SPACE_ID": "me/studio", "LOCAL_LLM_MODEL": "/models/mine"}, dotenv=False)
+    assert chosen.llm_model("local") == "/models/mine"

@@ -90,6 +90,7 @@ GPU_FUNCTIONS = {
     "pipeline.render.sadtalker.run_sadtalker": "pipeline.render.sadtalker",
     "pipeline.speech.stt.run_openai_whisper": "pipeline.speech.stt",
     "pipeline.enhance.gfpgan.run_gfpgan": "pipeline.enhance.gfpgan",
+    "pipeline.llm.local.generate_on_gpu": "pipeline.llm.local",
 }
 STARTUP_TIMEOUT_S = 120
 

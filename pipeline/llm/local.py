@@ -18,7 +18,11 @@ shares the loaded copy; ``unload_all`` drops them.
   touches the network when the model is on disk. Only if it is not does it ask the hub (one
   request, no retries); if the hub cannot be reached the error says so and what to do.
 
-Weights run in float32 on the CPU and half precision on CUDA. transformers' progress bars and
+Weights run in float32 on the CPU and half precision on CUDA. On a ZeroGPU Space the model is
+placed on CUDA and each generation runs inside ``generate_on_gpu``, a ``gpu_task`` that streams
+its text back (ZeroGPU lends a GPU only inside such functions); everywhere else generation runs
+where the model is. (Not tried on ZeroGPU itself, which only Hugging Face's machines have: the
+tests check the function is decorated before the studio answers.) transformers' progress bars and
 warnings are kept off stderr while we load and generate; ``load(progress)`` reports instead.
 
 Generation uses the tokenizer's chat template (or a plain transcript for models without one),
@@ -35,6 +39,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import queue
 import shutil
 import threading
 import time
@@ -46,7 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BackendUnavailable, BadInput
-from ..gpu import zero_gpu
+from ..gpu import gpu_task, zero_gpu
 from .base import Completion, LLMBackend, OnToken
 
 Progress = Callable[[float, str], None]
@@ -147,9 +152,9 @@ class LocalLLM(LLMBackend):
     def device(self) -> str:
         if self._device is None:
             torch = _require("torch")
-            # On ZeroGPU, torch reports CUDA in the main process, but generation runs outside a
-            # gpu_task there: the 135M model stays on the CPU (see pipeline/gpu.py).
-            self._device = "cuda" if torch.cuda.is_available() and not zero_gpu() else "cpu"
+            # On ZeroGPU torch reports CUDA in the main process; the model is placed there and every
+            # generation runs inside generate_on_gpu, where a GPU is lent (see pipeline/gpu.py).
+            self._device = "cuda" if zero_gpu() or torch.cuda.is_available() else "cpu"
         return self._device
 
     @property
@@ -240,7 +245,15 @@ class LocalLLM(LLMBackend):
                 if on_token:
                     on_token(chunk)
 
-            new_ids = _generate(loaded, prompt, limit=limit, temperature=temperature, deliver=deliver)
+            if zero_gpu():
+                new_ids = []
+                for kind, value in generate_on_gpu(self._key(), prompt, limit, temperature):
+                    if kind == "text":
+                        deliver(value)
+                    else:
+                        new_ids = value
+            else:
+                new_ids = _generate(loaded, prompt, limit=limit, temperature=temperature, deliver=deliver)
         tokens_out = len(new_ids)
         finish = "stop" if new_ids and new_ids[-1] in loaded.eos_ids else "length" if tokens_out >= limit else "stop"
         return Completion(text="".join(pieces), backend=self.name, model=self.model, tokens_in=tokens_in,
@@ -484,6 +497,30 @@ def _encode_chat(tokenizer: Any, messages: list[dict]):
     # A base model without a chat template: a plain transcript it can continue.
     transcript = "".join(f"{m['role'].capitalize()}: {m['content']}\n" for m in chat) + "Assistant:"
     return tokenizer(transcript, return_tensors="pt")
+
+
+@gpu_task(120)
+def generate_on_gpu(key: tuple[str, str], prompt: Any, limit: int, temperature: float) -> Iterator[tuple[str, Any]]:
+    """One generation of the loaded model ``key`` on a ZeroGPU Space: ("text", chunk) as it is
+    written, then ("ids", the new token ids). A generator, so the reply streams out of the GPU."""
+    loaded = _loaded[key]  # loaded in the main process: ZeroGPU's worker is a fork of it
+    chunks: queue.Queue = queue.Queue()
+    outcome: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            outcome["ids"] = _generate(loaded, prompt, limit=limit, temperature=temperature, deliver=chunks.put)
+        except BaseException as error:  # noqa: BLE001 - re-raised below, in the generator's thread
+            outcome["error"] = error
+        finally:
+            chunks.put(None)
+
+    threading.Thread(target=work, name="local-llm-gpu", daemon=True).start()
+    while (chunk := chunks.get()) is not None:
+        yield "text", chunk
+    if "error" in outcome:
+        raise outcome["error"]
+    yield "ids", outcome["ids"]
 
 
 def _generate(loaded: LoadedModel, prompt: Any, *, limit: int, temperature: float,
