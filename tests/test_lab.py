@@ -288,3 +288,25 @@ def test_the_job_table_lists_the_enhance_stage_only_when_an_enhancer_ran():
     enhanced = _job_markdown({"job_id": "j", "status": "done", "timings": timings, "enhancer": "gfpgan"})
     assert "| render |" in plain and "| encode |" in plain and "| enhance |" not in plain
     assert "| enhance | 0.00 s |" in enhanced
+
+
+@pytest.mark.parametrize("what", ["not-an-image", "not-a-number"])
+def test_a_bad_portrait_or_control_through_the_api_is_a_failed_job_with_its_reason(studio_app, settings, tmp_path,
+                                                                                   what):
+    import httpx
+
+    from http_client import error_of, fn_index, join, upload
+
+    url = studio_app.local_url.rstrip("/")
+    fake = tmp_path / "photo.png"
+    fake.write_text("this is text, not a picture")
+    with httpx.Client(timeout=60) as client:
+        portrait = upload(client, url, fake if what == "not-an-image" else SAMPLE_PORTRAIT)
+        blink = "lots" if what == "not-a-number" else 0.3
+        answer = join(client, url, fn_index(studio_app, api_name="render"),
+                      [portrait, "Hello.", None, "", "auto", blink, 0.3, 0.4, 0.5, 0.3, "embedded", False,
+                       None, None, None])
+    [job] = JobStore(settings.db_path).list()
+    expected = {"not-an-image": "could not read 'photo.png' as an image", "not-a-number": "blink_rate must be a number between 0 and 1, "
+                                                                   "got 'lots'"}[what]
+    assert expected in error_of(answer) and job.status == "failed" and expected in job.error
