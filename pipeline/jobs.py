@@ -25,7 +25,6 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
-import os
 import secrets
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -41,6 +40,7 @@ except ImportError:  # Windows: no advisory locks; opening a brand-new database 
 from sqlite_utils.migrations import Migrations
 
 from .errors import BadInput, JobNotFound
+from .leftovers import process_alive
 
 STATUSES = ("queued", "running", "done", "failed", "interrupted")
 JSON_COLUMNS = ("controls_user", "controls_proposed", "controls_final", "emotion_evidence",
@@ -356,7 +356,7 @@ class JobStore:
         """Jobs left queued/running by a process that no longer exists become ``interrupted``."""
         with self.connect() as db:
             rows = list(db["jobs"].rows_where("status in ('queued', 'running')", select="id, pid"))
-            orphans = [row["id"] for row in rows if not _alive(row["pid"])]
+            orphans = [row["id"] for row in rows if not process_alive(row["pid"])]
             with db.atomic():
                 for job_id in orphans:
                     db["jobs"].update(job_id, {
@@ -364,17 +364,3 @@ class JobStore:
                         "error": "the process rendering this job stopped before it finished; resume it to continue",
                     })
         return orphans
-
-
-def _alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

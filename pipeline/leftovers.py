@@ -222,7 +222,11 @@ def stop_leftovers(job_dir: Path, *, run: int | None, term_wait_s: float = TERM_
     return Cleared(stopped=[leftover for leftover in found if leftover not in remaining], still_running=remaining)
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int | None) -> bool:
+    """Whether process ``pid`` still runs: a zombie (dead, not yet reaped) does not; this process
+    does. Where it cannot be asked safely (no ``/proc``, not POSIX), it is taken to run."""
+    if not pid:
+        return False
     if pid == os.getpid():
         return True  # another thread of ours may be writing it
     if PROC.is_dir():
@@ -247,7 +251,7 @@ def remove_partials(job_dir: Path) -> list[Path]:
     removed = []
     for path in sorted(job_dir.rglob(f"*{PARTIAL_MARK}*")):
         owner = partial_owner(path.name)
-        if (owner is not None and _alive(owner)) or not (path.exists() or path.is_symlink()):
+        if (owner is not None and process_alive(owner)) or not (path.exists() or path.is_symlink()):
             continue
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path, ignore_errors=True)
