@@ -265,6 +265,9 @@ class StudioHTTPGuard:
 
     async def _record_upload(self, blocks: StudioBlocks, scope, receive, send) -> None:
         owner = _http_owner(blocks, scope)
+        if owner == NOBODY:  # Gradio asks no sign-in of uploads when users sign in with Hugging Face
+            await _answer(send, 401, {"detail": SIGN_IN_WITH_HF if blocks.access.mode == OAUTH else SIGN_IN_FIRST})
+            return
         status, body = [0], bytearray()
 
         async def keep(message) -> None:

@@ -64,6 +64,7 @@ def test_hugging_face_users_own_what_they_make(oauth_studio, settings):
     visitor = httpx.Client(timeout=60)
     refused = join(visitor, url, fn_index(oauth_studio, api_name="list_jobs"), ["", "", "", "", 1])
     assert error_of(refused) == "Sign in with Hugging Face (the button at the top) to use this studio."
+    assert visitor.post(f"{url}/gradio_api/upload", files={"files": ("a.png", b"x")}).status_code == 401
 
     alice = _signed_in("alice-hf")
     done = join(alice, url, fn_index(oauth_studio, api_name="render"), _render_data(upload(alice, url, SAMPLE_PORTRAIT)))
