@@ -6,7 +6,8 @@ the ``error`` column of the job). Anything else escaping the pipeline is a bug.
 
     StudioError
     ├── BadInput            the request itself is wrong (no face, corrupt image, empty text, …)
-    │   └── JobNotFound     no job with that id
+    │   ├── JobNotFound     no job with that id
+    │   └── DataFolderUnusable  the data folder cannot be written, or its studio.db is not a database
     ├── MissingKey          a hosted backend needs an API key that is not set
     ├── BackendUnavailable  a backend's package, weights or hardware is missing
     ├── RemoteError         a hosted service answered with an error
@@ -63,6 +64,13 @@ class RateLimited(RemoteError):
 
 class JobNotFound(BadInput):
     """No job with that id."""
+
+
+class DataFolderUnusable(BadInput):
+    """The data folder (``AVATAR_STUDIO_HOME``) cannot be created or written, or its ``studio.db``
+    is not a usable database. A ``BadInput`` because the person running the studio chose that
+    folder and is the one who can fix it; the studio's launcher refuses an unwritable folder the
+    same way."""
 
 
 class UnknownBackend(KeyError, StudioError):

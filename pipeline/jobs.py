@@ -26,6 +26,7 @@ import copy
 import datetime as dt
 import json
 import secrets
+import sqlite3
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +40,7 @@ except ImportError:  # Windows: no advisory locks; opening a brand-new database 
     fcntl = None
 from sqlite_utils.migrations import Migrations
 
-from .errors import BadInput, JobNotFound
+from .errors import BadInput, DataFolderUnusable, JobNotFound
 from .leftovers import process_alive
 
 STATUSES = ("queued", "running", "done", "failed", "interrupted")
@@ -260,6 +261,12 @@ class JobStore:
 
     def __init__(self, db_path: Path) -> None:
         self.db_path = Path(db_path)
+        try:
+            self._open()
+        except (OSError, sqlite3.DatabaseError) as error:  # every command opens the store: one message for all
+            raise unusable_store(self.db_path, error) from None
+
+    def _open(self) -> None:
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
         # Several processes (the studio, CLI renders) may open a new database at once: one at a
         # time switches it to WAL and applies migrations, the others then find nothing to do.
@@ -364,3 +371,17 @@ class JobStore:
                         "error": "the process rendering this job stopped before it finished; resume it to continue",
                     })
         return orphans
+
+
+def unusable_store(db_path: Path, error: OSError | sqlite3.DatabaseError) -> DataFolderUnusable:
+    """What to tell the person whose data folder or ``studio.db`` cannot be opened, and what to do."""
+    detail = (error.strerror if isinstance(error, OSError) else str(error)) or type(error).__name__
+    if isinstance(error, OSError):
+        return DataFolderUnusable(f"the data folder {db_path.parent} cannot be written ({detail}) — set "
+                                  "AVATAR_STUDIO_HOME to a folder this user can write")
+    if isinstance(error, sqlite3.OperationalError):  # locked, read-only, a folder in its place: not damage
+        return DataFolderUnusable(f"{db_path.name} at {db_path} cannot be opened ({detail}) — check that it is "
+                                  "a file this user can write and that no other program holds it")
+    return DataFolderUnusable(f"{db_path.name} at {db_path} is not a SQLite database ({detail}) — move it aside "
+                              "and run again; a new one will be created")
+

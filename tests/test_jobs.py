@@ -1,9 +1,10 @@
+import os
 import subprocess
 import sys
 
 import pytest
 
-from pipeline.errors import JobNotFound
+from pipeline.errors import DataFolderUnusable, JobNotFound
 from pipeline.jobs import JobStore, migrations
 
 
@@ -76,3 +77,35 @@ def test_list_is_newest_first_and_filters(tmp_path):
     assert [job.id for job in store.list()] == ids[::-1]
     assert {job.status for job in store.list(status="failed")} == {"failed"}
     assert len(store.list(limit=2, offset=1)) == 2
+
+
+def test_a_damaged_studio_db_is_one_clear_error_and_moving_it_aside_is_the_fix(tmp_path):
+    path = tmp_path / "studio.db"
+    path.write_bytes(bytes(range(256)) * 40)  # garbage where the database should be
+    with pytest.raises(DataFolderUnusable) as error:
+        JobStore(path)
+    assert str(error.value) == (f"studio.db at {path} is not a SQLite database (file is not a database) — move it "
+                                "aside and run again; a new one will be created")
+    path.rename(tmp_path / "studio.db.damaged")
+    assert JobStore(path).list() == []
+
+
+def test_a_data_folder_that_cannot_be_made_is_one_clear_error(tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the data folder's parent should be")
+    with pytest.raises(DataFolderUnusable) as error:
+        JobStore(blocker / "home" / "studio.db")
+    assert str(error.value) == (f"the data folder {blocker / 'home'} cannot be written (Not a directory) — set "
+                                "AVATAR_STUDIO_HOME to a folder this user can write")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_a_read_only_data_folder_is_one_clear_error(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    home.chmod(0o555)
+    try:
+        with pytest.raises(DataFolderUnusable, match=r"cannot be written \(Permission denied\)"):
+            JobStore(home / "studio.db")
+    finally:
+        home.chmod(0o755)
