@@ -13,7 +13,8 @@
     python app.py persona list|show|check ...
 
 The CLI paths never import gradio. Errors print one readable line to stderr and exit non-zero
-(2 for bad input, 1 for anything else).
+(2 for bad input, 1 for anything else); a mistake on the command line itself (a missing or
+malformed flag, an argument that is not UTF-8) is one such line too, exit 2.
 """
 
 from __future__ import annotations
@@ -23,8 +24,49 @@ import signal
 import sys
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """A mistake on the command line is one ``error: …`` line and exit code 2, like every other bad
+    input, instead of argparse's usage block (``--help`` still prints it)."""
+
+    def error(self, message: str) -> None:
+        self.exit(2, f"error: {message} — see python {self.prog} --help\n")
+
+
+def whole_number(raw: str) -> int:
+    """An argparse type: an int, refused in words (argparse names the flag)."""
+    try:
+        return int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {raw!r}") from None
+
+
+def bounded_int(low: int, high: int):
+    """An argparse type: a whole number from ``low`` to ``high``. (Ranges the pipeline checks itself —
+    a render's size, a reply's length — are left to it, so the studio gets the same words.)"""
+    def parse(raw: str) -> int:
+        value = whole_number(raw)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be between {low} and {high}, got {value}")
+        return value
+    return parse
+
+
+def undecodable_argument(argv: list[str]) -> str | None:
+    """The error for the first argument that is not valid UTF-8 (Python keeps such bytes as lone
+    surrogates, which nothing downstream — SQLite, the TTS, the terminal — can store or print)."""
+    for argument in argv:
+        try:
+            argument.encode("utf-8")
+        except UnicodeEncodeError as error:
+            shown = argument.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+            byte = argument[error.start].encode("utf-8", "surrogateescape")[0]
+            return (f"the argument {shown!r} is not valid UTF-8 (byte 0x{byte:02x} at character {error.start + 1}) "
+                    "— set the terminal to UTF-8, or rename the file")
+    return None
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="app.py", description="Avatar Studio: persona-driven talking avatars.")
+    parser = OneLineParser(prog="app.py", description="Avatar Studio: persona-driven talking avatars.")
     # No defaults here: studio.launch falls back on GRADIO_SERVER_NAME / GRADIO_SERVER_PORT (a Space sets them).
     parser.add_argument("--host", help="studio: address to listen on (default $GRADIO_SERVER_NAME, else 127.0.0.1)")
     parser.add_argument("--port", type=int, help="studio: port (default $GRADIO_SERVER_PORT, else 7860)")
@@ -58,8 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--vendor-voice", help="heygen/did: the vendor speaks the script with this voice id "
                                                "(default: HEYGEN_VOICE_ID / DID_VOICE_ID)")
     render.add_argument("--voice", help="TTS voice (default: the bundled en_US-joe-medium)")
-    render.add_argument("--size", type=int, help="long side of the video in px, 256–1080 (default 512)")
-    render.add_argument("--seed", type=int, default=0, help="seed for blinks and sway (default 0)")
+    render.add_argument("--size", type=whole_number, help="long side of the video in px, 256–1080 (default 512)")
+    render.add_argument("--seed", type=whole_number, default=0, help="seed for blinks and sway (default 0)")
     render.add_argument("--persona", help="persona id: its portrait, voice and default controls (yours win)")
     render.add_argument("--controller", choices=["rules", "llm"],
                         help="who proposes the controls: the rule-based controller (default) or an LLM")
@@ -68,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--json", action="store_true", help="print one JSON object instead of text")
 
     jobs = commands.add_parser("jobs", help="list recent jobs, newest first")
-    jobs.add_argument("--limit", type=int, default=20)
+    jobs.add_argument("--limit", type=bounded_int(1, 10_000), default=20)
     jobs.add_argument("--status", choices=["queued", "running", "done", "failed", "interrupted"])
     jobs.add_argument("--json", action="store_true")
 
@@ -92,14 +134,15 @@ def build_parser() -> argparse.ArgumentParser:
                         help="speak the reply (audio only, instant)")
     chat.add_argument("--controller", choices=["rules", "llm"], help="with --video: who proposes the controls")
     chat.add_argument("--no-cache", action="store_true", help="ask the model even if this was answered before")
-    chat.add_argument("--max-tokens", type=int, default=200, help="longest reply in tokens (default 200)")
-    chat.add_argument("--temperature", type=float, default=0.7)
+    chat.add_argument("--max-tokens", type=whole_number, default=200,
+                      help="longest reply in tokens, 1–4096 (default 200)")
+    chat.add_argument("--temperature", type=float, default=0.7, help="0 (predictable) to 2 (default 0.7)")
     chat.add_argument("--json", action="store_true", help="print one JSON object instead of text")
 
     conversations = commands.add_parser("conversations", help="list conversations, or show one with its turns")
     conversations.add_argument("conversation_id", nargs="?")
     conversations.add_argument("--persona", help="only this persona's")
-    conversations.add_argument("--limit", type=int, default=20)
+    conversations.add_argument("--limit", type=bounded_int(1, 10_000), default=20)
     conversations.add_argument("--json", action="store_true")
 
     transcribe = commands.add_parser("transcribe", help="speech to text (wav, mp3, m4a, ogg, webm, …)")
@@ -113,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
                                               "for an --auth-file line: user:<hash>")
 
     persona = commands.add_parser("persona", help="list, show or check personas")
-    persona_commands = persona.add_subparsers(dest="persona_command", required=True)
+    persona_commands = persona.add_subparsers(dest="persona_command", required=True, metavar="list|show|check")
     persona_list = persona_commands.add_parser("list", help="list personas")
     persona_list.add_argument("--json", action="store_true")
     persona_show = persona_commands.add_parser("show", help="show a persona's system prompt and fields")
@@ -126,12 +169,16 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--model")
     check.add_argument("--mode")
     check.add_argument("--question", action="append", help="ask this instead of the sample questions; repeatable")
-    check.add_argument("--max-tokens", type=int, default=200)
+    check.add_argument("--max-tokens", type=whole_number, default=200)
     check.add_argument("--json", action="store_true")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if (problem := undecodable_argument(argv)) is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     args = build_parser().parse_args(argv)
     if args.command is None:
         from pipeline.errors import StudioError
