@@ -61,12 +61,15 @@ class Controls:
 
 
 def _number(name: str, value: Any) -> float:
+    if value is None:
+        raise BadInput(f"{name} has no value; set it as {name}=VALUE with VALUE a number between 0 and 1")
     try:
         number = float(value)
     except (TypeError, ValueError):
         raise BadInput(f"{name} must be a number between 0 and 1, got {value!r}") from None
-    if math.isnan(number):
-        raise BadInput(f"{name} must be a number between 0 and 1, got NaN")
+    if not math.isfinite(number):  # inf would clamp to 1 as if it were meant
+        shown = repr(value) if isinstance(value, str) else "NaN" if math.isnan(number) else str(number)
+        raise BadInput(f"{name} must be a number between 0 and 1, got {shown}")
     return number
 
 
@@ -77,18 +80,45 @@ def check_emotion(emotion: Any) -> str:
     return value
 
 
-def parse_assignments(items: list[str] | None) -> dict[str, float]:
-    """``["mouth_openness=0.8", ...]`` (the CLI's ``--set``) → ``{"mouth_openness": 0.8}``."""
-    result: dict[str, float] = {}
+def parse_assignments(items: list[str] | None) -> dict[str, Any]:
+    """``["mouth_openness=0.8", ...]`` (the CLI's ``--set``) → ``{"mouth_openness": 0.8}``, as typed.
+
+    Nothing is refused here: a number becomes a float, anything else stays text, and an item
+    without ``=`` is a name with no value (None). The render request carries them as they are and
+    ``check_user_controls`` judges them when the job is submitted, so a mistake is a failed job in
+    the history, in the same words the studio would show."""
+    result: dict[str, Any] = {}
     for item in items or []:
         name, sep, raw = item.partition("=")
-        name = name.strip()
-        if not sep or name not in CONTROL_NAMES:
-            raise BadInput(
-                f"--set expects NAME=VALUE with NAME one of {', '.join(CONTROL_NAMES)}; got {item!r}"
-            )
-        result[name] = _number(name, raw.strip())
+        result[name.strip()] = _number_or_text(raw.strip()) if sep else None
     return result
+
+
+def _number_or_text(raw: str) -> float | str:
+    try:
+        number = float(raw)
+    except ValueError:
+        return raw
+    return number if math.isfinite(number) else raw  # "nan" and "inf" stay words: JSON has no NaN
+
+
+def check_user_controls(values: Mapping[str, Any]) -> None:
+    """The controls a person set (a render request's): known names, each a finite number. Values
+    outside 0–1 pass: they are clamped where they are used, with a note (``out_of_range_notes``)."""
+    for name, value in values.items():
+        if name not in CONTROL_NAMES:
+            raise BadInput(f"unknown control {name!r}; known: {', '.join(CONTROL_NAMES)}")
+        _number(name, value)
+
+
+def out_of_range_notes(values: Mapping[str, Any]) -> list[str]:
+    """One note per user-set value that was clamped, e.g. "mouth_openness 1.7 is outside 0–1; used 1.0"."""
+    notes = []
+    for name, value in values.items():
+        number = float(value)
+        if clamp01(number) != number:
+            notes.append(f"{name} {number:g} is outside 0–1; used {clamp01(number):.1f}")
+    return notes
 
 
 # How each emotion leans the controls, as offsets from a calm baseline. Reads as: happy people

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import registry
-from .controls import Controls, check_emotion
+from .controls import check_emotion, check_user_controls
 from .errors import BadInput, StudioError
 from .files import file_sha256
 from .jobs import Job, JobStore, now
@@ -138,10 +138,12 @@ class Runner:
             raise BadInput("give either a script or an audio file, not both")
         if request.emotion is not None:
             check_emotion(request.emotion)
-        Controls.from_dict(request.controls)  # unknown names and non-numbers are BadInput
+        check_user_controls(request.controls)  # unknown names, no value, non-numbers, NaN/inf are BadInput
         low, high = MAX_SIDE_RANGE
         if request.max_side is not None and not low <= int(request.max_side) <= high:
             raise BadInput(f"size must be between {low} and {high} px, got {request.max_side}")
+        if int(request.seed) < 0:  # numpy's generators take none below 0
+            raise BadInput(f"seed must be 0 or more, got {request.seed}")
 
     def render(self, request: RenderRequest, progress: Progress | None = None) -> Job:
         return self.run(self.submit(request).id, progress=progress)

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from . import registry
-from .controls import Controls, check_emotion, propose_rule_based
+from .controls import Controls, check_emotion, out_of_range_notes, propose_rule_based
 from .errors import BadInput, StudioError
 from .files import partial_path
 from .settings import Settings
@@ -182,7 +182,7 @@ def stage_control(ctx: StageContext) -> dict:
         detail = {"path": "rules", "reasons": reasons}
     final = proposed.merge(ctx.controls_user)
     controller = "rules" if detail["path"] == "rules" else "llm"
-    notes = []
+    notes = out_of_range_notes(ctx.controls_user)
     if detail["path"] == "rules-fallback":
         notes.append(f"the LLM controller's answer was not usable ({detail.get('error')}); the rule-based "
                      "controller chose the controls")
