@@ -18,6 +18,7 @@ from pipeline.speech import (
     MAX_TEXT_CHARS,
     SpeechResult,
     Synthesis,
+    check_text,
     get_voice,
     list_voices,
     load_speech,
@@ -157,8 +158,13 @@ def test_unknown_voice_names_the_known_ones(tmp_path):
         ("?!... — !!", "The script has nothing to speak"),
         ("😀 🎉 ❤️", "The script has nothing to speak"),
         ("a" * (MAX_TEXT_CHARS + 1), "The script is 5,001 characters long; the limit is 5,000"),
+        ("Hello\x00world", "The script contains a control character (NUL, U+0000) at character 6 — remove it; "
+                           "only tabs and line breaks may be in a script."),
+        ("Bold \x1b[1mtext", "The script contains a control character (ESC, U+001B) at character 6"),
+        ("Page one.\x0cPage two.", "The script contains a control character (FF, U+000C) at character 10"),
+        ("\x7f", "The script contains a control character (DEL, U+007F) at character 1"),
     ],
-    ids=["empty", "whitespace", "punctuation", "emoji", "one-too-long"],
+    ids=["empty", "whitespace", "punctuation", "emoji", "one-too-long", "nul", "escape", "form-feed", "delete"],
 )
 def test_unspeakable_scripts_are_rejected(tmp_path, text, message):
     with pytest.raises(BadInput) as caught:
@@ -166,6 +172,10 @@ def test_unspeakable_scripts_are_rejected(tmp_path, text, message):
     assert str(caught.value).startswith(message)
     assert "\n" not in str(caught.value)
     assert not (tmp_path / "speech.wav").exists() and not (tmp_path / "speech.json").exists()
+
+
+def test_tabs_and_line_breaks_are_fine_in_a_script():
+    assert check_text("\tFirst line.\r\nSecond line.\n") == "First line.\r\nSecond line."
 
 
 def test_a_huge_script_is_rejected_before_any_synthesis(tmp_path):

@@ -129,8 +129,15 @@ def _dump_json(data: dict[str, Any]) -> str:
     return "{\n" + ",\n".join(lines) + "\n}\n"
 
 
+# C0 control characters by their standard abbreviations, to name the one found in a script.
+_C0_NAMES = ("NUL SOH STX ETX EOT ENQ ACK BEL BS HT LF VT FF CR SO SI DLE DC1 DC2 DC3 DC4 NAK SYN ETB CAN EM "
+             "SUB ESC FS GS RS US").split()
+_ALLOWED_CONTROLS = "\t\n\r"
+
+
 def check_text(text: str) -> str:
     """The script, stripped, or a ``BadInput`` saying why it cannot be spoken."""
+    _refuse_control_characters(text)
     script = text.strip()
     if not script:
         raise BadInput("The script is empty — type something for the avatar to say.")
@@ -142,6 +149,18 @@ def check_text(text: str) -> str:
     if not any(ch.isalnum() for ch in script):
         raise BadInput("The script has nothing to speak — it needs at least one word, not only punctuation or emoji.")
     return script
+
+
+def _refuse_control_characters(text: str) -> None:
+    """Control characters (NUL, escape codes, a form feed pasted from a document) other than tab and
+    line breaks are refused, not stripped: they are never meant to be spoken, espeak cannot take a
+    NUL at all, and saying where one is lets the person see what else came along with the paste."""
+    for index, ch in enumerate(text):
+        code = ord(ch)
+        if (code < 0x20 and ch not in _ALLOWED_CONTROLS) or code == 0x7F:
+            name = _C0_NAMES[code] if code < 0x20 else "DEL"
+            raise BadInput(f"The script contains a control character ({name}, U+{code:04X}) at character "
+                           f"{index + 1} — remove it; only tabs and line breaks may be in a script.")
 
 
 def _from_script(text: str, out_dir: Path, voice_name: str | None) -> SpeechResult:
