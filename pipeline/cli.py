@@ -15,6 +15,7 @@ import json
 import math
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 from .controls import parse_assignments
@@ -55,13 +56,43 @@ class ProgressBar:
         self._bar.close()
 
 
-def _run_job(runner: Runner, action, as_json: bool, out: str | None = None) -> int:
+def check_out(out: str | None) -> Path | None:
+    """Where ``--out`` will copy the finished video, checked before any work: a file name (not a
+    folder) in a folder that exists — made here when missing — and that this user can write in."""
+    if not out:
+        return None
+    path = Path(out).expanduser()
+    if path.is_dir():
+        raise BadInput(f"--out {out} is a folder; give a file name, e.g. {path / 'clip.mp4'}")
+    folder = path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise BadInput(f"--out: cannot make the folder {folder}: part of that path is a file, not a folder") from None
+    except OSError as error:
+        raise BadInput(f"--out: cannot make the folder {folder} ({error.strerror or type(error).__name__})") from None
+    try:  # the real test: permissions, read-only disks and special file systems all fail here
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-check-"):
+            pass
+    except OSError as error:
+        raise BadInput(f"--out: cannot write in {folder} ({error.strerror or type(error).__name__})") from None
+    return path
+
+
+def _copy_out(job: Job, out: Path) -> None:
+    try:
+        shutil.copyfile(job.video_path, out)
+    except OSError as error:  # the disk filled up, the folder went away: the video itself is safe
+        raise StudioError(f"the video is done ({job.video_path}) but copying it to {out} failed "
+                          f"({error.strerror or type(error).__name__})") from None
+
+
+def _run_job(runner: Runner, action, as_json: bool, out: Path | None = None) -> int:
     bar = ProgressBar()
     try:
         job = action(bar)
         if out:
-            Path(out).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(job.video_path, out)
+            _copy_out(job, out)
     except StudioError as error:
         bar.close()
         job_id = getattr(error, "job_id", None)
@@ -112,6 +143,7 @@ def _number_or_text(raw: str) -> int | float | str:
 
 def cmd_render(args) -> int:
     settings = resolve()
+    out = check_out(args.out)  # where the video goes is not part of the job: refused before one exists
     runner = Runner(settings)
     runner.store.mark_orphans_interrupted()
     try:
@@ -139,7 +171,7 @@ def cmd_render(args) -> int:
     except StudioError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    return _run_job(runner, lambda bar: runner.render(request, progress=bar), args.json, args.out)
+    return _run_job(runner, lambda bar: runner.render(request, progress=bar), args.json, out)
 
 
 def cmd_resume(args) -> int:

@@ -310,3 +310,16 @@ def test_render_help_lists_sadtalker_options_and_enhance():
     assert "embedded (default), sadtalker" in help_text
     assert "--option KEY=VALUE" in help_text and "size=256|512, preprocess=crop|full" in help_text
     assert "--enhance NAME" in help_text and "gfpgan" in help_text
+
+
+def test_out_of_range_controls_are_clamped_with_a_note_and_out_makes_its_folder(tmp_path, studio_home, capsys):
+    out = tmp_path / "new" / "deeper" / "clip.mp4"
+    code, stdout, err = run_cli(capsys, "render", "--image", "assets/astronaut.png", "--text", "Hi there.",
+                                "--set", "mouth_openness=1.7", "--set", "blink_rate=-0.2", "--out", str(out))
+    assert code == 0, err
+    notes = ["mouth_openness 1.7 is outside 0–1; used 1.0", "blink_rate -0.2 is outside 0–1; used 0.0"]
+    assert [line for line in stdout.splitlines() if line.startswith("note: ")] == [f"note: {n}" for n in notes]
+    assert probe(out).audio is not None
+    [job] = JobStore(studio_home / "studio.db").list()
+    assert job.notes == notes and job.controls_user == {"mouth_openness": 1.7, "blink_rate": -0.2}
+    assert (job.controls_final["mouth_openness"], job.controls_final["blink_rate"]) == (1.0, 0.0)
