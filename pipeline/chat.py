@@ -29,6 +29,7 @@ are merged into one event, so a slow consumer gets fewer, larger updates instead
 
 from __future__ import annotations
 
+import math
 import queue
 import threading
 import time
@@ -46,6 +47,8 @@ from .settings import Settings
 MAX_MESSAGE_CHARS = 4000
 OUTPUTS = ("text", "audio", "video")
 REPLY_TOKENS = 200  # longest reply by default (~150 words, about a minute of speech)
+MAX_REPLY_TOKENS = 4096  # ~3000 words, 20 minutes of speech: more is a typo, not a reply anyone reads
+TEMPERATURE_RANGE = (0.0, 2.0)  # what OpenAI and Gemini accept; past 2 sampling is noise
 Progress = Callable[[float, str], None]
 
 
@@ -109,6 +112,25 @@ def check_message(message: str | None) -> str:
     return text
 
 
+def check_temperature(temperature: float) -> None:
+    """0–2, checked before any model is loaded (NaN and inf are refused, not passed on)."""
+    low, high = TEMPERATURE_RANGE
+    if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and low <= temperature <= high):
+        shown = f"{temperature:g}" if isinstance(temperature, (int, float)) else repr(temperature)
+        raise BadInput(f"the temperature must be a number from {low:g} to {high:g} (0 is the most predictable), "
+                       f"got {shown}")
+
+
+def check_reply_length(max_tokens: int) -> None:
+    """1 to ``MAX_REPLY_TOKENS`` tokens, checked before any model is loaded; whether the reply also
+    fits the model's context window with the prompt is ``fit_history``'s check."""
+    if max_tokens < 1:
+        raise BadInput(f"the reply length must be at least 1 token, got {max_tokens}")
+    if max_tokens > MAX_REPLY_TOKENS:
+        raise BadInput(f"a reply of up to {max_tokens:,} tokens is longer than a chat reply may be "
+                       f"({MAX_REPLY_TOKENS:,} tokens, about 3,000 words) — ask for {MAX_REPLY_TOKENS:,} or fewer")
+
+
 def fit_history(llm: LLMBackend, system: str, history: list[tuple[str, str]], message: str,
                 reply_tokens: int) -> tuple[list[dict], int]:
     """The messages to send, keeping as many of the newest exchanges as fit the context window.
@@ -116,6 +138,11 @@ def fit_history(llm: LLMBackend, system: str, history: list[tuple[str, str]], me
     Returns (messages, number of earlier turns left out)."""
     budget = llm.context_window - reply_tokens - 16  # a little slack for chat-template tokens
     used = llm.count_tokens(system) + llm.count_tokens(message) + 8
+    room = budget + reply_tokens - used  # what the prompt leaves for the reply
+    if used > budget and reply_tokens >= used and room >= 1:  # the reply asked for is what does not fit
+        raise BadInput(f"a reply of up to {reply_tokens:,} tokens does not fit {llm.model}: its context window is "
+                       f"{llm.context_window:,} tokens, and this prompt already takes about {used:,} of them — "
+                       f"ask for at most {room:,}")
     if used > budget:
         raise BadInput(f"the message is too long for {llm.model}: about {used} tokens with the persona, "
                        f"and the model takes {llm.context_window} including its reply — shorten it")
@@ -155,8 +182,8 @@ class Chat:
         message = check_message(request.message)
         if request.output not in OUTPUTS:
             raise BadInput(f"output must be one of {', '.join(OUTPUTS)}, got {request.output!r}")
-        if request.max_tokens < 1:
-            raise BadInput(f"the reply length must be at least 1 token, got {request.max_tokens}")
+        check_temperature(request.temperature)
+        check_reply_length(request.max_tokens)
         persona = self.personas.get(request.persona)
         if request.conversation_id:
             conversation = self.store.get(request.conversation_id)

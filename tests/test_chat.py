@@ -98,6 +98,41 @@ def test_fit_history_refuses_a_message_that_can_never_fit():
         fit_history(llm, "system prompt", [], "x" * 2000, reply_tokens=100)
 
 
+def test_a_reply_too_long_for_the_model_names_the_reply_and_the_window(chat, fake):
+    """Not "the message is too long": a short question with a huge reply length blames the reply."""
+    fake.context_window = 2048
+    with pytest.raises(BadInput) as error:
+        ask(chat, "Hi?", max_tokens=4000)
+    used = int(str(error.value).split("about ")[1].split(" ")[0])
+    assert str(error.value) == (f"a reply of up to 4,000 tokens does not fit scripted: its context window is 2,048 "
+                                f"tokens, and this prompt already takes about {used:,} of them — ask for at most "
+                                f"{2048 - 16 - used:,}")
+    assert fake.history == []
+
+
+@pytest.mark.parametrize("options, error", [
+    ({"temperature": float("nan")}, "the temperature must be a number from 0 to 2 (0 is the most predictable), got nan"),
+    ({"temperature": float("inf")}, "the temperature must be a number from 0 to 2 (0 is the most predictable), got inf"),
+    ({"temperature": -0.1}, "the temperature must be a number from 0 to 2 (0 is the most predictable), got -0.1"),
+    ({"temperature": 1e9}, "the temperature must be a number from 0 to 2 (0 is the most predictable), got 1e+09"),
+    ({"max_tokens": 0}, "the reply length must be at least 1 token, got 0"),
+    ({"max_tokens": 1_000_000_000}, "a reply of up to 1,000,000,000 tokens is longer than a chat reply may be (4,096 "
+                                    "tokens, about 3,000 words) — ask for 4,096 or fewer"),
+])
+def test_sampling_out_of_range_is_refused_before_anything_is_stored(chat, fake, options, error):
+    with pytest.raises(BadInput) as refused:
+        ask(chat, "Hi?", **options)
+    assert str(refused.value) == error
+    assert chat.store.list() == [] and fake.history == []
+
+
+def test_the_edges_of_the_sampling_ranges_are_accepted(chat, fake):
+    fake.context_window = 8192
+    fake.enqueue("Cold.", "Hot.")
+    assert ask(chat, "Cold?", temperature=0.0, max_tokens=4096).reply == "Cold."
+    assert ask(chat, "Hot?", temperature=2.0, max_tokens=1).reply == "Hot."
+
+
 @pytest.mark.parametrize("message, error", [
     ("", "type a message"), ("   \n", "type a message"), ("x" * 4001, "the limit is 4000"),
 ])
