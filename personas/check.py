@@ -22,7 +22,8 @@ Scoring, per question that got a reply (errors are left out of the score, but fa
 The overall score is the mean over those questions, rounded (0 when none got a reply). The check
 passes when the score is at least ``PASS_SCORE``, no never-rule was broken and no question failed
 with an error: a single broken never-rule fails it, because for a persona like an F&I trainer one
-non-compliant answer is the thing to catch.
+non-compliant answer is the thing to catch. When no question got an answer at all the check did
+not happen: ``unanswered`` says so, in words a caller can show as an error (the CLI exits 1).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from pipeline.chat import check_reply_length
 from pipeline.errors import BadInput, StudioError
 from pipeline.llm.base import LLMBackend
 
@@ -96,6 +98,7 @@ def run_check(persona: Persona, llm: LLMBackend, *, questions: list[str] | None 
     """Ask ``llm`` each question as ``persona`` (in ``mode``) and score the replies; see the
     module docstring for the scoring. ``progress(fraction, message)`` is called before each."""
     system = build_system_prompt(persona, mode)  # raises BadInput for an unknown mode, before any call
+    check_reply_length(max_tokens)  # the chat's rule, before any call
     questions = _questions(persona, questions)
     always, never = persona.rules_for(mode)
     vocabulary = persona.vocabulary_for(mode)
@@ -117,6 +120,14 @@ def run_check(persona: Persona, llm: LLMBackend, *, questions: list[str] | None 
         results.append(result)
     progress(1.0, "done")
     return _report(persona, llm, mode, results, vocabulary, always, never, time.perf_counter() - started)
+
+
+def unanswered(report: CheckReport) -> str | None:
+    """Why the check could not judge the persona at all — every question failed with an error — or None."""
+    if not report.results or report.errors < len(report.results):
+        return None
+    return (f"no question got an answer from {report.backend} ({report.model}): all {report.errors} failed, "
+            f"the first with: {report.results[0].error}")
 
 
 def score_reply(reply: str, persona: Persona, mode: str | None = None) -> QuestionResult:
@@ -213,6 +224,8 @@ def format_report(report: CheckReport, *, width: int = 100) -> str:
     verdict = "PASS" if report.passed else "FAIL"
     rule = f"pass: score ≥ {PASS_SCORE}, no never-rule broken, no errors"
     lines += ["", f"Score {report.score}/100: {verdict} ({rule})"]
+    if report.errors:
+        lines.append(f"Errors: {report.errors} of {len(report.results)} questions got no answer (see below)")
     if report.vocabulary_rate is not None:
         lines.append(f"Signature terms: {report.vocabulary_rate:.0%} of replies used one; used: "
                      f"{', '.join(report.terms_used) or 'none'}")

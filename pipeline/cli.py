@@ -338,10 +338,12 @@ def cmd_persona(args) -> int:
         else:
             print(prompt)
         return 0
-    from personas.check import format_report, run_check
+    from personas.check import format_report, run_check, unanswered
 
-    from .chat import persona_llm
+    from .chat import check_reply_length, persona_llm
 
+    build_system_prompt(persona, args.mode)  # an unknown mode, and
+    check_reply_length(args.max_tokens)  # a reply length out of range, are refused before the model loads
     llm = persona_llm(settings, persona, args.llm, args.model)
     bar = ProgressBar()
     try:
@@ -351,6 +353,8 @@ def cmd_persona(args) -> int:
     finally:
         bar.close()
     print(json.dumps(report.to_dict()) if args.json else format_report(report))
+    if (problem := unanswered(report)) is not None:  # the report above says what each question hit
+        return _fail(StudioError(problem))
     return 0
 
 

@@ -23,7 +23,7 @@ from personas import (
     slugify,
     yamlfile,
 )
-from personas.check import PASS_SCORE
+from personas.check import PASS_SCORE, unanswered
 from pipeline.controls import Controls
 from pipeline.errors import BadInput, RemoteError
 from pipeline.settings import LLM_BACKENDS
@@ -437,7 +437,30 @@ def test_an_llm_error_is_recorded_on_its_question_and_the_check_goes_on(store):
     assert report.errors == 1 and report.empty_replies == 1
     assert report.score == round((100 + 100 + 0) / 3)  # the failed question is left out of the score
     assert not report.passed  # an incomplete check does not pass
-    assert "Error in #2: mistral answered 500: upstream overloaded" in format_report(report)
+    assert unanswered(report) is None  # some answers: a check with a failing score, not a failed check
+    text = format_report(report)
+    assert "Error in #2: mistral answered 500: upstream overloaded" in text
+    assert "Errors: 1 of 4 questions got no answer (see below)" in text
+
+
+def test_a_check_where_no_question_got_an_answer_says_so(store):
+    llm = FakeLLM().enqueue(*[RemoteError("mistral answered 503: down for maintenance")] * 2)
+    report = run_check(store.get("jenniel"), llm, questions=["One?", "Two?"])
+    assert report.errors == 2 and report.score == 0 and not report.passed
+    assert unanswered(report) == ("no question got an answer from fake (scripted): all 2 failed, the first with: "
+                                  "mistral answered 503: down for maintenance")
+    assert "Errors: 2 of 2 questions got no answer (see below)" in format_report(report)
+
+
+@pytest.mark.parametrize("max_tokens, error", [
+    (0, "the reply length must be at least 1 token, got 0"),
+    (10**9, "a reply of up to 1,000,000,000 tokens is longer than a chat reply may be"),
+])
+def test_the_check_takes_the_chat_reply_length_rule(store, max_tokens, error):
+    llm = FakeLLM()
+    with pytest.raises(BadInput, match=error):
+        run_check(store.get("jenniel"), llm, questions=["One?"], max_tokens=max_tokens)
+    assert llm.history == []
 
 
 def test_role_play_is_checked_against_the_mode_rules(store):
