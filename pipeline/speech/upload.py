@@ -32,13 +32,15 @@ _FFMPEG_PREFIX = re.compile(r"^\[[^\]]*@ 0x[0-9a-f]+\]\s*")
 
 def normalise_upload(
     audio_path: str | Path, out_wav: Path, *, display_name: str | None = None,
-    sample_rate: int = UPLOAD_SAMPLE_RATE,
+    sample_rate: int = UPLOAD_SAMPLE_RATE, refuse_silence: bool = True,
 ) -> tuple[int, float]:
     """Decode ``audio_path`` into ``out_wav``; returns (sample rate, duration in seconds).
 
     ``out_wav`` is written only if the audio is usable, and atomically. Messages name the file as
     ``display_name`` (the name the user gave it) when the job works on its own copy. ``sample_rate``:
-    the rate to resample to (speech recognition wants 16 kHz).
+    the rate to resample to (speech recognition wants 16 kHz). ``refuse_silence``: a silent file is
+    a ``BadInput`` (nothing to animate); speech recognition turns it off, as silence is an answer
+    there — no words.
     """
     source = Path(audio_path)
     name = display_name or source.name
@@ -62,7 +64,7 @@ def normalise_upload(
                 f"The audio is longer than {MAX_AUDIO_SECONDS // 60} minutes, the limit — "
                 "trim it and upload it again."
             )
-        if peak_dbfs(samples) < SILENCE_PEAK_DBFS:
+        if refuse_silence and peak_dbfs(samples) < SILENCE_PEAK_DBFS:
             raise BadInput("The audio is silent — there is no speech to animate.")
         os.replace(tmp, out_wav)
     finally:
