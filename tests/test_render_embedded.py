@@ -455,5 +455,17 @@ def test_several_faces_animate_the_largest(tmp_path, portrait):
     canvas.save(path)
     loaded = load_portrait(path)
     assert loaded.face.faces_found == 2
-    assert "found 2 faces; animating the largest" in loaded.notes
+    assert "found 2 faces; animating the largest (middle)" in loaded.notes
     assert_same_face(loaded, portrait)
+
+
+def test_two_faces_side_by_side_are_both_counted(tmp_path):
+    """Side by side, each face is too small a part of the picture for the detector's first look:
+    they are found in tiles, counted once each, and the note says which one moves."""
+    pair = Image.new("RGB", (1024, 512))
+    pair.paste(astronaut(), (0, 0))
+    pair.paste(astronaut(), (512, 0))
+    pair.save(tmp_path / "pair.png")
+    checked = EmbeddedRenderer().check_inputs(portrait_path=tmp_path / "pair.png")
+    assert checked["face"]["faces_found"] == 2
+    assert "found 2 faces; animating the largest (left)" in checked["notes"]

@@ -101,8 +101,15 @@ def load_portrait(path: Path | str, *, max_side: int = DEFAULT_MAX_SIDE, display
 
 def _portrait(image: np.ndarray, faces: list[Face], source_size, notes: list[str]) -> Portrait:
     if len(faces) > 1:
-        notes.append(f"found {len(faces)} faces; animating the largest")
+        notes.append(_several_faces(len(faces), faces[0].bbox, image.shape[1]))
     return Portrait(image, faces[0], source_size, notes)
+
+
+def _several_faces(count: int, box, width: float) -> str:
+    """The note for a group photo, saying which face moves: "found 2 faces; animating the largest (left)"."""
+    centre = (box[0] + box[2]) / 2 / max(width, 1)
+    where = "left" if centre < 1 / 3 else "right" if centre > 2 / 3 else "middle"
+    return f"found {count} faces; animating the largest ({where})"
 
 
 def _framed(path: Path, name: str, box, source_size, max_side: int, notes: list[str], *, faces_found: int) -> Portrait:
@@ -131,7 +138,7 @@ def _framed(path: Path, name: str, box, source_size, max_side: int, notes: list[
     notes.append(f"the face was only {round(face_width * min(1.0, max_side / max(source_size)))} px wide "
                  f"in the whole picture; cropped a head-and-shoulders frame around it")
     if faces_found > 1:
-        notes.append(f"found {faces_found} faces; animating the largest")
+        notes.append(_several_faces(faces_found, box, source_size[0]))
     face = faces[0]
     return Portrait(working, Face(face.landmarks, face.bbox, faces_found), source_size, notes)
 
@@ -145,7 +152,11 @@ def _scaled_box(bbox, factor: float) -> tuple[float, float, float, float]:
 
 
 def _find_in_tiles(image: np.ndarray) -> list[Face]:
-    """Faces too small for the detector at full view: look at overlapping half-size tiles."""
+    """Faces too small for the detector at full view: look at overlapping half-size tiles.
+
+    The detector looks for faces that fill a good part of its view, so two faces side by side can
+    each be missed in the whole picture and found in a tile. Tiles overlap, so one face is seen up
+    to four times: a find whose centre lies inside a larger one already kept is the same face."""
     height, width = image.shape[:2]
     tile_h, tile_w = max(height // 2, 1), max(width // 2, 1)
     found: list[Face] = []
@@ -154,11 +165,13 @@ def _find_in_tiles(image: np.ndarray) -> list[Face]:
             tile = np.ascontiguousarray(image[top:top + tile_h, left:left + tile_w])
             for face in find_faces(tile):
                 found.append(face.scaled(1.0, (-left, -top)))
-    if not found:
-        return []
     found.sort(key=lambda face: face.width, reverse=True)
-    best = found[0]
-    return [Face(best.landmarks, best.bbox, 1)]
+    distinct: list[Face] = []
+    for face in found:
+        centre_x, centre_y = (face.bbox[0] + face.bbox[2]) / 2, (face.bbox[1] + face.bbox[3]) / 2
+        if not any(x0 <= centre_x <= x1 and y0 <= centre_y <= y1 for x0, y0, x1, y1 in (f.bbox for f in distinct)):
+            distinct.append(face)
+    return [Face(face.landmarks, face.bbox, len(distinct)) for face in distinct]
 
 
 def _source_size(path: Path, name: str) -> tuple[int, int]:
