@@ -469,3 +469,43 @@ def test_two_faces_side_by_side_are_both_counted(tmp_path):
     checked = EmbeddedRenderer().check_inputs(portrait_path=tmp_path / "pair.png")
     assert checked["face"]["faces_found"] == 2
     assert "found 2 faces; animating the largest (left)" in checked["notes"]
+
+
+def test_a_small_face_in_a_turned_photo_is_framed_like_the_upright_one(tmp_path):
+    """Auto-framing decodes only the crop it needs, from the stored (not yet turned) pixels."""
+    upright = Image.new("RGB", (1500, 1000), (214, 210, 206))
+    upright.paste(astronaut().resize((600, 600)), (800, 200))
+    upright.save(tmp_path / "upright.png")
+    reference = load_portrait(tmp_path / "upright.png")
+    assert any("head-and-shoulders" in note for note in reference.notes)
+    turns = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+             5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_90, 7: Image.Transpose.TRANSVERSE,
+             8: Image.Transpose.ROTATE_270}  # what a camera stores for each EXIF orientation to undo
+    for orientation, turn in turns.items():
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        upright.transpose(turn).save(tmp_path / f"turned-{orientation}.png", exif=exif)
+        turned = load_portrait(tmp_path / f"turned-{orientation}.png")
+        assert turned.source_size == (1500, 1000) and turned.image.shape == reference.image.shape, orientation
+        assert "applied the photo's EXIF orientation" in turned.notes
+        assert_same_face(turned, reference)
+
+
+def test_a_portrait_is_prepared_once_per_version_of_its_file(tmp_path):
+    """The render stage reuses what the inputs stage prepared (a big photo is decoded once a job)."""
+    path = tmp_path / "me.png"
+    astronaut().save(path)
+    first, again = load_portrait(path), load_portrait(path)
+    assert again.image is first.image and not first.image.flags.writeable
+    again.notes.append("mine")  # each caller has its own notes
+    assert load_portrait(path).notes == []
+    astronaut().transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(path)  # a new version of the file
+    assert load_portrait(path).image is not first.image
+
+
+def test_a_png_too_large_to_decode_at_full_size_is_refused_from_its_header(tmp_path):
+    Image.new("1", (9000, 8000)).save(tmp_path / "poster.png")  # 72 megapixels; a 1-bit file of a few KB
+    with pytest.raises(BadInput) as error:
+        load_portrait(tmp_path / "poster.png")
+    assert str(error.value) == ("'poster.png' is 9000×8000 px; a PNG is decoded at full size, so the limit for it "
+                                "is 64 megapixels (80 for a JPEG) — scale it down or save it as a JPEG.")

@@ -2,42 +2,45 @@
 
 The steps, each of which can end in a one-line ``BadInput`` naming the file:
 
-1. Open it with Pillow without decoding (a header read): missing, not an image, decompression
-   bomb, or too small (< 64 px) stop here.
-2. Decode at a reduced size where the format allows it (``Image.draft`` lets a JPEG decode at
-   1/2, 1/4 or 1/8 scale, so a 6000×4000 photo costs a few MB rather than 72), apply the EXIF
-   orientation, flatten transparency onto white, and convert greyscale, palette, CMYK and 16-bit
-   images to 8-bit RGB.
+1. Check the header (``decode.check_header``): missing, not an image, a decompression bomb, or
+   too many pixels to decode safely stop here, before any decoding.
+2. Decode to 8-bit RGB, upright, no bigger than needed (``decode.decode_rgb``: a JPEG at a
+   reduced size, other formats a strip at a time). Too small (< 64 px) stops here.
 3. Scale so the long side is at most ``max_side`` and both sides are even (H.264 needs that).
 4. Find faces. The largest one is animated; with several, a note says so.
 5. Auto-framing: when the face would be narrower than ``MIN_FACE_PX`` at the working size but is
    wide enough in the original (a full-body shot, a group photo from a phone), decode again at the
    resolution the face needs and crop a head-and-shoulders frame around it.
+
+Remembered. The last few portraits are kept by file (path, size, modification time) and
+working size, so the render stage reuses what the inputs stage of the same job prepared. By then
+the TTS voice and the face mesh are loaded, and a second full-size decode of a big PNG on top of
+them is what took a render past its 600 MB memory budget (bench/big_portrait.py). Refusals are not
+remembered; the shared image is read-only.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
-from dataclasses import dataclass, field
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import BadInput
 from ..settings import DEFAULT_MAX_SIDE, MAX_SIDE_RANGE
+from .decode import check_header, decode_rgb
 from .face import Face, find_faces
 
 MIN_FACE_PX = 80
 MIN_IMAGE_PX = 64
-MAX_PIXELS = 80_000_000  # ~10000×8000; larger uploads are refused before any decoding
 DETECT_LONG_SIDE = 2048  # resolution of the second, closer look for small faces
 # Head-and-shoulders crop around a small face, in face widths.
 FRAME_WIDTH, FRAME_HEIGHT, FRAME_FACE_CENTRE = 3.0, 3.5, 0.4
-
-_EXIF_ORIENTATION = 0x0112
+REMEMBERED = 4  # portraits kept prepared: a few of 1080 px are a few MB
 
 
 @dataclass(frozen=True)
@@ -67,13 +70,37 @@ def load_portrait(path: Path | str, *, max_side: int = DEFAULT_MAX_SIDE, display
     max_side = int(max_side)
     if not path.is_file():
         raise BadInput(f"portrait not found: {name}")  # the wording the runner uses too
+    key = _file_key(path, max_side)
+    with _remembered_lock:
+        known = _remembered.get(key)
+    if known is not None:
+        return replace(known, notes=list(known.notes))
+    portrait = _prepare(path, name, max_side)
+    portrait.image.setflags(write=False)  # shared by every caller that asks for this file again
+    with _remembered_lock:
+        _remembered[key] = portrait
+        while len(_remembered) > REMEMBERED:
+            _remembered.popitem(last=False)
+    return replace(portrait, notes=list(portrait.notes))
 
-    source_size = _source_size(path, name)
+
+# Portraits prepared lately, by file identity and working size (see the module docstring).
+_remembered: OrderedDict[tuple, Portrait] = OrderedDict()
+_remembered_lock = threading.Lock()
+
+
+def _file_key(path: Path, max_side: int) -> tuple:
+    stat = path.stat()
+    return str(path.resolve()), stat.st_size, stat.st_mtime_ns, max_side
+
+
+def _prepare(path: Path, name: str, max_side: int) -> Portrait:
+    check_header(path, name)
+    notes: list[str] = []
+    decoded, source_size = decode_rgb(path, name, long_side=max_side, notes=notes)
     if min(source_size) < MIN_IMAGE_PX:
         raise BadInput(f"'{name}' is only {source_size[0]}×{source_size[1]} px; a portrait must be at "
                        f"least {MIN_IMAGE_PX} px on each side.")
-    notes: list[str] = []
-    decoded = _decode(path, name, long_side=max_side, notes=notes)
     working = _fit(decoded, max_side)
     faces = find_faces(working)
     scale = working.shape[1] / source_size[0]  # working px per source px
@@ -85,7 +112,7 @@ def load_portrait(path: Path | str, *, max_side: int = DEFAULT_MAX_SIDE, display
         box = _scaled_box(faces[0].bbox, 1 / scale)
     else:
         # Nothing at the working size: look closer before giving up (a small face in a big photo).
-        closer = _fit(_decode(path, name, long_side=DETECT_LONG_SIDE, notes=[]), DETECT_LONG_SIDE)
+        closer = _fit(decode_rgb(path, name, long_side=DETECT_LONG_SIDE, notes=[])[0], DETECT_LONG_SIDE)
         faces = find_faces(closer) or _find_in_tiles(closer)
         if not faces:
             raise BadInput(f"No face found in '{name}' — use a front-facing portrait where the face "
@@ -125,11 +152,10 @@ def _framed(path: Path, name: str, box, source_size, max_side: int, notes: list[
     top = _clip_span(centre_y - FRAME_FACE_CENTRE * frame_h, frame_h, source_size[1])
     right, bottom = min(source_size[0], left + frame_w), min(source_size[1], top + frame_h)
 
-    # Decode at the resolution the crop needs, not more.
+    # Decode the crop alone, at the resolution it needs, not more.
     needed = max(max_side / max(frame_w, frame_h), 1.1 * MIN_FACE_PX / face_width)
-    decoded = _decode(path, name, long_side=math.ceil(max(source_size) * min(1.0, needed)), notes=[])
-    s = decoded.shape[1] / source_size[0]
-    crop = decoded[int(top * s):int(math.ceil(bottom * s)), int(left * s):int(math.ceil(right * s))]
+    crop, _ = decode_rgb(path, name, long_side=math.ceil(max(source_size) * min(1.0, needed)), notes=[],
+                         box=(left, top, right, bottom))
     working = _fit(np.ascontiguousarray(crop), max_side)
     faces = find_faces(working)
     if not faces:  # the crop lost it (should not happen); say so plainly rather than guess
@@ -174,70 +200,6 @@ def _find_in_tiles(image: np.ndarray) -> list[Face]:
     return [Face(face.landmarks, face.bbox, len(distinct)) for face in distinct]
 
 
-def _source_size(path: Path, name: str) -> tuple[int, int]:
-    """Size after EXIF orientation, from the header only; refuses decompression bombs."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                width, height = image.size
-                orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
-    except Image.DecompressionBombError:
-        raise BadInput(f"'{name}' is too large to open safely; use a photo under "
-                       f"{MAX_PIXELS // 1_000_000} megapixels.") from None
-    except UnidentifiedImageError:
-        raise BadInput(f"could not read '{name}' as an image: unknown or corrupt image format") from None
-    except (OSError, SyntaxError, ValueError) as error:
-        raise BadInput(f"could not read '{name}' as an image: {_one_line(error)}") from None
-    if width * height > MAX_PIXELS:
-        raise BadInput(f"'{name}' is {width}×{height} px, too large to open safely; use a photo "
-                       f"under {MAX_PIXELS // 1_000_000} megapixels.")
-    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
-
-
-def _decode(path: Path, name: str, *, long_side: int, notes: list[str]) -> np.ndarray:
-    """Decode to 8-bit RGB, upright, at a long side of at least ``long_side`` where the format
-    can decode smaller cheaply (JPEG), else at full size."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                width, height = image.size
-                if image.format == "JPEG" and max(width, height) > long_side:
-                    factor = long_side / max(width, height)
-                    image.draft(image.mode, (math.ceil(width * factor), math.ceil(height * factor)))
-                if image.getexif().get(_EXIF_ORIENTATION, 1) not in (1, None):
-                    notes.append("applied the photo's EXIF orientation")
-                image = ImageOps.exif_transpose(image)
-                return _to_rgb(image, notes)
-    except Image.DecompressionBombError:
-        raise BadInput(f"'{name}' is too large to open safely.") from None
-    except UnidentifiedImageError:
-        raise BadInput(f"could not read '{name}' as an image: unknown or corrupt image format") from None
-    except (OSError, SyntaxError, ValueError) as error:
-        raise BadInput(f"could not read '{name}' as an image: {_one_line(error)}") from None
-
-
-def _to_rgb(image: Image.Image, notes: list[str]) -> np.ndarray:
-    mode = image.mode
-    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
-        rgba = np.asarray(image.convert("RGBA"), np.float32)
-        alpha = rgba[..., 3:] / 255.0
-        if (alpha < 1).any():
-            notes.append("flattened the transparent background onto white")
-        return np.clip(rgba[..., :3] * alpha + 255.0 * (1 - alpha) + 0.5, 0, 255).astype(np.uint8)
-    if mode in ("I", "F") or mode.startswith("I;16"):
-        values = np.asarray(image).astype(np.float32)
-        peak = values.max() if values.size else 1.0
-        if mode == "F":
-            scale = 255.0 if peak <= 1.0 else 1.0
-        else:
-            scale = 255.0 / 65535.0 if peak > 255 else 1.0
-        grey = np.clip(values * scale + 0.5, 0, 255).astype(np.uint8)
-        return np.repeat(grey[..., None], 3, axis=2)
-    return np.asarray(image.convert("RGB"))
-
-
 def _fit(image: np.ndarray, max_side: int) -> np.ndarray:
     """Scale down so the long side is at most max_side; make both sides even."""
     height, width = image.shape[:2]
@@ -247,8 +209,3 @@ def _fit(image: np.ndarray, max_side: int) -> np.ndarray:
         new_h = max(2, int(round(height * scale)) // 2 * 2)
         return cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA)
     return np.ascontiguousarray(image[: height // 2 * 2, : width // 2 * 2])
-
-
-def _one_line(error: BaseException) -> str:
-    text = " ".join(str(error).split()) or type(error).__name__
-    return text
