@@ -110,11 +110,14 @@ def test_a_reply_too_long_for_the_model_names_the_reply_and_the_window(chat, fak
     assert fake.history == []
 
 
+TEMPERATURE_RULE = "the temperature must be a number from 0 to 2 (0 is the most predictable), got "
+
+
 @pytest.mark.parametrize("options, error", [
-    ({"temperature": float("nan")}, "the temperature must be a number from 0 to 2 (0 is the most predictable), got nan"),
-    ({"temperature": float("inf")}, "the temperature must be a number from 0 to 2 (0 is the most predictable), got inf"),
-    ({"temperature": -0.1}, "the temperature must be a number from 0 to 2 (0 is the most predictable), got -0.1"),
-    ({"temperature": 1e9}, "the temperature must be a number from 0 to 2 (0 is the most predictable), got 1e+09"),
+    ({"temperature": float("nan")}, TEMPERATURE_RULE + "nan"),
+    ({"temperature": float("inf")}, TEMPERATURE_RULE + "inf"),
+    ({"temperature": -0.1}, TEMPERATURE_RULE + "-0.1"),
+    ({"temperature": 1e9}, TEMPERATURE_RULE + "1e+09"),
     ({"max_tokens": 0}, "the reply length must be at least 1 token, got 0"),
     ({"max_tokens": 1_000_000_000}, "a reply of up to 1,000,000,000 tokens is longer than a chat reply may be (4,096 "
                                     "tokens, about 3,000 words) — ask for 4,096 or fewer"),
