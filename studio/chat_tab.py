@@ -39,7 +39,7 @@ import numpy as np
 
 from pipeline.chat import REPLY_TOKENS, ChatReply, ChatRequest, check_message
 from pipeline.conversations import Turn
-from pipeline.errors import StudioError
+from pipeline.errors import BadInput, StudioError
 from pipeline.speech.stt import transcribe_file
 from pipeline.speech.wav import read_wav
 
@@ -220,8 +220,10 @@ def build(ctx: StudioContext, tab: gr.Tab, **wiring: Any) -> None:
     for after in (answering.then, answering.failure):
         after(end_turn, None, [conversations, listed, message, send], show_progress="hidden", **private)
 
+    # preprocess=False: the values arrive as sent, so a reply length that is not a number is the
+    # pipeline's readable error rather than Gradio's generic one.
     api_trigger.click(_chat_endpoint(ctx), api_inputs, api_outputs, api_name="chat", api_description=CHAT_API_DESCRIPTION,
-                      validator=quota(ctx, "chat", output_at=5))
+                      validator=quota(ctx, "chat", output_at=5), preprocess=False)
     gr.on([mic.stop_recording, mic.upload], _transcribe_endpoint(ctx), mic, message, api_name="transcribe",
           api_description=TRANSCRIBE_API_DESCRIPTION, show_progress_on=[message])
 
@@ -264,10 +266,31 @@ def _chat_request(persona: str | None, message: str | None, conversation_id: str
     """Form or API values → the pipeline's request ("" means "not given": a new conversation, no
     mode, the persona's LLM). The pipeline checks everything else and says what is wrong."""
     mode = (mode or "").strip()
-    return ChatRequest(persona=(persona or "").strip(), message=message or "",
-                       conversation_id=(conversation_id or "").strip() or None,
-                       mode=None if mode in ("", NO_MODE) else mode, llm=(llm or "").strip() or None,
-                       output=(output or "").strip(), max_tokens=int(max_tokens or REPLY_TOKENS))
+    return ChatRequest(persona=_text(persona), message=_text(message, strip=False),
+                       conversation_id=_text(conversation_id) or None,
+                       mode=None if mode in ("", NO_MODE) else mode, llm=_text(llm) or None,
+                       output=_text(output), max_tokens=_tokens(max_tokens))
+
+
+def _text(value, *, strip: bool = True) -> str:
+    """A text field as sent: the API may send anything where a text is expected."""
+    if value is not None and not isinstance(value, str):
+        raise BadInput(f"expected text, got {value!r}")
+    return (value or "").strip() if strip else value or ""
+
+
+def _tokens(value) -> int:
+    """The reply length as sent (the pipeline judges its range), or the default when not given."""
+    if value in (None, ""):
+        return REPLY_TOKENS
+    try:
+        number = float(value)
+        whole = int(number)
+    except (TypeError, ValueError, OverflowError):
+        raise BadInput(f"the reply length must be a whole number of tokens, got {value!r}") from None
+    if whole != number:
+        raise BadInput(f"the reply length must be a whole number of tokens, got {value!r}")
+    return whole
 
 
 # -- presentation: pipeline values → what the components show ---------------------------------------

@@ -172,6 +172,14 @@ def refused_file(grants: FileGrants, owner: str | None, inputs: Iterable[Any]) -
     return None
 
 
+class Refused(gr.Error):
+    """The guard's refusal: shown like any ``gr.Error``, and read as its plain message where Gradio
+    uses ``str(error)`` (a refusal met while an event's validator runs, as it asks to join the queue)."""
+
+    def __str__(self) -> str:
+        return str(self.message)
+
+
 class StudioBlocks(gr.Blocks):
     """``gr.Blocks`` whose every event passes the guard (see the module docstring)."""
 
@@ -204,10 +212,10 @@ class StudioBlocks(gr.Blocks):
     async def process_api(self, block_fn, inputs, state=None, request=None, *args: Any, **kwargs: Any):
         owner = owner_of_request(self.access, request)
         if owner == NOBODY:
-            raise gr.Error(SIGN_IN_WITH_HF if self.access.mode == OAUTH else SIGN_IN_FIRST, print_exception=False)
+            raise Refused(SIGN_IN_WITH_HF if self.access.mode == OAUTH else SIGN_IN_FIRST, print_exception=False)
         reason = refused_file(self.grants, owner, inputs or [])
         if reason:
-            raise gr.Error(reason, print_exception=False)
+            raise Refused(reason, print_exception=False)
         token = _owner.set(owner)
         try:
             result = await super().process_api(block_fn, inputs, state, request, *args, **kwargs)

@@ -160,7 +160,7 @@ def build(ctx: StudioContext, tab: gr.Tab, *, lab: LabTab | None, tabs: gr.Tabs)
     def page_of(persona_: str | None, backend_: str | None, status_: str | None, text_: str | None,
                 page_: float | None) -> tuple[pd.DataFrame, int, str]:
         found = history.list_jobs(store, JobQuery(persona=persona_, backend=backend_, status=status_, text=text_,
-                                                  page=page_ or 1))
+                                                  page=1 if page_ in (None, "") else page_))
         rows = [[job.job_id, _when(job.created_at), job.status, job.persona or "", job.backend or "",
                  job.text or "", job.duration_s if job.duration_s is not None else "", job.error or ""]
                 for job in found.jobs]
@@ -298,9 +298,10 @@ def build(ctx: StudioContext, tab: gr.Tab, *, lab: LabTab | None, tabs: gr.Tabs)
     details_out = [details, controls, video, timings, resume_backend, resume]
     private = {"api_visibility": "private"}
 
+    # preprocess=False: the filters and page arrive as sent and JobQuery judges them, in its own words
     gr.on([refresh.click, page.submit], list_jobs, [*filters, page], table_out, api_name="list_jobs",
           api_description="One page of jobs, newest first: filters (empty = any) and page in; the table, the page "
-                          "shown and 'page N of M · T jobs' out.")
+                          "shown and 'page N of M · T jobs' out.", preprocess=False)
     gr.on([persona.input, backend.input, status.input, text.submit], first_page, filters, table_out, **private)
     previous.click(lambda *values: step_page(*values, -1), [*filters, page], table_out, **private)
     following.click(lambda *values: step_page(*values, +1), [*filters, page], table_out, **private)
