@@ -74,8 +74,9 @@ pip_warnings | sed 's/^/  /'
 echo "== pip check (conflicts left in the venv)"
 "$VENV/bin/python" -m pip check 2>&1 | sed 's/^/  /' || true
 echo "== installed: $(du -sh "$VENV" | cut -f1) in $VENV; the largest packages:"
-du -s "$VENV"/lib/python3*/site-packages/* 2>/dev/null | sort -rn | head -8 \
-  | awk '{printf "  %6.0f MB  %s\n", $1 / 1024, $2}' | sed "s|$VENV/lib/python3[^/]*/site-packages/||"
+{ du -s "$VENV"/lib/python3*/site-packages/* 2>/dev/null | sort -rn | head -8 \
+  | awk '{printf "  %6.0f MB  %s\n", $1 / 1024, $2}' | sed "s|$VENV/lib/python3[^/]*/site-packages/||"; } || true
+# (|| true: head may close the pipe while sort still writes; with pipefail that SIGPIPE ended the script)
 echo "== versions"
 "$VENV/bin/python" - <<'EOF'
 from importlib.metadata import version
