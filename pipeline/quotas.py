@@ -84,8 +84,9 @@ def check_render(store: JobStore, limits: Limits, *, now: dt.datetime | None = N
         count, oldest = _jobs_since(store, now - HOUR, "count(*), min(created_at)")
         if count >= limits.renders_per_hour:
             wait = _parse(oldest) + HOUR - now
-            raise QuotaExceeded(f"You have started {count} renders in the last hour, the most this studio allows "
-                                f"per user; try again in {_span(wait)} (at {_clock(now + wait)}).", _seconds(wait))
+            raise QuotaExceeded(f"You have started {_count(count, 'render')} in the last hour, the most this studio "
+                                f"allows per user; try again in {_span(wait)} (at {_clock(now + wait)}).",
+                                _seconds(wait))
     if limits.video_seconds_per_day:
         midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
         made, _ = _jobs_since(store, midnight, "coalesce(sum(duration_s), 0), 0")
@@ -109,8 +110,8 @@ def check_chat(store: JobStore, limits: Limits, *, now: dt.datetime | None = Non
             "and turns.created_at >= ?", [*params, _stamp(now - MINUTE)]).fetchone()
     if count >= limits.chat_turns_per_minute:
         wait = _parse(oldest) + MINUTE - now
-        raise QuotaExceeded(f"You have sent {count} messages in the last minute, the most this studio allows per "
-                            f"user; try again in {_span(wait)}.", _seconds(wait))
+        raise QuotaExceeded(f"You have sent {_count(count, 'message')} in the last minute, the most this studio "
+                            f"allows per user; try again in {_span(wait)}.", _seconds(wait))
 
 
 def check_waiting(waiting: int, limits: Limits) -> None:
@@ -126,6 +127,10 @@ def _jobs_since(store: JobStore, since: dt.datetime, columns: str) -> tuple:
     with store.connect() as db:
         return db.execute(f"select {columns} from jobs where {owned} and created_at >= ?",
                           [*params, _stamp(since)]).fetchone()
+
+
+def _count(number: int, thing: str) -> str:
+    return f"{number} {thing}" + ("" if number == 1 else "s")
 
 
 def _now() -> dt.datetime:

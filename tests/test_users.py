@@ -157,7 +157,7 @@ def test_a_user_over_the_render_quota_is_told_when_and_nothing_is_queued(setting
         with pytest.raises(ValidationError) as refused:
             _render(alice, "One too many.")
         message = str(refused.value)
-        assert "You have started 1 renders in the last hour, the most this studio allows per user; try again in" \
+        assert "You have started 1 render in the last hour, the most this studio allows per user; try again in" \
             in message and "UTC)" in message
         assert [job.text for job in JobStore(settings.db_path).list()] == ["The first one is free."]
         _render(bob, "Bob has his own quota.")
