@@ -384,4 +384,3 @@ def unusable_store(db_path: Path, error: OSError | sqlite3.DatabaseError) -> Dat
                                   "a file this user can write and that no other program holds it")
     return DataFolderUnusable(f"{db_path.name} at {db_path} is not a SQLite database ({detail}) — move it aside "
                               "and run again; a new one will be created")
-

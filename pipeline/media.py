@@ -271,11 +271,12 @@ _LOG_PREFIX = re.compile(r"^(?:\[[^\]]* @ 0x[0-9a-f]+\]\s*)+")
 
 
 def verify_video(path: Path, *, frames: int | None = None, audio: bool | None = None,
-                 name: str | None = None) -> DecodeCheck:
+                 name: str | None = None, info: MediaInfo | None = None) -> DecodeCheck:
     """Decode all of ``path`` — every video frame and, unless ``audio`` is False, the audio — and
     raise a ``StudioError`` unless it decodes without a single error (and, with ``frames``, has
     exactly that many video frames). ``audio=True``: it must have an audio stream. ``name``: the
-    file as messages call it (an unfinished file is checked under its final name).
+    file as messages call it (an unfinished file is checked under its final name). ``info``: its
+    ``probe``, when the caller has it already.
 
     A header can be perfect over a body that is not (two encoders writing one file, a download
     cut short), which is why this reads everything: ffmpeg at ``-v error`` decodes into its null
@@ -284,7 +285,7 @@ def verify_video(path: Path, *, frames: int | None = None, audio: bool | None = 
     path = Path(path)
     name = name or path.name
     try:
-        info = probe(path)
+        info = info or probe(path)
     except BadInput:
         raise StudioError(f"{name} does not decode: it is not a readable media file") from None
     if info.video is None:
@@ -308,3 +309,14 @@ def verify_video(path: Path, *, frames: int | None = None, audio: bool | None = 
     if frames is not None and decoded != frames:
         raise StudioError(f"{name} has {decoded} frames, expected {frames}")
     return DecodeCheck(frames=decoded, audio=with_audio, duration_s=info.duration_s)
+
+
+def check_deliverable(path: Path, *, frames: int | None = None, name: str = "output.mp4") -> MediaInfo:
+    """What the encode stage hands over, checked as a browser will take it: a video and an audio
+    stream, the index at the front (``faststart``), and all of it decoding without an error — with
+    ``frames`` frames when given. Returns its ``probe``."""
+    info = probe(path)
+    if info.video is None or info.audio is None or not is_faststart(path):
+        raise StudioError("the encoded video is missing a stream or its index; please report this job")
+    verify_video(path, frames=frames, audio=True, name=name, info=info)
+    return info

@@ -280,7 +280,7 @@ def _notes(ctx: StageContext, extra: list[str] = ()) -> list[str]:
 def stage_encode(ctx: StageContext) -> dict:
     """``output.mp4``, checked before it takes that name: both streams there, index at the front,
     every frame of the packaged video in it and all of it decoding without an error."""
-    from .media import is_faststart, mux, probe, verify_video
+    from .media import check_deliverable, mux
 
     speech_s = ctx.read_json("speech.json")["duration_s"]
     render = ctx.read_json("render.json") if ctx.path("render.json").exists() else {}
@@ -296,13 +296,10 @@ def stage_encode(ctx: StageContext) -> dict:
                 "notes": _notes(ctx, [*render.get("notes", []), *encode_notes])}
     with ctx.writing("output.mp4") as out:
         mux(_rendered_video(ctx), ctx.path("speech.wav"), out)
-        info = probe(out)
+        info = check_deliverable(out, frames=frames)
         fps = ctx.options.get("fps", ctx.settings.fps)
-        if info.video is None or info.audio is None or not is_faststart(out):
-            raise StudioError("the encoded video is missing a stream or its index; please report this job")
         if abs(info.duration_s - speech_s) > 1.0 / fps + 0.03:  # AAC priming rounds to ~1 audio frame
             raise StudioError(f"the video lasts {info.duration_s:.2f} s but the speech {speech_s:.2f} s")
-        verify_video(out, frames=frames, audio=True, name="output.mp4")
     return {"video_path": str(ctx.path("output.mp4")), "duration_s": round(speech_s, 3)}
 
 

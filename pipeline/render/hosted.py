@@ -680,7 +680,7 @@ def encode_hosted(video: Path, out: Path, *, speech_s: float, render: Mapping[st
 
     The vendor's sound is kept: it is our speech lip-synced (``speech == "audio"``) or the vendor's
     own voice (``"script"``). Only in the first case is its length compared with our speech."""
-    from ..media import is_faststart, mux, probe, run_ffmpeg, verify_video
+    from ..media import check_deliverable, mux, probe, run_ffmpeg
 
     service = render.get("service", "the vendor")
     source = probe(video)
@@ -704,10 +704,7 @@ def encode_hosted(video: Path, out: Path, *, speech_s: float, render: Mapping[st
             partial.replace(out)
         finally:
             partial.unlink(missing_ok=True)
-    info = probe(out)
-    if info.video is None or info.audio is None or not is_faststart(out):
-        raise StudioError("the encoded video is missing a stream or its index; please report this job")
-    verify_video(out, frames=frames if copied else None, audio=True, name="output.mp4")
+    info = check_deliverable(out, frames=frames if copied else None)
     if render.get("speech") == "audio":
         gap = abs(info.duration_s - speech_s)
         if gap > max(DURATION_TOLERANCE_S, DURATION_TOLERANCE * speech_s):
