@@ -9,7 +9,7 @@ Portraits, made in a temporary folder from ``assets/astronaut.png``:
 
 * astronaut 512×512 PNG — the baseline: what any render costs (Python, the face mesh, the voice);
 * 8000×8000 PNG — a format that cannot be decoded at a reduced size: its full-size decode is the
-  one big buffer (``pipeline/render/portrait.py``);
+  one big buffer (``pipeline/face/portrait.py``);
 * 8000×8000 RGBA PNG — the same with transparency to flatten (the costliest conversion);
 * 4000×3000 JPEG — decoded at a reduced size by ``Image.draft``;
 * 10000×8000 PNG — over ``MAX_FULL_DECODE_PIXELS``: refused before decoding.

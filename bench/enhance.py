@@ -40,7 +40,7 @@ def main() -> None:
 
     import torch
 
-    from pipeline.enhance import enhance_video
+    from pipeline.enhance.restore import enhance_video
     from pipeline.enhance.gfpgan import ARCHITECTURE, GFPGANEnhancer, package_reason
     from pipeline.media import VideoReader, VideoWriter
     from pipeline.runner import RenderRequest, Runner

@@ -112,7 +112,7 @@ def phase_floor(workdir: Path, size: int) -> dict:
     from pipeline.controls import Controls
     from pipeline.media import VideoWriter
     from pipeline.render.embedded import FaceAnimator, plan_motion
-    from pipeline.render.portrait import load_portrait
+    from pipeline.face.portrait import load_portrait
 
     analysis, speech = _prepare(workdir)
     controls = Controls(blink_rate=0.5, head_tilt=0.5, expression_intensity=0.6, mouth_openness=0.7,

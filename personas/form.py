@@ -245,7 +245,7 @@ def save_form(store: PersonaStore, values: Mapping[str, Any], *, loaded_id: str 
     persona whose portrait the form shows (the one duplicated, say); ``upload``: a new photo, which
     must pass the face check. An empty id is made from the name."""
     # The face mesh is imported only when a photo is saved.
-    from pipeline.render.face_check import check_face
+    from pipeline.face.check import check_face
 
     fallback = loaded_id or (store.free_id(str(values.get("name") or "")) if str(values.get("name") or "").strip()
                              else None)

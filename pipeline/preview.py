@@ -33,15 +33,15 @@ import numpy as np
 from .controls import CONTROL_NAMES, Controls, check_emotion
 from .errors import BadInput
 from .files import file_sha256
-from .render.animator import FaceAnimator
-from .render.motion import (
+from .render.embedded.animator import FaceAnimator
+from .render.embedded.motion import (
     MAX_TILT_DEG,
     SAD_HEAD_DROP,
     FrameState,
     blinks_per_minute,
     held_tilt_side,
 )
-from .render.portrait import Portrait, load_portrait
+from .face.portrait import Portrait, load_portrait
 from .settings import DEFAULT_MAX_SIDE
 
 PREVIEW_MAX_SIDE = DEFAULT_MAX_SIDE  # the default render size; larger renders preview at this size

@@ -59,7 +59,7 @@ from personas.model import Persona
 from pipeline.chat import persona_llm
 from pipeline.controls import CONTROL_NAMES, EMOTIONS
 from pipeline.errors import BadInput, StudioError
-from pipeline.render.face_check import check_face
+from pipeline.face.check import check_face
 from pipeline.settings import LLM_BACKENDS
 from pipeline.speech.voices import voice_choices, voice_sample_audio
 

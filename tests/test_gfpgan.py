@@ -3,7 +3,7 @@
 Two halves:
 
 - **Any install** (the default one has no ``gfpgan``): the streaming machinery that surrounds the
-  network (``pipeline.enhance``: track, align, restore, smooth over time, paste back) runs on a real
+  network (``pipeline.enhance.restore``: track, align, restore, smooth over time, paste back) runs on a real
   render through ``enhance_video``, with stand-in restorers in place of the network — plain
   functions of the aligned crop: one that darkens it (to see exactly where the face is pasted), the crop
   itself, and one that adds fresh seeded noise every frame, as a restoration network invents
@@ -33,10 +33,11 @@ import pytest
 from audio_fixtures import write_wav
 from media_checks import decode_frames
 from pipeline import registry
-from pipeline.enhance import copy_audio, enhance_video, gfpgan
+from pipeline.enhance import gfpgan
+from pipeline.enhance.restore import copy_audio, enhance_video
 from pipeline.errors import BackendUnavailable, BadInput, UnknownBackend
 from pipeline.media import VideoReader, VideoWriter, mux, probe
-from pipeline.render.face import eye_centres, find_faces
+from pipeline.face.mesh import eye_centres, find_faces
 from pipeline.runner import RenderRequest, Runner
 from pipeline.settings import SADTALKER_GFPGAN_WEIGHTS, resolve
 

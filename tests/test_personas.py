@@ -104,7 +104,7 @@ def test_example_yaml_is_written_for_people(store):
 
 
 def test_example_portraits_pass_the_face_check(store):
-    from pipeline.render.portrait import MIN_FACE_PX, load_portrait
+    from pipeline.face.portrait import MIN_FACE_PX, load_portrait
 
     for persona in store.list():
         path = store.portrait_path(persona)

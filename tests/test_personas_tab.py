@@ -36,8 +36,8 @@ from personas.form import (
 )
 from pipeline.controls import CONTROL_NAMES
 from pipeline.errors import BadInput
-from pipeline.render.face_check import BOX_COLOUR, LANDMARK_COLOUR, check_face
-from pipeline.render.portrait import load_portrait
+from pipeline.face.check import BOX_COLOUR, LANDMARK_COLOUR, check_face
+from pipeline.face.portrait import load_portrait
 from pipeline.speech.tts import DEFAULT_VOICE
 from pipeline.speech.voices import (
     DEFAULT_CHOICE,

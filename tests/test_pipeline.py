@@ -153,7 +153,7 @@ def test_mouth_follows_the_sample_recording(runner):
     import json
 
     from conftest import ROOT
-    from pipeline.render.face import measure
+    from pipeline.face.mesh import measure
 
     job = runner.render(RenderRequest(image=PORTRAIT, audio=ROOT / "assets" / "sample_speech.mp3",
                                       controls={"head_tilt": 0.3, "mouth_openness": 0.7}))

@@ -18,9 +18,9 @@ from PIL import Image
 from pipeline.controls import CONTROL_NAMES
 from pipeline.errors import BadInput
 from pipeline.preview import PreviewCache, portrait_image, render_preview
-from pipeline.render.face import measure
-from pipeline.render.motion import held_tilt_side
-from pipeline.render.portrait import load_portrait
+from pipeline.face.mesh import measure
+from pipeline.render.embedded.motion import held_tilt_side
+from pipeline.face.portrait import load_portrait
 
 ASTRONAUT = Path(__file__).resolve().parents[1] / "assets" / "astronaut.png"
 REST = {name: 0.0 for name in CONTROL_NAMES}

@@ -22,8 +22,8 @@ from pipeline.controls import Controls
 from pipeline.errors import BadInput
 from pipeline.media import probe
 from pipeline.render.embedded import EmbeddedRenderer, FaceAnimator, FrameState, plan_motion
-from pipeline.render.face import measure, measure_landmarks
-from pipeline.render.portrait import MIN_FACE_PX, load_portrait
+from pipeline.face.mesh import measure, measure_landmarks
+from pipeline.face.portrait import MIN_FACE_PX, load_portrait
 
 ASTRONAUT = Path(__file__).resolve().parents[1] / "assets" / "astronaut.png"
 FPS = 25

@@ -42,7 +42,7 @@ from ..errors import BackendUnavailable, BadInput
 from ..gpu import gpu_task
 from ..media import probe
 from ..settings import Settings
-from . import LANDMARK_RADIUS, RestoreCounts, copy_audio, enhance_video
+from .restore import LANDMARK_RADIUS, RestoreCounts, copy_audio, enhance_video
 
 GPU_SECONDS = 180  # ZeroGPU budget for one video (GFPGAN at 512 px runs at tens of frames/s on a GPU)
 # GFPGANer's arguments for arch="clean" with channel_multiplier=2: the v1.3/v1.4 network.

@@ -512,7 +512,7 @@ class HostedRenderer:
     def check_inputs(self, *, portrait_path: Path, max_side: int = 512, display_name: str | None = None) -> dict:
         """The same portrait checks as the embedded renderer (readable, a face in it), before any
         speech is made or anything is paid for."""
-        from .portrait import load_portrait
+        from ..face.portrait import load_portrait
 
         portrait = load_portrait(portrait_path, max_side=max_side, display_name=display_name)
         height, width = portrait.image.shape[:2]

@@ -60,7 +60,7 @@ from ..errors import BackendUnavailable, BadInput, StudioError
 from ..gpu import gpu_task
 from ..media import VideoReader, VideoWriter, probe
 from ..settings import SADTALKER_POSE_STYLES, SADTALKER_PREPROCESS, SADTALKER_SIZES, Settings
-from .motion import blinks_per_minute
+from .embedded.motion import blinks_per_minute
 
 SADTALKER_FPS = 25  # SadTalker's get_data and face renderer work at 25 fps, fixed
 GPU_SECONDS = 240  # ZeroGPU budget for one render (a minute of speech at 256 px takes ~1–2 min on an A100)

@@ -33,7 +33,7 @@ import numpy as np
 from ..errors import BadInput
 from ..settings import DEFAULT_MAX_SIDE, MAX_SIDE_RANGE
 from .decode import check_header, decode_rgb
-from .face import Face, find_faces
+from .mesh import Face, find_faces
 
 MIN_FACE_PX = 80
 MIN_IMAGE_PX = 64

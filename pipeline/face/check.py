@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from ..settings import DEFAULT_MAX_SIDE
-from .face import FACE_OVAL, Face
+from .mesh import FACE_OVAL, Face
 from .portrait import load_portrait
 
 BOX_COLOUR = (46, 204, 113)  # RGB green: the frame the renderer animates

@@ -15,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..controls import Controls
+from ...controls import Controls
 
 
 @dataclass(frozen=True)

@@ -39,12 +39,12 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ..controls import EMOTIONS
-from .face import (
+from ...controls import EMOTIONS
+from ...face.mesh import (
     FACE_OVAL, LEFT_BROW_LOWER, LEFT_BROW_UPPER, LEFT_EYE_LOWER, LEFT_EYE_UPPER, LOWER_INNER_LIP,
     RIGHT_BROW_LOWER, RIGHT_BROW_UPPER, RIGHT_EYE_LOWER, RIGHT_EYE_UPPER, UPPER_INNER_LIP, FaceFrame,
 )
-from .portrait import Portrait
+from ...face.portrait import Portrait
 from .motion import FrameState, smoothstep
 
 

@@ -16,12 +16,12 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ..controls import Controls
-from ..errors import BadInput
-from ..media import VideoWriter
+from ...controls import Controls
+from ...errors import BadInput
+from ...media import VideoWriter
 from .animator import FaceAnimator
 from .motion import FrameState, plan_motion
-from .portrait import DEFAULT_MAX_SIDE, Portrait, load_portrait
+from ...face.portrait import DEFAULT_MAX_SIDE, Portrait, load_portrait
 
 __all__ = ["EmbeddedRenderer", "FaceAnimator", "FrameState", "plan_motion"]
 
