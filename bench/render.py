@@ -96,9 +96,9 @@ def phase_render(workdir: Path, size: int) -> dict:
     ffmpeg_peak = ChildPeakRSS()
     ffmpeg_peak.start()
     began = time.perf_counter()
-    info = renderer.render(portrait_path=PORTRAIT, n_frames=analysis.n_frames, fps=analysis.fps,
-                           envelope=analysis.envelope, voiced_spans=analysis.voiced_spans, controls=controls,
-                           phonemes=speech.get("phonemes"), out_path=workdir / "render.mp4", max_side=size)
+    info = renderer.render_frames(portrait_path=PORTRAIT, n_frames=analysis.n_frames, fps=analysis.fps,
+                                  envelope=analysis.envelope, voiced_spans=analysis.voiced_spans, controls=controls,
+                                  phonemes=speech.get("phonemes"), out_path=workdir / "render.mp4", max_side=size)
     seconds = time.perf_counter() - began
     ffmpeg_mb = ffmpeg_peak.stop()
     return {"frames": info["frames"], "size": f"{info['width']}x{info['height']}", "seconds": round(seconds, 3),

@@ -1,39 +1,50 @@
-"""Backends by name.
+"""Backends by name: one typed registry per kind.
 
-Each kind of backend (renderers, TTS voices, STT, LLMs, face enhancers) is a mapping from name
-to a zero-argument factory, so a backend's heavy imports happen only when it is used. Built-in
-backends register exactly like outside ones would: with ``register``. Unknown names raise
-``UnknownBackend`` listing what is known.
+Each kind of backend has its contract in its own ``base.py`` and one ``Registry`` instance beside
+it: ``render.renderers``, ``enhance.enhancers``, ``speech.voices``, ``speech.transcribers``,
+``llm.llms``. A registry maps a name to a backend *class* (or to ``"module:Class"``, imported on
+first use, so a backend's heavy imports happen only when it is used) and knows three things about
+it, all from the class:
+
+- ``create(name, settings, **kwargs)`` → ``cls.from_settings(settings, **kwargs)``: a new backend
+  for this call. Backends are cheap objects; what is expensive (loaded models) they keep in their
+  own module-level caches, so creating one per job costs nothing twice.
+- ``unavailable(name, settings)`` → ``cls.unavailable(settings)``: why it cannot run now (a
+  missing key, package, checkout or GPU) or None. Class-level: nothing is constructed or loaded,
+  so listing every backend for a dropdown is cheap.
+- ``names()``: built-ins first, in registration order, then outside ones.
+
+Built-in backends register with ``register`` like outside ones would. Installed packages add
+backends through the Python entry point group of the kind (``avatar_studio.renderers``,
+``avatar_studio.enhancers``, ``avatar_studio.voices``, ``avatar_studio.transcribers``,
+``avatar_studio.llms``): the entry point's name is the backend's name and its value the class
+(``my_package.module:MyRenderer``). They are read once, on the first lookup, and a built-in name
+wins over an outside one. An entry point that cannot be imported is not an error for the rest: it
+is listed with the import error as the reason it is unavailable.
+
+``unregister`` removes a name; ``registered(...)`` registers one for the length of a ``with``
+block (tests). Unknown names raise ``UnknownBackend`` listing what is known.
 """
 
 from __future__ import annotations
 
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
+from importlib import import_module
+from importlib.metadata import entry_points
 from importlib.util import find_spec
-from typing import Any, Callable
+from typing import Any, Generic, Iterator, TypeVar
 
 from .errors import StudioError, UnknownBackend
 
-_factories: dict[str, dict[str, Callable[[], Any]]] = {}
-_checks: dict[tuple[str, str], Callable[[Any], str | None]] = {}
-_instances: dict[tuple[str, str], Any] = {}
-_lock = threading.Lock()
-
-# What the embedded renderer does with each control (hosted renderers publish their own tables).
-EMBEDDED_HONOURS = {
-    "blink_rate": "blinks per minute (0 → none, 0.5 → 17/min, 1 → 40/min)",
-    "head_tilt": "held head roll up to 8° plus sway",
-    "expression_intensity": "strength of the emotion's expression",
-    "mouth_openness": "how wide the jaw opens on loud syllables",
-    "eyebrow_raise": "brow lift on emphasis",
-    "emotion": "expression template (happy, sad, angry, …)",
-}
+T = TypeVar("T")
+ENTRY_POINT_PREFIX = "avatar_studio."
 
 
 @dataclass(frozen=True)
 class Availability:
-    """Whether a backend can be used now, why not, and (renderers) which controls it honours and how."""
+    """Whether a backend can be used now and why not; for renderers, which controls it honours."""
 
     kind: str
     name: str
@@ -48,166 +59,117 @@ class Availability:
         return {"name": self.name, "ready": self.ready, "reason": self.reason, "honours": self.honours}
 
 
-def register(kind: str, name: str, factory: Callable[[], Any], *,
-             check: Callable[[Any], str | None] | None = None) -> None:
-    """Add a backend. ``check(settings)`` (optional) returns why it cannot run now, or None."""
-    _factories.setdefault(kind, {})[name] = factory
-    if check is not None:
-        _checks[(kind, name)] = check
+class _Broken:
+    """Stands in for an outside backend whose module could not be imported: listed, never run."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
 
 
-def names(kind: str) -> list[str]:
-    return list(_factories.get(kind, {}))
+class Registry(Generic[T]):
+    """Name → backend class for one kind (``kind`` as errors say it, e.g. "renderer")."""
 
+    def __init__(self, kind: str, group: str) -> None:
+        self.kind = kind
+        self.group = group  # the entry point group, e.g. "avatar_studio.renderers"
+        self._entries: dict[str, type[T] | str | _Broken] = {}
+        self._outside_read = False
+        self._lock = threading.Lock()
 
-def build(kind: str, name: str, *args: Any, **kwargs: Any) -> Any:
-    """A new backend from its factory, given arguments (settings, say); nothing is cached here.
+    # -- registering ------------------------------------------------------------------------
+    def register(self, name: str, backend: type[T] | str) -> None:
+        """Add (or replace) the backend ``name``: its class, or ``"package.module:Class"``."""
+        if not isinstance(backend, (type, str)):
+            raise TypeError(f"register a backend class or 'module:Class', not {type(backend).__name__}")
+        self._entries[name] = backend
 
-    For kinds whose instances depend on settings (LLM and STT backends): the backends themselves
-    keep their expensive parts (loaded models) cached per model.
-    """
-    factories = _factories.get(kind, {})
-    if name not in factories:
-        raise UnknownBackend(f"{kind} {name!r} not found; known: {', '.join(factories) or 'none'}")
-    return factories[name](*args, **kwargs)
+    def unregister(self, name: str) -> None:
+        self._entries.pop(name, None)
 
-
-def get(kind: str, name: str) -> Any:
-    """The backend instance for ``name`` (created once, then reused: models stay loaded)."""
-    factories = _factories.get(kind, {})
-    if name not in factories:
-        raise UnknownBackend(f"{kind} {name!r} not found; known: {', '.join(factories) or 'none'}")
-    with _lock:
-        if (kind, name) not in _instances:
-            _instances[(kind, name)] = factories[name]()
-        return _instances[(kind, name)]
-
-
-def availability(kind: str, settings) -> list[Availability]:
-    """Every registered backend of ``kind`` with why it cannot run now (a missing key, package or
-    GPU), for dropdowns that show what is there. Cheap: nothing is loaded."""
-    found = []
-    for name in names(kind):
-        check = _checks.get((kind, name))
+    @contextmanager
+    def registered(self, name: str, backend: type[T] | str) -> Iterator[None]:
+        """``name`` registered for the length of the block, then what was there before (if any)."""
+        self._read_outside()
+        before = self._entries.get(name)
+        self.register(name, backend)
         try:
-            reason = check(settings) if check is not None else None
-        except StudioError as error:
-            reason = str(error)
-        honours = None
-        if kind == "renderer":
-            honours = _renderer_honours(name, settings)
-        found.append(Availability(kind, name, reason, honours))
-    return found
+            yield
+        finally:
+            if before is None:
+                self.unregister(name)
+            else:
+                self._entries[name] = before
+
+    def _read_outside(self) -> None:
+        """Add the backends installed packages declare under this kind's entry point group."""
+        with self._lock:
+            if self._outside_read:
+                return
+            self._outside_read = True
+            for point in entry_points(group=self.group):
+                self._entries.setdefault(point.name, point.value)
+
+    # -- looking up -------------------------------------------------------------------------
+    def names(self) -> list[str]:
+        self._read_outside()
+        return list(self._entries)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.names()
+
+    def backend_class(self, name: str) -> type[T]:
+        """The class registered as ``name``, imported now if it was registered by its path."""
+        self._read_outside()
+        if name not in self._entries:
+            raise UnknownBackend(f"{self.kind} {name!r} not found; known: {', '.join(self._entries) or 'none'}")
+        entry = self._entries[name]
+        if isinstance(entry, _Broken):
+            raise UnknownBackend(f"{self.kind} {name!r} could not be loaded: {entry.reason}")
+        if isinstance(entry, str):
+            try:
+                module, _, attribute = entry.partition(":")
+                entry = getattr(import_module(module), attribute)
+            except (ImportError, AttributeError) as error:
+                self._entries[name] = _Broken(f"{type(error).__name__}: {error}")
+                raise UnknownBackend(f"{self.kind} {name!r} could not be loaded: {error}") from None
+            self._entries[name] = entry
+        return entry
+
+    def create(self, name: str, settings: Any, **kwargs: Any) -> T:
+        """A new ``name`` backend for this call (``cls.from_settings(settings, **kwargs)``)."""
+        return self.backend_class(name).from_settings(settings, **kwargs)
+
+    def unavailable(self, name: str, settings: Any) -> str | None:
+        """Why ``name`` cannot run now, or None; constructs nothing."""
+        try:
+            return self.backend_class(name).unavailable(settings)
+        except UnknownBackend as error:
+            return str(error)
+        except StudioError as error:  # a check that raises (MissingKey) instead of returning
+            return str(error)
+
+    def availability(self, settings: Any) -> list[Availability]:
+        """Every backend of this kind with why it cannot run now, for pickers that show what is there."""
+        return [Availability(self.kind, name, self.unavailable(name, settings)) for name in self.names()]
 
 
-def _renderer_honours(name: str, settings) -> dict[str, str] | None:
-    renderer = get("renderer", name)
-    if hasattr(renderer, "capabilities"):
-        return dict(renderer.capabilities(settings).controls)
-    return dict(getattr(renderer, "honours", EMBEDDED_HONOURS))
+def needs_module(module: str, package: str) -> str | None:
+    """Why a backend that imports ``module`` cannot run: its package is not installed, or None."""
+    return None if find_spec(module) else f"the {package} package is not installed (pip install {package})"
 
 
-def _needs_module(module: str, package: str):
-    def check(settings) -> str | None:
-        return None if find_spec(module) else f"the {package} package is not installed (pip install {package})"
-    return check
+KINDS = {  # kind → (module holding its registry, the registry's name there)
+    "renderer": ("pipeline.render", "renderers"),
+    "enhancer": ("pipeline.enhance", "enhancers"),
+    "tts": ("pipeline.speech.base", "voices"),
+    "stt": ("pipeline.speech.base", "transcribers"),
+    "llm": ("pipeline.llm", "llms"),
+}
 
 
-def _hosted_ready(name: str):
-    def check(settings) -> str | None:
-        get("renderer", name).check_ready(settings)  # MissingKey names the variable
-        return None
-    return check
-
-
-def _llm_ready(name: str):
-    def check(settings) -> str | None:
-        if name == "local":
-            return _needs_module("transformers", "transformers")(settings)
-        build("llm", name, settings)  # hosted: MissingKey names the variable
-        return None
-    return check
-
-
-def _embedded_renderer():
-    from .render.embedded import EmbeddedRenderer
-
-    return EmbeddedRenderer()
-
-
-def _bundled_voice():
-    from .speech.tts import bundled_joe
-
-    return bundled_joe()
-
-
-register("renderer", "embedded", _embedded_renderer)
-register("tts", "en_US-joe-medium", _bundled_voice)
-
-
-def _settings_factory(module: str, cls: str):
-    """A factory ``(settings, model=None) -> backend`` importing ``module`` only when first used."""
-
-    def factory(settings, model=None):
-        from importlib import import_module
-
-        return getattr(import_module(module, __package__), cls).from_settings(settings, model)
-
-    return factory
-
-
-register("llm", "local", _settings_factory(".llm.local", "LocalLLM"), check=_llm_ready("local"))
-register("llm", "mistral", _settings_factory(".llm.mistral", "MistralLLM"), check=_llm_ready("mistral"))
-register("llm", "gemini", _settings_factory(".llm.gemini", "GeminiLLM"), check=_llm_ready("gemini"))
-register("llm", "openai", _settings_factory(".llm.openai_compat", "OpenAICompatLLM"), check=_llm_ready("openai"))
-register("stt", "faster-whisper", _settings_factory(".speech.stt", "FasterWhisperSTT"),
-         check=_needs_module("faster_whisper", "faster-whisper"))
-register("stt", "openai-whisper", _settings_factory(".speech.stt", "OpenAIWhisperSTT"),
-         check=_needs_module("whisper", "openai-whisper"))
-
-
-def _hosted_renderer(module: str, cls: str):
-    """A zero-argument factory for a hosted renderer (stateless: settings come with each job)."""
-
-    def factory():
-        from importlib import import_module
-
-        return getattr(import_module(module, __package__), cls)()
-
-    return factory
-
-
-register("renderer", "heygen", _hosted_renderer(".render.heygen", "HeyGenRenderer"), check=_hosted_ready("heygen"))
-register("renderer", "did", _hosted_renderer(".render.did", "DIDRenderer"), check=_hosted_ready("did"))
-
-
-def _sadtalker_renderer():
-    from .render.sadtalker import SadTalkerRenderer
-
-    return SadTalkerRenderer()
-
-
-def _sadtalker_ready(settings) -> str | None:
-    """Why SadTalker cannot run: SADTALKER_DIR unset, not a checkout, checkpoints missing, no CUDA."""
-    from .render.sadtalker import unavailable_reason
-
-    return unavailable_reason(settings)
-
-
-register("renderer", "sadtalker", _sadtalker_renderer, check=_sadtalker_ready)
-
-
-def _gfpgan_enhancer():
-    from .enhance.gfpgan import GFPGANEnhancer
-
-    return GFPGANEnhancer()
-
-
-def _gfpgan_ready(settings) -> str | None:
-    """Why GFPGAN cannot run: the package (and what it imports) missing, or its weights file."""
-    from .enhance.gfpgan import unavailable_reason
-
-    return unavailable_reason(settings)
-
-
-register("enhancer", "gfpgan", _gfpgan_enhancer, check=_gfpgan_ready)
+def of_kind(kind: str) -> Registry:
+    """The registry of ``kind`` ("renderer", "enhancer", "tts", "stt", "llm")."""
+    if kind not in KINDS:
+        raise UnknownBackend(f"no kind of backend {kind!r}; known: {', '.join(KINDS)}")
+    module, attribute = KINDS[kind]
+    return getattr(import_module(module), attribute)

@@ -25,7 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from . import registry
+from .enhance import enhancers
+from .llm import llms
+from .render import renderers
 from .controls import check_emotion, check_user_controls
 from .errors import BadInput, StudioError
 from .files import file_sha256
@@ -53,12 +55,13 @@ class RenderRequest:
     controller: str | None = None  # "rules" or "llm" (default: settings.controller)
     llm: str | None = None  # backend for the LLM controller (default: settings.llm)
     llm_model: str | None = None
-    # Hosted renderers only (HeyGen, D-ID): avatar_id, voice_id, resolution, aspect_ratio, background;
-    # unset ones come from the environment presets (render/hosted.py)
-    hosted: dict = field(default_factory=dict)
-    # A local renderer's own options, checked by its check_options (SadTalker: size, preprocess,
-    # pose_style, batch_size); unset ones come from the settings
+    # The renderer's own options, as its capabilities' option specs describe them (SadTalker: size,
+    # preprocess, pose_style, batch_size; HeyGen: avatar_id, voice_id, resolution, …); checked by its
+    # check_options at submit; unset ones take their defaults (the settings, a vendor's env presets)
     renderer_options: dict = field(default_factory=dict)
+    # Deprecated (one release): a hosted renderer's options under their old name; merged into
+    # renderer_options, which wins where both set one
+    hosted: dict = field(default_factory=dict)
     enhancer: str | None = None  # a face enhancer run on the rendered video ("gfpgan"), or none
 
 
@@ -96,7 +99,7 @@ class Runner:
                      "fps": self.settings.fps, "seed": request.seed, "emotion": request.emotion,
                      "controller": request.controller or self.settings.controller,
                      "llm": request.llm or self.settings.llm, "llm_model": request.llm_model,
-                     "hosted": dict(request.hosted), "renderer_options": dict(request.renderer_options),
+                     "renderer_options": {**request.hosted, **request.renderer_options},
                      "enhancer": request.enhancer,
                      "image_name": Path(request.image).name if request.image else None,
                      "audio_name": Path(request.audio).name if request.audio else None},
@@ -116,24 +119,20 @@ class Runner:
         return self.store.get(job.id)
 
     def _check_request(self, request: RenderRequest, backend: str) -> None:
-        renderer = registry.get("renderer", backend)  # UnknownBackend names the known ones
-        if request.hosted and not getattr(renderer, "hosted", False):
+        renderer = renderers.create(backend, self.settings)  # UnknownBackend names the known ones
+        capabilities = renderer.capabilities(self.settings)
+        if request.hosted and not capabilities.hosted:
             raise BadInput(f"the {backend} renderer runs here, not at a vendor: avatar and voice ids do not apply")
-        if getattr(renderer, "hosted", False):  # before any work: the key is set, the options make sense
+        if capabilities.hosted:  # before any work, and before anything is paid for: the key is set
             renderer.check_ready(self.settings)
-            renderer.check_options(request.hosted)
-        if request.renderer_options:
-            if getattr(renderer, "hosted", False) or not hasattr(renderer, "check_options"):
-                raise BadInput(f"the {backend} renderer takes no options of its own "
-                               f"(got {', '.join(sorted(request.renderer_options))})")
-            renderer.check_options(request.renderer_options, self.settings)
+        renderer.check_options({**request.hosted, **request.renderer_options}, self.settings)
         if request.enhancer is not None:
-            enhancer = registry.get("enhancer", request.enhancer)  # UnknownBackend names the known ones
+            enhancer = enhancers.create(request.enhancer, self.settings)  # UnknownBackend names the known ones
             enhancer.check_ready(self.settings)  # the package and its weights, before any work
         if request.controller is not None and request.controller not in CONTROLLERS:
             raise BadInput(f"controller must be one of {', '.join(CONTROLLERS)}, got {request.controller!r}")
-        if request.llm is not None and request.llm not in registry.names("llm"):
-            raise BadInput(f"unknown LLM backend {request.llm!r}; known: {', '.join(registry.names('llm'))}")
+        if request.llm is not None and request.llm not in llms.names():
+            raise BadInput(f"unknown LLM backend {request.llm!r}; known: {', '.join(llms.names())}")
         if request.text is not None and request.audio is not None:
             raise BadInput("give either a script or an audio file, not both")
         if request.emotion is not None:
@@ -168,9 +167,8 @@ class Runner:
         did is forgotten — its render, and a vendor's id, kept aside as ``remote.<old>.json`` so
         nothing is polled or billed twice — and the job goes on from its render stage, keeping
         its speech, analysis, emotion and controls."""
-        renderer = registry.get("renderer", backend)  # UnknownBackend names the known ones
-        if hasattr(renderer, "check_ready"):
-            renderer.check_ready(self.settings)
+        renderer = renderers.create(backend, self.settings)  # UnknownBackend names the known ones
+        renderer.check_ready(self.settings)
         # a vendor's avatar and voice ids, or one renderer's own options, mean nothing to another
         options = {**job.options, "hosted": {}, "renderer_options": {}}
         ctx = self._context(job)

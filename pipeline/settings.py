@@ -51,13 +51,10 @@ RENDER_ENDPOINTS = {
 }
 HEYGEN_API_VERSIONS = ("v3", "v2")
 HOSTED_PRESETS = ("HEYGEN_AVATAR_ID", "HEYGEN_VOICE_ID", "DID_VOICE_ID")
-# SadTalker (render/sadtalker.py): the checkout is SADTALKER_DIR; these are its backend options.
-SADTALKER_SIZES = (256, 512)
-SADTALKER_PREPROCESS = ("crop", "full")
-SADTALKER_POSE_STYLES = (0, 45)  # its audio-to-pose model knows 46 styles
-# GFPGAN (enhance/gfpgan.py): where SadTalker's download script leaves GFPGAN's weights in its checkout,
-# used when GFPGAN_WEIGHTS is unset.
-SADTALKER_GFPGAN_WEIGHTS = Path("gfpgan") / "weights" / "GFPGANv1.4.pth"
+# Backends with settings of their own (SadTalker, GFPGAN, plugins) read them from ``Settings.env``
+# through their own section class (``render/sadtalker.py: SadTalkerSettings``, …), checked when the
+# backend is used. Names that look like secrets are left out of it: keys live in ``keys`` only.
+_SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|AUTH|COOKIE|CREDENTIAL", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -82,15 +79,7 @@ class Settings:
     hosted_presets: Mapping[str, str] = field(default_factory=dict)  # HOSTED_PRESETS variable → id
     hosted_poll_s: float = 5.0  # first pause between status polls of a hosted render (it backs off from there)
     hosted_timeout_s: float = 1800.0  # longest one run waits for a hosted render before leaving it to resume
-    sadtalker_dir: Path | None = None  # a SadTalker checkout (checkpoints/ and gfpgan/weights/ inside it)
-    sadtalker_size: int = 256  # its face renderer's resolution: 256 or 512 (which checkpoint)
-    sadtalker_preprocess: str = "crop"  # "crop": the face only; "full": pasted back into the whole photo
-    sadtalker_pose_style: int = 0  # 0–45, its audio-to-pose model's style
-    sadtalker_batch_size: int = 2  # frames per face-renderer batch (lower it when the GPU runs out of memory)
-    sadtalker_fp16: bool = True  # half precision for the face renderer, on CUDA only
-    sadtalker_allow_cpu: bool = False  # run without CUDA (minutes per second of video)
-    gfpgan_weights: Path | None = None  # a GFPGAN v1.3/v1.4 .pth; None → the one in SADTALKER_DIR, if any
-    gfpgan_smoothing: float = 0.6  # 0–1: how much a restored face keeps of the last frame's where nothing moved
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)  # for backends' own sections
     limits: Limits = field(default_factory=Limits)  # per-user quotas, applied in a studio with users
 
     @property
@@ -120,14 +109,6 @@ class Settings:
     def cache(self) -> Path:
         return self.cache_dir or self.home / "cache"
 
-    @property
-    def gfpgan_weights_path(self) -> Path | None:
-        """The GFPGAN weights file to use: GFPGAN_WEIGHTS, else where SadTalker's download script
-        puts it in SADTALKER_DIR (which may not exist yet), else None."""
-        if self.gfpgan_weights is not None:
-            return self.gfpgan_weights
-        return self.sadtalker_dir / SADTALKER_GFPGAN_WEIGHTS if self.sadtalker_dir is not None else None
-
     def llm_model(self, backend: str) -> str | None:
         """The configured model for an LLM backend (None for "local" means the bundled one)."""
         if backend in self.llm_models:
@@ -150,6 +131,10 @@ class Settings:
 
     def with_(self, **changes) -> "Settings":
         return replace(self, **changes)
+
+    def with_env(self, **values: str) -> "Settings":
+        """These settings with environment variables for backends' own sections set (tests, scripts)."""
+        return replace(self, env={**self.env, **values})
 
 
 def _dotenv_values(paths: list[Path]) -> dict[str, str]:
@@ -208,15 +193,7 @@ def resolve(environ: Mapping[str, str] | None = None, *, dotenv: bool = True, **
         hosted_presets={name: env[name].strip() for name in HOSTED_PRESETS if (env.get(name) or "").strip()},
         hosted_poll_s=_float_setting(env, "AVATAR_STUDIO_HOSTED_POLL_S", 5.0, 0.01, 600.0),
         hosted_timeout_s=_float_setting(env, "AVATAR_STUDIO_HOSTED_TIMEOUT_S", 1800.0, 0.1, 86400.0),
-        sadtalker_dir=Path(env["SADTALKER_DIR"]).expanduser().resolve() if (env.get("SADTALKER_DIR") or "").strip() else None,
-        sadtalker_size=int(_choice(env, "SADTALKER_SIZE", "256", tuple(map(str, SADTALKER_SIZES)))),
-        sadtalker_preprocess=_choice(env, "SADTALKER_PREPROCESS", "crop", SADTALKER_PREPROCESS),
-        sadtalker_pose_style=_int_setting(env, "SADTALKER_POSE_STYLE", 0, *SADTALKER_POSE_STYLES),
-        sadtalker_batch_size=_int_setting(env, "SADTALKER_BATCH_SIZE", 2, 1, 64),
-        sadtalker_fp16=_bool_setting(env, "SADTALKER_FP16", True),
-        sadtalker_allow_cpu=_bool_setting(env, "SADTALKER_ALLOW_CPU", False),
-        gfpgan_weights=Path(env["GFPGAN_WEIGHTS"]).expanduser().resolve() if (env.get("GFPGAN_WEIGHTS") or "").strip() else None,
-        gfpgan_smoothing=_fraction_setting(env, "GFPGAN_SMOOTHING", 0.6),
+        env={name: value for name, value in env.items() if not _SECRET_NAME.search(name)},
         limits=Limits.from_env(env),
     )
     return replace(settings, **overrides) if overrides else settings
@@ -278,3 +255,14 @@ def _bool_setting(env: Mapping[str, str], name: str, default: bool) -> bool:
     if raw not in _TRUE + _FALSE:
         raise BadInput(f"{name} must be one of {', '.join(_TRUE + _FALSE)}, got {env.get(name)!r}")
     return raw in _TRUE
+
+
+# For backends' own settings sections: the same parsing, the same one-line errors.
+choice_setting, int_setting, float_setting = _choice, _int_setting, _float_setting
+fraction_setting, bool_setting = _fraction_setting, _bool_setting
+
+
+def path_setting(env: Mapping[str, str], name: str) -> Path | None:
+    """A path variable, expanded and made absolute; None when unset or blank."""
+    raw = (env.get(name) or "").strip()
+    return Path(raw).expanduser().resolve() if raw else None

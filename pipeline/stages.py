@@ -33,14 +33,12 @@ count (a hosted vendor's file: decodes cleanly), ``enhanced.mp4`` as many as ``r
 
 from __future__ import annotations
 
-import inspect
 import json
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from . import registry
 from .controls import Controls, check_emotion, out_of_range_notes, propose_rule_based
 from .errors import BadInput, StudioError
 from .files import partial_path
@@ -120,10 +118,11 @@ def stage_inputs(ctx: StageContext) -> dict:
         raise BadInput(f"audio file not found: {ctx.options.get('audio_name')}")
     if ctx.text is not None and ctx.audio is None:
         check_text(ctx.text)
-    renderer = registry.get("renderer", ctx.backend)
-    checked = renderer.check_inputs(portrait_path=ctx.image, display_name=ctx.options.get("image_name"),
-                                    max_side=ctx.options.get("max_side", ctx.settings.max_side),
-                                    **_if_taken(renderer.check_inputs, settings=ctx.settings))
+    from .render import renderers
+
+    renderer = renderers.create(ctx.backend, ctx.settings)
+    checked = renderer.check_inputs(ctx.image, settings=ctx.settings, display_name=ctx.options.get("image_name"),
+                                    max_side=ctx.options.get("max_side", ctx.settings.max_side))
     ctx.write_json("inputs.json", checked)
     return {"notes": checked.get("notes", [])}
 
@@ -194,30 +193,41 @@ def stage_control(ctx: StageContext) -> dict:
             "controls_final": final.to_dict(), "notes": _notes(ctx)}
 
 
+def renderer_options(options: dict) -> dict:
+    """A job's renderer options as recorded: ``renderer_options``, over the ``hosted`` dict that
+    jobs made before options were one dict kept a vendor's ids in."""
+    return {**(options.get("hosted") or {}), **(options.get("renderer_options") or {})}
+
+
 def stage_render(ctx: StageContext) -> dict:
-    analysis = _analysis(ctx)
-    controls = Controls.from_dict(ctx.read_json("controls.json")["final"])
-    speech = ctx.read_json("speech.json")
-    renderer = registry.get("renderer", ctx.backend)
-    if getattr(renderer, "hosted", False):  # a vendor renders: submit once, poll, download (render/hosted.py)
-        from .render.hosted import HostedJob
-
-        info = renderer.render_hosted(HostedJob.from_stage(ctx, controls))
-        ctx.write_json("render.json", {"backend": ctx.backend, **info})
-        return {"notes": _notes(ctx, info.get("notes", [])), "controls_ignored": info["controls_ignored"]}
+    """The renderer's video. A local one writes this attempt's own file, checked frame by frame
+    before it becomes ``render.mp4``; a hosted one (its capabilities say so) submits, polls and
+    downloads into ``render.mp4`` itself, checking what the vendor sent."""
     from .media import verify_video
+    from .render import RenderJob, renderers
 
-    with ctx.writing("render.mp4") as out:
-        info = renderer.render(
-            portrait_path=ctx.image, n_frames=analysis.n_frames, fps=analysis.fps,
-            envelope=analysis.envelope, voiced_spans=analysis.voiced_spans, controls=controls,
-            phonemes=speech.get("phonemes"), out_path=out,
-            seed=ctx.options.get("seed", 0), max_side=ctx.options.get("max_side", ctx.settings.max_side),
-            progress=ctx.progress, display_name=ctx.options.get("image_name"),
-            **_if_taken(renderer.render, speech_path=ctx.path("speech.wav"), settings=ctx.settings,
-                        options=ctx.options.get("renderer_options") or {}),
-        )
-        verify_video(out, frames=analysis.n_frames, audio=False, name="render.mp4")
+    analysis = _analysis(ctx)
+    speech = ctx.read_json("speech.json")
+    renderer = renderers.create(ctx.backend, ctx.settings)
+    hosted = renderer.capabilities(ctx.settings).hosted
+    job = RenderJob(
+        job_id=ctx.job_dir.name, job_dir=ctx.job_dir, settings=ctx.settings, portrait=ctx.image,
+        display_name=ctx.options.get("image_name"), speech_wav=ctx.path("speech.wav"),
+        speech_s=float(speech["duration_s"]), phonemes=speech.get("phonemes"),
+        script=ctx.text.strip() if ctx.text and ctx.audio is None else None,
+        n_frames=analysis.n_frames, fps=analysis.fps, envelope=analysis.envelope,
+        voiced_spans=analysis.voiced_spans, controls=Controls.from_dict(ctx.read_json("controls.json")["final"]),
+        controls_user=dict(ctx.controls_user),
+        options=renderer.check_options(renderer_options(ctx.options), ctx.settings),
+        seed=int(ctx.options.get("seed", 0)), max_side=int(ctx.options.get("max_side") or ctx.settings.max_side),
+        progress=ctx.progress, record=ctx.record)
+    if hosted:
+        info = renderer.render(job)
+    else:
+        with ctx.writing("render.mp4") as out:
+            job.out = out
+            info = renderer.render(job)
+            verify_video(out, frames=analysis.n_frames, audio=False, name="render.mp4")
     ctx.write_json("render.json", {"backend": ctx.backend, **info})
     fields = {"notes": _notes(ctx, info.get("notes", []))}
     if "controls_ignored" in info:  # renderers that cannot honour every control say which
@@ -235,7 +245,9 @@ def stage_enhance(ctx: StageContext) -> dict:
         return {}
     from .media import verify_video
 
-    enhancer = registry.get("enhancer", name)
+    from .enhance import enhancers
+
+    enhancer = enhancers.create(name, ctx.settings)
     render = ctx.read_json("render.json") if ctx.path("render.json").exists() else {}
     frames = _render_frames(ctx, render)
     with ctx.writing("enhanced.mp4") as out:  # an enhancer writes where it is told: this attempt's own file
@@ -260,13 +272,6 @@ def _rendered_video(ctx: StageContext) -> Path:
     """What the encode stage packages: the enhanced video when an enhancer ran, else the render."""
     enhanced = ctx.path("enhance.json").exists() and ctx.read_json("enhance.json").get("enhancer")
     return ctx.path("enhanced.mp4") if enhanced else ctx.path("render.mp4")
-
-
-def _if_taken(method: Callable, **optional: Any) -> dict:
-    """The keyword arguments ``method`` declares: what a renderer may use beyond the common ones
-    (the job's settings, its speech file) reaches only renderers that ask for it."""
-    taken = inspect.signature(method).parameters
-    return {name: value for name, value in optional.items() if name in taken}
 
 
 def _notes(ctx: StageContext, extra: list[str] = ()) -> list[str]:

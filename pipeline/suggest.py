@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import registry
+from .llm import llms
 from .controls import CONTROL_NAMES, Controls, check_emotion
 from .errors import BadInput
 from .settings import CONTROLLERS, Settings
@@ -86,8 +86,8 @@ def suggest_controls(settings: Settings, *, text: str | None = None, audio: str 
         chosen = PersonaStore(settings, owner=owner).get(persona)
         voice = chosen.voice
         llm, model = llm or chosen.llm.backend, model or (chosen.llm.model if not llm else None)
-    if llm is not None and llm not in registry.names("llm"):
-        raise BadInput(f"unknown LLM backend {llm!r}; known: {', '.join(registry.names('llm'))}")
+    if llm is not None and llm not in llms.names():
+        raise BadInput(f"unknown LLM backend {llm!r}; known: {', '.join(llms.names())}")
 
     scratch = Path(tempfile.mkdtemp(prefix="avatar-suggest-"))
     try:

@@ -73,7 +73,7 @@ class StudioContext:
 
     def backend_choices(self, kind: str) -> list[tuple[str, str]]:
         """(label, name) for every backend of ``kind``; one that cannot run now says why in its label."""
-        return [(_label(item), item.name) for item in registry.availability(kind, self.settings)]
+        return [(_label(item), item.name) for item in registry.of_kind(kind).availability(self.settings)]
 
 
 class ForEachEvent:

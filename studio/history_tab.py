@@ -39,7 +39,8 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from pipeline import history, registry
+from pipeline import history
+from pipeline.render import renderers
 from pipeline.errors import BadInput, StudioError
 from pipeline.history import JobQuery
 from pipeline.jobs import STATUSES, Job
@@ -382,5 +383,5 @@ def _persona_choices(ctx: StudioContext) -> list[tuple[str, str]]:
 
 
 def _backend_choices(ctx: StudioContext) -> list[tuple[str, str]]:
-    names = dict.fromkeys([*registry.names("renderer"), *ctx.runner.store.distinct("backend")])
+    names = dict.fromkeys([*renderers.names(), *ctx.runner.store.distinct("backend")])
     return [("any", ANY), *((name, name) for name in names)]

@@ -25,32 +25,42 @@ Events, and why they are wired the way they are:
   a follow-up private event copies it into the sliders, so API callers get a plain answer.
 - **Opening the tab** refreshes what may have changed elsewhere: personas made in the Personas tab,
   backends and enhancers registered since start-up, and the preview.
-- **Backend options** — choosing the ``sadtalker`` backend shows its own options (output size,
-  preprocess, pose style), which reach the job as ``RenderRequest.renderer_options``; for any other
-  backend they are hidden and not sent. They start at the ``SADTALKER_*`` settings.
-- **Enhance the face** lights up when a face enhancer (GFPGAN) is registered and ready; otherwise
-  its line says why not (the package or its weights are missing).
+- **Backend options** — each renderer's own options panel is built from the option specs in its
+  capabilities (``pipeline/render/base.py``: a choice is a radio, a number in a range a slider, text
+  a textbox), for every registered renderer, plugins included; only the chosen one's panel shows,
+  and only its values reach the job (``RenderRequest.renderer_options``). They start at the
+  renderer's defaults (SadTalker's: the ``SADTALKER_*`` settings).
+- **The ``/render`` API** is its own event on a hidden button, so its parameters stay the same for
+  every renderer: the controls, ``backend``, ``enhance`` and one ``renderer_options`` dict. The
+  three SadTalker parameters it had before (``sadtalker_size`` …) still work for this release.
+- **Enhance the face** lights up when a face enhancer (GFPGAN) is registered and ready
+  (``pipeline.enhance.first_ready``); otherwise its line says why not.
 
-``build`` returns a ``LabTab``: the components History fills to re-open a job, and
-``values_for_job`` giving their values for a job (see ``LAB_FIELDS``).
+Every handler is a module-level function taking the ``StudioContext`` first; ``build`` only lays
+out the components and wires them. It returns a ``LabTab``: the components History fills to
+re-open a job, and ``values_for_job`` giving their values for a job (see ``lab_fields``).
 """
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import gradio as gr
 
-from pipeline import registry
 from pipeline.cli import render_result
 from pipeline.controls import CONTROL_NAMES, EMOTIONS, Controls
+from pipeline.enhance import first_ready
 from pipeline.errors import BackendUnavailable, BadInput, StudioError
 from pipeline.jobs import Job
 from pipeline.media import probe
 from pipeline.preview import portrait_image, render_preview
+from pipeline.render import ALL_CONTROLS, OptionSpec, renderers
 from pipeline.runner import RenderRequest
-from pipeline.settings import SADTALKER_POSE_STYLES, SADTALKER_PREPROCESS, SADTALKER_SIZES
+from pipeline.stages import renderer_options as job_renderer_options
 from pipeline.stages import timings_to_show
 from pipeline.suggest import suggest_controls
 
@@ -70,12 +80,9 @@ SLIDER_HELP = {
     "eyebrow_raise": "brow lift on emphasis",
 }
 SAMPLE_SCRIPT = "Hello! Move a slider to shape my face, and let go to hear me say it."
-NO_ENHANCER = "no face enhancer is installed (GFPGAN: see the README's GPU workstation steps)"
-SADTALKER = "sadtalker"  # the backend whose own options the lab offers
-SADTALKER_OPTIONS = ("sadtalker_size", "sadtalker_preprocess", "sadtalker_pose_style")
-# The order History's "Open in Render lab" fills them in (LabTab.fields / values_for_job).
-LAB_FIELDS = ("portrait", "script", "audio", "persona", "emotion", *CONTROL_NAMES, "backend", "enhance",
-              *SADTALKER_OPTIONS)
+# The /render API's parameters that SadTalker's options had before renderer_options (one release).
+LEGACY_SADTALKER = {"sadtalker_size": "size", "sadtalker_preprocess": "preprocess", "sadtalker_pose_style": "pose_style"}
+BASE_FIELDS = ("portrait", "script", "audio", "persona", "emotion", *CONTROL_NAMES, "backend", "enhance")
 
 RENDER_API = f"""Render a talking-head video in one call, like the Render button.
 
@@ -83,12 +90,14 @@ Parameters: portrait (image file), script (text the avatar says; ignored when au
 audio (a recording to lip-sync instead of a script), persona (id: its voice is used; "" for none),
 emotion ("auto" to detect it from the speech, or one of {", ".join(EMOTIONS)}),
 blink_rate, head_tilt, expression_intensity, mouth_openness, eyebrow_raise (each 0–1; exactly
-these are rendered), backend (renderer name: "embedded", "sadtalker", "heygen", "did"), enhance
-(true: run the installed face enhancer, GFPGAN, on the rendered video; an error saying what is
-missing when none is ready), and SadTalker's own options, used only when backend is "sadtalker"
-(left out: the SADTALKER_SIZE / SADTALKER_PREPROCESS / SADTALKER_POSE_STYLE settings):
-sadtalker_size (256 or 512 px), sadtalker_preprocess ("crop": the face region; "full": the whole
-photo), sadtalker_pose_style (0–45, the head-motion style of SadTalker's pose model).
+these are rendered), backend (renderer name: "embedded", "sadtalker", "heygen", "did", or a
+plugin's), enhance (true: run the installed face enhancer, GFPGAN, on the rendered video; an error
+saying what is missing when none is ready), renderer_options (a dict, or JSON text, of the chosen
+renderer's own options — SadTalker: size 256/512, preprocess crop/full, pose_style 0–45,
+batch_size; HeyGen: avatar_id, voice_id, resolution, aspect_ratio, background; D-ID: voice_id;
+left out ones take their defaults; `python app.py backends --json` lists each renderer's options).
+Deprecated, kept for this release: sadtalker_size, sadtalker_preprocess, sadtalker_pose_style
+(the same as renderer_options size, preprocess, pose_style when backend is "sadtalker").
 
 Returns (video, details): the MP4, and a dict with job_id, status, video, duration_s, controls,
 emotion, timings (seconds per stage), notes, backend, persona, controller, and when used,
@@ -106,10 +115,37 @@ llm-clamped, llm-partial, rules-fallback, rules), why (lines), answer (the LLM's
 backend, model, what was clamped or filled in), duration_s, timings."""
 
 
+@dataclass
+class OptionPanels:
+    """Each renderer's options panel: the panel, and its (spec, component) pairs in spec order."""
+
+    panels: dict[str, Any] = field(default_factory=dict)
+    fields: dict[str, list[tuple[OptionSpec, Any]]] = field(default_factory=dict)
+
+    def components(self) -> list:
+        return [component for pairs in self.fields.values() for _, component in pairs]
+
+    def names(self) -> list[str]:
+        return [f"{backend}.{spec.name}" for backend, pairs in self.fields.items() for spec, _ in pairs]
+
+    def chosen(self, backend: str | None, values: Sequence[Any]) -> dict:
+        """The options of ``backend`` from the values of ``components()`` (same order), blanks left out."""
+        found, index = {}, 0
+        for name, pairs in self.fields.items():
+            for spec, _ in pairs:
+                if name == backend and values[index] not in (None, ""):
+                    found[spec.name] = values[index]
+                index += 1
+        return found
+
+    def visibility(self, backend: str | None) -> list:
+        return [gr.update(visible=name == backend) for name in self.panels]
+
+
 def build(ctx: StudioContext, tab: gr.Tab) -> LabTab:
     with gr.Row(equal_height=False):
         with gr.Column(scale=4, min_width=250):  # who says what
-            persona = gr.Dropdown(_persona_choices(ctx), value=NO_PERSONA, label="Persona",
+            persona = gr.Dropdown(persona_choices(ctx), value=NO_PERSONA, label="Persona",
                                   info="Its portrait, voice and default controls", elem_id="lab-persona",
                                   allow_custom_value=True)
             portrait = gr.Image(value=str(SAMPLE_PORTRAIT), type="filepath", image_mode=None, format="png",
@@ -124,13 +160,13 @@ def build(ctx: StudioContext, tab: gr.Tab) -> LabTab:
             preview = gr.Image(label="Live preview", type="numpy", format="jpeg", interactive=False, height=320,
                                buttons=["fullscreen"], elem_id="lab-preview")
             preview_info = gr.Markdown(elem_id="lab-preview-info")
-            suggest_llm = gr.Dropdown(_llm_choices(ctx), value=DEFAULT_LLM, label="Suggest with",
+            suggest_llm = gr.Dropdown(llm_choices(ctx), value=DEFAULT_LLM, label="Suggest with",
                                       info=f"default: the persona's LLM, else {ctx.settings.llm}",
                                       allow_custom_value=True, elem_id="lab-suggest-llm")
             suggest_button = gr.Button("Suggest controls", elem_id="lab-suggest")
             why = gr.Markdown(elem_id="lab-why")
         with gr.Column(scale=4, min_width=250):  # what shapes it
-            emotion = gr.Dropdown(_emotion_choices(), value=AUTO, label="Emotion", elem_id="lab-emotion")
+            emotion = gr.Dropdown(emotion_choices(), value=AUTO, label="Emotion", elem_id="lab-emotion")
             sliders = [gr.Slider(0, 1, value=getattr(REST, name), step=0.01, label=name.replace("_", " "),
                                  info=SLIDER_HELP[name], elem_id=f"lab-{name}") for name in CONTROL_NAMES]
             auto_render = gr.Checkbox(True, label="Render when I let go of a slider", elem_id="lab-auto-render")
@@ -140,46 +176,27 @@ def build(ctx: StudioContext, tab: gr.Tab) -> LabTab:
             job_summary = gr.Markdown(elem_id="lab-job")
             backend = gr.Dropdown(ctx.backend_choices("renderer"), value=ctx.settings.renderer, label="Backend",
                                   allow_custom_value=True, elem_id="lab-backend")
-            honours_line, honours_table = _honours(ctx, ctx.settings.renderer)
-            honours = gr.Markdown(honours_line, elem_id="lab-honours")
+            honours_line, honours_table = honours(ctx, ctx.settings.renderer)
+            honours_md = gr.Markdown(honours_line, elem_id="lab-honours")
             with gr.Accordion("How this backend honours each control", open=False):
                 honours_detail = gr.Markdown(honours_table, elem_id="lab-honours-table")
-            with gr.Accordion("SadTalker options", open=True, visible=ctx.settings.renderer == SADTALKER,
-                              elem_id="lab-sadtalker-options") as sadtalker_options:
-                sadtalker_size = gr.Radio([(f"{size} px", size) for size in SADTALKER_SIZES],
-                                          value=ctx.settings.sadtalker_size, label="Size",
-                                          info="SadTalker's face renderer: 512 is sharper, slower",
-                                          elem_id="lab-sadtalker-size")
-                sadtalker_preprocess = gr.Radio(list(SADTALKER_PREPROCESS), value=ctx.settings.sadtalker_preprocess,
-                                                label="Preprocess",
-                                                info="crop: animate the face · full: the whole photo",
-                                                elem_id="lab-sadtalker-preprocess")
-                low, high = SADTALKER_POSE_STYLES
-                sadtalker_pose_style = gr.Slider(low, high, value=ctx.settings.sadtalker_pose_style, step=1,
-                                                 label="Pose style", info="head-motion style of SadTalker's pose model",
-                                                 elem_id="lab-sadtalker-pose-style")
-            enhancer_name, enhancer_info = _enhancer_state(ctx)
+            options = option_panels(ctx, ctx.settings.renderer)
+            enhancer_name, enhancer_info = first_ready(ctx.settings)
             enhance = gr.Checkbox(False, label="Enhance the face", info=enhancer_info,
                                   interactive=enhancer_name is not None, elem_id="lab-enhance")
             with gr.Accordion("Job details", open=False):
                 details = gr.JSON(label="Render", elem_id="lab-details")
                 suggestion = gr.JSON(label="Suggestion", elem_id="lab-suggestion")
+            # The /render API's own inputs (hidden): one options dict for every renderer, and the
+            # three SadTalker parameters it took before, for one more release.
+            with gr.Group(visible=False):
+                api_render = gr.Button("Render (API)", visible=False, elem_id="lab-api-render")
+                legacy = [gr.Number(None, visible=False, label="sadtalker_size"),
+                          gr.Textbox(None, visible=False, label="sadtalker_preprocess"),
+                          gr.Number(None, visible=False, label="sadtalker_pose_style")]
+                api_options = gr.JSON(None, visible=False, label="renderer_options")
 
     # -- live preview ------------------------------------------------------------------------
-    def preview_quietly(image, chosen_emotion, *values):
-        """Slider moves: problems go under the still, not in a toast."""
-        try:
-            return _preview(image, chosen_emotion, values)
-        except StudioError as error:
-            return gr.skip(), f"**Preview:** {error}"
-
-    @shown_errors
-    def preview_portrait(image, chosen_emotion, *values):
-        """A new portrait: a photo that cannot be animated is said once, as an error."""
-        if not image:
-            return None, "Choose a persona or upload a portrait to see the preview."
-        return _preview(image, chosen_emotion, values)
-
     preview_inputs = [portrait, emotion, *sliders]
     # queue=False already keeps previews off the queue; their own unlimited concurrency group keeps
     # them from waiting behind a render even if someone turns the queue back on.
@@ -190,54 +207,14 @@ def build(ctx: StudioContext, tab: gr.Tab) -> LabTab:
     portrait.change(preview_portrait, preview_inputs, [preview, preview_info], **quiet)
     tab.select(preview_quietly, preview_inputs, [preview, preview_info], **quiet)
 
-    # -- persona -----------------------------------------------------------------------------
-    @shown_errors
-    def use_persona(persona_id):
-        if not persona_id:
-            return [gr.skip()] * (2 + len(sliders))
-        chosen = ctx.personas.get(persona_id)
-        path = ctx.personas.portrait_path(chosen)
-        if path is None:
-            gr.Warning(f"{chosen.name} has no portrait yet; keeping the current one")
-        controls = chosen.controls()
-        forced = (chosen.default_controls or {}).get("emotion")
-        return [portrait_image(path) if path else gr.skip(), forced or AUTO,
-                *(getattr(controls, name) for name in CONTROL_NAMES)]
-
     # .input, not .change: History setting the persona must not overwrite the job's own values.
-    persona.input(use_persona, persona, [portrait, emotion, *sliders], api_visibility="private", queue=False)
-
-    # -- the recording: say that it replaces the script once it has reached the server ----------
-    def describe_recording(recording: str | None) -> str:
-        if not recording:
-            return ""
-        try:
-            seconds = f"{probe(Path(recording)).duration_s:.1f} s"
-        except StudioError as error:
-            return f"**Recording:** {error}"
-        return f"Recording ready ({seconds}): the avatar will say it instead of the script."
-
+    persona.input(partial(use_persona, ctx), persona, [portrait, emotion, *sliders], api_visibility="private",
+                  queue=False)
     audio.change(describe_recording, audio, audio_info, queue=False, api_visibility="private",
                  show_progress="hidden")
 
     # -- suggest -----------------------------------------------------------------------------
-    @shown_errors
-    def suggest(script: str | None = None, audio: str | None = None, persona: str | None = NO_PERSONA,
-                emotion: str | None = AUTO, llm: str | None = DEFAULT_LLM) -> dict:
-        text, recording = _what_is_said(script, audio)
-        result = suggest_controls(ctx.settings, text=text, audio=recording, emotion=_forced(emotion),
-                                  persona=persona or None, llm=None if llm in (DEFAULT_LLM, RULES, None) else llm,
-                                  controller=RULES if llm == RULES else "llm", owner=ctx.owner)
-        return result.to_dict()
-
-    def apply_suggestion(found: dict | None):
-        if not found:
-            return [gr.skip()] * (len(sliders) + 2)
-        lines = "\n".join(f"- {line}" for line in found.get("why", []))
-        return [*(found["controls"][name] for name in CONTROL_NAMES), found["emotion"],
-                f"**Why these controls** ({found['controller_path']})\n{lines}"]
-
-    suggest_button.click(suggest, [script, audio, persona, emotion, suggest_llm], suggestion,
+    suggest_button.click(partial(suggest, ctx), [script, audio, persona, emotion, suggest_llm], suggestion,
                          api_name="suggest_controls", api_description=SUGGEST_API,
                          show_progress_on=[why], concurrency_id="lab-suggest").success(
         apply_suggestion, suggestion, [*sliders, emotion, why], api_visibility="private", queue=False)
@@ -247,87 +224,229 @@ def build(ctx: StudioContext, tab: gr.Tab) -> LabTab:
     # a control that is not a number, reaches the pipeline and becomes a failed job with its reason
     # (Gradio's own decoding would refuse it first with a generic error and record nothing). The
     # guard has already checked every file in it is this client's upload.
-    @shown_errors
-    def render(portrait: Any, script: str | None = None, audio: Any = None,
-               persona: str | None = NO_PERSONA, emotion: str | None = AUTO, blink_rate: float = REST.blink_rate,
-               head_tilt: float = REST.head_tilt, expression_intensity: float = REST.expression_intensity,
-               mouth_openness: float = REST.mouth_openness, eyebrow_raise: float = REST.eyebrow_raise,
-               backend: str | None = None, enhance: bool = False, sadtalker_size: int | None = None,
-               sadtalker_preprocess: str | None = None, sadtalker_pose_style: float | None = None,
-               progress=gr.Progress()):
-        portrait, audio = _upload_path(portrait), _upload_path(audio)
-        if not portrait:
-            raise BadInput("choose a portrait: pick a persona or upload a photo")
-        options = _renderer_options(backend or ctx.settings.renderer, sadtalker_size, sadtalker_preprocess,
-                                    sadtalker_pose_style)
-        text, recording = _what_is_said(script, audio)
-        chosen_persona = ctx.personas.get(persona) if persona else None
-        values = dict(zip(CONTROL_NAMES, (blink_rate, head_tilt, expression_intensity, mouth_openness,
-                                          eyebrow_raise)))
-        request = RenderRequest(
-            image=portrait, text=text, audio=recording, persona=chosen_persona.id if chosen_persona else None,
-            backend=backend or None, controls=values, emotion=_forced(emotion),
-            voice=chosen_persona.voice if chosen_persona else None, renderer_options=options,
-            **_enhancer(ctx, enhance))
-        job = ctx.runner.render(request, progress=progress_callback(progress))
-        return job.video_path, _details(job, ignored_script=bool(recording and (script or "").strip()))
-
-    def render_on_release(auto: bool, portrait, script, audio, *rest, progress=gr.Progress()):
-        """A slider let go: render only when asked to and there is something to say."""
-        if not auto or not ((script or "").strip() or audio):
-            return gr.skip(), gr.skip()
-        return render(portrait, script, audio, *rest, progress=progress)
-
-    sadtalker_fields = [sadtalker_size, sadtalker_preprocess, sadtalker_pose_style]
-    render_inputs = [portrait, script, audio, persona, emotion, *sliders, backend, enhance, *sadtalker_fields]
-    render_button.click(render, render_inputs, [video, details], api_name="render", api_description=RENDER_API,
+    base_inputs = [portrait, script, audio, persona, emotion, *sliders, backend, enhance]
+    panel_fields = options.components()
+    lab_render = partial(render_from_lab, ctx, options)
+    render_button.click(lab_render, [*base_inputs, *panel_fields], [video, details], api_visibility="private",
                         concurrency_id="lab-render", preprocess=False, validator=quota(ctx, "render"))
-    gr.on([slider.release for slider in sliders], render_on_release, [auto_render, *render_inputs],
-          [video, details], trigger_mode="always_last", concurrency_id="lab-render", api_visibility="private",
-          preprocess=False, validator=quota(ctx, "render"))
-    details.change(_job_markdown, details, job_summary, queue=False, api_visibility="private",
+    gr.on([slider.release for slider in sliders], partial(render_on_release, ctx, options),
+          [auto_render, *base_inputs, *panel_fields], [video, details], trigger_mode="always_last",
+          concurrency_id="lab-render", api_visibility="private", preprocess=False, validator=quota(ctx, "render"))
+    api_render.click(partial(render, ctx), [*base_inputs, *legacy, api_options], [video, details],
+                     api_name="render", api_description=RENDER_API, concurrency_id="lab-render",
+                     preprocess=False, validator=quota(ctx, "render"))
+    details.change(job_markdown, details, job_summary, queue=False, api_visibility="private",
                    show_progress="hidden")
 
     # -- backends and what may have changed elsewhere -----------------------------------------
-    def backend_chosen(name):
-        return (*_honours(ctx, name), gr.update(visible=name == SADTALKER))
-
-    backend.change(backend_chosen, backend, [honours, honours_detail, sadtalker_options], queue=False,
-                   api_visibility="private", show_progress="hidden")
-
-    def refresh(backend_name):
-        name, info = _enhancer_state(ctx)
-        enhancer = (gr.update(interactive=True, info=info) if name
-                    else gr.update(interactive=False, value=False, info=info))
-        return (gr.update(choices=_persona_choices(ctx)), gr.update(choices=ctx.backend_choices("renderer")),
-                gr.update(choices=_llm_choices(ctx)), enhancer, *backend_chosen(backend_name))
-
-    tab.select(refresh, backend, [persona, backend, suggest_llm, enhance, honours, honours_detail, sadtalker_options],
+    panels = list(options.panels.values())
+    backend.change(partial(backend_chosen, ctx, options), backend, [honours_md, honours_detail, *panels],
+                   queue=False, api_visibility="private", show_progress="hidden")
+    tab.select(partial(refresh, ctx, options), backend,
+               [persona, backend, suggest_llm, enhance, honours_md, honours_detail, *panels],
                queue=False, api_visibility="private", show_progress="hidden")
 
-    # -- History's "open in Render lab" ---------------------------------------------------------
-    def values_for_job(job: Job | str) -> list:
-        """The lab's fields for ``job`` in ``LAB_FIELDS`` order: its own input copies, its text,
-        persona, forced emotion (else auto), the controls it was rendered with, its backend, whether
-        it asked for a face enhancer, and its SadTalker options (a job on another backend: the
-        settings' defaults)."""
-        job = job if isinstance(job, Job) else ctx.runner.store.get(job)
-        job_dir = ctx.settings.job_dir(job.id)
-        controls = {**Controls().to_dict(), **(job.controls_final or job.controls_user or {})}
-        copy = _job_copy(job_dir, "portrait")
-        recording = _job_copy(job_dir, "audio")
-        options = job.options or {}
-        backend_name = job.backend or ctx.settings.renderer
-        own = (options.get("renderer_options") or {}) if backend_name == SADTALKER else {}
-        return [str(copy) if copy else None, job.text or "", str(recording) if recording else None,
-                job.persona or NO_PERSONA, options.get("emotion") or AUTO,
-                *(float(controls[name]) for name in CONTROL_NAMES), backend_name, bool(options.get("enhancer")),
-                int(own.get("size") or ctx.settings.sadtalker_size),
-                own.get("preprocess") or ctx.settings.sadtalker_preprocess,
-                int(own.get("pose_style", ctx.settings.sadtalker_pose_style))]
+    fields = [*base_inputs, *panel_fields]
+    return LabTab(fields=fields, values_for_job=partial(values_for_job, ctx, options))
 
-    return LabTab(fields=[portrait, script, audio, persona, emotion, *sliders, backend, enhance, *sadtalker_fields],
-                  values_for_job=values_for_job)
+
+def lab_fields(options: OptionPanels) -> list[str]:
+    """The order History's "Open in Render lab" fills the lab in (``LabTab.fields``)."""
+    return [*BASE_FIELDS, *options.names()]
+
+
+# -- handlers -------------------------------------------------------------------------------------
+
+def preview_quietly(image, chosen_emotion, *values):
+    """Slider moves: problems go under the still, not in a toast."""
+    try:
+        return _preview(image, chosen_emotion, values)
+    except StudioError as error:
+        return gr.skip(), f"**Preview:** {error}"
+
+
+@shown_errors
+def preview_portrait(image, chosen_emotion, *values):
+    """A new portrait: a photo that cannot be animated is said once, as an error."""
+    if not image:
+        return None, "Choose a persona or upload a portrait to see the preview."
+    return _preview(image, chosen_emotion, values)
+
+
+@shown_errors
+def use_persona(ctx: StudioContext, persona_id):
+    """A persona picked: its portrait, its forced emotion (else auto) and its default controls."""
+    if not persona_id:
+        return [gr.skip()] * (2 + len(CONTROL_NAMES))
+    chosen = ctx.personas.get(persona_id)
+    path = ctx.personas.portrait_path(chosen)
+    if path is None:
+        gr.Warning(f"{chosen.name} has no portrait yet; keeping the current one")
+    controls = chosen.controls()
+    forced = (chosen.default_controls or {}).get("emotion")
+    return [portrait_image(path) if path else gr.skip(), forced or AUTO,
+            *(getattr(controls, name) for name in CONTROL_NAMES)]
+
+
+def describe_recording(recording: str | None) -> str:
+    """Once a recording reaches the server: say that it replaces the script."""
+    if not recording:
+        return ""
+    try:
+        seconds = f"{probe(Path(recording)).duration_s:.1f} s"
+    except StudioError as error:
+        return f"**Recording:** {error}"
+    return f"Recording ready ({seconds}): the avatar will say it instead of the script."
+
+
+@shown_errors
+def suggest(ctx: StudioContext, script: str | None = None, audio: str | None = None,
+            persona: str | None = NO_PERSONA, emotion: str | None = AUTO, llm: str | None = DEFAULT_LLM) -> dict:
+    text, recording = _what_is_said(script, audio)
+    result = suggest_controls(ctx.settings, text=text, audio=recording, emotion=_forced(emotion),
+                              persona=persona or None, llm=None if llm in (DEFAULT_LLM, RULES, None) else llm,
+                              controller=RULES if llm == RULES else "llm", owner=ctx.owner)
+    return result.to_dict()
+
+
+def apply_suggestion(found: dict | None):
+    if not found:
+        return [gr.skip()] * (len(CONTROL_NAMES) + 2)
+    lines = "\n".join(f"- {line}" for line in found.get("why", []))
+    return [*(found["controls"][name] for name in CONTROL_NAMES), found["emotion"],
+            f"**Why these controls** ({found['controller_path']})\n{lines}"]
+
+
+@shown_errors
+def render(ctx: StudioContext, portrait: Any, script: str | None = None, audio: Any = None,
+           persona: str | None = NO_PERSONA, emotion: str | None = AUTO, blink_rate: float = REST.blink_rate,
+           head_tilt: float = REST.head_tilt, expression_intensity: float = REST.expression_intensity,
+           mouth_openness: float = REST.mouth_openness, eyebrow_raise: float = REST.eyebrow_raise,
+           backend: str | None = None, enhance: bool = False, sadtalker_size: int | None = None,
+           sadtalker_preprocess: str | None = None, sadtalker_pose_style: float | None = None,
+           renderer_options: dict | str | None = None, progress=gr.Progress()):
+    """The /render API (and the lab's button, through ``render_from_lab``): one job, its video and details."""
+    portrait, audio = _upload_path(portrait), _upload_path(audio)
+    if not portrait:
+        raise BadInput("choose a portrait: pick a persona or upload a photo")
+    chosen_backend = backend or ctx.settings.renderer
+    legacy = {"sadtalker_size": sadtalker_size, "sadtalker_preprocess": sadtalker_preprocess,
+              "sadtalker_pose_style": sadtalker_pose_style}
+    own = _options_dict(renderer_options)
+    if chosen_backend == "sadtalker":  # the deprecated parameters; renderer_options wins
+        own = {**{LEGACY_SADTALKER[key]: value for key, value in legacy.items() if value not in (None, "")}, **own}
+    text, recording = _what_is_said(script, audio)
+    chosen_persona = ctx.personas.get(persona) if persona else None
+    values = dict(zip(CONTROL_NAMES, (blink_rate, head_tilt, expression_intensity, mouth_openness, eyebrow_raise)))
+    request = RenderRequest(
+        image=portrait, text=text, audio=recording, persona=chosen_persona.id if chosen_persona else None,
+        backend=backend or None, controls=values, emotion=_forced(emotion),
+        voice=chosen_persona.voice if chosen_persona else None, renderer_options=own,
+        **_enhancer(ctx, enhance))
+    job = ctx.runner.render(request, progress=progress_callback(progress))
+    return job.video_path, _details(job, ignored_script=bool(recording and (script or "").strip()))
+
+
+def render_from_lab(ctx: StudioContext, options: OptionPanels, *values, progress=gr.Progress()):
+    """The Render button: the base fields, then every options panel's values (the chosen backend's are sent)."""
+    count = len(BASE_FIELDS)
+    base, panel_values = list(values[:count]), values[count:]
+    chosen = base[BASE_FIELDS.index("backend")] or ctx.settings.renderer
+    return render(ctx, *base, renderer_options=options.chosen(chosen, panel_values), progress=progress)
+
+
+def render_on_release(ctx: StudioContext, options: OptionPanels, auto: bool, portrait, script, audio, *rest,
+                      progress=gr.Progress()):
+    """A slider let go: render only when asked to and there is something to say."""
+    if not auto or not ((script or "").strip() or audio):
+        return gr.skip(), gr.skip()
+    return render_from_lab(ctx, options, portrait, script, audio, *rest, progress=progress)
+
+
+def backend_chosen(ctx: StudioContext, options: OptionPanels, name):
+    """A backend picked: what it honours, and its own options panel (the others hidden)."""
+    return (*honours(ctx, name), *options.visibility(name))
+
+
+def refresh(ctx: StudioContext, options: OptionPanels, backend_name):
+    """Opening the tab: personas, backends, LLMs and the enhancer may have changed elsewhere."""
+    name, info = first_ready(ctx.settings)
+    enhancer = (gr.update(interactive=True, info=info) if name
+                else gr.update(interactive=False, value=False, info=info))
+    return (gr.update(choices=persona_choices(ctx)), gr.update(choices=ctx.backend_choices("renderer")),
+            gr.update(choices=llm_choices(ctx)), enhancer, *backend_chosen(ctx, options, backend_name))
+
+
+def values_for_job(ctx: StudioContext, options: OptionPanels, job: Job | str) -> list:
+    """The lab's fields for ``job`` in ``lab_fields`` order: its own input copies, its text,
+    persona, forced emotion (else auto), the controls it was rendered with, its backend, whether
+    it asked for a face enhancer, and every options panel's values (its own renderer's from the
+    job, the others at their defaults)."""
+    job = job if isinstance(job, Job) else ctx.runner.store.get(job)
+    job_dir = ctx.settings.job_dir(job.id)
+    controls = {**Controls().to_dict(), **(job.controls_final or job.controls_user or {})}
+    copy = _job_copy(job_dir, "portrait")
+    recording = _job_copy(job_dir, "audio")
+    recorded = job.options or {}
+    backend_name = job.backend or ctx.settings.renderer
+    own = job_renderer_options(recorded)
+    panel_values = [own.get(spec.name, spec.default) if name == backend_name else spec.default
+                    for name, pairs in options.fields.items() for spec, _ in pairs]
+    return [str(copy) if copy else None, job.text or "", str(recording) if recording else None,
+            job.persona or NO_PERSONA, recorded.get("emotion") or AUTO,
+            *(float(controls[name]) for name in CONTROL_NAMES), backend_name, bool(recorded.get("enhancer")),
+            *panel_values]
+
+
+# -- the options panels -----------------------------------------------------------------------------
+
+def option_panels(ctx: StudioContext, current: str | None) -> OptionPanels:
+    """An options panel for every registered renderer that has options, built from its specs."""
+    built = OptionPanels()
+    for name in renderers.names():
+        try:
+            renderer = renderers.create(name, ctx.settings)
+            specs = renderer.capabilities(ctx.settings).options
+        except StudioError:  # a plugin that cannot even say what it takes: no panel for it
+            continue
+        if not specs:
+            continue
+        with gr.Accordion(f"{renderer.label or name} options", open=True, visible=name == current,
+                          elem_id=f"lab-{name}-options") as panel:
+            built.fields[name] = [(spec, option_field(name, spec)) for spec in specs]
+        built.panels[name] = panel
+    return built
+
+
+def option_field(backend: str, spec: OptionSpec):
+    """The component for one option: a choice is a radio, a number in a range a slider."""
+    elem_id = f"lab-{backend}-{spec.name.replace('_', '-')}"
+    common = {"label": spec.title, "info": spec.help or None, "elem_id": elem_id}
+    if spec.kind == "choice":
+        labels = [(f"{choice} px" if spec.name == "size" and isinstance(choice, int) else str(choice), choice)
+                  for choice in spec.choices]
+        return gr.Radio(labels, value=spec.default, **common)
+    if spec.kind in ("int", "float") and spec.low is not None and spec.high is not None:
+        return gr.Slider(spec.low, spec.high, value=spec.default, step=1 if spec.kind == "int" else None, **common)
+    if spec.kind in ("int", "float"):
+        return gr.Number(spec.default, precision=0 if spec.kind == "int" else None, **common)
+    if spec.kind == "bool":
+        return gr.Checkbox(bool(spec.default), **common)
+    return gr.Textbox(spec.default or "", placeholder=spec.setting and f"default: {spec.setting}", **common)
+
+
+def _options_dict(value: Any) -> dict:
+    """``renderer_options`` as sent: a dict, JSON text of one, or nothing."""
+    if value in (None, "", {}):
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise BadInput(f"renderer_options must be a JSON object, got {value[:80]!r}") from None
+    if not isinstance(value, dict):
+        raise BadInput(f"renderer_options must be a JSON object (a dict), got {value!r}")
+    return value
 
 
 # -- helpers: choices, the request's small decisions, and what is shown ---------------------------
@@ -349,45 +468,15 @@ def _what_is_said(script: str | None, audio: str | None) -> tuple[str | None, st
     return (script if script is not None else ""), None
 
 
-def _enhancer_state(ctx: StudioContext) -> tuple[str | None, str]:
-    """(the first ready face enhancer or None, the checkbox's line: what it runs, or why it can't)."""
-    found = registry.availability("enhancer", ctx.settings)
-    ready = [item.name for item in found if item.ready]
-    if ready:
-        return ready[0], f"run {ready[0]} on the rendered face"
-    return None, (f"{found[0].name} cannot run: {found[0].reason}" if found else NO_ENHANCER)
-
-
 def _enhancer(ctx: StudioContext, enhance: bool) -> dict:
     """The request's enhancer, when one is asked for and one is ready."""
     if not enhance:
         return {}
-    name, why_not = _enhancer_state(ctx)
+    name, why_not = first_ready(ctx.settings)
     if name is None:
         raise BackendUnavailable(f"Cannot enhance the face: {why_not.rstrip('.')}. "
                                  "Turn “Enhance the face” off to render.")
     return {"enhancer": name}
-
-
-def _renderer_options(backend: str, size: Any, preprocess: Any, pose_style: Any) -> dict:
-    """SadTalker's own options for a SadTalker job (those given; the rest come from the settings);
-    nothing for any other backend, which has no such options (the lab always sends the fields).
-    The renderer's ``check_options`` judges the values when the job is submitted, so a bad one is
-    a failed job with its reason; only the pose style's slider is checked here, in its own words."""
-    if backend != SADTALKER:
-        return {}
-    given = {"size": size, "preprocess": preprocess, "pose_style": pose_style}
-    options = {name: value for name, value in given.items() if value not in (None, "")}
-    if "pose_style" in options:
-        try:
-            whole = float(pose_style) == int(float(pose_style))
-        except (TypeError, ValueError, OverflowError):
-            whole = False
-        if not whole:
-            low, high = SADTALKER_POSE_STYLES
-            raise BadInput(f"SadTalker pose style must be a whole number from {low} to {high}, got {pose_style}")
-        options["pose_style"] = int(float(pose_style))
-    return options
 
 
 def _upload_path(value: Any) -> str | None:
@@ -417,7 +506,7 @@ def _details(job: Job, *, ignored_script: bool = False) -> dict:
     return details
 
 
-def _job_markdown(details: dict | None) -> str:
+def job_markdown(details: dict | None) -> str:
     """The job in a few lines: id, status, length, emotion, backend; seconds per stage; notes."""
     if not details:
         return ""
@@ -431,30 +520,32 @@ def _job_markdown(details: dict | None) -> str:
     return f"{head}\n\n| stage | time |\n|---|---:|\n{rows}\n{notes}"
 
 
-def _honours(ctx: StudioContext, name: str | None) -> tuple[str, str]:
+def honours(ctx: StudioContext, name: str | None) -> tuple[str, str]:
     """A line saying whether the backend can run and what it honours, and a table of how."""
-    found = next((item for item in registry.availability("renderer", ctx.settings) if item.name == name), None)
-    if found is None:
+    if not name or name not in renderers.names():
         return (f"**No renderer called {name!r}.**" if name else ""), ""
-    honours = found.honours or {}
-    controls = (*CONTROL_NAMES, "emotion")
-    honoured = [c.replace("_", " ") for c in controls if c in honours]
-    ignored = [c.replace("_", " ") for c in controls if c not in honours]
-    state = "ready" if found.ready else f"**unavailable**: {found.reason}"
-    line = f"**{found.name}**: {state}. Honours {', '.join(honoured) or 'nothing'}"
+    reason = renderers.unavailable(name, ctx.settings)
+    try:
+        told = dict(renderers.create(name, ctx.settings).capabilities(ctx.settings).controls)
+    except StudioError:
+        told = {}
+    honoured = [c.replace("_", " ") for c in ALL_CONTROLS if c in told]
+    ignored = [c.replace("_", " ") for c in ALL_CONTROLS if c not in told]
+    state = "ready" if reason is None else f"**unavailable**: {reason}"
+    line = f"**{name}**: {state}. Honours {', '.join(honoured) or 'nothing'}"
     line += f"; ignores {', '.join(ignored)}." if ignored else "."
-    rows = "\n".join(f"| {c.replace('_', ' ')} | {honours.get(c, 'ignored')} |" for c in controls)
-    return line, f"| control | how {found.name} honours it |\n|---|---|\n{rows}"
+    rows = "\n".join(f"| {c.replace('_', ' ')} | {told.get(c, 'ignored')} |" for c in ALL_CONTROLS)
+    return line, f"| control | how {name} honours it |\n|---|---|\n{rows}"
 
 
-def _persona_choices(ctx: StudioContext) -> list[tuple[str, str]]:
+def persona_choices(ctx: StudioContext) -> list[tuple[str, str]]:
     return [("None: use the portrait", NO_PERSONA), *ctx.persona_choices()]
 
 
-def _emotion_choices() -> list[tuple[str, str]]:
+def emotion_choices() -> list[tuple[str, str]]:
     return [("auto (from the speech)", AUTO), *((emotion, emotion) for emotion in EMOTIONS)]
 
 
-def _llm_choices(ctx: StudioContext) -> list[tuple[str, str]]:
+def llm_choices(ctx: StudioContext) -> list[tuple[str, str]]:
     return [("LLM (default)", DEFAULT_LLM), ("rules (instant)", RULES),
             *((f"LLM: {label}", name) for label, name in ctx.backend_choices("llm"))]

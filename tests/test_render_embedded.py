@@ -62,7 +62,7 @@ class Clip:
         self.n_frames = len(self.envelope)
         self.path = out
         started = time.perf_counter()
-        self.result = EmbeddedRenderer().render(
+        self.result = EmbeddedRenderer().render_frames(
             portrait_path=ASTRONAUT, n_frames=self.n_frames, fps=FPS, envelope=self.envelope,
             voiced_spans=self.phrases, controls=controls, out_path=out, seed=seed)
         self.render_s = time.perf_counter() - started
@@ -247,11 +247,11 @@ def test_check_inputs_reports_the_face_before_rendering(tmp_path):
 
 def test_render_reports_progress_and_refuses_empty_clips(tmp_path):
     seen = []
-    EmbeddedRenderer().render(portrait_path=ASTRONAUT, n_frames=5, fps=FPS, envelope=[0.0] * 5, voiced_spans=[],
+    EmbeddedRenderer().render_frames(portrait_path=ASTRONAUT, n_frames=5, fps=FPS, envelope=[0.0] * 5, voiced_spans=[],
                               controls=Controls(), out_path=tmp_path / "p.mp4", progress=seen.append)
     assert seen == sorted(seen) and seen[-1] == 1.0
     with pytest.raises(BadInput, match="n_frames"):
-        EmbeddedRenderer().render(portrait_path=ASTRONAUT, n_frames=0, fps=FPS, envelope=[], voiced_spans=[],
+        EmbeddedRenderer().render_frames(portrait_path=ASTRONAUT, n_frames=0, fps=FPS, envelope=[], voiced_spans=[],
                                   controls=Controls(), out_path=tmp_path / "e.mp4")
     assert not (tmp_path / "e.mp4").exists()
 
@@ -262,7 +262,7 @@ def test_a_failed_render_leaves_no_video(tmp_path):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        EmbeddedRenderer().render(portrait_path=ASTRONAUT, n_frames=20, fps=FPS, envelope=[0.5] * 20,
+        EmbeddedRenderer().render_frames(portrait_path=ASTRONAUT, n_frames=20, fps=FPS, envelope=[0.5] * 20,
                                   voiced_spans=[(0.0, 1.0)], controls=Controls(), out_path=tmp_path / "c.mp4",
                                   progress=cancel)
     assert list(tmp_path.iterdir()) == []
@@ -394,7 +394,7 @@ def test_huge_photo_is_framed_and_rendered_at_working_size(tmp_path):
     canvas.paste(astronaut().resize((4000, 4000), Image.Resampling.BILINEAR), (1000, 0))
     path = tmp_path / "huge.jpg"
     canvas.save(path, quality=85)
-    result = EmbeddedRenderer().render(portrait_path=path, n_frames=4, fps=FPS, envelope=[0.0] * 4,
+    result = EmbeddedRenderer().render_frames(portrait_path=path, n_frames=4, fps=FPS, envelope=[0.0] * 4,
                                        voiced_spans=[], controls=Controls(), out_path=tmp_path / "huge.mp4")
     assert max(result["width"], result["height"]) <= 512
     assert result["width"] % 2 == 0 and result["height"] % 2 == 0

@@ -41,7 +41,8 @@ import numpy as np
 from ..errors import BackendUnavailable, BadInput
 from ..gpu import gpu_task
 from ..media import probe
-from ..settings import Settings
+from ..settings import Settings, fraction_setting, path_setting
+from .base import Enhancer
 from .restore import LANDMARK_RADIUS, RestoreCounts, copy_audio, enhance_video
 
 GPU_SECONDS = 180  # ZeroGPU budget for one video (GFPGAN at 512 px runs at tens of frames/s on a GPU)
@@ -78,11 +79,12 @@ def _installed(module: str) -> bool:
 
 
 def weights_reason(settings: Settings) -> str | None:
-    weights = settings.gfpgan_weights_path
+    section = GFPGANSettings.of(settings)
+    weights = section.weights_path
     if weights is None:
         return f"no GFPGAN weights: {WEIGHTS_HINT}, or SADTALKER_DIR to a SadTalker checkout that has them"
     if not weights.is_file():
-        if settings.gfpgan_weights is not None:
+        if section.weights is not None:
             return f"GFPGAN_WEIGHTS is {weights}, which is not a file — {WEIGHTS_HINT}"
         return (f"no GFPGAN weights: GFPGAN_WEIGHTS is not set and {weights} does not exist — {WEIGHTS_HINT}, "
                 "or run SadTalker's scripts/download_models.sh")
@@ -97,6 +99,33 @@ class GFPGANModel:
     weights: Path
 
 
+# Where SadTalker's download script leaves GFPGAN's weights in its checkout, used when GFPGAN_WEIGHTS is unset.
+SADTALKER_GFPGAN_WEIGHTS = Path("gfpgan") / "weights" / "GFPGANv1.4.pth"
+
+
+@dataclass(frozen=True)
+class GFPGANSettings:
+    """GFPGAN's own settings section, from ``Settings.env``."""
+
+    weights: Path | None = None  # GFPGAN_WEIGHTS: a v1.3/v1.4 .pth
+    sadtalker_dir: Path | None = None  # SADTALKER_DIR: its checkout keeps a copy of the weights
+    smoothing: float = 0.6  # 0–1: how much a restored face keeps of the last frame's where nothing moved
+
+    @classmethod
+    def of(cls, settings: Settings) -> GFPGANSettings:
+        env = settings.env
+        return cls(weights=path_setting(env, "GFPGAN_WEIGHTS"), sadtalker_dir=path_setting(env, "SADTALKER_DIR"),
+                   smoothing=fraction_setting(env, "GFPGAN_SMOOTHING", 0.6))
+
+    @property
+    def weights_path(self) -> Path | None:
+        """The weights file to use: GFPGAN_WEIGHTS, else where SadTalker's download script puts it
+        in SADTALKER_DIR (which may not exist yet), else None."""
+        if self.weights is not None:
+            return self.weights
+        return self.sadtalker_dir / SADTALKER_GFPGAN_WEIGHTS if self.sadtalker_dir is not None else None
+
+
 _resident: dict[tuple[Path, str], tuple[tuple[int, int], GFPGANModel]] = {}
 _load_lock = threading.Lock()
 
@@ -104,7 +133,7 @@ _load_lock = threading.Lock()
 def resident_model(settings: Settings) -> GFPGANModel:
     """The network for the configured weights on this machine's best device, loaded once (again only
     when the file changes)."""
-    weights = settings.gfpgan_weights_path
+    weights = GFPGANSettings.of(settings).weights_path
     device = "cuda" if _cuda_available() else "cpu"
     stamp = (weights.stat().st_mtime_ns, weights.stat().st_size)
     with _load_lock:
@@ -221,21 +250,25 @@ def run_gfpgan(model: GFPGANModel, job: EnhanceJob, progress: Callable[[float], 
     return counts
 
 
-class GFPGANEnhancer:
+class GFPGANEnhancer(Enhancer):
     """Restores the face in a video with GFPGAN; see the module docstring."""
 
     name = "gfpgan"
+    label = "GFPGAN"
 
-    def check_ready(self, settings: Settings | None = None) -> None:
-        reason = unavailable_reason(_settings(settings))
-        if reason:
-            raise BackendUnavailable(reason)
+    @classmethod
+    def unavailable(cls, settings: Settings) -> str | None:
+        try:
+            return unavailable_reason(settings)
+        except BadInput as error:  # GFPGAN_SMOOTHING that makes no sense
+            return str(error)
 
     def enhance(self, src: Path, dst: Path, *, settings: Settings | None = None,
                 progress: Callable[[float], None] | None = None, keep_audio: bool = False) -> dict:
         """``dst``: ``src`` with the face restored in every frame (same frames, rate and size); the
         source's audio copied in with ``keep_audio``. Returns what the job records."""
         settings, progress = _settings(settings), progress or (lambda fraction: None)
+        section = GFPGANSettings.of(settings)
         src, dst = Path(src), Path(dst)
         self.check_ready(settings)
         info = probe(src)
@@ -251,14 +284,14 @@ class GFPGANEnhancer:
         with_audio = keep_audio and info.audio is not None
         video_only = dst.with_name(dst.stem + ".video.mp4") if with_audio else dst
         job = EnhanceJob(source=src, out=video_only, fps=fps, expected_frames=round(info.duration_s * fps),
-                         smoothing=settings.gfpgan_smoothing)
+                         smoothing=section.smoothing)
         counts = run_gfpgan(model, job, progress)
         restored_s = time.perf_counter() - loaded
         if with_audio:
             copy_audio(video_only, src, dst)
         progress(1.0)
         return {"weights": model.weights.name, "device": model.device, **counts.to_dict(),
-                "smoothing": settings.gfpgan_smoothing, "landmark_window": 2 * LANDMARK_RADIUS + 1,
+                "smoothing": section.smoothing, "landmark_window": 2 * LANDMARK_RADIUS + 1,
                 "audio_kept": with_audio, "seconds": round(time.perf_counter() - began, 3),
                 "frames_per_s": round(counts.frames / max(restored_s, 1e-9), 3),
                 "notes": counts.notes("GFPGAN")}

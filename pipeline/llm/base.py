@@ -59,12 +59,23 @@ class JsonCompletion:
 
 
 class LLMBackend:
-    """Base class. Subclasses set ``name`` and implement ``_complete``.
+    """Base class — the LLM contract. Subclasses set ``name``, implement ``from_settings`` and
+    ``_complete``, and say in ``unavailable`` (class method, cheap) why they cannot run here now.
 
     ``model``: the model id in use; ``context_window``: tokens the model accepts, prompt and reply
     together; ``supports_schema``: the backend can constrain output to a JSON schema."""
 
     name = "llm"
+
+    @classmethod
+    def unavailable(cls, settings) -> str | None:
+        """Why this backend cannot run now (a missing key or package), or None; loads nothing."""
+        return None
+
+    @classmethod
+    def from_settings(cls, settings, model: str | None = None) -> "LLMBackend":
+        """The registry's constructor: one for ``model`` (None: the configured model)."""
+        raise NotImplementedError
 
     def __init__(self, model: str, *, context_window: int = 8192, supports_schema: bool = False) -> None:
         self.model = model

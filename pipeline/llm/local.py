@@ -139,6 +139,12 @@ class LocalLLM(LLMBackend):
         self._source: ModelSource | None = None
 
     @classmethod
+    def unavailable(cls, settings) -> str | None:
+        from ..registry import needs_module
+
+        return needs_module("transformers", "transformers")
+
+    @classmethod
     def from_settings(cls, settings, model: str | None = None) -> LocalLLM:
         return cls(model or settings.llm_model("local"), cache_dir=settings.cache / "llm")
 

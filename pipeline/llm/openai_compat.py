@@ -95,6 +95,14 @@ class HostedLLM(LLMBackend):
         self._api_key = api_key
 
     @classmethod
+    def unavailable(cls, settings: Settings) -> str | None:
+        try:
+            settings.key(cls.key_variable)
+        except MissingKey as error:
+            return str(error)
+        return None
+
+    @classmethod
     def from_settings(cls, settings: Settings, model: str | None = None) -> HostedLLM:
         return cls(api_key=settings.key(cls.key_variable), model=model or settings.llm_model(cls.name),
                    base_url=settings.llm_base_url(cls.name), timeout_s=settings.llm_timeout_s,
@@ -123,6 +131,14 @@ class OpenAICompatLLM(HostedLLM):
         # running Ollama is not told that OpenAI rejected something.
         where = urlsplit(self.base_url).netloc or self.base_url
         self.service = "OpenAI" if is_openai_host(self.base_url) else f"OpenAI-compatible server at {where}"
+
+    @classmethod
+    def unavailable(cls, settings: Settings) -> str | None:
+        """A key is needed for OpenAI itself; a self-hosted server (OPENAI_BASE_URL) may need none."""
+        if is_openai_host(settings.llm_base_url("openai")) and not settings.keys.get(KEY_VARIABLE):
+            return (f"{KEY_VARIABLE} is not set — put it in the environment or in a .env file "
+                    f"(or set OPENAI_BASE_URL to a self-hosted OpenAI-compatible server)")
+        return None
 
     @classmethod
     def from_settings(cls, settings: Settings, model: str | None = None) -> OpenAICompatLLM:

@@ -33,9 +33,8 @@ import httpx
 from ..errors import BadInput
 from ..remote import DEFAULT_RETRY, RetryPolicy
 from ..settings import Settings
+from .base import Capabilities, OptionSpec, RenderJob
 from .hosted import (
-    Capabilities,
-    HostedJob,
     HostedRenderer,
     Plan,
     RemoteRecord,
@@ -52,7 +51,13 @@ EXPRESSIONS = {"happy": "happy", "surprised": "surprise", "angry": "serious", "d
                "sad": "serious", "fearful": "serious", "neutral": "neutral"}
 _STATES = {"created": "queued", "started": "rendering", "done": "done", "error": "failed", "rejected": "failed"}
 
+OPTIONS = (
+    OptionSpec("voice_id", "text", None, "a voice (provider:voice) that speaks the script instead of our speech",
+               label="Voice id", setting="DID_VOICE_ID"),
+    OptionSpec("callback_url", "text", None, "D-ID calls it (webhook) when the video is ready", label="Callback URL"),
+)
 CAPABILITIES = Capabilities(
+    hosted=True, options=OPTIONS,
     controls={"emotion": "driver_expressions: happy, surprise, serious or neutral",
               "expression_intensity": "the expression's intensity, 0–1"},
     inputs={"portrait": "uploaded image, animated (stitched back into the whole picture)",
@@ -128,7 +133,7 @@ class DIDRenderer(HostedRenderer):
     name = "did"
     service = "D-ID"
     key_variable = KEY_VARIABLE
-    OPTIONS = ("voice_id", "callback_url")
+    label = "D-ID"
     typical_s = 45.0
 
     def client(self, settings: Settings, record: RemoteRecord | None = None) -> DIDClient:
@@ -137,13 +142,13 @@ class DIDRenderer(HostedRenderer):
     def capabilities(self, settings: Settings | None = None) -> Capabilities:
         return CAPABILITIES
 
-    def check_options(self, options: dict) -> dict:
-        if "avatar_id" in options:
+    def check_options(self, options: dict | None, settings: Settings | None = None) -> dict:
+        if "avatar_id" in (options or {}):
             raise BadInput("D-ID animates your portrait and has no avatar ids here — use the heygen renderer for "
                            "a stock avatar")
-        return super().check_options(options)
+        return super().check_options(options, settings)
 
-    def plan(self, job: HostedJob, work_dir: Path, api_version: str | None) -> Plan:
+    def plan(self, job: RenderJob, work_dir: Path, api_version: str | None) -> Plan:
         voice = self.option(job, "voice_id", "DID_VOICE_ID")
         speech = "script" if voice and job.script else "audio"
         uploads = {"portrait": (prepare_portrait(job.portrait, work_dir / "portrait.jpg"), "image/jpeg")}
@@ -159,7 +164,7 @@ class DIDRenderer(HostedRenderer):
     def upload(self, client: DIDClient, name: str, path: Path, content_type: str) -> dict:
         return client.upload("image" if name == "portrait" else "audio", path, content_type)
 
-    def payload(self, job: HostedJob, plan: Plan, assets: dict[str, dict]) -> dict:
+    def payload(self, job: RenderJob, plan: Plan, assets: dict[str, dict]) -> dict:
         controls = job.controls
         script = ({"type": "text", "input": job.script, "provider": plan.summary["voice"]}
                   if plan.speech == "script" else {"type": "audio", "audio_url": assets["speech"]["url"]})

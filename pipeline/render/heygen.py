@@ -46,9 +46,8 @@ from ..controls import Controls
 from ..errors import BadInput
 from ..remote import DEFAULT_RETRY, RetryPolicy
 from ..settings import Settings
+from .base import Capabilities, OptionSpec, RenderJob
 from .hosted import (
-    Capabilities,
-    HostedJob,
     HostedRenderer,
     Plan,
     RemoteRecord,
@@ -68,7 +67,19 @@ DIMENSIONS = {("720p", "16:9"): (1280, 720), ("720p", "9:16"): (720, 1280), ("10
 _STATES = {"waiting": "queued", "pending": "queued", "queued": "queued", "processing": "rendering",
            "rendering": "rendering", "completed": "done", "succeeded": "done", "failed": "failed", "error": "failed"}
 
+OPTIONS = (
+    OptionSpec("avatar_id", "text", None, "a HeyGen avatar or look to animate instead of the portrait",
+               label="Avatar id", setting="HEYGEN_AVATAR_ID"),
+    OptionSpec("voice_id", "text", None, "a HeyGen voice that speaks the script instead of our speech",
+               label="Voice id", setting="HEYGEN_VOICE_ID"),
+    OptionSpec("resolution", "text", None, f"one of {', '.join(RESOLUTIONS)}", label="Resolution"),
+    OptionSpec("aspect_ratio", "text", None, f"one of {', '.join(ASPECT_RATIOS)} (default: the portrait's)",
+               label="Aspect ratio"),
+    OptionSpec("background", "text", None, "a colour, #rrggbb", label="Background"),
+    OptionSpec("callback_url", "text", None, "HeyGen calls it when the video is ready", label="Callback URL"),
+)
 V3_CAPABILITIES = Capabilities(
+    hosted=True, options=OPTIONS,
     controls={"expression_intensity": "expressiveness low / medium / high (portraits and photo avatars)",
               "head_tilt": "motion_prompt, in words", "eyebrow_raise": "motion_prompt, in words",
               "emotion": "motion_prompt, in words"},
@@ -77,6 +88,7 @@ V3_CAPABILITIES = Capabilities(
             "resolution": ", ".join(RESOLUTIONS), "aspect_ratio": ", ".join(ASPECT_RATIOS),
             "background": "a colour, #rrggbb", "callback_url": "HeyGen calls it when the video is ready"})
 V2_CAPABILITIES = Capabilities(
+    hosted=True, options=OPTIONS,
     controls={"expression_intensity": "talking_style stable / expressive (portraits only)",
               "emotion": "expression happy / default (portraits only)"},
     inputs={"portrait": "uploaded talking photo", "avatar_id": "a HeyGen avatar instead",
@@ -232,7 +244,7 @@ class HeyGenRenderer(HostedRenderer):
     name = "heygen"
     service = "HeyGen"
     key_variable = KEY_VARIABLE
-    OPTIONS = ("avatar_id", "voice_id", "resolution", "aspect_ratio", "background", "callback_url")
+    label = "HeyGen"
     typical_s = 90.0
 
     def api_version(self, settings: Settings) -> str:
@@ -244,15 +256,15 @@ class HeyGenRenderer(HostedRenderer):
     def capabilities(self, settings: Settings | None = None) -> Capabilities:
         return V2_CAPABILITIES if settings is not None and settings.heygen_api_version == "v2" else V3_CAPABILITIES
 
-    def check_options(self, options: dict) -> dict:
-        checked = super().check_options(options)
+    def check_options(self, options: dict | None, settings: Settings | None = None) -> dict:
+        checked = super().check_options(options, settings)
         if checked.get("resolution") and checked["resolution"] not in RESOLUTIONS:
             raise _bad("resolution", checked["resolution"], RESOLUTIONS)
         if checked.get("aspect_ratio") and checked["aspect_ratio"] not in ASPECT_RATIOS:
             raise _bad("aspect_ratio", checked["aspect_ratio"], ASPECT_RATIOS)
         return checked
 
-    def plan(self, job: HostedJob, work_dir: Path, api_version: str | None) -> Plan:
+    def plan(self, job: RenderJob, work_dir: Path, api_version: str | None) -> Plan:
         v3 = (api_version or job.settings.heygen_api_version) == "v3"
         avatar_id = self.option(job, "avatar_id", "HEYGEN_AVATAR_ID")
         voice_id = self.option(job, "voice_id", "HEYGEN_VOICE_ID")
@@ -282,7 +294,7 @@ class HeyGenRenderer(HostedRenderer):
             return client.upload_talking_photo(path, content_type)
         return client.upload_asset(path, content_type)
 
-    def payload(self, job: HostedJob, plan: Plan, assets: dict[str, dict]) -> dict:
+    def payload(self, job: RenderJob, plan: Plan, assets: dict[str, dict]) -> dict:
         summary, controls = plan.summary, job.controls
         title = f"Avatar Studio {job.job_id}"
         background = {"type": "color", "value": summary["background"]} if summary["background"] else None

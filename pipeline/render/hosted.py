@@ -2,7 +2,7 @@
 
 A hosted render is billed per video, takes from 30 seconds to many minutes and fails in its own ways,
 so the studio treats it as a stage that must survive crashes without paying twice. What
-``HostedRenderer.render_hosted`` does for one job — and what it writes to ``remote.json`` in the job
+``HostedRenderer.render`` does for one job — and what it writes to ``remote.json`` in the job
 folder (atomically, at every step) and to the job row (``remote_id``, ``remote``) through the stage's
 ``record`` callback:
 
@@ -55,10 +55,10 @@ from typing import Any
 
 import httpx
 
-from ..controls import CONTROL_NAMES, Controls
 from ..errors import (
     AuthFailed,
     BadInput,
+    MissingKey,
     OutOfCredit,
     RateLimited,
     RemoteError,
@@ -78,8 +78,8 @@ from ..remote import (
     transport_error,
 )
 from ..settings import Settings
+from .base import ALL_CONTROLS, Renderer, RenderJob
 
-ALL_CONTROLS = (*CONTROL_NAMES, "emotion")
 MAX_POLL_ERRORS = 5  # 5xx / dropped connections in a row while polling before the job fails
 MAX_POLL_INTERVAL_S = 30.0
 DOWNLOAD_TIMEOUT_S = 300.0
@@ -93,57 +93,6 @@ _CREDIT_WORDS = ("insufficient_credit", "insufficientcredit", "insufficient cred
 _TOO_LONG_WORDS = ("too long", "too_long", "toolong", "exceeds the maximum length", "text length")
 _AUTH_CODES = ("unauthorized", "invalid_credentials", "40009", "400112", "authorizationerror", "unauthorizederror")
 _FACE_WORDS = ("faceerror", "face not", "no face", "face_not", "no valid face", "face detection")
-
-
-# -- what a backend honours ---------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Capabilities:
-    """Which controls and inputs a hosted backend honours, and how — the table the UI shows.
-
-    ``controls``: control name (or "emotion") → how the vendor is told; a control that is absent is
-    ignored by that backend, and the job records it (``controls_ignored`` and a note)."""
-
-    controls: Mapping[str, str]
-    inputs: Mapping[str, str]
-
-    @property
-    def ignored(self) -> list[str]:
-        return [name for name in ALL_CONTROLS if name not in self.controls]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"controls": dict(self.controls), "ignored": self.ignored, "inputs": dict(self.inputs)}
-
-
-# -- what the render stage hands over -------------------------------------------------------------
-
-@dataclass
-class HostedJob:
-    """Everything a hosted renderer needs from the job, with a callback to store job fields at once."""
-
-    job_id: str
-    job_dir: Path
-    settings: Settings
-    portrait: Path | None
-    speech_wav: Path
-    speech_s: float
-    script: str | None  # the words to speak, when the job has a script (not the user's recording)
-    controls: Controls
-    controls_user: Mapping[str, Any]
-    options: Mapping[str, Any]  # RenderRequest.hosted (avatar_id, voice_id, resolution, …)
-    max_side: int
-    record: Callable[..., None] = lambda **fields: None
-    progress: Callable[[float], None] = lambda fraction: None
-
-    @classmethod
-    def from_stage(cls, ctx, controls: Controls) -> HostedJob:
-        speech = json.loads((ctx.job_dir / "speech.json").read_text())
-        return cls(job_id=ctx.job_dir.name, job_dir=ctx.job_dir, settings=ctx.settings, portrait=ctx.image,
-                   speech_wav=ctx.job_dir / "speech.wav", speech_s=float(speech["duration_s"]),
-                   script=ctx.text.strip() if ctx.text and ctx.audio is None else None, controls=controls,
-                   controls_user=dict(ctx.controls_user), options=dict(ctx.options.get("hosted") or {}),
-                   max_side=int(ctx.options.get("max_side") or ctx.settings.max_side),
-                   record=ctx.record, progress=ctx.progress)
 
 
 @dataclass
@@ -472,31 +421,26 @@ def poll_until_finished(fetch: Callable[[], RemoteStatus], *, service: str, remo
 
 # -- the renderer -------------------------------------------------------------------------------------
 
-class HostedRenderer:
-    """Base of the HeyGen and D-ID renderers; the stage calls ``render_hosted``. Stateless: settings
-    (keys, base URLs) come with each job, so one registry instance serves every request."""
+class HostedRenderer(Renderer):
+    """Base of the HeyGen and D-ID renderers: ``render`` submits once, polls, downloads. Stateless:
+    settings (keys, base URLs) come with each job."""
 
-    hosted = True
     name = "hosted"
     service = "vendor"
     key_variable = ""
-    OPTIONS: tuple[str, ...] = ()
     typical_s = 60.0  # what a short video usually takes there, for the progress bar
 
     # -- to implement ---------------------------------------------------------------------------
     def client(self, settings: Settings, record: RemoteRecord | None = None) -> VendorClient:
         raise NotImplementedError
 
-    def capabilities(self, settings: Settings | None = None) -> Capabilities:
-        raise NotImplementedError
-
-    def plan(self, job: HostedJob, work_dir: Path, api_version: str | None) -> Plan:
+    def plan(self, job: RenderJob, work_dir: Path, api_version: str | None) -> Plan:
         raise NotImplementedError
 
     def upload(self, client: VendorClient, name: str, path: Path, content_type: str) -> dict:
         raise NotImplementedError
 
-    def payload(self, job: HostedJob, plan: Plan, assets: dict[str, dict]) -> dict:
+    def payload(self, job: RenderJob, plan: Plan, assets: dict[str, dict]) -> dict:
         raise NotImplementedError
 
     def create(self, client: VendorClient, payload: dict, idempotency_key: str) -> str:
@@ -509,30 +453,36 @@ class HostedRenderer:
         return None
 
     # -- checks -----------------------------------------------------------------------------------
-    def check_inputs(self, *, portrait_path: Path, max_side: int = 512, display_name: str | None = None) -> dict:
-        """The same portrait checks as the embedded renderer (readable, a face in it), before any
-        speech is made or anything is paid for."""
-        from ..face.portrait import load_portrait
+    # The portrait: the contract's check (readable, a face in it), before any speech is made or
+    # anything is paid for.
 
-        portrait = load_portrait(portrait_path, max_side=max_side, display_name=display_name)
-        height, width = portrait.image.shape[:2]
-        return {"width": width, "height": height, "source_size": list(portrait.source_size),
-                "notes": list(portrait.notes), "face": {"faces_found": portrait.face.faces_found}}
+    @classmethod
+    def unavailable(cls, settings: Settings) -> str | None:
+        """Why it cannot run: its key is not set (the message names the variable)."""
+        try:
+            settings.key(cls.key_variable)
+        except MissingKey as error:
+            return str(error)
+        return None
 
     def check_ready(self, settings: Settings) -> None:
         """Before any work: the key is set (``MissingKey`` names the variable)."""
         settings.key(self.key_variable)
 
-    def check_options(self, options: Mapping[str, Any]) -> dict:
-        unknown = sorted(set(options) - set(self.OPTIONS))
+    def check_options(self, options: Mapping[str, Any] | None, settings: Settings | None = None) -> dict:
+        """The request's own options: each one this vendor takes, as text; unset ones are left out,
+        so the environment presets (``HEYGEN_AVATAR_ID`` …) apply to them."""
+        options = dict(options or {})
+        known = [spec.name for spec in self.capabilities(settings).options]
+        unknown = sorted(set(options) - set(known))
         if unknown:
-            raise BadInput(f"{self.service} does not take {unknown[0]!r}; it takes: {', '.join(self.OPTIONS)}")
+            raise BadInput(f"{self.service} does not take {unknown[0]!r}; it takes: {', '.join(known)}")
         for key, value in options.items():
             if value is not None and not isinstance(value, str):
                 raise BadInput(f"{key} must be text, got {value!r}")
-        return dict(options)
+        return {key: value for key, value in options.items() if value not in (None, "")}
 
-    def option(self, job: HostedJob, key: str, preset: str | None = None) -> str | None:
+    def option(self, job: RenderJob, key: str, preset: str | None = None) -> str | None:
         """A request option, else the environment preset (``HEYGEN_AVATAR_ID`` …), else None."""
         value = job.options.get(key)
         if value:
@@ -540,7 +490,7 @@ class HostedRenderer:
         return job.settings.hosted_presets.get(preset) if preset else None
 
     # -- the lifecycle ------------------------------------------------------------------------------
-    def render_hosted(self, job: HostedJob) -> dict:
+    def render(self, job: RenderJob) -> dict:
         """Submit (once), poll and download into ``render.mp4``; returns what ``render.json`` keeps."""
         work = job.job_dir / "hosted"
         work.mkdir(parents=True, exist_ok=True)
@@ -573,11 +523,11 @@ class HostedRenderer:
                 "height": video.video.height, "frames": frames, "vendor_duration_s": round(video.duration_s, 3),
                 "request": record.request}
 
-    def _save(self, job: HostedJob, record: RemoteRecord, **fields: Any) -> None:
+    def _save(self, job: RenderJob, record: RemoteRecord, **fields: Any) -> None:
         record.save(job.job_dir)
         job.record(remote=record.to_dict(), **fields)
 
-    def _submit(self, client: VendorClient, job: HostedJob, plan: Plan, record: RemoteRecord) -> None:
+    def _submit(self, client: VendorClient, job: RenderJob, plan: Plan, record: RemoteRecord) -> None:
         if record.state == "submitting" and not client.idempotent_create:
             raise RemoteError(
                 f"the studio stopped while asking {self.service} to make this video, so it cannot tell whether "
@@ -600,7 +550,7 @@ class HostedRenderer:
         self._save(job, record, remote_id=remote_id)  # before the first poll
         job.progress(SUBMITTED)
 
-    def _upload_all(self, client: VendorClient, job: HostedJob, plan: Plan, record: RemoteRecord) -> dict[str, dict]:
+    def _upload_all(self, client: VendorClient, job: RenderJob, plan: Plan, record: RemoteRecord) -> dict[str, dict]:
         assets = {}
         for index, (name, (path, content_type)) in enumerate(plan.uploads.items()):
             digest = file_sha256(path)
@@ -613,7 +563,7 @@ class HostedRenderer:
             job.progress(SUBMITTED * (index + 1) / (len(plan.uploads) + 1))
         return assets
 
-    def _poll(self, client: VendorClient, job: HostedJob, record: RemoteRecord) -> RemoteStatus:
+    def _poll(self, client: VendorClient, job: RenderJob, record: RemoteRecord) -> RemoteStatus:
         def on_status(status: RemoteStatus, elapsed: float) -> None:
             if status.vendor_status != record.status:
                 record.status = status.vendor_status
@@ -632,7 +582,7 @@ class HostedRenderer:
             raise error
         return status
 
-    def _download(self, client: VendorClient, job: HostedJob, record: RemoteRecord, status: RemoteStatus):
+    def _download(self, client: VendorClient, job: RenderJob, record: RemoteRecord, status: RemoteStatus):
         """The finished video into ``render.mp4`` once it decodes cleanly; returns (its probe, its frames)."""
         from ..media import probe, verify_video
 

@@ -51,7 +51,7 @@ import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable
 
 import numpy as np
 
@@ -59,9 +59,14 @@ from ..controls import Controls
 from ..errors import BackendUnavailable, BadInput, StudioError
 from ..gpu import gpu_task
 from ..media import VideoReader, VideoWriter, probe
-from ..settings import SADTALKER_POSE_STYLES, SADTALKER_PREPROCESS, SADTALKER_SIZES, Settings
+from ..settings import Settings, bool_setting, choice_setting, int_setting, path_setting
+from .base import Capabilities, OptionSpec, Renderer, RenderJob
 from .embedded.motion import blinks_per_minute
 
+SADTALKER_SIZES = (256, 512)
+SADTALKER_PREPROCESS = ("crop", "full")
+SADTALKER_POSE_STYLES = (0, 45)  # its audio-to-pose model knows 46 styles
+SADTALKER_BATCH_SIZES = (1, 64)
 SADTALKER_FPS = 25  # SadTalker's get_data and face renderer work at 25 fps, fixed
 GPU_SECONDS = 240  # ZeroGPU budget for one render (a minute of speech at 256 px takes ~1–2 min on an A100)
 MAX_ROLL_DEG = 8.0  # held head roll at head_tilt=1 (the embedded renderer's maximum, too)
@@ -89,6 +94,46 @@ FACE_WEIGHTS = ("gfpgan/weights/alignment_WFLW_4HG.pth", "gfpgan/weights/detecti
 DOWNLOAD_HINT = "run `bash scripts/download_models.sh` inside the checkout"
 
 
+@dataclass(frozen=True)
+class SadTalkerSettings:
+    """SadTalker's own settings section, from ``Settings.env`` (``SADTALKER_*``), checked when used."""
+
+    checkout: Path | None = None  # SADTALKER_DIR: the checkout (checkpoints/ and gfpgan/weights/ inside)
+    size: int = 256  # its face renderer's resolution: 256 or 512 (which checkpoint)
+    preprocess: str = "crop"  # "crop": the face only; "full": pasted back into the whole photo
+    pose_style: int = 0  # 0–45, its audio-to-pose model's style
+    batch_size: int = 2  # frames per face-renderer batch (lower it when the GPU runs out of memory)
+    fp16: bool = True  # half precision for the face renderer, on CUDA only
+    allow_cpu: bool = False  # run without CUDA (minutes per second of video)
+
+    @classmethod
+    def of(cls, settings: Settings) -> SadTalkerSettings:
+        env = settings.env
+        return cls(checkout=path_setting(env, "SADTALKER_DIR"),
+                   size=int(choice_setting(env, "SADTALKER_SIZE", "256", tuple(map(str, SADTALKER_SIZES)))),
+                   preprocess=choice_setting(env, "SADTALKER_PREPROCESS", "crop", SADTALKER_PREPROCESS),
+                   pose_style=int_setting(env, "SADTALKER_POSE_STYLE", 0, *SADTALKER_POSE_STYLES),
+                   batch_size=int_setting(env, "SADTALKER_BATCH_SIZE", 2, *SADTALKER_BATCH_SIZES),
+                   fp16=bool_setting(env, "SADTALKER_FP16", True),
+                   allow_cpu=bool_setting(env, "SADTALKER_ALLOW_CPU", False))
+
+
+def option_specs(section: SadTalkerSettings) -> tuple[OptionSpec, ...]:
+    """SadTalker's per-job options; their defaults are the settings."""
+    low, high = SADTALKER_POSE_STYLES
+    return (
+        OptionSpec("size", "choice", section.size, "its face renderer's resolution: 512 is sharper, slower",
+                   label="Size", choices=SADTALKER_SIZES, setting="SADTALKER_SIZE"),
+        OptionSpec("preprocess", "choice", section.preprocess, "crop: animate the face · full: the whole photo",
+                   label="Preprocess", choices=SADTALKER_PREPROCESS, setting="SADTALKER_PREPROCESS"),
+        OptionSpec("pose_style", "int", section.pose_style, "head-motion style of SadTalker's pose model",
+                   label="Pose style", low=low, high=high, setting="SADTALKER_POSE_STYLE"),
+        OptionSpec("batch_size", "int", section.batch_size, "frames per face-renderer batch (lower it when "
+                   "the GPU runs out of memory)", label="Batch size", low=SADTALKER_BATCH_SIZES[0],
+                   high=SADTALKER_BATCH_SIZES[1], setting="SADTALKER_BATCH_SIZE"),
+    )
+
+
 def required_checkpoints(size: int, preprocess: str) -> list[str]:
     """Files (relative to the checkout) that a render at ``size`` with ``preprocess`` loads."""
     mapping = "mapping_00109-model.pth.tar" if preprocess == "full" else "mapping_00229-model.pth.tar"
@@ -98,7 +143,11 @@ def required_checkpoints(size: int, preprocess: str) -> list[str]:
 def unavailable_reason(settings: Settings, *, size: int | None = None, preprocess: str | None = None,
                        check_cuda: bool = True) -> str | None:
     """Why SadTalker cannot run now, or None. Cheap: looks at files, and at CUDA last."""
-    checkout = settings.sadtalker_dir
+    try:
+        section = SadTalkerSettings.of(settings)
+    except StudioError as error:  # a SADTALKER_* variable that makes no sense
+        return str(error)
+    checkout = section.checkout
     if checkout is None:
         return ("SADTALKER_DIR is not set — clone github.com/OpenTalker/SadTalker, download its checkpoints "
                 "and set SADTALKER_DIR to the checkout (bash scripts/setup_sadtalker.sh clones it and downloads "
@@ -109,12 +158,12 @@ def unavailable_reason(settings: Settings, *, size: int | None = None, preproces
     if missing:
         return (f"SADTALKER_DIR={checkout} is not a SadTalker checkout (no {', '.join(missing)}) — "
                 "point it at a clone of github.com/OpenTalker/SadTalker")
-    size = size or settings.sadtalker_size
-    preprocess = preprocess or settings.sadtalker_preprocess
+    size = size or section.size
+    preprocess = preprocess or section.preprocess
     missing = [name for name in required_checkpoints(size, preprocess) if not (checkout / name).is_file()]
     if missing:
         return f"SadTalker checkpoints missing in {checkout}: {', '.join(missing)} — {DOWNLOAD_HINT}"
-    if check_cuda and not settings.sadtalker_allow_cpu and not _cuda_available():
+    if check_cuda and not section.allow_cpu and not _cuda_available():
         return ("SadTalker needs a CUDA GPU and none is available — install a CUDA build of torch, or set "
                 "SADTALKER_ALLOW_CPU=1 to run it on the CPU (minutes per second of video), or use the "
                 "embedded renderer")
@@ -211,11 +260,12 @@ def resident_models(settings: Settings, *, size: int, preprocess: str) -> SadTal
     if reason:
         raise BackendUnavailable(reason)
     device = "cuda" if _cuda_available() else "cpu"
-    fp16 = bool(settings.sadtalker_fp16 and device == "cuda")
-    key = (str(settings.sadtalker_dir), size, preprocess, device, fp16)
+    section = SadTalkerSettings.of(settings)
+    fp16 = bool(section.fp16 and device == "cuda")
+    key = (str(section.checkout), size, preprocess, device, fp16)
     with _load_lock:
         if key not in _resident:
-            _resident[key] = _load(settings.sadtalker_dir, key, size=size, preprocess=preprocess,
+            _resident[key] = _load(section.checkout, key, size=size, preprocess=preprocess,
                                    device=device, fp16=fp16)
         return _resident[key]
 
@@ -383,113 +433,59 @@ def _extract_face(models: SadTalkerModels, job: SadTalkerJob, save_dir: Path) ->
     return tuple(found[:3])
 
 
-class SadTalkerRenderer:
+class SadTalkerRenderer(Renderer):
     """Renders with a local SadTalker checkout (``SADTALKER_DIR``); see the module docstring."""
 
     name = "sadtalker"
-    honours = SADTALKER_HONOURS
+    label = "SadTalker"
 
-    def __init__(self, settings: Settings | None = None) -> None:
-        self._settings = settings
+    @classmethod
+    def unavailable(cls, settings: Settings) -> str | None:
+        return unavailable_reason(settings)
 
-    def settings(self, settings: Settings | None = None) -> Settings:
+    def capabilities(self, settings: Settings) -> Capabilities:
+        return Capabilities(controls=SADTALKER_HONOURS, options=option_specs(SadTalkerSettings.of(settings)))
+
+    def check_inputs(self, portrait_path: Path, *, settings: Settings | None = None, max_side: int = 512,
+                     display_name: str | None = None) -> dict:
+        """Fail before any speech is made when SadTalker cannot run, then check the photo like
+        every renderer does (readable, one face big enough)."""
         if settings is not None:
-            return settings
-        if self._settings is not None:
-            return self._settings
-        from ..settings import resolve
+            self.check_ready(settings)
+        return super().check_inputs(portrait_path, max_side=max_side, display_name=display_name)
 
-        return resolve()
-
-    def check_ready(self, settings: Settings | None = None) -> None:
-        reason = unavailable_reason(self.settings(settings))
-        if reason:
-            raise BackendUnavailable(reason)
-
-    def check_options(self, options: Mapping[str, Any] | None, settings: Settings | None = None) -> dict:
-        """Per-job backend options over the settings: size, preprocess, pose_style, batch_size."""
-        settings = self.settings(settings)
-        options = dict(options or {})
-        unknown = sorted(set(options) - {"size", "preprocess", "pose_style", "batch_size"})
-        if unknown:
-            raise BadInput(f"unknown SadTalker option {unknown[0]!r}; known: batch_size, pose_style, preprocess, size")
-        resolved = {"size": _whole("size", options.get("size") or settings.sadtalker_size),
-                    "preprocess": str(options.get("preprocess") or settings.sadtalker_preprocess).lower(),
-                    "pose_style": _whole("pose_style", options.get("pose_style", settings.sadtalker_pose_style)),
-                    "batch_size": _whole("batch_size", options.get("batch_size") or settings.sadtalker_batch_size)}
-        if resolved["size"] not in SADTALKER_SIZES:
-            raise BadInput(f"SadTalker size must be 256 or 512, got {resolved['size']}")
-        if resolved["preprocess"] not in SADTALKER_PREPROCESS:
-            raise BadInput(f"SadTalker preprocess must be crop or full, got {resolved['preprocess']!r}")
-        low, high = SADTALKER_POSE_STYLES
-        if not low <= resolved["pose_style"] <= high:
-            raise BadInput(f"SadTalker pose style must be between {low} and {high}, got {resolved['pose_style']}")
-        if not 1 <= resolved["batch_size"] <= 64:
-            raise BadInput(f"SadTalker batch size must be between 1 and 64, got {resolved['batch_size']}")
-        return resolved
-
-    def check_inputs(self, *, portrait_path: Path, max_side: int = 512, display_name: str | None = None,
-                     settings: Settings | None = None) -> dict:
-        """Fail before any speech is made when SadTalker cannot run, then check the photo like the
-        embedded renderer does (readable, one face big enough)."""
-        from .embedded import EmbeddedRenderer
-
-        self.check_ready(settings)
-        return EmbeddedRenderer().check_inputs(portrait_path=portrait_path, max_side=max_side,
-                                               display_name=display_name)
-
-    def render(self, *, portrait_path: Path, n_frames: int, fps: int, envelope: Sequence[float],
-               voiced_spans: Sequence[tuple[float, float]], controls: Controls, out_path: Path,
-               phonemes: list[dict] | None = None, seed: int = 0, max_side: int = 512,
-               progress: Callable[[float], None] | None = None, display_name: str | None = None,
-               speech_path: Path | None = None, settings: Settings | None = None,
-               options: Mapping[str, Any] | None = None) -> dict:
-        """Render ``n_frames`` at ``fps`` into a video-only H.264 MP4 at ``out_path``.
-
-        The speech is ``speech_path``, by default the job's ``speech.wav`` beside ``out_path``."""
-        if int(n_frames) <= 0:
+    def render(self, job: RenderJob) -> dict:
+        """``job.n_frames`` at ``job.fps`` into a video-only H.264 MP4 at ``job.out``."""
+        n_frames, fps, out_path = int(job.n_frames), int(job.fps), Path(job.out)
+        if n_frames <= 0:
             raise BadInput(f"nothing to render: n_frames must be positive, got {n_frames}")
-        if int(fps) <= 0:
+        if fps <= 0:
             raise BadInput(f"fps must be positive, got {fps}")
-        n_frames, fps, out_path = int(n_frames), int(fps), Path(out_path)
-        progress = progress or (lambda fraction: None)
-        settings = self.settings(settings)
-        chosen = self.check_options(options, settings)
-        speech = Path(speech_path) if speech_path else out_path.parent / "speech.wav"
+        chosen = self.check_options(job.options, job.settings)
+        speech = Path(job.speech_wav)
         if not speech.is_file():
             raise StudioError(f"the speech for this job is missing ({speech.name}); resume the job from its speech stage")
-        name = display_name or Path(portrait_path).name
-        models = resident_models(settings, size=chosen["size"], preprocess=chosen["preprocess"])
-        plan = plan_controls(controls, sadtalker_frames=math.ceil(n_frames * SADTALKER_FPS / fps))
-        work_dir = out_path.parent / "sadtalker-work"
+        name = job.display_name or Path(job.portrait).name
+        models = resident_models(job.settings, size=chosen["size"], preprocess=chosen["preprocess"])
+        plan = plan_controls(job.controls, sadtalker_frames=math.ceil(n_frames * SADTALKER_FPS / fps))
+        work_dir = Path(job.job_dir) / "sadtalker-work"
         shutil.rmtree(work_dir, ignore_errors=True)
         try:
-            portrait, audio = _scratch_inputs(Path(portrait_path), speech, work_dir / "input")
-            job = SadTalkerJob(portrait=portrait, audio=audio, work_dir=work_dir, size=chosen["size"],
-                               preprocess=chosen["preprocess"], pose_style=chosen["pose_style"],
-                               batch_size=chosen["batch_size"], plan=plan, seed=int(seed), display_name=name)
-            video = run_sadtalker(models, job, progress)
+            portrait, audio = _scratch_inputs(Path(job.portrait), speech, work_dir / "input")
+            work = SadTalkerJob(portrait=portrait, audio=audio, work_dir=work_dir, size=chosen["size"],
+                                preprocess=chosen["preprocess"], pose_style=chosen["pose_style"],
+                                batch_size=chosen["batch_size"], plan=plan, seed=int(job.seed), display_name=name)
+            video = run_sadtalker(models, work, job.progress)
             width, height, source_frames = write_exact(video, out_path, n_frames=n_frames, fps=fps,
-                                                       max_side=max_side)
+                                                       max_side=job.max_side)
         finally:
             shutil.rmtree(work_dir, ignore_errors=True)
-        progress(1.0)
+        job.progress(1.0)
         notes = [f"SadTalker ignores {', '.join(plan.ignored)}"] if plan.ignored else []
         return {"frames": n_frames, "width": width, "height": height, "notes": notes,
                 "controls_honoured": plan.honoured, "controls_ignored": plan.ignored,
                 "sadtalker": {**chosen, "device": models.device, "fp16": models.fp16,
                               "source_frames_read": source_frames, **plan.to_dict()}}
-
-
-def _whole(name: str, value: Any) -> int:
-    """An option that must be a whole number (``512``, ``"512"``, ``512.0``), or a readable BadInput."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = math.nan
-    if isinstance(value, bool) or not number.is_integer():
-        raise BadInput(f"SadTalker {name} must be a whole number, got {value!r}")
-    return int(number)
 
 
 def _scratch_inputs(portrait: Path, speech: Path, input_dir: Path) -> tuple[Path, Path]:

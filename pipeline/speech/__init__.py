@@ -1,7 +1,8 @@
 """The speech stage: a script (TTS) or an upload → speech.wav + speech.json. See ``stage``."""
 
 from .stage import MAX_TEXT_CHARS, SpeechResult, WordTiming, check_text, load_speech, make_speech
-from .tts import DEFAULT_VOICE, PhonemeTiming, Synthesis, TTSBackend, get_voice, list_voices, register_voice
+from .base import PhonemeTiming, Synthesis, Transcriber, Transcript, Voice, transcribers, voices
+from .tts import DEFAULT_VOICE, get_voice, list_voices
 from .upload import MAX_AUDIO_SECONDS
 
 __all__ = [
@@ -11,12 +12,15 @@ __all__ = [
     "PhonemeTiming",
     "SpeechResult",
     "Synthesis",
-    "TTSBackend",
     "WordTiming",
     "check_text",
     "get_voice",
     "list_voices",
     "load_speech",
     "make_speech",
-    "register_voice",
+    "Transcriber",
+    "Transcript",
+    "Voice",
+    "transcribers",
+    "voices",
 ]

@@ -2,8 +2,8 @@
 
 An STT backend has a ``name``, a ``model`` and ``transcribe(audio_path, *, language, progress,
 display_name) -> Transcript``. Callers (the CLI, the studio's voice input) use
-``transcribe_file(settings, audio_path, ...)``, which finds the backend through the registry under
-the kind "stt": "faster-whisper" (the default, fully offline) or "openai-whisper".
+``transcribe_file(settings, audio_path, ...)``, which finds the backend in the ``transcribers``
+registry (kind "stt"): "faster-whisper" (the default, fully offline) or "openai-whisper".
 
 Audio. Whatever arrives — a browser microphone recording (webm/opus, ogg), an uploaded mp3, m4a or
 wav — goes through the same ``normalise_upload`` as speech uploads for a render, resampled to the
@@ -45,15 +45,16 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
-from .. import registry
 from ..errors import BackendUnavailable, BadInput
 from ..gpu import gpu_task
+from ..registry import needs_module
+from .base import Progress, Transcriber, Transcript, transcribers
 from .upload import normalise_upload
 from .wav import read_wav
 
@@ -67,29 +68,6 @@ MODEL_VARIABLE = "AVATAR_STUDIO_STT_MODEL"
 # messages are seconds long; ten minutes of speech (the upload limit) on a large model may need more.
 OPENAI_WHISPER_GPU_SECONDS = 60
 
-Progress = Callable[[float, str], None]  # (fraction of the audio done, what is happening)
-
-
-@dataclass
-class Transcript:
-    text: str  # the segments' text joined by spaces; "" when nothing was said
-    language: str  # the language code used or detected, e.g. "en"
-    duration_s: float  # length of the audio
-    segments: list[dict[str, Any]] = field(default_factory=list)  # {"start", "end", "text"}, seconds
-    backend: str = ""
-    model: str = ""
-    elapsed_s: float = 0.0  # from the call to the result: decoding, (first-time) model load, recognition
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-class STTBackend(Protocol):
-    name: str
-    model: str
-
-    def transcribe(self, audio_path: str | Path, *, language: str | None = None, progress: Progress | None = None,
-                   display_name: str | None = None) -> Transcript: ...
 
 
 def transcribe_file(settings, audio_path: str | Path, *, backend: str | None = None, model: str | None = None,
@@ -97,7 +75,7 @@ def transcribe_file(settings, audio_path: str | Path, *, backend: str | None = N
                     display_name: str | None = None) -> Transcript:
     """Transcribe an audio file with ``backend`` (default ``settings.stt``) and ``model`` (default:
     ``settings.stt_model`` when it is that backend's setting, else the backend's default)."""
-    stt = registry.build("stt", backend or settings.stt, settings, model)
+    stt = transcribers.create(backend or settings.stt, settings, model=model)
     return stt.transcribe(audio_path, language=language, progress=progress, display_name=display_name)
 
 
@@ -138,7 +116,7 @@ def _no_progress(fraction: float, message: str) -> None:
     pass
 
 
-class WhisperBackend:
+class WhisperBackend(Transcriber):
     """What both backends share: the order of work, language checks and the ``Transcript``.
 
     Subclasses implement ``load`` (the shared, loaded model), ``_languages(model)`` and
@@ -241,6 +219,10 @@ class FasterWhisperSTT(WhisperBackend):
 
     name = "faster-whisper"
 
+    @classmethod
+    def unavailable(cls, settings) -> str | None:
+        return needs_module("faster_whisper", "faster-whisper")
+
     def __init__(self, model: str | None = None, *, device: str | None = None, compute_type: str | None = None,
                  download_root: str | Path | None = None, local_files_only: bool = False) -> None:
         super().__init__(model or DEFAULT_FASTER_WHISPER_MODEL)
@@ -313,6 +295,10 @@ class OpenAIWhisperSTT(WhisperBackend):
     checkpoint path. ``device`` defaults to "cuda" when PyTorch sees a GPU, else "cpu"."""
 
     name = "openai-whisper"
+
+    @classmethod
+    def unavailable(cls, settings) -> str | None:
+        return needs_module("whisper", "openai-whisper")
 
     def __init__(self, model: str | None = None, *, device: str | None = None,
                  download_root: str | Path | None = None) -> None:

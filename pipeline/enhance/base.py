@@ -1,0 +1,45 @@
+"""The face-enhancer contract: what every enhancer (built in or a plugin) is.
+
+An enhancer runs between the render and encode stages and restores the face in the rendered video
+(``restore.py`` holds the tracking, alignment, smoothing and pasting every face-restoration
+network needs around it). What it must say and do:
+
+- ``name`` and ``label``;
+- ``unavailable(settings)`` (class method, cheap: imports and loads nothing) — why it cannot run
+  here now (its package, its weights), or None; ``check_ready`` raises that reason;
+- ``enhance(src, dst, settings=, progress=, keep_audio=)``: ``dst`` is ``src`` with the face
+  restored in every frame — the same frame count, rate and size — with the source's sound copied
+  in when ``keep_audio`` (a hosted vendor's video carries its speech). Returns what the job
+  records (``enhance.json``), with ``notes`` for the user.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Callable, ClassVar
+
+from ..errors import BackendUnavailable
+
+
+class Enhancer(ABC):
+    name: ClassVar[str] = ""
+    label: ClassVar[str] = ""
+
+    @classmethod
+    def unavailable(cls, settings) -> str | None:
+        return None
+
+    @classmethod
+    def from_settings(cls, settings) -> "Enhancer":
+        return cls()
+
+    def check_ready(self, settings) -> None:
+        reason = type(self).unavailable(settings)
+        if reason:
+            raise BackendUnavailable(reason)
+
+    @abstractmethod
+    def enhance(self, src: Path, dst: Path, *, settings, progress: Callable[[float], None] | None = None,
+                keep_audio: bool = False) -> dict:
+        """The restored video at ``dst``; returns what the job records."""
