@@ -20,7 +20,7 @@ backends through the Python entry point group of the kind (``avatar_studio.rende
 ``avatar_studio.llms``): the entry point's name is the backend's name and its value the class
 (``my_package.module:MyRenderer``). They are read once, on the first lookup, and a built-in name
 wins over an outside one. An entry point that cannot be imported is not an error for the rest: it
-is listed with the import error as the reason it is unavailable.
+is listed with the import error as the reason it is unavailable. ``refresh`` reads them again.
 
 ``unregister`` removes a name; ``registered(...)`` registers one for the length of a ``with``
 block (tests). Unknown names raise ``UnknownBackend`` listing what is known.
@@ -108,6 +108,12 @@ class Registry(Generic[T]):
             self._outside_read = True
             for point in entry_points(group=self.group):
                 self._entries.setdefault(point.name, point.value)
+
+    def refresh(self) -> None:
+        """Read the entry points again: packages installed since the first lookup appear."""
+        with self._lock:
+            self._outside_read = False
+        self._read_outside()
 
     # -- looking up -------------------------------------------------------------------------
     def names(self) -> list[str]:
