@@ -24,7 +24,7 @@ DEFAULT_HOME = PROJECT_ROOT / "data"
 MAX_SIDE_RANGE = (256, 1080)  # long side of the working image and video, px
 DEFAULT_MAX_SIDE = 512
 
-# Environment variables that hold secrets; later backends add theirs here.
+# Environment variables that hold secrets; any other name ending in _API_KEY (a plugin's) is kept too.
 KEY_VARIABLES = (
     "MISTRAL_API_KEY", "GEMINI_API_KEY", "OPENAI_API_KEY", "HEYGEN_API_KEY", "DID_API_KEY",
 )
@@ -178,7 +178,8 @@ def resolve(environ: Mapping[str, str] | None = None, *, dotenv: bool = True, **
         renderer=env.get("AVATAR_STUDIO_RENDERER", "embedded") or "embedded",
         voice=env.get("AVATAR_STUDIO_VOICE") or None,
         max_side=max_side,
-        keys={name: env[name] for name in KEY_VARIABLES if env.get(name)},
+        keys={name: value for name, value in env.items()
+              if value and (name in KEY_VARIABLES or name.endswith("_API_KEY"))},
         llm=llm,
         llm_models=models,
         llm_base_urls=base_urls,
