@@ -1,6 +1,6 @@
 """Audio for the speech, analysis and emotion tests, made on the fly.
 
-Real audio only: speech from the bundled Piper voice (loaded once per process by the TTS registry,
+Real audio only: speech from the bundled Piper voice (its model loaded once per process by the TTS module,
 and each sentence synthesised once per test session), speech-like signals from numpy, and other
 formats made from them with the bundled ffmpeg.
 """

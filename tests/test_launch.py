@@ -52,32 +52,46 @@ def test_uploads_over_the_limit_are_refused(studio_app, tmp_path):
 
 
 def test_availability_says_why_a_backend_cannot_run(settings):
-    from pipeline import registry
+    from pipeline.enhance import enhancers
+    from pipeline.llm import llms
+    from pipeline.render import renderers
 
-    renderers = {item.name: item for item in registry.availability("renderer", settings)}
-    assert renderers["embedded"].ready and set(renderers["embedded"].honours) >= {"blink_rate", "mouth_openness"}
-    assert not renderers["heygen"].ready and "HEYGEN_API_KEY" in renderers["heygen"].reason
-    assert "mouth_openness" not in renderers["did"].honours  # D-ID cannot be told how wide to open
+    found = {item.name: item for item in renderers.availability(settings)}
+    honours = {name: renderers.create(name, settings).capabilities(settings).controls for name in found}
+    assert found["embedded"].ready and set(honours["embedded"]) >= {"blink_rate", "mouth_openness"}
+    assert not found["heygen"].ready and "HEYGEN_API_KEY" in found["heygen"].reason
+    assert "mouth_openness" not in honours["did"]  # D-ID cannot be told how wide to open
     with_key = settings.with_(keys={"HEYGEN_API_KEY": "k-123"})
-    assert {i.name: i for i in registry.availability("renderer", with_key)}["heygen"].ready
-    llms = {item.name: item for item in registry.availability("llm", settings)}
-    assert llms["local"].ready and "MISTRAL_API_KEY" in llms["mistral"].reason
-    enhancers = {item.name: item for item in registry.availability("enhancer", settings)}
-    assert set(enhancers) == {"gfpgan"} and not enhancers["gfpgan"].ready  # no weights configured here
-    assert "gfpgan" in enhancers["gfpgan"].reason
+    assert {i.name: i for i in renderers.availability(with_key)}["heygen"].ready
+    found_llms = {item.name: item for item in llms.availability(settings)}
+    assert found_llms["local"].ready and "MISTRAL_API_KEY" in found_llms["mistral"].reason
+    found_enhancers = {item.name: item for item in enhancers.availability(settings)}
+    assert set(found_enhancers) == {"gfpgan"} and not found_enhancers["gfpgan"].ready  # no weights configured here
+    assert "gfpgan" in found_enhancers["gfpgan"].reason
 
 
 def test_missing_package_is_named(settings):
-    from pipeline import registry
+    from pipeline.registry import needs_module
+    from pipeline.speech import Transcriber, transcribers
 
-    registry.register("stt", "nowhere", lambda settings, model=None: None,
-                      check=registry._needs_module("no_such_module_xyz", "no-such-package"))
-    try:
-        found = {i.name: i for i in registry.availability("stt", settings)}
+    class Nowhere(Transcriber):
+        name = "nowhere"
+
+        @classmethod
+        def unavailable(cls, settings):
+            return needs_module("no_such_module_xyz", "no-such-package")
+
+        @classmethod
+        def from_settings(cls, settings, model=None):
+            return cls()
+
+        def transcribe(self, audio_path, **options):
+            raise AssertionError("an unavailable backend is never run")
+
+    with transcribers.registered("nowhere", Nowhere):
+        found = {i.name: i for i in transcribers.availability(settings)}
         assert found["nowhere"].reason == "the no-such-package package is not installed (pip install no-such-package)"
-    finally:
-        registry._factories["stt"].pop("nowhere")
-        registry._checks.pop(("stt", "nowhere"))
+    assert "nowhere" not in transcribers.names()
 
 
 def test_host_and_port_come_from_the_flags_then_gradio_server_variables():

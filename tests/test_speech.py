@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 from piper.voice import AudioChunk, PhonemeAlignment
 
-from pipeline import registry
 from pipeline.errors import BadInput
 from pipeline.speech import (
     DEFAULT_VOICE,
@@ -23,8 +22,9 @@ from pipeline.speech import (
     list_voices,
     load_speech,
     make_speech,
-    register_voice,
+    voices,
 )
+from pipeline.speech.base import Voice
 from pipeline.speech.tts import PhonemeTiming, join_sentences
 from pipeline.speech.words import word_timings
 from audio_fixtures import (
@@ -140,7 +140,8 @@ def make_phonemes(spoken: str) -> list[PhonemeTiming]:
 
 
 def test_the_voice_is_loaded_once_and_shared(piper_voice):  # noqa: F811
-    assert get_voice(None) is get_voice(DEFAULT_VOICE) is piper_voice
+    # a voice object is made per call; the Piper model behind it is loaded once per process
+    assert get_voice(None).load() is get_voice(DEFAULT_VOICE).load() is piper_voice.load()
     assert piper_voice.load() is piper_voice.load()
 
 
@@ -192,7 +193,7 @@ def test_exactly_one_of_script_and_audio(tmp_path):
         make_speech(text=None, audio_path=None, out_dir=tmp_path)
 
 
-class _SilentVoice:
+class _SilentVoice(Voice):
     """A TTS backend that says nothing: what a broken voice would do."""
 
     name = "test-silent"
@@ -201,7 +202,7 @@ class _SilentVoice:
         return Synthesis(np.zeros(22050, dtype=np.float32), 22050, None)
 
 
-class _UntimedVoice:
+class _UntimedVoice(Voice):
     """A TTS backend without phoneme timings (a plain Piper model, a hosted voice)."""
 
     name = "test-untimed"
@@ -212,12 +213,9 @@ class _UntimedVoice:
 
 @pytest.fixture
 def test_voices():
-    for backend in (_SilentVoice(), _UntimedVoice()):
-        register_voice(backend.name, lambda backend=backend: backend)
-    yield
-    for name in ("test-silent", "test-untimed"):  # the registry has no unregister; tidy it by hand
-        registry._factories["tts"].pop(name, None)
-        registry._instances.pop(("tts", name), None)
+    with voices.registered(_SilentVoice.name, _SilentVoice), voices.registered(_UntimedVoice.name, _UntimedVoice):
+        yield
+    assert _SilentVoice.name not in voices.names() and _UntimedVoice.name not in voices.names()
 
 
 def test_a_voice_that_produces_silence_is_bad_input(tmp_path, test_voices):
@@ -358,7 +356,7 @@ def test_threads_share_one_voice_and_synthesise_concurrently(tmp_path, piper_voi
     from concurrent.futures import ThreadPoolExecutor
 
     def render(index: int) -> SpeechResult:
-        assert get_voice(None) is piper_voice
+        assert get_voice(None).load() is piper_voice.load()
         return make_speech(text=f"This is job number {index}.", audio_path=None, out_dir=tmp_path / str(index))
 
     with ThreadPoolExecutor(max_workers=3) as pool:
