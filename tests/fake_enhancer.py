@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import subprocess
 
+from pipeline.enhance import Enhancer
 from pipeline.media import ffmpeg_exe
 
 
-class NegatingEnhancer:
-    def check_ready(self, settings) -> None:
-        pass
+class NegatingEnhancer(Enhancer):
+    name = "negate"
 
-    def enhance(self, src, dst, *, settings, progress, keep_audio) -> dict:
+    def enhance(self, src, dst, *, settings, progress=None, keep_audio=False) -> dict:
         subprocess.run([ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-y", "-i", str(src), "-vf", "negate",
                         "-c:v", "libx264", "-qp", "0", "-pix_fmt", "yuv444p", "-an", str(dst)], check=True)
         progress(1.0)

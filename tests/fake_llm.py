@@ -1,8 +1,10 @@
 """A scripted LLM backend for tests of code that *uses* an LLM (chat, controller, persona check).
 
-It is a real ``LLMBackend`` subclass, registered in the registry like any backend: tests
-``enqueue`` the answers it will give and read ``history`` for what it was asked. With an empty
-queue it echoes the last user message, so a forgotten ``enqueue`` shows up in assertions.
+It is a real ``LLMBackend`` subclass, registered in the ``llms`` registry like any backend: tests
+``enqueue`` the answers it will give and read ``history`` for what it was asked. ``install`` makes
+one and registers the class, whose ``from_settings`` hands out that one, so what the studio asks
+lands in the fake the test holds. With an empty queue it echoes the last user message, so a
+forgotten ``enqueue`` shows up in assertions.
 Tests of the backends themselves use the real ones (loopback servers, the bundled model).
 """
 
@@ -11,12 +13,17 @@ from __future__ import annotations
 import threading
 import time
 
-from pipeline import registry
+from pipeline.llm import llms
 from pipeline.llm.base import Completion, LLMBackend
 
 
 class FakeLLM(LLMBackend):
     name = "fake"
+    serving: "FakeLLM | None" = None  # the one ``install`` made: what the registry hands out
+
+    @classmethod
+    def from_settings(cls, settings, model=None) -> "FakeLLM":
+        return cls.serving
 
     def __init__(self, model: str = "scripted", *, context_window: int = 2048, supports_schema: bool = False) -> None:
         super().__init__(model, context_window=context_window, supports_schema=supports_schema)
@@ -47,7 +54,8 @@ class FakeLLM(LLMBackend):
 def install(monkeypatch=None) -> FakeLLM:
     """Register a fresh FakeLLM as the "fake" llm backend and return it."""
     fake = FakeLLM()
-    registry.register("llm", "fake", lambda settings, model=None: fake)
+    FakeLLM.serving = fake
+    llms.register("fake", FakeLLM)
     return fake
 
 
@@ -71,5 +79,7 @@ class SlowLLM(FakeLLM):
 def install_slow(*answers: str, delay_s: float = 0.05) -> SlowLLM:
     """Register a fresh SlowLLM, with these answers queued, as the "slow" llm backend."""
     slow = SlowLLM(delay_s=delay_s).enqueue(*answers)
-    registry.register("llm", "slow", lambda settings, model=None: slow)
+    SlowLLM.serving = slow
+    llms.register("slow", SlowLLM)
     return slow
+

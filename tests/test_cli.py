@@ -15,6 +15,7 @@ import pytest
 from conftest import ROOT
 from fake_enhancer import NegatingEnhancer
 from media_checks import decode_frames
+from pipeline.enhance import Enhancer, enhancers
 from pipeline.jobs import JobStore
 from pipeline.media import probe
 
@@ -203,13 +204,13 @@ def test_render_options_reach_sadtalker_and_are_recorded_on_the_job(studio_home,
 
 
 @pytest.mark.parametrize("extra, message", [
-    (["--backend", "sadtalker", "--option", "size=384"], "error: SadTalker size must be 256 or 512, got 384"),
+    (["--backend", "sadtalker", "--option", "size=384"], "error: SadTalker size must be one of 256, 512, got 384"),
     (["--backend", "sadtalker", "--option", "pose_style=46"],
-     "error: SadTalker pose style must be between 0 and 45, got 46"),
+     "error: SadTalker pose style must be a whole number from 0 to 45, got 46"),
     (["--backend", "sadtalker", "--option", "preprocess=wide"],
-     "error: SadTalker preprocess must be crop or full, got 'wide'"),
+     "error: SadTalker preprocess must be one of crop, full, got 'wide'"),
     (["--backend", "sadtalker", "--option", "enhancer=gfpgan"],
-     "error: unknown SadTalker option 'enhancer'; known: batch_size, pose_style, preprocess, size"),
+     "error: SadTalker does not take 'enhancer'; it takes: size, preprocess, pose_style, batch_size"),
     (["--option", "size=512"], "error: the embedded renderer takes no options of its own (got size)"),
 ])
 def test_a_bad_renderer_option_is_one_line_exit_2_and_a_failed_job(studio_home, extra, message):
@@ -256,26 +257,23 @@ def test_an_unknown_enhancer_is_one_line_and_a_failed_job(studio_home):
     assert job.status == "failed" and job.error.startswith("enhancer 'codeformer' not found")
 
 
-class MissingWeightsEnhancer:
+class MissingWeightsEnhancer(Enhancer):
     """An enhancer whose weights are not there: its check names the setting to fix."""
 
-    def check_ready(self, settings) -> None:
-        from pipeline.errors import BackendUnavailable
+    name = "weightless"
 
-        raise BackendUnavailable("no weights at /nowhere/weights.pth — set TEST_ENHANCER_WEIGHTS to the file")
+    @classmethod
+    def unavailable(cls, settings) -> str | None:
+        return "no weights at /nowhere/weights.pth — set TEST_ENHANCER_WEIGHTS to the file"
+
+    def enhance(self, src, dst, *, settings, progress=None, keep_audio=False) -> dict:
+        raise AssertionError("an enhancer that is not ready is never run")
 
 
 @pytest.fixture
 def outside_enhancers():
-    from pipeline import registry
-
-    added = {"negate": NegatingEnhancer, "weightless": MissingWeightsEnhancer}
-    for name, factory in added.items():
-        registry.register("enhancer", name, factory)
-    yield
-    for name in added:
-        registry._factories["enhancer"].pop(name, None)
-        registry._instances.pop(("enhancer", name), None)
+    with enhancers.registered("negate", NegatingEnhancer), enhancers.registered("weightless", MissingWeightsEnhancer):
+        yield
 
 
 def test_enhance_runs_the_named_enhancer_and_the_video_is_built_from_its_output(studio_home, outside_enhancers,

@@ -27,7 +27,7 @@ import pytest
 from conftest import ROOT
 from fake_enhancer import NegatingEnhancer
 from media_checks import decode_all, decode_frames
-from pipeline import registry
+from pipeline.enhance import enhancers
 from pipeline.files import partial_path
 from pipeline.leftovers import RUN_VARIABLE, find_leftovers, remove_partials, stop_leftovers
 from pipeline.stages import STAGE_FUNCTIONS, StageContext
@@ -36,8 +36,8 @@ pytestmark = pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason=
 
 SCRIPT = "Hold on. The numbers look good, and the plan is simple."
 # app.py with the test enhancer registered, as an installed plugin would be
-WITH_NEGATE = ("import sys; sys.path[:0] = [{root!r}, {tests!r}]; from pipeline import registry; "
-               "from fake_enhancer import NegatingEnhancer; registry.register('enhancer', 'negate', NegatingEnhancer); "
+WITH_NEGATE = ("import sys; sys.path[:0] = [{root!r}, {tests!r}]; from pipeline.enhance import enhancers; "
+               "from fake_enhancer import NegatingEnhancer; enhancers.register('negate', NegatingEnhancer); "
                "import app; sys.exit(app.main(sys.argv[1:]))").format(root=str(ROOT), tests=str(ROOT / "tests"))
 
 
@@ -59,10 +59,8 @@ def slow_ffmpeg(tmp_path) -> Path:
 
 @pytest.fixture
 def negate_enhancer():
-    registry.register("enhancer", "negate", NegatingEnhancer)
-    yield
-    registry._factories["enhancer"].pop("negate", None)
-    registry._instances.pop(("enhancer", "negate"), None)
+    with enhancers.registered("negate", NegatingEnhancer):
+        yield
 
 
 def start_render(wrapper: Path, slow: str, *extra: str) -> subprocess.Popen:

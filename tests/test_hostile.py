@@ -31,9 +31,9 @@ from audio_fixtures import write_wav
 from PIL import Image
 
 import fake_llm
-from pipeline import registry
 from pipeline.errors import RemoteError
 from pipeline.jobs import JobStore
+from pipeline.llm import llms
 
 FAILED, NO_JOB = "failed", "no job"  # ``Row.job``; None: not checked (the store itself is the problem)
 ASTRONAUT = "assets/astronaut.png"
@@ -230,8 +230,7 @@ def fake_backend():
     """A FakeLLM registered as "fake" for the rows that need an answer, removed afterwards."""
     fake = fake_llm.install()
     yield fake
-    registry._factories["llm"].pop("fake", None)
-    registry._instances.pop(("llm", "fake"), None)
+    llms.unregister("fake")
 
 
 @pytest.mark.parametrize("row", ROWS, ids=[row.id for row in ROWS])
