@@ -21,11 +21,10 @@ from PIL import Image
 from audio_fixtures import speechlike, write_wav
 from conftest import ROOT, SAMPLE_PORTRAIT
 from media_checks import decode_frames
-from pipeline import registry
 from pipeline.controls import Controls
 from pipeline.errors import BackendUnavailable, BadInput
 from pipeline.media import probe
-from pipeline.render import sadtalker
+from pipeline.render import RenderJob, renderers, sadtalker
 from pipeline.settings import resolve
 from sadtalker_standin import build_checkout, calls, set_failure
 
@@ -63,10 +62,16 @@ def job_dir(tmp_path) -> Path:
     return folder
 
 
-def render(job_dir: Path, controls: Controls, *, n_frames: int = 33, fps: int = 25, seed: int = 0, **extra) -> dict:
-    return sadtalker.SadTalkerRenderer().render(
-        portrait_path=job_dir / "input" / "portrait.png", n_frames=n_frames, fps=fps, envelope=[], voiced_spans=[],
-        controls=controls, out_path=job_dir / "render.mp4", seed=seed, **extra)
+def render(job_dir: Path, controls: Controls, *, n_frames: int = 33, fps: int = 25, seed: int = 0,
+           options: dict | None = None, max_side: int = 512, display_name: str | None = None) -> dict:
+    """The renderer on its own, given the job as the render stage hands it over (settings from the
+    environment the test set up)."""
+    job = RenderJob(job_id=job_dir.name, job_dir=job_dir, settings=resolve(dotenv=False),
+                    portrait=job_dir / "input" / "portrait.png", display_name=display_name,
+                    speech_wav=job_dir / "speech.wav", speech_s=SPEECH_S, phonemes=None, script=None,
+                    n_frames=n_frames, fps=fps, envelope=[], voiced_spans=[], controls=controls, controls_user={},
+                    options=options or {}, seed=seed, max_side=max_side, out=job_dir / "render.mp4")
+    return sadtalker.SadTalkerRenderer().render(job)
 
 
 def last(checkout: Path, name: str) -> dict:
@@ -235,17 +240,19 @@ def _no_cuda(tmp_path, monkeypatch):
 ])
 def test_missing_pieces_are_named(setup, message, tmp_path, monkeypatch, job_dir):
     setup(tmp_path, monkeypatch)
-    found = {item.name: item for item in registry.availability("renderer", resolve(dotenv=False))}["sadtalker"]
+    settings = resolve(dotenv=False)
+    found = {item.name: item for item in renderers.availability(settings)}["sadtalker"]
     assert not found.ready and re.search(message, found.reason)
-    assert set(found.honours) == {"expression_intensity", "head_tilt", "blink_rate"}
+    honours = sadtalker.SadTalkerRenderer().capabilities(settings).controls
+    assert set(honours) == {"expression_intensity", "head_tilt", "blink_rate"}
     with pytest.raises(BackendUnavailable, match=message):
         render(job_dir, Controls())
     with pytest.raises(BackendUnavailable, match=message):
-        sadtalker.SadTalkerRenderer().check_inputs(portrait_path=SAMPLE_PORTRAIT)
+        sadtalker.SadTalkerRenderer().check_inputs(SAMPLE_PORTRAIT, settings=settings)
 
 
 def test_ready_with_the_standin():
-    found = {item.name: item for item in registry.availability("renderer", resolve(dotenv=False))}["sadtalker"]
+    found = {item.name: item for item in renderers.availability(resolve(dotenv=False))}["sadtalker"]
     assert found.ready, found.reason
 
 
@@ -322,14 +329,20 @@ def test_a_failed_sadtalker_job_resumes_on_another_backend(runner, tmp_path, che
 
 
 def test_bad_backend_options():
-    with pytest.raises(BadInput, match="SadTalker size must be 256 or 512, got 384"):
-        sadtalker.SadTalkerRenderer().check_options({"size": 384})
-    with pytest.raises(BadInput, match="unknown SadTalker option 'enhancer'"):
-        sadtalker.SadTalkerRenderer().check_options({"enhancer": "gfpgan"})
-    for name, value in (("pose_style", 1.5), ("size", "big"), ("batch_size", True), ("size", "5l2")):
-        with pytest.raises(BadInput, match=f"SadTalker {name} must be a whole number, got {value!r}"):
-            sadtalker.SadTalkerRenderer().check_options({name: value})
-    assert sadtalker.SadTalkerRenderer().check_options({"size": "512", "pose_style": 3.0})["size"] == 512
+    settings, renderer = resolve(dotenv=False), sadtalker.SadTalkerRenderer()
+    with pytest.raises(BadInput, match="^SadTalker size must be one of 256, 512, got 384$"):
+        renderer.check_options({"size": 384}, settings)
+    with pytest.raises(BadInput, match="^SadTalker does not take 'enhancer'; it takes: size, preprocess, pose_style, "
+                                       "batch_size$"):
+        renderer.check_options({"enhancer": "gfpgan"}, settings)
+    for name, value, wanted in (("pose_style", 1.5, "pose style must be a whole number from 0 to 45"),
+                                ("size", "big", "size must be one of 256, 512"),
+                                ("batch_size", True, "batch size must be a whole number from 1 to 64"),
+                                ("size", "5l2", "size must be one of 256, 512")):
+        with pytest.raises(BadInput, match=re.escape(f"SadTalker {wanted}, got {value!r}")):
+            renderer.check_options({name: value}, settings)
+    assert renderer.check_options({"size": "512", "pose_style": 3.0}, settings) == {
+        "size": 512, "preprocess": "crop", "pose_style": 3, "batch_size": 2}
 
 
 # -- ZeroGPU ------------------------------------------------------------------------------------
