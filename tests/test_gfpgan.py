@@ -32,14 +32,14 @@ import pytest
 
 from audio_fixtures import write_wav
 from media_checks import decode_frames
-from pipeline import registry
-from pipeline.enhance import gfpgan
+from pipeline.enhance import enhancers, gfpgan
+from pipeline.enhance.gfpgan import SADTALKER_GFPGAN_WEIGHTS, GFPGANSettings
 from pipeline.enhance.restore import copy_audio, enhance_video
 from pipeline.errors import BackendUnavailable, BadInput, UnknownBackend
 from pipeline.media import VideoReader, VideoWriter, mux, probe
 from pipeline.face.mesh import eye_centres, find_faces
 from pipeline.runner import RenderRequest, Runner
-from pipeline.settings import SADTALKER_GFPGAN_WEIGHTS, resolve
+from pipeline.settings import resolve
 
 REQUIRE_GPU_STACK = os.environ.get("AVATAR_STUDIO_REQUIRE_GPU_STACK") == "1"
 CODEC_NOISE = 3.0  # mean grey levels two H.264 generations (crf 20, then 18) may move a still region
@@ -144,9 +144,10 @@ def test_only_the_face_is_restored_and_the_video_keeps_its_shape(render_job, fac
 
 def test_smoothing_calms_a_flickering_restorer_where_the_face_is_still(render_job, face_regions, tmp_path, settings):
     source = render_job[1] / "render.mp4"
-    assert settings.gfpgan_smoothing == 0.6
+    smoothing = GFPGANSettings.of(settings).smoothing
+    assert smoothing == 0.6
     enhance_video(source, tmp_path / "raw.mp4", flickering(0), smoothing=0.0)
-    enhance_video(source, tmp_path / "smooth.mp4", flickering(0), smoothing=settings.gfpgan_smoothing)
+    enhance_video(source, tmp_path / "smooth.mp4", flickering(0), smoothing=smoothing)
     original, raw, smooth = (decode_frames(path) for path in (source, tmp_path / "raw.mp4", tmp_path / "smooth.mp4"))
     for cheek in face_regions["cheeks"]:
         still, flicker, calmed = (frame_to_frame(frames, cheek) for frames in (original, raw, smooth))
@@ -191,19 +192,21 @@ def test_copy_audio_keeps_the_sources_sound(render_job, tmp_path):
 
 # -- settings and messages (any install) ----------------------------------------------------------
 def test_settings(tmp_path):
+    def section(**environ: str) -> GFPGANSettings:
+        return GFPGANSettings.of(resolve(environ, dotenv=False))
+
     weights = tmp_path / "GFPGANv1.4.pth"
-    assert resolve({}, dotenv=False).gfpgan_weights_path is None
-    assert resolve({"GFPGAN_WEIGHTS": str(weights)}, dotenv=False).gfpgan_weights_path == weights.resolve()
+    assert section().weights_path is None
+    assert section(GFPGAN_WEIGHTS=str(weights)).weights_path == weights.resolve()
     checkout = tmp_path / "SadTalker"
-    from_sadtalker = resolve({"SADTALKER_DIR": str(checkout)}, dotenv=False)
-    assert from_sadtalker.gfpgan_weights_path == checkout.resolve() / SADTALKER_GFPGAN_WEIGHTS
-    both = resolve({"SADTALKER_DIR": str(checkout), "GFPGAN_WEIGHTS": str(weights)}, dotenv=False)
-    assert both.gfpgan_weights_path == weights.resolve(), "GFPGAN_WEIGHTS wins"
-    assert resolve({"GFPGAN_SMOOTHING": "0"}, dotenv=False).gfpgan_smoothing == 0.0
+    assert section(SADTALKER_DIR=str(checkout)).weights_path == checkout.resolve() / SADTALKER_GFPGAN_WEIGHTS
+    both = section(SADTALKER_DIR=str(checkout), GFPGAN_WEIGHTS=str(weights))
+    assert both.weights_path == weights.resolve(), "GFPGAN_WEIGHTS wins"
+    assert section(GFPGAN_SMOOTHING="0").smoothing == 0.0
     with pytest.raises(BadInput, match="GFPGAN_SMOOTHING must be between 0 and 1, got 1.5"):
-        resolve({"GFPGAN_SMOOTHING": "1.5"}, dotenv=False)
+        section(GFPGAN_SMOOTHING="1.5")
     with pytest.raises(BadInput, match="GFPGAN_SMOOTHING must be a number between 0 and 1, got 'strong'"):
-        resolve({"GFPGAN_SMOOTHING": "strong"}, dotenv=False)
+        section(GFPGAN_SMOOTHING="strong")
 
 
 def test_weights_missing_messages(tmp_path):
@@ -227,10 +230,10 @@ def test_package_missing_message(settings):
     expected = ("the gfpgan package is not installed (gfpgan, basicsr, facexlib, torchvision missing) — "
                 "pip install -r requirements-gpu.txt, then pip install --no-deps -r requirements-gpu-nodeps.txt "
                 "(bash scripts/setup.sh --gpu does both)")
-    [gfpgan_entry] = [a for a in registry.availability("enhancer", settings) if a.name == "gfpgan"]
+    [gfpgan_entry] = [a for a in enhancers.availability(settings) if a.name == "gfpgan"]
     assert gfpgan_entry.reason == expected
     with pytest.raises(BackendUnavailable) as raised:
-        registry.get("enhancer", "gfpgan").check_ready(settings)
+        enhancers.create("gfpgan", settings).check_ready(settings)
     assert str(raised.value) == expected
 
 
@@ -284,7 +287,8 @@ def random_weights(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def enhanced_job(tmp_path_factory, model_cache, portrait, random_weights):
     """A full job with enhancer="gfpgan": 5 fps, 256 px, a short line (4–5 frames through the network)."""
-    settings = module_settings(tmp_path_factory, model_cache, "enhanced").with_(fps=5, gfpgan_weights=random_weights)
+    settings = module_settings(tmp_path_factory, model_cache, "enhanced").with_(fps=5).with_env(
+        GFPGAN_WEIGHTS=str(random_weights))
     seen: list[tuple[float, str]] = []
     job = Runner(settings).render(RenderRequest(image=portrait, text="Hello there.", max_side=256, enhancer="gfpgan"),
                                   progress=lambda fraction, stage: seen.append((fraction, stage)))
@@ -337,8 +341,8 @@ def test_keep_audio_copies_a_hosted_videos_sound(enhanced_job, tmp_path):
             writer.write(np.full((48, 64, 3), level, np.uint8))
     tone = 0.2 * np.sin(np.arange(int(0.6 * 16000)) / 16000 * 2 * np.pi * 330)
     mux(tmp_path / "picture.mp4", write_wav(tmp_path / "tone.wav", tone, 16000), tmp_path / "vendor.mp4")
-    facts = registry.get("enhancer", "gfpgan").enhance(tmp_path / "vendor.mp4", tmp_path / "out.mp4",
-                                                       settings=settings, keep_audio=True)
+    facts = enhancers.create("gfpgan", settings).enhance(tmp_path / "vendor.mp4", tmp_path / "out.mp4",
+                                                         settings=settings, keep_audio=True)
     out = probe(tmp_path / "out.mp4")
     assert facts["audio_kept"] is True and (facts["frames"], facts["frames_without_face"]) == (3, 3)
     assert facts["notes"] == ["GFPGAN found no face in any frame; the video is unchanged"]
@@ -351,7 +355,7 @@ def test_keep_audio_copies_a_hosted_videos_sound(enhanced_job, tmp_path):
 def test_the_network_stays_resident(enhanced_job, random_weights):
     settings = enhanced_job[0]
     assert gfpgan.resident_model(settings) is gfpgan.resident_model(settings)
-    assert registry.availability("enhancer", settings)[0].ready
+    assert enhancers.availability(settings)[0].ready
 
 
 def test_wrong_weights_give_their_message(tmp_path):
@@ -375,7 +379,7 @@ def test_a_job_with_wrong_weights_fails_in_its_enhance_stage(tmp_path_factory, m
     need_gfpgan()
     wrong = tmp_path / "GFPGANv1.4.pth"
     wrong.write_bytes(b"\x00" * 1024)
-    settings = module_settings(tmp_path_factory, model_cache, "wrong").with_(gfpgan_weights=wrong)
+    settings = module_settings(tmp_path_factory, model_cache, "wrong").with_env(GFPGAN_WEIGHTS=str(wrong))
     with pytest.raises(BackendUnavailable, match="GFPGANv1.4.pth is not a GFPGAN checkpoint") as raised:
         Runner(settings).render(RenderRequest(image=portrait, text="Hi.", max_side=256, enhancer="gfpgan"))
     job = Runner(settings).store.get(raised.value.job_id)
