@@ -65,6 +65,16 @@ class RenderRequest:
     enhancer: str | None = None  # a face enhancer run on the rendered video ("gfpgan"), or none
 
 
+def job_result(job: Job) -> dict:
+    """What a script is told about a render job once it has finished or failed: the CLI's
+    ``--json`` and the studio's ``/render`` answer (which adds a few facts of its own)."""
+    return {
+        "job_id": job.id, "status": job.status, "video": job.video_path, "duration_s": job.duration_s,
+        "controls": job.controls_final, "emotion": job.emotion, "timings": job.timings,
+        **({"error": job.error} if job.error else {}), **({"notes": job.notes} if job.notes else {}),
+    }
+
+
 def job_input(job_dir: Path, stem: str) -> Path | None:
     """The job's own copy of an input (``input/portrait.png``, ``input/audio.mp3``), if it has one."""
     return next(iter(sorted((job_dir / "input").glob(f"{stem}.*"))), None)

@@ -51,7 +51,6 @@ from typing import Any, Sequence
 
 import gradio as gr
 
-from pipeline.cli import render_result
 from pipeline.controls import CONTROL_NAMES, EMOTIONS, Controls
 from pipeline.enhance import first_ready
 from pipeline.errors import BackendUnavailable, BadInput, StudioError
@@ -59,7 +58,7 @@ from pipeline.jobs import Job
 from pipeline.media import probe
 from pipeline.preview import portrait_image, render_preview
 from pipeline.render import ALL_CONTROLS, OptionSpec, renderers
-from pipeline.runner import RenderRequest
+from pipeline.runner import RenderRequest, job_result
 from pipeline.stages import renderer_options as job_renderer_options
 from pipeline.stages import timings_to_show
 from pipeline.suggest import suggest_controls
@@ -493,7 +492,7 @@ def _job_copy(job_dir: Path, stem: str) -> Path | None:
 
 
 def _details(job: Job, *, ignored_script: bool = False) -> dict:
-    details = {**render_result(job), "backend": job.backend, "persona": job.persona, "controller": job.controller}
+    details = {**job_result(job), "backend": job.backend, "persona": job.persona, "controller": job.controller}
     options = job.options or {}
     if options.get("renderer_options"):
         details["renderer_options"] = options["renderer_options"]
