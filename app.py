@@ -190,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         except StudioError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
-    from pipeline import cli
+    import cli
 
     signal.signal(signal.SIGTERM, cli.raise_interrupt)
     return cli.main(args)

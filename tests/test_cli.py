@@ -241,7 +241,7 @@ def test_an_option_that_is_not_key_value_is_refused_before_any_job(studio_home, 
 
 
 def test_option_values_are_numbers_when_they_look_like_numbers():
-    from pipeline.cli import parse_options
+    from cli.render import parse_options
 
     assert parse_options(["size=512", "scale= 1.5 ", "preprocess=full", "pose_style=-3", "mode=nan"]) == {
         "size": 512, "scale": 1.5, "preprocess": "full", "pose_style": -3, "mode": "nan"}
