@@ -160,9 +160,16 @@ def fit_history(llm: LLMBackend, system: str, history: list[tuple[str, str]], me
     return messages, 2 * (len(history) - len(kept))
 
 
+def persona_llm_name(settings: Settings, persona, name: str | None = None) -> str:
+    """The LLM backend that speaks as ``persona``: the one asked for, else the persona's own, else
+    the configured one."""
+    return name or persona.llm.backend or settings.llm
+
+
 def persona_llm(settings: Settings, persona, name: str | None = None, model: str | None = None) -> LLMBackend:
-    """The LLM to speak as ``persona``: the one asked for, else the persona's own, else the configured one."""
-    return get_llm(settings, name or persona.llm.backend or settings.llm, model or persona.llm.model)
+    """The LLM to speak as ``persona`` (``persona_llm_name`` says which), with the model asked for,
+    else the persona's own, else the backend's configured one."""
+    return get_llm(settings, persona_llm_name(settings, persona, name), model or persona.llm.model)
 
 
 class Chat:

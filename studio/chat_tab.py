@@ -24,6 +24,10 @@ get a clean signature while the browser's events carry the UI's state. Both run 
 ``Chat.stream``. ``/transcribe`` is the microphone's own event: an audio file in, its text out
 into the message box, ready to edit and send.
 
+Every handler is a module-level function taking the ``StudioContext`` and the event's inputs;
+``build`` lays out the components and wires the events to them (``common.bind``). What the
+components show is shaped in ``chat_view``.
+
 Changing persona or mode starts a new conversation (the pipeline keeps one persona and one mode
 per conversation); the old one stays in the list. Those handlers listen to ``.input`` (the
 user's changes only), so resuming a conversation can set persona and mode without resetting it.
@@ -31,26 +35,25 @@ user's changes only), so resuming a conversation can set persona and mode withou
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import gradio as gr
-import numpy as np
 
-from pipeline.chat import REPLY_TOKENS, ChatReply, ChatRequest, check_message
+from personas.model import Persona
+from pipeline.chat import REPLY_TOKENS, ChatRequest, check_message, persona_llm_name
 from pipeline.conversations import Turn
 from pipeline.errors import BadInput, StudioError
 from pipeline.speech.stt import transcribe_file
-from pipeline.speech.wav import read_wav
 
-from .common import StudioContext, progress_callback, shown_errors
+from . import chat_view as view
+from .chat_view import NO_MODE, THINKING
+from .common import StudioContext, bind, progress_callback, shown_errors
 from .limits import quota
 
-NO_MODE = "(none)"  # mode names are slugs, so this can never be one
 OUTPUT_CHOICES = [("Video", "video"), ("Audio only", "audio"), ("Text only", "text")]
 LIST_HEADERS = ["Persona", "Title", "Updated"]
 LIST_LIMIT = 50
-THINKING = "…"  # the assistant's bubble until the first tokens arrive
+PRIVATE = {"api_visibility": "private"}
 
 CHAT_API_DESCRIPTION = (
     "Send a message to a persona and get its reply. Inputs: persona id (e.g. 'jenniel'); the message; "
@@ -69,6 +72,7 @@ TRANSCRIBE_API_DESCRIPTION = (
 def build(ctx: StudioContext, tab: gr.Tab, **wiring: Any) -> None:
     personas = ctx.persona_choices()
     first = personas[0][1] if personas else None
+    shown = _persona(ctx, first)
     conversation = gr.State(None)  # id of the conversation on screen; None: the next message starts one
     pending = gr.State("")  # the message being answered (the box is cleared when it is sent)
     listed = gr.State([])  # [(row, conversation id)] for the rows in the list, to map a clicked row back
@@ -76,16 +80,16 @@ def build(ctx: StudioContext, tab: gr.Tab, **wiring: Any) -> None:
     with gr.Row(equal_height=False, elem_id="chat-layout"):
         with gr.Column(scale=2, min_width=260, elem_id="chat-settings"):
             persona = gr.Dropdown(personas, value=first, label="Persona", elem_id="chat-persona")
-            mode = gr.Dropdown(_mode_choices(ctx, first), value=NO_MODE, label="Mode", elem_id="chat-mode",
+            mode = gr.Dropdown(view.mode_choices(shown), value=NO_MODE, label="Mode", elem_id="chat-mode",
                                info="Changing persona or mode starts a new conversation.")
-            llm = gr.Dropdown(ctx.backend_choices("llm"), value=_default_llm(ctx, first), label="LLM",
+            llm = gr.Dropdown(ctx.backend_choices("llm"), value=_default_llm(ctx, shown), label="LLM",
                               elem_id="chat-llm")
             length = gr.Slider(20, 600, value=REPLY_TOKENS, step=10, label="Reply length (max tokens)",
                                elem_id="chat-length")
             output = gr.Radio(OUTPUT_CHOICES, value="video", label="Reply as", elem_id="chat-output")
         with gr.Column(scale=4, min_width=320, elem_id="chat-main"):
             chatbot = gr.Chatbot(label="Chat", height=430, elem_id="chat-chatbot", buttons=["copy"],
-                                 placeholder=_greeting(ctx, first), feedback_options=None)
+                                 placeholder=view.greeting(shown), feedback_options=None)
             with gr.Row(equal_height=True):
                 message = gr.Textbox(label="Message", placeholder="Type a message and press Enter",
                                      show_label=False, lines=1, max_lines=6, scale=5, elem_id="chat-message")
@@ -113,98 +117,19 @@ def build(ctx: StudioContext, tab: gr.Tab, **wiring: Any) -> None:
         api_trigger = gr.Button("chat", elem_id="chat-api")
 
     fresh_chat = [conversation, chatbot, status]
+    turn_outputs = {"chatbot": chatbot, "conversation": conversation, "status": status, "video": video,
+                    "audio": audio, "message": message}
 
-    def new_conversation(persona_id: str | None) -> tuple:
-        return None, gr.update(value=[], placeholder=_greeting(ctx, persona_id)), ""
-
-    @shown_errors
-    def pick_persona(persona_id: str | None) -> tuple:
-        return (gr.update(choices=_mode_choices(ctx, persona_id), value=NO_MODE), _default_llm(ctx, persona_id),
-                *new_conversation(persona_id))
-
-    @shown_errors
-    def refresh(persona_id: str | None, llm_name: str | None) -> tuple:
-        """On opening the tab: personas and LLM backends may have come or gone since the page loaded."""
-        choices = ctx.persona_choices()
-        ids = [value for _, value in choices]
-        backends = ctx.backend_choices("llm")
-        names = [value for _, value in backends]
-        kept = persona_id if persona_id in ids else (ids[0] if ids else None)
-        rows, pairs = _conversation_rows(ctx)
-        persona_update = gr.update(choices=choices, value=kept)
-        if kept == persona_id:
-            return (persona_update, gr.skip(), gr.update(choices=backends, value=llm_name if llm_name in names
-                                                         else _default_llm(ctx, kept)),
-                    rows, pairs, gr.skip(), gr.skip(), gr.skip())
-        return (persona_update, gr.update(choices=_mode_choices(ctx, kept), value=NO_MODE),
-                gr.update(choices=backends, value=_default_llm(ctx, kept)), rows, pairs, *new_conversation(kept))
-
-    @shown_errors
-    def resume(pairs: list, event: gr.SelectData) -> tuple:
-        conversation_id = _clicked(pairs, event)
-        if conversation_id is None:
-            return (gr.skip(),) * 8
-        record = ctx.chat.store.get(conversation_id)
-        ctx.personas.get(record.persona)  # deleted since? say so now, in the store's words
-        turns = ctx.chat.history(conversation_id)
-        names = [value for _, value in ctx.backend_choices("llm")]
-        latest_video, latest_audio = _latest_media(ctx, turns)
-        facts = f"Resumed: {len(turns)} turns with **{record.persona}**" + (f" in mode {record.mode}" if record.mode else "")
-        return (gr.update(choices=ctx.persona_choices(), value=record.persona),
-                gr.update(choices=_mode_choices(ctx, record.persona), value=record.mode or NO_MODE),
-                record.llm if record.llm in names else gr.skip(),
-                conversation_id, gr.update(value=_chat_messages(turns), placeholder=_greeting(ctx, record.persona)),
-                facts, latest_video, latest_audio)
-
-    @shown_errors
-    def take_message(text: str, messages: list, _reply_as: str | None = None) -> tuple:
-        question = check_message(text)  # the pipeline's own rule and words for an empty or too long message
-        # The box and button stay off until the turn ends: a second message sent meanwhile would
-        # not know the conversation the first one is starting.
-        return (gr.update(value="", interactive=False), gr.update(interactive=False), question,
-                [*messages, {"role": "user", "content": question}, {"role": "assistant", "content": THINKING}])
-
-    @shown_errors
-    def answer(question: str, persona_id: str, conversation_id: str | None, mode_name: str, llm_name: str,
-               output_kind: str, max_tokens: float, messages: list, progress=gr.Progress()):
-        request = _chat_request(persona_id, question, conversation_id, mode_name, llm_name, output_kind, max_tokens)
-        show = progress_callback(progress)
-        messages = list(messages)
-        try:
-            for event in ctx.chat.stream(request):
-                if event.kind == "text":
-                    messages[-1] = {"role": "assistant", "content": event.text}
-                    yield {chatbot: messages}
-                elif event.kind == "progress":
-                    show(event.fraction, event.message)
-                else:
-                    reply = event.reply
-                    messages[-1] = {"role": "assistant", "content": reply.reply}
-                    yield {chatbot: messages, conversation: reply.conversation_id, status: _facts(reply),
-                           video: reply.video if reply.video else gr.skip(),
-                           audio: _audio_value(reply.audio) if reply.audio else gr.skip()}
-        except StudioError as error:
-            kept = getattr(error, "conversation_id", None) or conversation_id
-            turns = ctx.chat.history(kept) if kept else []
-            unanswered = not turns or (turns[-1].role == "user" and turns[-1].error)
-            yield {chatbot: _chat_messages(turns), conversation: kept,
-                   message: question if unanswered else gr.skip()}  # a retry is one click
-            raise
-
-    def reply_player(output_kind: str) -> tuple:
-        return gr.update(visible=output_kind != "audio"), gr.update(visible=output_kind == "audio")
-
-    def end_turn() -> tuple:
-        return *_conversation_rows(ctx), gr.update(interactive=True), gr.update(interactive=True)
-
-    private = {"api_visibility": "private"}
-    tab.select(refresh, [persona, llm], [persona, mode, llm, conversations, listed, *fresh_chat], **private)
-    persona.input(pick_persona, persona, [mode, llm, *fresh_chat], **private)
-    mode.input(new_conversation, persona, fresh_chat, **private)
-    new.click(new_conversation, persona, fresh_chat, **private)
-    chatbot.clear(new_conversation, persona, fresh_chat, **private)  # its bin icon: a fresh start, not a blank view
-    output.change(reply_player, output, [video, audio], queue=False, show_progress="hidden", **private)
-    conversations.select(resume, listed, [persona, mode, llm, conversation, chatbot, status, video, audio], **private)
+    # One bound function per handler: events wired to the same function share its concurrency group.
+    start_over, turn_over = bind(new_conversation, ctx), bind(end_turn, ctx)
+    tab.select(bind(refresh, ctx), [persona, llm], [persona, mode, llm, conversations, listed, *fresh_chat], **PRIVATE)
+    persona.input(bind(pick_persona, ctx), persona, [mode, llm, *fresh_chat], **PRIVATE)
+    mode.input(start_over, persona, fresh_chat, **PRIVATE)
+    new.click(start_over, persona, fresh_chat, **PRIVATE)
+    chatbot.clear(start_over, persona, fresh_chat, **PRIVATE)  # its bin icon: a fresh start, not a blank view
+    output.change(reply_player, output, [video, audio], queue=False, show_progress="hidden", **PRIVATE)
+    conversations.select(bind(resume, ctx), listed, [persona, mode, llm, conversation, chatbot, status, video, audio],
+                         **PRIVATE)
 
     # Queued (a gr.Error from an unqueued event never reaches the page) but never kept waiting
     # behind someone's render: it only checks the message and echoes it.
@@ -212,53 +137,155 @@ def build(ctx: StudioContext, tab: gr.Tab, **wiring: Any) -> None:
     # answering (a client posting the answer event on its own meets it too).
     sent = gr.on([message.submit, send.click], take_message, [message, chatbot, output],
                  [message, send, pending, chatbot], concurrency_limit=None, show_progress="hidden",
-                 validator=quota(ctx, "chat", output_at=2), **private)
-    answering = sent.success(answer, [pending, persona, conversation, mode, llm, output, length, chatbot],
-                             [chatbot, conversation, status, video, audio, message], show_progress_on=[video, audio],
-                             validator=quota(ctx, "chat", output_at=5), **private)
+                 validator=quota(ctx, "chat", output_at=2), **PRIVATE)
+    answering = sent.success(bind(answer, ctx, turn_outputs),
+                             [pending, persona, conversation, mode, llm, output, length, chatbot],
+                             list(turn_outputs.values()), show_progress_on=[video, audio],
+                             validator=quota(ctx, "chat", output_at=5), **PRIVATE)
     # Gradio 6 runs ``.then`` only after success; a failed turn must give the box back too.
     for after in (answering.then, answering.failure):
-        after(end_turn, None, [conversations, listed, message, send], show_progress="hidden", **private)
+        after(turn_over, None, [conversations, listed, message, send], show_progress="hidden", **PRIVATE)
 
     # preprocess=False: the values arrive as sent, so a reply length that is not a number is the
     # pipeline's readable error rather than Gradio's generic one.
-    api_trigger.click(_chat_endpoint(ctx), api_inputs, api_outputs, api_name="chat", api_description=CHAT_API_DESCRIPTION,
+    api_trigger.click(bind(chat, ctx), api_inputs, api_outputs, api_name="chat", api_description=CHAT_API_DESCRIPTION,
                       validator=quota(ctx, "chat", output_at=5), preprocess=False)
-    gr.on([mic.stop_recording, mic.upload], _transcribe_endpoint(ctx), mic, message, api_name="transcribe",
+    gr.on([mic.stop_recording, mic.upload], bind(transcribe, ctx), mic, message, api_name="transcribe",
           api_description=TRANSCRIBE_API_DESCRIPTION, show_progress_on=[message])
 
 
-# -- the programmatic endpoints (their parameter names are the API's) --------------------------------
-def _chat_endpoint(ctx: StudioContext):
-    @shown_errors
-    def chat(persona: str, message: str, conversation_id: str, mode: str, llm: str, output: str,
-             max_tokens: float | None, progress=gr.Progress()):
-        request = _chat_request(persona, message, conversation_id, mode, llm, output or "text", max_tokens)
-        show = progress_callback(progress)
+# -- the settings and the conversation list ---------------------------------------------------------
+def new_conversation(ctx: StudioContext, persona_id: str | None) -> tuple:
+    """(conversation, chatbot, status) for a fresh start with ``persona_id``."""
+    return None, gr.update(value=[], placeholder=view.greeting(_persona(ctx, persona_id))), ""
+
+
+@shown_errors
+def pick_persona(ctx: StudioContext, persona_id: str | None) -> tuple:
+    """(mode, llm, *fresh chat): another persona, its modes and its LLM, a new conversation."""
+    persona = _persona(ctx, persona_id)
+    return (gr.update(choices=view.mode_choices(persona), value=NO_MODE), _default_llm(ctx, persona),
+            *new_conversation(ctx, persona_id))
+
+
+@shown_errors
+def refresh(ctx: StudioContext, persona_id: str | None, llm_name: str | None) -> tuple:
+    """On opening the tab: personas and LLM backends may have come or gone since the page loaded."""
+    choices = ctx.persona_choices()
+    ids = [value for _, value in choices]
+    backends = ctx.backend_choices("llm")
+    names = [value for _, value in backends]
+    kept = persona_id if persona_id in ids else (ids[0] if ids else None)
+    rows, pairs = _conversation_rows(ctx)
+    persona_update = gr.update(choices=choices, value=kept)
+    persona = _persona(ctx, kept)
+    if kept == persona_id:
+        return (persona_update, gr.skip(), gr.update(choices=backends, value=llm_name if llm_name in names
+                                                     else _default_llm(ctx, persona)),
+                rows, pairs, gr.skip(), gr.skip(), gr.skip())
+    return (persona_update, gr.update(choices=view.mode_choices(persona), value=NO_MODE),
+            gr.update(choices=backends, value=_default_llm(ctx, persona)), rows, pairs,
+            *new_conversation(ctx, kept))
+
+
+@shown_errors
+def resume(ctx: StudioContext, pairs: list, event: gr.SelectData) -> tuple:
+    """A clicked conversation back on screen: (persona, mode, llm, conversation, chatbot, status,
+    video, audio)."""
+    conversation_id = view.clicked(pairs, event.row_value, event.index)
+    if conversation_id is None:
+        return (gr.skip(),) * 8
+    record = ctx.chat.store.get(conversation_id)
+    persona = ctx.personas.get(record.persona)  # deleted since? say so now, in the store's words
+    turns = ctx.chat.history(conversation_id)
+    names = [value for _, value in ctx.backend_choices("llm")]
+    latest_video, latest_audio = _latest_media(ctx, turns)
+    return (gr.update(choices=ctx.persona_choices(), value=record.persona),
+            gr.update(choices=view.mode_choices(persona), value=record.mode or NO_MODE),
+            record.llm if record.llm in names else gr.skip(),
+            conversation_id, gr.update(value=view.chat_messages(turns), placeholder=view.greeting(persona)),
+            view.resumed_facts(record, turns), latest_video, latest_audio)
+
+
+def end_turn(ctx: StudioContext) -> tuple:
+    """(conversations, listed, message, send) once a turn is over, answered or not."""
+    return *_conversation_rows(ctx), gr.update(interactive=True), gr.update(interactive=True)
+
+
+def reply_player(output_kind: str) -> tuple:
+    """(video, audio): the player for the kind of reply asked for."""
+    return gr.update(visible=output_kind != "audio"), gr.update(visible=output_kind == "audio")
+
+
+# -- sending a message (see the module docstring) ----------------------------------------------------
+@shown_errors
+def take_message(text: str, messages: list, _reply_as: str | None = None) -> tuple:
+    """(message, send, pending, chatbot): the message checked, echoed, and the box closed."""
+    question = check_message(text)  # the pipeline's own rule and words for an empty or too long message
+    # The box and button stay off until the turn ends: a second message sent meanwhile would
+    # not know the conversation the first one is starting.
+    return (gr.update(value="", interactive=False), gr.update(interactive=False), question,
+            [*messages, {"role": "user", "content": question}, {"role": "assistant", "content": THINKING}])
+
+
+@shown_errors
+def answer(ctx: StudioContext, question: str, persona_id: str, conversation_id: str | None, mode_name: str,
+           llm_name: str, output_kind: str, max_tokens: float, messages: list, progress=gr.Progress()):
+    """The reply as it is written, then its video or audio; yields what changes, by name (chatbot,
+    conversation, status, video, audio, message). A failed turn reloads the chatbot from what the
+    pipeline kept and puts an unanswered question back in the box."""
+    request = _chat_request(persona_id, question, conversation_id, mode_name, llm_name, output_kind, max_tokens)
+    show = progress_callback(progress)
+    messages = list(messages)
+    try:
         for event in ctx.chat.stream(request):
             if event.kind == "text":
-                yield event.text, conversation_id or "", None, None, None
+                messages[-1] = {"role": "assistant", "content": event.text}
+                yield {"chatbot": messages}
             elif event.kind == "progress":
                 show(event.fraction, event.message)
             else:
                 reply = event.reply
-                details = {k: v for k, v in reply.to_dict().items() if k not in ("video", "audio")}  # files: outputs
-                yield (reply.reply, reply.conversation_id, reply.video,
-                       _audio_value(reply.audio) if reply.audio else None, details)
-    return chat
+                messages[-1] = {"role": "assistant", "content": reply.reply}
+                yield {"chatbot": messages, "conversation": reply.conversation_id, "status": view.reply_facts(reply),
+                       "video": reply.video if reply.video else gr.skip(),
+                       "audio": view.audio_value(reply.audio) if reply.audio else gr.skip()}
+    except StudioError as error:
+        kept = getattr(error, "conversation_id", None) or conversation_id
+        turns = ctx.chat.history(kept) if kept else []
+        unanswered = not turns or (turns[-1].role == "user" and turns[-1].error)
+        yield {"chatbot": view.chat_messages(turns), "conversation": kept,
+               "message": question if unanswered else gr.skip()}  # a retry is one click
+        raise
 
 
-def _transcribe_endpoint(ctx: StudioContext):
-    @shown_errors
-    def transcribe(audio: str | None, progress=gr.Progress()) -> str:
-        if not audio:
-            return gr.skip()  # the recording was cleared
-        transcript = transcribe_file(ctx.settings, audio, progress=progress_callback(progress),
-                                     display_name="the recording")
-        if not transcript.text:
-            gr.Warning("No words were heard in the recording — try again, closer to the microphone.")
-        return transcript.text
-    return transcribe
+# -- the programmatic endpoints (their parameter names are the API's) --------------------------------
+@shown_errors
+def chat(ctx: StudioContext, persona: str, message: str, conversation_id: str, mode: str, llm: str, output: str,
+         max_tokens: float | None, progress=gr.Progress()):
+    request = _chat_request(persona, message, conversation_id, mode, llm, output or "text", max_tokens)
+    show = progress_callback(progress)
+    for event in ctx.chat.stream(request):
+        if event.kind == "text":
+            yield event.text, conversation_id or "", None, None, None
+        elif event.kind == "progress":
+            show(event.fraction, event.message)
+        else:
+            reply = event.reply
+            details = {k: v for k, v in reply.to_dict().items() if k not in ("video", "audio")}  # files: outputs
+            yield (reply.reply, reply.conversation_id, reply.video,
+                   view.audio_value(reply.audio) if reply.audio else None, details)
+
+
+@shown_errors
+def transcribe(ctx: StudioContext, audio: str | None, progress=gr.Progress()) -> str:
+    if not audio:
+        return gr.skip()  # the recording was cleared
+    transcript = transcribe_file(ctx.settings, audio, progress=progress_callback(progress),
+                                 display_name="the recording")
+    if not transcript.text:
+        gr.Warning("No words were heard in the recording — try again, closer to the microphone.")
+    return transcript.text
 
 
 def _chat_request(persona: str | None, message: str | None, conversation_id: str | None, mode: str | None,
@@ -293,8 +320,8 @@ def _tokens(value) -> int:
     return whole
 
 
-# -- presentation: pipeline values → what the components show ---------------------------------------
-def _persona(ctx: StudioContext, persona_id: str | None):
+# -- what the handlers look up -------------------------------------------------------------------------
+def _persona(ctx: StudioContext, persona_id: str | None) -> Persona | None:
     if not persona_id:
         return None
     try:
@@ -303,35 +330,12 @@ def _persona(ctx: StudioContext, persona_id: str | None):
         return None  # gone since the list was made; the next message says so in the pipeline's words
 
 
-def _mode_choices(ctx: StudioContext, persona_id: str | None) -> list[tuple[str, str]]:
-    persona = _persona(ctx, persona_id)
-    modes = persona.modes if persona else ()
-    return [("none — the persona as is", NO_MODE)] + [
-        (f"{mode.name} — {mode.description}" if mode.description else mode.name, mode.name) for mode in modes]
+def _default_llm(ctx: StudioContext, persona: Persona | None) -> str:
+    return persona_llm_name(ctx.settings, persona) if persona else ctx.settings.llm
 
 
-def _default_llm(ctx: StudioContext, persona_id: str | None) -> str:
-    persona = _persona(ctx, persona_id)
-    return (persona.llm.backend if persona else None) or ctx.settings.llm
-
-
-def _greeting(ctx: StudioContext, persona_id: str | None) -> str:
-    persona = _persona(ctx, persona_id)
-    if persona is None:
-        return "Pick a persona to start."
-    greeting = " ".join(persona.greeting.split())  # the YAML's line breaks are not the persona's
-    return f"**{persona.name}**: {greeting}" if greeting else f"Say hello to **{persona.name}**."
-
-
-def _chat_messages(turns: list[Turn]) -> list[dict]:
-    """The turns as chatbot messages; a question that failed shows why it got no answer."""
-    messages = []
-    for turn in turns:
-        messages.append({"role": turn.role, "content": turn.content})
-        if turn.error:
-            what = "No answer" if turn.role == "user" else "Reply kept, but"
-            messages.append({"role": "assistant", "content": f"⚠️ _{what}: {turn.error}_"})
-    return messages
+def _conversation_rows(ctx: StudioContext) -> tuple[list[list[str]], list]:
+    return view.conversation_rows(ctx.chat.store.list(limit=LIST_LIMIT))
 
 
 def _latest_media(ctx: StudioContext, turns: list[Turn]) -> tuple[Any, Any]:
@@ -346,48 +350,5 @@ def _latest_media(ctx: StudioContext, turns: list[Turn]) -> tuple[Any, Any]:
             if job.video_path:
                 return job.video_path, gr.skip()
         if turn.audio_path:
-            return gr.skip(), _audio_value(turn.audio_path)
+            return gr.skip(), view.audio_value(turn.audio_path)
     return None, None
-
-
-def _audio_value(path: str) -> tuple[int, np.ndarray]:
-    samples, rate = read_wav(path)
-    return rate, (np.clip(samples, -1.0, 1.0) * 32767).astype(np.int16)
-
-
-def _facts(reply: ChatReply) -> str:
-    timing = "from the cache" if reply.cached else f"{reply.latency_s:.1f} s"
-    if reply.first_token_s and not reply.cached:
-        timing += f" (first token {reply.first_token_s:.2f} s)"
-    parts = [f"**{reply.llm}** · {reply.model}", timing]
-    if reply.tokens_out:
-        parts.append(f"{reply.tokens_out} tokens")
-    if reply.job_id:
-        parts.append(f"video: job `{reply.job_id}`")
-    lines = [" · ".join(parts)] + [f"_Note: {note}_" for note in reply.notes]
-    return "\n\n".join(lines)
-
-
-def _conversation_rows(ctx: StudioContext) -> tuple[list[list[str]], list]:
-    rows, pairs = [], []
-    for record in ctx.chat.store.list(limit=LIST_LIMIT):
-        row = [record.persona, record.title or "(untitled)", _when(record.updated_at or record.created_at)]
-        rows.append(row)
-        pairs.append((row, record.id))
-    return rows, pairs
-
-
-def _clicked(pairs: list, event: gr.SelectData) -> str | None:
-    """The id of the clicked row: by its values (the table may have been sorted), else its position."""
-    matches = [conversation_id for row, conversation_id in pairs if list(row) == list(event.row_value or [])]
-    if matches:
-        return matches[0]
-    index = event.index[0] if isinstance(event.index, (list, tuple)) else event.index
-    return pairs[index][1] if isinstance(index, int) and 0 <= index < len(pairs) else None
-
-
-def _when(stamp: str) -> str:
-    try:
-        return dt.datetime.fromisoformat(stamp).astimezone().strftime("%b %d, %H:%M")
-    except (TypeError, ValueError):
-        return stamp or ""

@@ -2,7 +2,9 @@
 studio makes — pipeline errors into ``gr.Error`` and pipeline progress callbacks into ``gr.Progress``.
 
 The tabs hold no logic of their own beyond arranging components: everything they do is a call into
-``pipeline/`` or ``personas/`` through a ``StudioContext``. Its ``runner``, ``personas`` and
+``pipeline/`` or ``personas/`` through a ``StudioContext``. A tab's handlers are module-level
+functions taking that context first (``handler(ctx, *inputs)``); its ``build()`` lays out the
+components and wires each event to ``bind(handler, ctx)``. Its ``runner``, ``personas`` and
 ``chat`` are made for the owner of the event being handled (``guard.current_owner``): in a studio
 with users each is a store that sees only that user's jobs, conversations and personas, so a
 handler cannot reach another user's items even by asking for them by id.
@@ -14,7 +16,7 @@ import functools
 import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import gradio as gr
 
@@ -129,6 +131,36 @@ def shown_errors(fn: Callable) -> Callable:
         except StudioError as error:
             raise gr.Error(str(error)) from None
     return call
+
+
+def bind(handler: Callable, ctx: StudioContext, names: Mapping[str, Any] | None = None) -> Callable:
+    """``handler(ctx, *inputs)`` as the function an event calls, with ``ctx`` filled in.
+
+    Gradio reads the function it is given: its name, its signature (the API's parameter names, a
+    ``gr.Progress`` default, a ``gr.SelectData`` hint) and whether it streams. The bound function
+    keeps all of the handler's, less ``ctx`` (``functools.partial`` would hide the type hints, and
+    with them the ``gr.SelectData``). With ``names`` (name → component), the handler answers with a
+    dict by name, ``{"status": "Saved"}``, turned into the dict by component that Gradio takes, so
+    a handler can be written and tested without the components."""
+    def by_component(answer: Any) -> Any:
+        return answer if names is None else {names[name]: value for name, value in answer.items()}
+
+    if inspect.isgeneratorfunction(handler):
+        @functools.wraps(handler)
+        def event(*args: Any, **kwargs: Any):
+            answers = handler(ctx, *args, **kwargs)
+            try:
+                for answer in answers:
+                    yield by_component(answer)
+            finally:
+                answers.close()  # a stream the browser left stops at once (Chat.stream ends its turn)
+    else:
+        @functools.wraps(handler)
+        def event(*args: Any, **kwargs: Any):
+            return by_component(handler(ctx, *args, **kwargs))
+    signature = inspect.signature(handler)
+    event.__signature__ = signature.replace(parameters=list(signature.parameters.values())[1:])
+    return event
 
 
 def progress_callback(progress: gr.Progress) -> Callable[[float, str], None]:

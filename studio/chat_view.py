@@ -1,0 +1,95 @@
+"""What the Chat tab shows: pipeline values (personas, turns, replies, conversations) turned into
+the values its components take — choices, Markdown, chatbot messages, table rows, audio samples.
+Plain functions of their arguments; the handlers in ``chat_tab`` fetch what they need and call them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import numpy as np
+
+from personas.model import Persona
+from pipeline.chat import ChatReply
+from pipeline.conversations import Conversation, Turn
+from pipeline.speech.wav import read_wav
+
+NO_MODE = "(none)"  # mode names are slugs, so this can never be one
+THINKING = "…"  # the assistant's bubble until the first tokens arrive
+
+
+def mode_choices(persona: Persona | None) -> list[tuple[str, str]]:
+    modes = persona.modes if persona else ()
+    return [("none — the persona as is", NO_MODE)] + [
+        (f"{mode.name} — {mode.description}" if mode.description else mode.name, mode.name) for mode in modes]
+
+
+def greeting(persona: Persona | None) -> str:
+    """The empty chat's placeholder: the persona's greeting."""
+    if persona is None:
+        return "Pick a persona to start."
+    said = " ".join(persona.greeting.split())  # the YAML's line breaks are not the persona's
+    return f"**{persona.name}**: {said}" if said else f"Say hello to **{persona.name}**."
+
+
+def chat_messages(turns: list[Turn]) -> list[dict]:
+    """The turns as chatbot messages; a question that failed shows why it got no answer."""
+    messages = []
+    for turn in turns:
+        messages.append({"role": turn.role, "content": turn.content})
+        if turn.error:
+            what = "No answer" if turn.role == "user" else "Reply kept, but"
+            messages.append({"role": "assistant", "content": f"⚠️ _{what}: {turn.error}_"})
+    return messages
+
+
+def audio_value(path: str) -> tuple[int, np.ndarray]:
+    """A reply's WAV as samples: it lives outside the folders Gradio may serve."""
+    samples, rate = read_wav(path)
+    return rate, (np.clip(samples, -1.0, 1.0) * 32767).astype(np.int16)
+
+
+def reply_facts(reply: ChatReply) -> str:
+    """The turn's facts under the reply: backend and model, timing, tokens, the video's job, notes."""
+    timing = "from the cache" if reply.cached else f"{reply.latency_s:.1f} s"
+    if reply.first_token_s and not reply.cached:
+        timing += f" (first token {reply.first_token_s:.2f} s)"
+    parts = [f"**{reply.llm}** · {reply.model}", timing]
+    if reply.tokens_out:
+        parts.append(f"{reply.tokens_out} tokens")
+    if reply.job_id:
+        parts.append(f"video: job `{reply.job_id}`")
+    lines = [" · ".join(parts)] + [f"_Note: {note}_" for note in reply.notes]
+    return "\n\n".join(lines)
+
+
+def resumed_facts(conversation: Conversation, turns: list[Turn]) -> str:
+    mode = f" in mode {conversation.mode}" if conversation.mode else ""
+    return f"Resumed: {len(turns)} turns with **{conversation.persona}**{mode}"
+
+
+def conversation_rows(conversations: list[Conversation]) -> tuple[list[list[str]], list]:
+    """The list's rows, and (row, conversation id) pairs to map a clicked row back."""
+    rows, pairs = [], []
+    for record in conversations:
+        row = [record.persona, record.title or "(untitled)", when(record.updated_at or record.created_at)]
+        rows.append(row)
+        pairs.append((row, record.id))
+    return rows, pairs
+
+
+def clicked(pairs: list, row_value: Any, index: Any) -> str | None:
+    """The id of the clicked row: by its values (the table may have been sorted), else its position."""
+    matches = [conversation_id for row, conversation_id in pairs if list(row) == list(row_value or [])]
+    if matches:
+        return matches[0]
+    index = index[0] if isinstance(index, (list, tuple)) else index
+    return pairs[index][1] if isinstance(index, int) and 0 <= index < len(pairs) else None
+
+
+def when(stamp: str) -> str:
+    try:
+        return dt.datetime.fromisoformat(stamp).astimezone().strftime("%b %d, %H:%M")
+    except (TypeError, ValueError):
+        return stamp or ""
