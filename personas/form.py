@@ -22,8 +22,9 @@ The text formats are chosen to be forgiving to type:
   controller decides" (the key is left out of the persona). Emotion ``""`` means the same.
 
 Also here, because they are decisions and not layout: where the editor's portrait comes from on
-save (``save_form``), what the delete confirmation says (``delete_warning``), how the list labels
-personas, and the persona check's report as table rows and a verdict.
+save (``save_form``), what a duplicate is called (``duplicate_form``), and what may be deleted and
+what the confirmation says (``delete_warning``, ``delete_persona``). How the list labels personas
+and how a persona check's report is shown are the studio's (``studio/personas_view.py``).
 """
 
 from __future__ import annotations
@@ -39,7 +40,6 @@ import yaml
 from pipeline.controls import CONTROL_NAMES, Controls
 from pipeline.errors import BadInput
 
-from .check import PASS_SCORE, CheckReport
 from .model import Mode, Persona, Rule, check_slug
 from .store import PERSONA_FILE, PersonaStore
 from .yamlfile import (
@@ -321,73 +321,3 @@ def delete_persona(store: PersonaStore, slug: str) -> tuple[str, Persona | None]
         example = store.get(slug)
         return f"Deleted your copy of {persona.name!r}; the shipped example {example.name!r} is back.", example
     return f"Deleted {persona.name!r} ({persona.id}).", None
-
-
-# -- the list and the check ----------------------------------------------------------------------
-ORIGIN_MARK = {"example": " — example", "edited-example": " — edited example", "user": ""}
-
-
-def list_choices(personas: Iterable[Persona]) -> list[tuple[str, str]]:
-    """(label, id) for the persona list: examples and edited examples marked, ids shown only where
-    two personas share a name."""
-    personas = list(personas)
-    names = [persona.name.casefold() for persona in personas]
-    choices = []
-    for persona in personas:
-        shared = names.count(persona.name.casefold()) > 1
-        label = persona.name + (f" ({persona.id})" if shared else "") + ORIGIN_MARK.get(persona.origin or "user", "")
-        choices.append((label, persona.id))
-    return choices
-
-
-CHECK_HEADERS = ["#", "Question", "Score", "Signature terms", "Always-rules met", "Never-rules broken", "Time",
-                 "Reply"]
-
-
-def check_rows(report: CheckReport, *, reply_chars: int = 240) -> list[list[Any]]:
-    """One row per question of a persona check, in ``CHECK_HEADERS`` order."""
-    rows = []
-    for number, result in enumerate(report.results, 1):
-        if result.error is not None:
-            rows.append([number, result.question, "error", "", "", "", "", f"error: {result.error}"])
-            continue
-        checkable = len(result.always_met) + len(result.always_missed)
-        broken = "; ".join(f"{b.rule} (said {b.matched!r})" for b in result.never_broken) or "none"
-        reply = "(empty)" if result.empty else result.reply.strip()
-        if len(reply) > reply_chars:
-            reply = reply[:reply_chars - 1] + "…"
-        rows.append([number, result.question, result.score, ", ".join(result.terms_used) or "none",
-                     f"{len(result.always_met)}/{checkable}" if checkable else "—", broken,
-                     f"{result.latency_s:.1f} s" if result.latency_s is not None else "—", reply])
-    return rows
-
-
-def check_verdict(report: CheckReport) -> str:
-    """The check's outcome in Markdown: pass or fail, the score, and what to look at."""
-    mode = f", mode {report.mode}" if report.mode else ""
-    verdict = "PASS" if report.passed else "FAIL"
-    lines = [f"### {verdict}: score {report.score}/100",
-             (f"{report.persona_name}{mode}, {len(report.results)} questions with {report.backend} / "
-              f"{report.model} in {report.duration_s:.1f} s. Passing needs a score of at least {PASS_SCORE}, "
-              "no never-rule broken and no errors.")]
-    if report.vocabulary_rate is not None:
-        lines.append(f"- Signature terms in {report.vocabulary_rate:.0%} of replies; used: "
-                     f"{', '.join(report.terms_used) or 'none'}")
-    if report.never_broken:
-        lines.append(f"- Never-rules broken: {report.never_broken}")
-    if report.always_missed:
-        lines.append(f"- Always-rules missed: {report.always_missed}")
-    if report.empty_replies:
-        lines.append(f"- Empty replies: {report.empty_replies}")
-    if report.errors:
-        lines.append(f"- Questions the model failed to answer: {report.errors}")
-    if report.unchecked_rules:
-        lines.append("- Not checked automatically: " + " · ".join(report.unchecked_rules))
-    return "\n".join(lines)
-
-
-def mode_choices(persona: Persona | None) -> list[tuple[str, str]]:
-    """(label, value) for the check's mode picker: the default first (value "")."""
-    modes = [(mode.name + ("" if mode.in_persona else " (out of persona)"), mode.name)
-             for mode in (persona.modes if persona else ())]
-    return [("Default (no mode)", "")] + modes

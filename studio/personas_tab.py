@@ -4,7 +4,11 @@ Left, the persona list (examples marked) with New / Duplicate / Delete; right, t
 persona is, the portrait with its face check, the voice with "Hear it", rules, modes and sample
 questions, the LLM and default controls, and the persona check. Every conversion between the form
 and a ``Persona`` — and every decision such as where a duplicated persona's portrait comes from —
-is in ``personas.form``; this module only arranges components and wires events.
+is in ``personas.form``, and what the components show is shaped in ``personas_view``. Each
+handler is a module-level function taking the ``StudioContext`` (whose ``personas`` are those of
+whoever sent the event) and the event's inputs; the handlers that fill the editor answer with a
+dict by component name (``common.bind`` maps it onto the components). ``build`` only arranges
+components and wires events.
 
 State the form carries (``gr.State``, per browser session):
 
@@ -39,31 +43,26 @@ import gradio as gr
 
 from personas.check import run_check
 from personas.form import (
-    CHECK_HEADERS,
     FORM_KEYS,
     NOT_SET,
     blank_form,
-    check_rows,
-    check_verdict,
     delete_persona,
     delete_warning,
     duplicate_form,
     form_from_persona,
-    list_choices,
-    mode_choices,
     persona_from_form,
     save_form,
     saved_message,
 )
 from personas.model import Persona
 from pipeline.chat import persona_llm
-from pipeline.controls import CONTROL_NAMES, EMOTIONS
+from pipeline.controls import CONTROL_NAMES
 from pipeline.errors import BadInput, StudioError
 from pipeline.face.check import check_face
-from pipeline.settings import LLM_BACKENDS
 from pipeline.speech.voices import voice_choices, voice_sample_audio
 
-from .common import ForEachEvent, StudioContext, progress_callback, shown_errors
+from . import personas_view as view
+from .common import StudioContext, bind, progress_callback, shown_errors
 from .limits import quota
 
 PRIVATE = {"api_visibility": "private"}
@@ -80,10 +79,14 @@ MODES_EXAMPLE = """lecture:
     State the idea in one sentence, give one example,
     and end with a question for the class.
 """
+# What opening, saving, duplicating or deleting a persona sets: the form, the state it carries
+# (see the module docstring) and everything shown about it — by name, in this order.
+EDITOR = (*FORM_KEYS, "loaded", "portrait_from", "upload", "snapshot", "heading", "dirty", "status", "face_image",
+          "face_facts", "check_mode", "verdict", "check_table", "persona_list", "delete_box", "discard_box", "pending")
 
 
 def build(ctx: StudioContext, tab: gr.Tab, **wiring: Any) -> None:
-    store = ForEachEvent(lambda: ctx.personas)  # the personas of whoever sent the event
+    store = ctx.personas
     blank = blank_form()
 
     loaded = gr.State(None)
@@ -95,10 +98,10 @@ def build(ctx: StudioContext, tab: gr.Tab, **wiring: Any) -> None:
     with gr.Row(equal_height=False):
         # -- the list ------------------------------------------------------------------------
         with gr.Column(scale=1, min_width=240):
-            persona_list = gr.Radio(list_choices(store.list()), value=None, label="Personas",
+            persona_list = gr.Radio(view.list_choices(store.list()), value=None, label="Personas",
                                     info="Pick one to edit it. Examples ship with the studio; saving one makes "
                                          "your own copy.", elem_id="personas-list")
-            problems = gr.Markdown(_problems(store), elem_id="personas-problems")
+            problems = gr.Markdown(view.problems(store.problems()), elem_id="personas-problems")
             with gr.Row():
                 new_button = gr.Button("New", size="sm", min_width=60, elem_id="personas-new")
                 duplicate_button = gr.Button("Duplicate", size="sm", min_width=60, elem_id="personas-duplicate")
@@ -119,7 +122,7 @@ def build(ctx: StudioContext, tab: gr.Tab, **wiring: Any) -> None:
         # -- the editor ------------------------------------------------------------------------
         with gr.Column(scale=4, min_width=320):
             with gr.Row(equal_height=True):
-                heading = gr.Markdown(_heading(None), elem_id="personas-heading")
+                heading = gr.Markdown(view.heading(None), elem_id="personas-heading")
                 dirty = gr.Markdown("", elem_id="personas-dirty")
                 save_button = gr.Button("Save", variant="primary", scale=0, min_width=120, elem_id="personas-save")
             status = gr.Markdown(elem_id="personas-status")
@@ -147,7 +150,7 @@ def build(ctx: StudioContext, tab: gr.Tab, **wiring: Any) -> None:
                     face_image = gr.Image(label="Portrait — face check", type="numpy", format="jpeg",
                                           interactive=False, height=300, buttons=["fullscreen"],
                                           elem_id="personas-face-check")
-                    face_facts = gr.Markdown(_no_portrait(), elem_id="personas-face-facts")
+                    face_facts = gr.Markdown(view.NO_PORTRAIT, elem_id="personas-face-facts")
                     portrait_button = gr.UploadButton("Upload a portrait", file_types=["image"], size="sm",
                                                       elem_id="personas-portrait-upload")
                     field["voice"] = gr.Dropdown(voice_choices(), value=NOT_SET, label="Voice",
@@ -175,12 +178,12 @@ def build(ctx: StudioContext, tab: gr.Tab, **wiring: Any) -> None:
                                                        lines=8, max_lines=20, elem_id="personas-sample-questions")
             with gr.Accordion("LLM and default controls", open=True):
                 with gr.Row():
-                    field["llm_backend"] = gr.Dropdown(_persona_llm_choices(ctx), value=NOT_SET, label="LLM backend",
+                    field["llm_backend"] = gr.Dropdown(view.persona_llm_choices(ctx), value=NOT_SET, label="LLM backend",
                                                        allow_custom_value=True, elem_id="personas-llm-backend")
                     field["llm_model"] = gr.Textbox(label="Model", max_lines=1,
-                                                    placeholder=_model_hint(ctx, NOT_SET),
+                                                    placeholder=view.model_hint(ctx, NOT_SET),
                                                     elem_id="personas-llm-model")
-                    field["emotion"] = gr.Dropdown(_emotion_choices(), value=NOT_SET, label="Emotion",
+                    field["emotion"] = gr.Dropdown(view.emotion_choices(), value=NOT_SET, label="Emotion",
                                                    elem_id="personas-emotion")
                 gr.Markdown("Tick a control to set it for this persona; unticked, the controller decides.",
                             elem_id="personas-controls-help")
@@ -198,77 +201,42 @@ def build(ctx: StudioContext, tab: gr.Tab, **wiring: Any) -> None:
                 gr.Markdown("Asks the sample questions as this persona — the form as it stands, saved or not — "
                             "and scores each reply on signature terms and the rules with patterns.")
                 with gr.Row():
-                    check_llm = gr.Dropdown(_check_llm_choices(ctx), value=NOT_SET, label="Check with",
+                    check_llm = gr.Dropdown(view.check_llm_choices(ctx), value=NOT_SET, label="Check with",
                                             allow_custom_value=True, min_width=200, elem_id="personas-check-llm")
                     check_model = gr.Textbox(label="Model", max_lines=1, placeholder="the backend's configured model",
                                              min_width=200, elem_id="personas-check-model")
-                    check_mode = gr.Dropdown(mode_choices(None), value="", label="Mode", min_width=200,
+                    check_mode = gr.Dropdown(view.mode_choices(None), value="", label="Mode", min_width=200,
                                              elem_id="personas-check-mode")
                 with gr.Row():
                     check_button = gr.Button("Check persona", variant="secondary", scale=0, min_width=200,
                                              elem_id="personas-check")
                 check_verdict_md = gr.Markdown(elem_id="personas-check-verdict")
-                check_table = gr.Dataframe(headers=CHECK_HEADERS, value=None, interactive=False, wrap=True,
+                check_table = gr.Dataframe(headers=view.CHECK_HEADERS, value=None, interactive=False, wrap=True,
                                            column_widths=CHECK_COLUMN_WIDTHS, elem_id="personas-check-table")
 
+    ui: dict[str, Any] = {
+        **field, "loaded": loaded, "portrait_from": portrait_from, "upload": upload, "snapshot": snapshot,
+        "pending": pending, "persona_list": persona_list, "problems": problems, "delete_box": delete_box,
+        "delete_text": delete_text, "discard_box": discard_box, "discard_text": discard_text, "heading": heading,
+        "dirty": dirty, "status": status, "face_image": face_image, "face_facts": face_facts,
+        "check_mode": check_mode, "verdict": check_verdict_md, "check_table": check_table,
+    }
     form = [field[key] for key in FORM_KEYS]
+    editor = [ui[name] for name in EDITOR]
     # Events that fill the whole editor show their spinner (or their error badge) on the status
     # line only, not over every field.
     ON_STATUS = {"show_progress_on": [status], **PRIVATE}
-    editor = [*form, loaded, portrait_from, upload, snapshot, heading, dirty, status, face_image, face_facts,
-              check_mode, check_verdict_md, check_table, persona_list, delete_box, discard_box, pending]
-
-    def values_of(args) -> dict[str, Any]:
-        return dict(zip(FORM_KEYS, args))
-
-    def is_dirty(values: dict, base: dict | None, new_photo: str | None) -> bool:
-        return bool(new_photo) or values != (base or blank)
-
-    def show(values: dict, *, persona: Persona | None, source: Persona | None, new_photo: str | None = None,
-             base: dict | None = None, message: str = "") -> dict:
-        """Everything the editor shows for ``values``; ``persona``: the saved one it edits."""
-        base = values if base is None else base
-        image, facts = _face_of(store, source, new_photo)
-        return {
-            **{field[key]: values[key] for key in FORM_KEYS},
-            loaded: persona.id if persona else None, portrait_from: source.id if source else None,
-            upload: new_photo, snapshot: base, heading: _heading(persona),
-            dirty: UNSAVED if is_dirty(values, base, new_photo) else "", status: message,
-            face_image: image, face_facts: facts,
-            check_mode: gr.update(choices=mode_choices(persona or _quietly(values)), value=""),
-            check_verdict_md: "", check_table: None,
-            persona_list: gr.update(value=persona.id if persona else None),
-            delete_box: gr.update(visible=False), discard_box: gr.update(visible=False), pending: None,
-        }
-
-    def open_target(target: str | None) -> dict:
-        if target:
-            persona = store.get(target)
-            return show(form_from_persona(persona), persona=persona, source=persona)
-        return show(blank_form(), persona=None, source=None)
 
     # -- opening a persona or a new one, asking first when there are unsaved changes -----------------
-    @shown_errors
-    def go_to(target, current_id, base, new_photo, *args):
-        values = values_of(args)
-        if is_dirty(values, base, new_photo):
-            where = f"open **{_name_in(store, target)}**" if target else "start a new persona"
-            return {persona_list: gr.update(value=current_id), pending: target, discard_box: gr.update(visible=True),
-                    discard_text: f"You have unsaved changes. Discard them and {where}?",
-                    delete_box: gr.update(visible=False)}
-        return open_target(target)
-
     guard_inputs = [loaded, snapshot, upload, *form]
     guard_outputs = [*editor, discard_text]
-    persona_list.input(go_to, [persona_list, *guard_inputs], guard_outputs, **ON_STATUS)
-    new_button.click(lambda *args: go_to("", *args), guard_inputs, guard_outputs, **ON_STATUS)
-    discard_yes.click(shown_errors(open_target), pending, editor, **ON_STATUS)
-    discard_no.click(lambda: (gr.update(visible=False), None), None, [discard_box, pending], **QUIET)
+    leave_for = bind(go_to, ctx, ui)
+    persona_list.input(leave_for, [persona_list, *guard_inputs], guard_outputs, **ON_STATUS)
+    new_button.click(lambda *args: leave_for("", *args), guard_inputs, guard_outputs, **ON_STATUS)
+    discard_yes.click(bind(shown_errors(open_target), ctx, ui), pending, editor, **ON_STATUS)
+    discard_no.click(keep_editing, None, [discard_box, pending], **QUIET)
 
     # -- unsaved changes -------------------------------------------------------------------------
-    def mark(base, new_photo, *args):
-        return UNSAVED if is_dirty(values_of(args), base, new_photo) else ""
-
     # .change, not .input: it also follows values set by open/save/duplicate (against their new
     # snapshot), and a pasted or autofilled value counts as an edit as much as a typed one.
     gr.on([component.change for component in form], mark, [snapshot, upload, *form], dirty,
@@ -276,133 +244,186 @@ def build(ctx: StudioContext, tab: gr.Tab, **wiring: Any) -> None:
     for name in CONTROL_NAMES:  # moving a slider sets that control: no need to tick the box first
         field[name].input(None, None, field[f"{name}_set"], js="() => true", **PRIVATE)
 
-    # -- portrait ------------------------------------------------------------------------------
-    def take_portrait(photo, source_id):
-        """A new photo: shown with its face and landmarks when it can be animated; otherwise not
-        taken, and the portrait the persona keeps is shown again under the reason."""
-        try:
-            image, facts = check_face(photo)
-        except StudioError as error:
-            gr.Warning(str(error))
-            kept, _ = _face_of(store, _persona_or_none(store, source_id), None)
-            keeps = "keeps its current portrait (shown)" if kept is not None else "has no portrait yet"
-            return {face_image: kept, upload: None,
-                    face_facts: f"⚠ **This photo cannot be used.** {error}\n\nThe persona {keeps}."}
-        return {face_image: image, face_facts: _facts_markdown(facts, new=True), upload: photo, dirty: UNSAVED}
-
-    portrait_button.upload(take_portrait, [portrait_button, portrait_from], [face_image, face_facts, upload, dirty],
-                           show_progress_on=[face_image], **PRIVATE)
-
-    # -- voice ---------------------------------------------------------------------------------
-    @shown_errors
-    def hear(voice, greeting):
-        return voice_sample_audio(ctx.settings, voice or None, greeting or None)
-
-    hear_button.click(hear, [field["voice"], field["greeting"]], voice_audio, show_progress_on=[voice_audio],
+    # -- portrait, voice, LLM ------------------------------------------------------------------------
+    portrait_button.upload(bind(take_portrait, ctx, ui), [portrait_button, portrait_from],
+                           [face_image, face_facts, upload, dirty], show_progress_on=[face_image], **PRIVATE)
+    hear_button.click(bind(hear, ctx), [field["voice"], field["greeting"]], voice_audio, show_progress_on=[voice_audio],
                       **PRIVATE)
+    field["llm_backend"].change(bind(show_model_hint, ctx), field["llm_backend"], field["llm_model"], **QUIET)
 
-    # -- LLM -----------------------------------------------------------------------------------
-    field["llm_backend"].change(lambda backend: gr.update(placeholder=_model_hint(ctx, backend)),
-                                field["llm_backend"], field["llm_model"], **QUIET)
-
-    # -- save ----------------------------------------------------------------------------------
-    @shown_errors
-    def save(current_id, source_id, new_photo, *args):
-        saved = save_form(store, values_of(args), loaded_id=current_id, portrait_from=source_id, upload=new_photo)
-        message = saved_message(store, saved)
-        gr.Info(message)
-        return {**show(form_from_persona(saved), persona=saved, source=saved, message=f"✓ {message}"),
-                persona_list: gr.update(choices=list_choices(store.list()), value=saved.id),
-                problems: _problems(store)}
-
-    save_button.click(save, [loaded, portrait_from, upload, *form], [*editor, problems], **ON_STATUS)
-
-    # -- duplicate -------------------------------------------------------------------------------
-    @shown_errors
-    def duplicate(source_id, new_photo, *args):
-        copy = duplicate_form(store, values_of(args))
-        source = _persona_or_none(store, source_id)
-        return show(copy, persona=None, source=source, new_photo=new_photo, base=blank,
-                    message=f"Duplicated as **{copy['name']}** (`{copy['id']}`): not saved yet — edit it and "
-                            "press Save.")
-
-    duplicate_button.click(duplicate, [portrait_from, upload, *form], editor, **ON_STATUS)
-
-    # -- delete, after confirmation --------------------------------------------------------------
-    @shown_errors
-    def ask_delete(current_id):
-        return gr.update(visible=True), delete_warning(store, current_id), gr.update(visible=False)
-
-    @shown_errors
-    def confirm_delete(current_id):
-        message, example = delete_persona(store, current_id)
-        gr.Info(message)
-        shown = open_target(example.id) if example else open_target(None)
-        return {**shown, status: message, problems: _problems(store),
-                persona_list: gr.update(choices=list_choices(store.list()), value=example.id if example else None)}
-
-    delete_button.click(ask_delete, loaded, [delete_box, delete_text, discard_box], **ON_STATUS)
-    delete_yes.click(confirm_delete, loaded, [*editor, problems], **ON_STATUS)
-    delete_no.click(lambda: gr.update(visible=False), None, delete_box, **QUIET)
+    # -- save, duplicate, delete (after confirmation) ------------------------------------------------
+    save_button.click(bind(save, ctx, ui), [loaded, portrait_from, upload, *form], [*editor, problems], **ON_STATUS)
+    duplicate_button.click(bind(duplicate, ctx, ui), [portrait_from, upload, *form], editor, **ON_STATUS)
+    delete_button.click(bind(ask_delete, ctx, ui), loaded, [delete_box, delete_text, discard_box], **ON_STATUS)
+    delete_yes.click(bind(confirm_delete, ctx, ui), loaded, [*editor, problems], **ON_STATUS)
+    delete_no.click(cancel_delete, None, delete_box, **QUIET)
 
     # -- the persona check -----------------------------------------------------------------------
-    @shown_errors
-    def check(current_id, llm_name, model, mode, *args, progress=gr.Progress()):
-        persona = persona_from_form(values_of(args), fallback_id=current_id or "new-persona")
-        llm = persona_llm(ctx.settings, persona, llm_name or None, (model or "").strip() or None)
-        report = run_check(persona, llm, mode=mode or None, progress=progress_callback(progress))
-        return check_verdict(report), check_rows(report)
-
-    check_button.click(check, [loaded, check_llm, check_model, check_mode, *form], [check_verdict_md, check_table],
-                       concurrency_id="personas-check", validator=quota(ctx, "check"), **PRIVATE)
+    check_button.click(bind(check, ctx), [loaded, check_llm, check_model, check_mode, *form],
+                       [check_verdict_md, check_table], concurrency_id="personas-check",
+                       validator=quota(ctx, "check"), **PRIVATE)
 
     # -- what may have changed elsewhere: choices only, never the form's values ----------------------
-    def refresh():
-        return (gr.update(choices=list_choices(store.list())), _problems(store),
-                gr.update(choices=_persona_llm_choices(ctx)), gr.update(choices=_check_llm_choices(ctx)),
-                gr.update(choices=voice_choices()))
-
     refreshed = [persona_list, problems, field["llm_backend"], check_llm, field["voice"]]
-    tab.select(refresh, None, refreshed, **QUIET)
-    gr.on(None, refresh, [], refreshed, **QUIET)  # page load: the list as it is now, not as at start-up
+    refresh_choices = bind(refresh, ctx)
+    tab.select(refresh_choices, None, refreshed, **QUIET)
+    gr.on(None, refresh_choices, [], refreshed, **QUIET)  # page load: the list as it is now, not as at start-up
 
 
-# -- what is shown -------------------------------------------------------------------------------
+# -- opening a persona or a new one ----------------------------------------------------------------
+@shown_errors
+def go_to(ctx: StudioContext, target: str | None, current_id: str | None, base: dict | None, new_photo: str | None,
+          *form_values: Any) -> dict[str, Any]:
+    """Open ``target`` (a persona id, or "" for a new one) — or, with unsaved changes, ask first."""
+    values = values_of(form_values)
+    if is_dirty(values, base, new_photo):
+        where = f"open **{_name_in(ctx.personas, target)}**" if target else "start a new persona"
+        return {"persona_list": gr.update(value=current_id), "pending": target,
+                "discard_box": gr.update(visible=True),
+                "discard_text": f"You have unsaved changes. Discard them and {where}?",
+                "delete_box": gr.update(visible=False)}
+    return open_target(ctx, target)
 
-def _heading(persona: Persona | None) -> str:
-    if persona is None:
-        return "### New persona"
-    where = {"example": " · example", "edited-example": " · your copy of an example"}.get(persona.origin or "", "")
-    return f"### {persona.name} `{persona.id}`{where}"
+
+def open_target(ctx: StudioContext, target: str | None) -> dict[str, Any]:
+    """The editor on the saved persona ``target``, or on a new, blank one."""
+    store = ctx.personas
+    if target:
+        persona = store.get(target)
+        return editor_view(store, form_from_persona(persona), persona=persona, source=persona)
+    return editor_view(store, blank_form(), persona=None, source=None)
 
 
-def _face_of(store, source: Persona | None, new_photo: str | None) -> tuple[Any, str]:
-    """The face check of the photo the form shows: a new upload, else the persona's portrait."""
-    path = new_photo or (store.portrait_path(source) if source else None)
-    if not path:
-        return None, _no_portrait()
+def keep_editing() -> tuple:
+    """(discard_box, pending): the question put away, the form as it was."""
+    return gr.update(visible=False), None
+
+
+# -- unsaved changes -------------------------------------------------------------------------------
+def mark(base: dict | None, new_photo: str | None, *form_values: Any) -> str:
+    """The "unsaved changes" mark, whenever a field changes."""
+    return UNSAVED if is_dirty(values_of(form_values), base, new_photo) else ""
+
+
+def values_of(form_values: tuple) -> dict[str, Any]:
+    return dict(zip(FORM_KEYS, form_values))
+
+
+def is_dirty(values: dict, base: dict | None, new_photo: str | None) -> bool:
+    """The form differs from when it was last opened or saved, or holds a new photo."""
+    return bool(new_photo) or values != (base or blank_form())
+
+
+# -- portrait, voice, LLM ----------------------------------------------------------------------------
+def take_portrait(ctx: StudioContext, photo: str | None, source_id: str | None) -> dict[str, Any]:
+    """A new photo: shown with its face and landmarks when it can be animated; otherwise not
+    taken, and the portrait the persona keeps is shown again under the reason."""
     try:
-        image, facts = check_face(path)
+        image, facts = check_face(photo)
     except StudioError as error:
-        return None, f"⚠ {error}"
-    return image, _facts_markdown(facts, new=bool(new_photo))
+        gr.Warning(str(error))
+        store = ctx.personas
+        kept, _ = view.face_of(store, _persona_or_none(store, source_id), None)
+        return {"face_image": kept, "upload": None,
+                "face_facts": view.refused_photo(error, keeps_portrait=kept is not None)}
+    return {"face_image": image, "face_facts": view.facts_markdown(facts, new=True), "upload": photo,
+            "dirty": UNSAVED}
 
 
-def _facts_markdown(facts, *, new: bool) -> str:
-    lines = "\n".join(f"- {line}" for line in facts.lines())
-    title = "✓ **Face found** — saved with the persona on Save" if new else "✓ **Face found**"
-    return f"{title}\n{lines}"
+@shown_errors
+def hear(ctx: StudioContext, voice: str | None, greeting: str | None):
+    """The greeting in the voice picked."""
+    return voice_sample_audio(ctx.settings, voice or None, greeting or None)
 
 
-def _no_portrait() -> str:
-    return "No portrait yet: upload a front-facing photo and the face check shows what will be animated."
+def show_model_hint(ctx: StudioContext, backend: str | None):
+    """The model box's placeholder: the model the backend picked uses when none is given."""
+    return gr.update(placeholder=view.model_hint(ctx, backend))
 
 
-def _problems(store) -> str:
-    skipped = store.problems()
-    if not skipped:
-        return ""
-    return "**Not loaded** (fix the file and reopen this tab):\n" + "\n".join(f"- {problem}" for problem in skipped)
+# -- save, duplicate, delete -----------------------------------------------------------------------
+@shown_errors
+def save(ctx: StudioContext, current_id: str | None, source_id: str | None, new_photo: str | None,
+         *form_values: Any) -> dict[str, Any]:
+    store = ctx.personas
+    saved = save_form(store, values_of(form_values), loaded_id=current_id, portrait_from=source_id,
+                      upload=new_photo)
+    message = saved_message(store, saved)
+    gr.Info(message)
+    return {**editor_view(store, form_from_persona(saved), persona=saved, source=saved, message=f"✓ {message}"),
+            "persona_list": gr.update(choices=view.list_choices(store.list()), value=saved.id),
+            "problems": view.problems(store.problems())}
+
+
+@shown_errors
+def duplicate(ctx: StudioContext, source_id: str | None, new_photo: str | None, *form_values: Any) -> dict[str, Any]:
+    """The form as shown, as a new unsaved persona (the portrait comes along)."""
+    store = ctx.personas
+    copy = duplicate_form(store, values_of(form_values))
+    source = _persona_or_none(store, source_id)
+    return editor_view(store, copy, persona=None, source=source, new_photo=new_photo, base=blank_form(),
+                       message=f"Duplicated as **{copy['name']}** (`{copy['id']}`): not saved yet — edit it and "
+                               "press Save.")
+
+
+@shown_errors
+def ask_delete(ctx: StudioContext, current_id: str | None) -> dict[str, Any]:
+    return {"delete_box": gr.update(visible=True), "delete_text": delete_warning(ctx.personas, current_id),
+            "discard_box": gr.update(visible=False)}
+
+
+@shown_errors
+def confirm_delete(ctx: StudioContext, current_id: str | None) -> dict[str, Any]:
+    store = ctx.personas
+    message, example = delete_persona(store, current_id)
+    gr.Info(message)
+    shown = open_target(ctx, example.id if example else None)
+    return {**shown, "status": message, "problems": view.problems(store.problems()),
+            "persona_list": gr.update(choices=view.list_choices(store.list()), value=example.id if example else None)}
+
+
+def cancel_delete():
+    """The delete box put away."""
+    return gr.update(visible=False)
+
+
+# -- the persona check -----------------------------------------------------------------------------
+@shown_errors
+def check(ctx: StudioContext, current_id: str | None, llm_name: str | None, model: str | None, mode: str | None,
+          *form_values: Any, progress=gr.Progress()) -> tuple:
+    """(verdict, table): the form as it stands, saved or not, asked its sample questions."""
+    persona = persona_from_form(values_of(form_values), fallback_id=current_id or "new-persona")
+    llm = persona_llm(ctx.settings, persona, llm_name or None, (model or "").strip() or None)
+    report = run_check(persona, llm, mode=mode or None, progress=progress_callback(progress))
+    return view.check_verdict(report), view.check_rows(report)
+
+
+def refresh(ctx: StudioContext) -> tuple:
+    """(list, problems, LLM backend, check LLM, voice): choices only, never the form's values."""
+    store = ctx.personas
+    return (gr.update(choices=view.list_choices(store.list())), view.problems(store.problems()),
+            gr.update(choices=view.persona_llm_choices(ctx)), gr.update(choices=view.check_llm_choices(ctx)),
+            gr.update(choices=voice_choices()))
+
+
+# -- the editor ------------------------------------------------------------------------------------
+def editor_view(store, values: dict, *, persona: Persona | None, source: Persona | None,
+                new_photo: str | None = None, base: dict | None = None, message: str = "") -> dict[str, Any]:
+    """Everything the editor shows for ``values``, by ``EDITOR`` name; ``persona``: the saved one it
+    edits, ``source``: the one whose portrait it shows."""
+    base = values if base is None else base
+    image, facts = view.face_of(store, source, new_photo)
+    return {
+        **{key: values[key] for key in FORM_KEYS},
+        "loaded": persona.id if persona else None, "portrait_from": source.id if source else None,
+        "upload": new_photo, "snapshot": base, "heading": view.heading(persona),
+        "dirty": UNSAVED if is_dirty(values, base, new_photo) else "", "status": message,
+        "face_image": image, "face_facts": facts,
+        "check_mode": gr.update(choices=view.mode_choices(persona or _quietly(values)), value=""),
+        "verdict": "", "check_table": None,
+        "persona_list": gr.update(value=persona.id if persona else None),
+        "delete_box": gr.update(visible=False), "discard_box": gr.update(visible=False), "pending": None,
+    }
 
 
 def _persona_or_none(store, slug: str | None) -> Persona | None:
@@ -424,22 +445,3 @@ def _quietly(values: dict) -> Persona | None:
         return persona_from_form(values, fallback_id="new-persona")
     except StudioError:
         return None
-
-
-def _persona_llm_choices(ctx: StudioContext) -> list[tuple[str, str]]:
-    """A persona may name only the backends a persona file accepts (``LLM_BACKENDS``)."""
-    own = [choice for choice in ctx.backend_choices("llm") if choice[1] in LLM_BACKENDS]
-    return [(f"Studio default ({ctx.settings.llm})", NOT_SET), *own]
-
-
-def _check_llm_choices(ctx: StudioContext) -> list[tuple[str, str]]:
-    return [("The persona's LLM", NOT_SET), *ctx.backend_choices("llm")]
-
-
-def _model_hint(ctx: StudioContext, backend: str | None) -> str:
-    model = ctx.settings.llm_model(backend or ctx.settings.llm)
-    return f"default: {model}" if model else "default: the bundled SmolLM2-135M"
-
-
-def _emotion_choices() -> list[tuple[str, str]]:
-    return [("Not set — the controller decides", NOT_SET), *((emotion, emotion) for emotion in EMOTIONS)]

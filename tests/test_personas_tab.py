@@ -17,17 +17,12 @@ from PIL import Image
 
 from personas import PersonaStore, run_check
 from personas.form import (
-    CHECK_HEADERS,
     FORM_KEYS,
     blank_form,
-    check_rows,
-    check_verdict,
     delete_persona,
     delete_warning,
     duplicate_form,
     form_from_persona,
-    list_choices,
-    mode_choices,
     parse_modes,
     parse_rules,
     persona_from_form,
@@ -48,6 +43,7 @@ from pipeline.speech.voices import (
     voice_sample_audio,
 )
 from pipeline.speech.wav import read_wav
+from studio.personas_view import CHECK_HEADERS, check_rows, check_verdict, list_choices, mode_choices
 
 
 @pytest.fixture
