@@ -1,0 +1,106 @@
+"""The layers stay apart: the core (``pipeline/``, ``personas/``) never imports an interface
+(gradio, ``studio``, ``cli``), the CLI never imports gradio or the studio, and the tabs' handlers
+are module-level functions taking the shared context — importable and callable without a browser."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+import typing
+
+import gradio as gr
+import pytest
+
+from conftest import ROOT
+
+INTERFACES = {"gradio", "studio", "cli"}
+
+
+def imported_modules(path) -> set[str]:
+    """The top-level names of the absolute imports anywhere in ``path`` (lazy ones included)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+@pytest.mark.parametrize("package, forbidden", [
+    ("pipeline", INTERFACES), ("personas", INTERFACES), ("cli", {"gradio", "studio"}),
+])
+def test_a_layer_never_imports_the_ones_above_it(package, forbidden):
+    files = sorted((ROOT / package).rglob("*.py"))
+    assert files
+    offenders = {str(path.relative_to(ROOT)): sorted(imported_modules(path) & forbidden) for path in files}
+    assert {path: names for path, names in offenders.items() if names} == {}
+
+
+HANDLERS = {
+    "studio.chat_tab": {"new_conversation", "pick_persona", "refresh", "resume", "end_turn", "reply_player",
+                        "take_message", "answer", "chat", "transcribe"},
+    "studio.personas_tab": {"go_to", "open_target", "keep_editing", "mark", "take_portrait", "hear",
+                            "show_model_hint", "save", "duplicate", "ask_delete", "confirm_delete", "cancel_delete",
+                            "check", "refresh"},
+}
+
+
+@pytest.mark.parametrize("module_name", ["studio.chat_tab", "studio.personas_tab", "studio.lab_tab",
+                                         "studio.history_tab"])
+def test_every_tab_module_imports_and_has_a_build(module_name):
+    assert callable(importlib.import_module(module_name).build)
+
+
+@pytest.mark.parametrize("module_name", sorted(HANDLERS))
+def test_handlers_are_module_level_and_build_only_wires(module_name):
+    module = importlib.import_module(module_name)
+    for name in HANDLERS[module_name]:
+        handler = getattr(module, name, None)
+        assert callable(handler), f"{module_name}.{name} is not a module-level function"
+        assert handler.__module__ == module_name and handler.__qualname__ == name
+    tree = ast.parse(inspect.getsource(module))
+    [build] = [node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == "build"]
+    nested = [node.name for node in ast.walk(build) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+              and node is not build]
+    assert nested == [], f"{module_name}.build defines handlers inside it: {nested}"
+
+
+def test_sending_a_chat_message_is_a_function_of_its_inputs():
+    from studio import chat_tab
+
+    box, button, question, messages = chat_tab.take_message("  Hello there  ", [])
+    assert question == "Hello there" and box["interactive"] is False and button["interactive"] is False
+    assert messages == [{"role": "user", "content": "Hello there"}, {"role": "assistant", "content": chat_tab.THINKING}]
+    with pytest.raises(gr.Error, match="type a message"):
+        chat_tab.take_message("   ", [])
+
+
+def test_a_personas_handler_answers_by_name_for_whoever_sends_the_event(settings):
+    from studio import personas_tab
+    from studio.common import StudioContext
+
+    shown = personas_tab.open_target(StudioContext(settings), "adam")
+    assert set(shown) == set(personas_tab.EDITOR)
+    assert shown["loaded"] == "adam" and shown["name"] == "Adam" and shown["heading"].startswith("### Adam")
+
+
+def test_bind_fills_in_the_context_and_keeps_what_gradio_reads():
+    from studio.common import bind
+
+    def resume(ctx, pairs: list, event: gr.SelectData, progress=gr.Progress()) -> dict:
+        return {"status": (ctx, pairs, event)}
+
+    status = gr.Markdown(render=False)
+    bound = bind(resume, "the context", {"status": status})
+    assert bound.__name__ == "resume"
+    assert list(inspect.signature(bound).parameters) == ["pairs", "event", "progress"]
+    assert typing.get_type_hints(bound)["event"] is gr.SelectData  # how Gradio finds where the event data goes
+    assert bound([1], "clicked") == {status: ("the context", [1], "clicked")}
+
+    def stream(ctx, text: str):
+        yield {"status": ctx + text}
+
+    streamed = bind(stream, "a", {"status": status})
+    assert inspect.isgeneratorfunction(streamed) and list(streamed("b")) == [{status: "ab"}]
