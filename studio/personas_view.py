@@ -13,7 +13,7 @@ from personas.form import NOT_SET
 from personas.model import Persona
 from pipeline.controls import EMOTIONS
 from pipeline.errors import StudioError
-from pipeline.render.face_check import check_face
+from pipeline.face.check import check_face
 from pipeline.settings import LLM_BACKENDS
 
 if TYPE_CHECKING:
