@@ -36,8 +36,9 @@ Events, and why they are wired the way they are:
 - **Enhance the face** lights up when a face enhancer (GFPGAN) is registered and ready
   (``pipeline.enhance.first_ready``); otherwise its line says why not.
 
-Every handler is a module-level function taking the ``StudioContext`` first; ``build`` only lays
-out the components and wires them. It returns a ``LabTab``: the components History fills to
+Every handler is a module-level function taking the ``StudioContext`` first (and, for those that
+read the options panels, the ``OptionPanels``); ``build`` only lays out the components and wires
+them (``common.bind``; ``functools.partial`` where the panels are bound too). It returns a ``LabTab``: the components History fills to
 re-open a job, and ``values_for_job`` giving their values for a job (see ``lab_fields``).
 """
 
@@ -63,7 +64,7 @@ from pipeline.stages import renderer_options as job_renderer_options
 from pipeline.stages import timings_to_show
 from pipeline.suggest import suggest_controls
 
-from .common import SAMPLE_PORTRAIT, LabTab, StudioContext, progress_callback, shown_errors
+from .common import SAMPLE_PORTRAIT, LabTab, StudioContext, bind, progress_callback, shown_errors
 from .limits import quota
 
 AUTO = "auto"
@@ -207,13 +208,13 @@ def build(ctx: StudioContext, tab: gr.Tab) -> LabTab:
     tab.select(preview_quietly, preview_inputs, [preview, preview_info], **quiet)
 
     # .input, not .change: History setting the persona must not overwrite the job's own values.
-    persona.input(partial(use_persona, ctx), persona, [portrait, emotion, *sliders], api_visibility="private",
+    persona.input(bind(use_persona, ctx), persona, [portrait, emotion, *sliders], api_visibility="private",
                   queue=False)
     audio.change(describe_recording, audio, audio_info, queue=False, api_visibility="private",
                  show_progress="hidden")
 
     # -- suggest -----------------------------------------------------------------------------
-    suggest_button.click(partial(suggest, ctx), [script, audio, persona, emotion, suggest_llm], suggestion,
+    suggest_button.click(bind(suggest, ctx), [script, audio, persona, emotion, suggest_llm], suggestion,
                          api_name="suggest_controls", api_description=SUGGEST_API,
                          show_progress_on=[why], concurrency_id="lab-suggest").success(
         apply_suggestion, suggestion, [*sliders, emotion, why], api_visibility="private", queue=False)
@@ -231,7 +232,7 @@ def build(ctx: StudioContext, tab: gr.Tab) -> LabTab:
     gr.on([slider.release for slider in sliders], partial(render_on_release, ctx, options),
           [auto_render, *base_inputs, *panel_fields], [video, details], trigger_mode="always_last",
           concurrency_id="lab-render", api_visibility="private", preprocess=False, validator=quota(ctx, "render"))
-    api_render.click(partial(render, ctx), [*base_inputs, *legacy, api_options], [video, details],
+    api_render.click(bind(render, ctx), [*base_inputs, *legacy, api_options], [video, details],
                      api_name="render", api_description=RENDER_API, concurrency_id="lab-render",
                      preprocess=False, validator=quota(ctx, "render"))
     details.change(job_markdown, details, job_summary, queue=False, api_visibility="private",

@@ -44,6 +44,9 @@ HANDLERS = {
     "studio.personas_tab": {"go_to", "open_target", "keep_editing", "mark", "take_portrait", "hear",
                             "show_model_hint", "save", "duplicate", "ask_delete", "confirm_delete", "cancel_delete",
                             "check", "refresh"},
+    "studio.lab_tab": {"preview_quietly", "preview_portrait", "use_persona", "describe_recording", "suggest",
+                       "apply_suggestion", "render", "render_from_lab", "render_on_release", "backend_chosen",
+                       "refresh", "values_for_job", "option_panels", "option_field"},
 }
 
 
@@ -104,3 +107,18 @@ def test_bind_fills_in_the_context_and_keeps_what_gradio_reads():
 
     streamed = bind(stream, "a", {"status": status})
     assert inspect.isgeneratorfunction(streamed) and list(streamed("b")) == [{status: "ab"}]
+
+
+def test_the_lab_renders_through_its_module_level_handler(settings):
+    """``lab_tab.render`` called directly, as a script or test would: the /render handler's own work."""
+    from conftest import SAMPLE_PORTRAIT
+    from studio import lab_tab
+    from studio.common import StudioContext
+
+    video, details = lab_tab.render(StudioContext(settings), str(SAMPLE_PORTRAIT), "Just the handler.",
+                                    progress=lambda *args, **kwargs: None)
+    assert details["status"] == "done" and details["backend"] == "embedded"
+    assert video == details["video"]
+    with pytest.raises(gr.Error, match="renderer_options must be a JSON object"):
+        lab_tab.render(StudioContext(settings), str(SAMPLE_PORTRAIT), "Hi.", renderer_options="[1, 2]",
+                       progress=lambda *args, **kwargs: None)
