@@ -27,7 +27,6 @@ from fake_heygen import AVATARS, VOICES, FakeHeyGen
 from fake_heygen import KEY as HEYGEN_KEY
 from fake_vendors import Reply, delayed
 
-from pipeline import registry
 from pipeline.errors import (
     AuthFailed,
     BadInput,
@@ -38,6 +37,7 @@ from pipeline.errors import (
 )
 from pipeline.jobs import JobStore
 from pipeline.media import is_faststart, probe
+from pipeline.render import renderers
 from pipeline.render.hosted import MAX_POLL_ERRORS, RemoteStatus, poll_until_finished
 from pipeline.runner import RenderRequest, Runner
 from pipeline.settings import resolve
@@ -186,8 +186,8 @@ def test_portrait_and_our_speech_become_an_mp4_in_the_job_folder(vendor):
 
 def test_heygen_avatar_and_voice_chosen_per_request_or_preset(heygen, monkeypatch):
     avatar, voice = next(iter(AVATARS)), next(iter(VOICES))
-    job = heygen.render(hosted={"avatar_id": avatar, "voice_id": voice, "resolution": "1080p",
-                                "aspect_ratio": "9:16", "background": "#112233"})
+    job = heygen.render(renderer_options={"avatar_id": avatar, "voice_id": voice, "resolution": "1080p",
+                                          "aspect_ratio": "9:16", "background": "#112233"})
     assert_playable(job, heygen.runner())
     create = heygen.fake.creates[0].body
     assert (create["type"], create["avatar_id"], create["voice_id"], create["script"]) == \
@@ -204,14 +204,25 @@ def test_heygen_avatar_and_voice_chosen_per_request_or_preset(heygen, monkeypatc
     assert job.status == "done" and create["type"] == "image" and create["voice_id"] == voice
     assert create["script"] == SCRIPT and "audio_asset_id" not in create
 
+    # the options' old name, ``hosted`` (deprecated), still reaches the vendor, recorded under the new one
+    job = heygen.render(hosted={"avatar_id": avatar})
+    assert job.status == "done" and heygen.fake.creates[-1].body["avatar_id"] == avatar
+    assert job.options["renderer_options"] == {"avatar_id": avatar}
+
 
 def test_hosted_options_are_checked_before_anything_is_sent(heygen, did):
     runner = heygen.runner()
     cases = [("heygen", {"resolution": "8k"}, "resolution must be one of 720p, 1080p, 4k"),
              ("heygen", {"avatar": "x"}, "HeyGen does not take 'avatar'"),
              ("did", {"avatar_id": "x"}, "D-ID animates your portrait"),
-             ("embedded", {"voice_id": "x"}, "the embedded renderer runs here")]
-    for backend, hosted, message in cases:
+             ("embedded", {"voice_id": "x"}, r"the embedded renderer takes no options of its own \(got voice_id\)")]
+    for backend, options, message in cases:
+        with pytest.raises(BadInput, match=message) as raised:
+            runner.submit(RenderRequest(image=SAMPLE_PORTRAIT, text=SCRIPT, backend=backend, renderer_options=options))
+        assert runner.store.get(raised.value.job_id).status == "failed"
+    # the options' old name, ``hosted`` (deprecated), is checked the same way
+    for backend, hosted, message in [("heygen", {"resolution": "8k"}, "resolution must be one of 720p, 1080p, 4k"),
+                                     ("embedded", {"voice_id": "x"}, "the embedded renderer runs here")]:
         with pytest.raises(BadInput, match=message) as raised:
             runner.submit(RenderRequest(image=SAMPLE_PORTRAIT, text=SCRIPT, backend=backend, hosted=hosted))
         assert runner.store.get(raised.value.job_id).status == "failed"
@@ -244,14 +255,20 @@ def test_hosted_settings_resolve_with_defaults_and_say_what_is_wrong():
 
 
 def test_capability_tables_state_what_each_backend_honours(monkeypatch):
-    heygen, did = registry.get("renderer", "heygen"), registry.get("renderer", "did")
-    v3 = heygen.capabilities().to_dict()
+    settings = resolve(dotenv=False)
+    heygen, did = renderers.create("heygen", settings), renderers.create("did", settings)
+    v3 = heygen.capabilities(settings).to_dict()
     assert v3["ignored"] == ["blink_rate", "mouth_openness"] and "motion_prompt" in v3["controls"]["head_tilt"]
     monkeypatch.setenv("HEYGEN_API_VERSION", "v2")
     v2 = heygen.capabilities(resolve(dotenv=False)).to_dict()
     assert set(v2["controls"]) == {"expression_intensity", "emotion"}
-    assert set(did.capabilities().to_dict()["controls"]) == {"expression_intensity", "emotion"}
-    assert heygen.hosted and did.hosted and not getattr(registry.get("renderer", "embedded"), "hosted", False)
+    assert set(did.capabilities(settings).to_dict()["controls"]) == {"expression_intensity", "emotion"}
+    assert v3["hosted"] and v2["hosted"] and did.capabilities(settings).hosted
+    assert not renderers.create("embedded", settings).capabilities(settings).hosted
+    # their own options are data, with the environment presets that fill in unset ones
+    assert [(o["name"], o["setting"]) for o in v3["options"]][:2] == [("avatar_id", "HEYGEN_AVATAR_ID"),
+                                                                      ("voice_id", "HEYGEN_VOICE_ID")]
+    assert [o.name for o in did.capabilities(settings).options] == ["voice_id", "callback_url"]
 
 
 @pytest.mark.parametrize("version", ["v3", "v2"])
