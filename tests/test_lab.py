@@ -21,6 +21,7 @@ from pipeline.controls import CONTROL_NAMES
 from pipeline.errors import BadInput
 from pipeline.jobs import JobStore
 from pipeline.media import probe
+from pipeline.render.sadtalker import SadTalkerSettings
 
 SAMPLE_SPEECH = Path(__file__).resolve().parents[1] / "assets" / "sample_speech.mp3"
 ANSWER = {"blink_rate": 0.2, "head_tilt": 1.7, "expression_intensity": 0.9, "mouth_openness": -0.4,
@@ -131,15 +132,17 @@ def test_render_from_a_recording_with_a_persona_and_reopen_it_in_the_lab(studio_
 
     # History re-opens a job through LabTab.values_for_job: the job's own copies, same settings.
     lab = _lab(settings)
-    values = dict(zip(_lab_field_names(), lab.values_for_job(job)))
-    assert len(lab.fields) == len(values)
+    values = dict(zip(_lab_field_names(settings), lab.values_for_job(job)))
+    assert len(lab.fields) == len(values) == len(_lab_field_names(settings))
     job_dir = settings.job_dir(job.id)
     assert Path(values["portrait"]).parent == job_dir / "input" and Path(values["portrait"]).is_file()
     assert Path(values["audio"]).parent == job_dir / "input" and values["script"] == ""
     assert (values["persona"], values["emotion"], values["backend"]) == ("jenniel", "auto", "embedded")
     assert values["enhance"] is False
-    assert (values["sadtalker_size"], values["sadtalker_preprocess"], values["sadtalker_pose_style"]) == (
-        settings.sadtalker_size, settings.sadtalker_preprocess, settings.sadtalker_pose_style)
+    section = SadTalkerSettings.of(settings)  # another renderer's panel stays at its defaults
+    assert (values["sadtalker.size"], values["sadtalker.preprocess"], values["sadtalker.pose_style"],
+            values["sadtalker.batch_size"]) == (section.size, section.preprocess, section.pose_style,
+                                                section.batch_size)
     assert {name: values[name] for name in CONTROL_NAMES} == {
         name: job.controls_final[name] for name in CONTROL_NAMES}
     assert lab.values_for_job(job.id) == lab.values_for_job(job)
@@ -162,6 +165,11 @@ def test_suggest_controls_returns_the_llm_values_and_why(studio_client, fake):
     ({"script": "Hi.", "enhance": True}, "Cannot enhance the face: "),
     ({"script": "Hi.", "backend": "sadtalker", "sadtalker_pose_style": 7.5},
      "SadTalker pose style must be a whole number from 0 to 45, got 7.5"),
+    ({"script": "Hi.", "backend": "sadtalker", "renderer_options": {"size": 384}},
+     "SadTalker size must be one of 256, 512, got 384"),
+    ({"script": "Hi.", "renderer_options": {"size": 512}},
+     r"the embedded renderer takes no options of its own \(got size\)"),
+    ({"script": "Hi.", "renderer_options": "size=512"}, "renderer_options must be a JSON object"),
     ({"script": "Hi.", "persona": "nobody"}, "no persona 'nobody'"),
 ])
 def test_bad_render_requests_are_readable_errors(studio_client, arguments, message):
@@ -193,10 +201,25 @@ def _lab(settings):
         return lab_tab.build(StudioContext(settings), tab)
 
 
-def _lab_field_names():
-    from studio.lab_tab import LAB_FIELDS
+def _lab_field_names(settings) -> list[str]:
+    """The lab's fields in ``LabTab.fields`` order: the base fields, then each renderer's options
+    ("sadtalker.size" …) for every renderer with options, in registry order."""
+    from pipeline.render import renderers
+    from studio.lab_tab import BASE_FIELDS
 
-    return LAB_FIELDS
+    return [*BASE_FIELDS, *(f"{name}.{spec.name}" for name in renderers.names()
+                            for spec in renderers.create(name, settings).capabilities(settings).options)]
+
+
+def test_the_lab_fields_are_the_base_fields_then_each_renderers_options(settings):
+    lab = _lab(settings)
+    names = _lab_field_names(settings)
+    assert len(lab.fields) == len(names)
+    assert {"sadtalker.size", "sadtalker.batch_size", "heygen.avatar_id", "did.voice_id"} <= set(names)
+    for name, component in zip(names, lab.fields):
+        if "." in name:  # an option's component says whose option it is
+            backend, option = name.split(".")
+            assert component.elem_id == f"lab-{backend}-{option.replace('_', '-')}"
 
 
 # -- SadTalker's own options and the face enhancer (issue 6) -----------------------------------------
@@ -234,14 +257,22 @@ def test_sadtalker_options_reach_the_job_only_on_sadtalker(standin_sadtalker, st
     assert calls(standin_sadtalker, "Audio2Coeff.generate")[-1]["pose_style"] == 12
 
     # History re-opens it with those options; the lab sends them back only for SadTalker
-    values = dict(zip(_lab_field_names(), _lab(settings).values_for_job(job)))
-    assert (values["backend"], values["sadtalker_size"], values["sadtalker_preprocess"],
-            values["sadtalker_pose_style"]) == ("sadtalker", 512, "full", 12)
+    values = dict(zip(_lab_field_names(settings), _lab(settings).values_for_job(job)))
+    assert (values["backend"], values["sadtalker.size"], values["sadtalker.preprocess"],
+            values["sadtalker.pose_style"]) == ("sadtalker", 512, "full", 12)
     _, details = studio_client.predict(
         portrait=handle_file(str(SAMPLE_PORTRAIT)), script="Same options, other renderer.", backend="embedded",
         sadtalker_size=512, sadtalker_preprocess="full", sadtalker_pose_style=12, api_name="/render")
     assert details["status"] == "done" and "renderer_options" not in details
     assert JobStore(settings.db_path).get(details["job_id"]).options["renderer_options"] == {}
+
+    # the one renderer_options parameter, as a dict or as JSON text, for any renderer
+    _, details = studio_client.predict(
+        portrait=handle_file(str(SAMPLE_PORTRAIT)), script="Options as one dict.", backend="sadtalker",
+        renderer_options='{"pose_style": 3, "batch_size": 1}', api_name="/render")
+    assert details["status"] == "done" and details["renderer_options"] == {"pose_style": 3, "batch_size": 1}
+    assert calls(standin_sadtalker, "get_facerender_data")[-1]["batch_size"] == 1
+    assert calls(standin_sadtalker, "Audio2Coeff.generate")[-1]["pose_style"] == 3
 
 
 def test_render_called_positionally_as_before_still_works(studio_client, settings):
@@ -257,12 +288,10 @@ def test_render_called_positionally_as_before_still_works(studio_client, setting
 
 @pytest.fixture
 def negating_enhancer():
-    from pipeline import registry
+    from pipeline.enhance import enhancers
 
-    registry.register("enhancer", "negate", NegatingEnhancer)
-    yield "negate"
-    registry._factories["enhancer"].pop("negate", None)
-    registry._instances.pop(("enhancer", "negate"), None)
+    with enhancers.registered("negate", NegatingEnhancer):
+        yield "negate"
 
 
 def test_enhance_the_face_runs_the_ready_enhancer(negating_enhancer, studio_client, settings):
@@ -281,11 +310,11 @@ def test_enhance_the_face_runs_the_ready_enhancer(negating_enhancer, studio_clie
 
 
 def test_the_job_table_lists_the_enhance_stage_only_when_an_enhancer_ran():
-    from studio.lab_tab import _job_markdown
+    from studio.lab_tab import job_markdown
 
     timings = {"render": 0.7, "enhance": 0.001, "encode": 0.2}
-    plain = _job_markdown({"job_id": "j", "status": "done", "timings": timings})
-    enhanced = _job_markdown({"job_id": "j", "status": "done", "timings": timings, "enhancer": "gfpgan"})
+    plain = job_markdown({"job_id": "j", "status": "done", "timings": timings})
+    enhanced = job_markdown({"job_id": "j", "status": "done", "timings": timings, "enhancer": "gfpgan"})
     assert "| render |" in plain and "| encode |" in plain and "| enhance |" not in plain
     assert "| enhance | 0.00 s |" in enhanced
 
@@ -305,7 +334,7 @@ def test_a_bad_portrait_or_control_through_the_api_is_a_failed_job_with_its_reas
         blink = "lots" if what == "not-a-number" else 0.3
         answer = join(client, url, fn_index(studio_app, api_name="render"),
                       [portrait, "Hello.", None, "", "auto", blink, 0.3, 0.4, 0.5, 0.3, "embedded", False,
-                       None, None, None])
+                       None, None, None, None])  # the raw protocol sends every input: renderer_options last
     [job] = JobStore(settings.db_path).list()
     expected = {"not-an-image": "could not read 'photo.png' as an image", "not-a-number": "blink_rate must be a number between 0 and 1, "
                                                                    "got 'lots'"}[what]
