@@ -34,11 +34,11 @@ class Row:
 
 
 def render(portrait="portrait", script="Hello there.", audio=None, persona="", emotion="auto",
-           controls=(0.3, 0.3, 0.4, 0.5, 0.3), backend="embedded"):
+           controls=(0.3, 0.3, 0.4, 0.5, 0.3), backend="embedded", renderer_options=None):
     def data(files):
         return [files(portrait) if isinstance(portrait, str) else portrait, script,
                 files(audio) if isinstance(audio, str) else audio, persona, emotion, *controls, backend, False,
-                None, None, None]
+                None, None, None, renderer_options]  # the three deprecated SadTalker parameters, then the options
     return data
 
 
@@ -75,6 +75,12 @@ ROWS = [
     Row("unknown backend", "render", render(backend="sadtaker"), "renderer 'sadtaker' not found", FAILED),
     Row("unknown persona", "render", render(persona="nobody"), "no persona 'nobody'"),
     Row("no portrait", "render", render(portrait=None), "choose a portrait"),
+    Row("renderer options that are a list", "render", render(renderer_options=[1, 2]),
+        "renderer_options must be a JSON object (a dict), got [1, 2]"),
+    Row("renderer options that are not JSON", "render", render(renderer_options="size=512"),
+        "renderer_options must be a JSON object, got 'size=512'"),
+    Row("renderer option out of range", "render", render(backend="sadtalker", renderer_options={"pose_style": 99}),
+        "SadTalker pose style must be a whole number from 0 to 45, got 99", FAILED),
     Row("chat: reply length of a billion tokens", "chat", chat(max_tokens=1_000_000_000),
         "a reply of up to 1,000,000,000 tokens is longer than a chat reply may be"),
     Row("chat: reply length that is a word", "chat", chat(max_tokens="long"),
