@@ -299,14 +299,28 @@ def test_rerender_request_carries_the_job_over(settings):
     job = Runner(keyed).submit(RenderRequest(image=SAMPLE_PORTRAIT, text="Hello from D-ID.", backend="did",
                                              persona="adam", controls={"head_tilt": 0.2}, emotion="happy",
                                              voice="en_US-joe-medium", max_side=384, seed=5,
-                                             hosted={"voice_id": "microsoft:en-US-JennyNeural"}))
+                                             renderer_options={"voice_id": "microsoft:en-US-JennyNeural"}))
     request = history.rerender_request(settings, job, "embedded")
     assert request.image == settings.job_dir(job.id) / "input" / "portrait.png" and request.audio is None
     assert (request.text, request.persona, request.backend) == ("Hello from D-ID.", "adam", "embedded")
     assert request.controls == {"head_tilt": 0.2} and request.emotion == "happy" and request.seed == 5
     assert (request.voice, request.max_side, request.controller) == ("en_US-joe-medium", 384, "rules")
-    assert request.hosted == {}, "vendor voice ids mean nothing to another backend"
-    assert history.rerender_request(settings, job, "did").hosted == {"voice_id": "microsoft:en-US-JennyNeural"}
+    assert _vendor_options(request) == {}, "vendor voice ids mean nothing to another backend"
+    voice = {"voice_id": "microsoft:en-US-JennyNeural"}
+    assert _vendor_options(history.rerender_request(settings, job, "did")) == voice
+
+    # a job from before options were one dict kept a vendor's ids under "hosted": they carry over too
+    old = JobStore(settings.db_path).create(kind="render", backend="did", text="Hello from D-ID.", status="done",
+                                            options={"hosted": voice, "max_side": 512, "seed": 0})
+    (settings.job_dir(old.id) / "input").mkdir(parents=True)
+    (settings.job_dir(old.id) / "input" / "portrait.png").write_bytes(SAMPLE_PORTRAIT.read_bytes())
+    assert _vendor_options(history.rerender_request(settings, old, "did")) == voice
+    assert _vendor_options(history.rerender_request(settings, old, "embedded")) == {}
+
+
+def _vendor_options(request: RenderRequest) -> dict:
+    """The renderer options a request carries, under either name (``hosted`` is the deprecated one)."""
+    return {**request.hosted, **request.renderer_options}
 
 
 def test_rerender_and_details_keep_the_enhancer_and_same_backend_renderer_options(settings):

@@ -128,7 +128,9 @@ def _out_of_memory_job(settings):
 
 
 def test_resume_finishes_a_failed_sadtalker_job_on_another_renderer(standin_sadtalker, studio_client, settings):
-    assert settings.sadtalker_dir == standin_sadtalker
+    from pipeline.render.sadtalker import SadTalkerSettings
+
+    assert SadTalkerSettings.of(settings).checkout == standin_sadtalker
     failed = _out_of_memory_job(settings)
     store = JobStore(settings.db_path)
     job_dir = settings.job_dir(failed.id)
