@@ -41,7 +41,7 @@ def main() -> None:
     import torch
 
     from pipeline.enhance.restore import enhance_video
-    from pipeline.enhance.gfpgan import ARCHITECTURE, GFPGANEnhancer, package_reason
+    from pipeline.enhance.gfpgan import ARCHITECTURE, GFPGANEnhancer, GFPGANSettings, package_reason
     from pipeline.media import VideoReader, VideoWriter
     from pipeline.runner import RenderRequest, Runner
     from pipeline.settings import resolve
@@ -71,7 +71,7 @@ def main() -> None:
     frames = round(args.seconds * settings.fps)
 
     began = time.perf_counter()
-    enhance_video(clip, work / "around.mp4", lambda aligned: aligned, smoothing=settings.gfpgan_smoothing)
+    enhance_video(clip, work / "around.mp4", lambda aligned: aligned, smoothing=GFPGANSettings.of(settings).smoothing)
     around_s = time.perf_counter() - began
 
     cuda = torch.cuda.is_available()

@@ -33,12 +33,12 @@ SAMPLE = ROOT / "assets" / "sample_speech.mp3"
 
 
 def one_run(backend_name: str, model: str | None) -> dict:
-    from pipeline import registry
     from pipeline.settings import resolve
+    from pipeline.speech import transcribers
     from pipeline.speech.stt import load_speech
 
     settings = resolve(dotenv=False)
-    backend = registry.build("stt", backend_name, settings, model)
+    backend = transcribers.create(backend_name, settings, model=model)
     began = time.perf_counter()
     backend.load()
     load_s = time.perf_counter() - began
