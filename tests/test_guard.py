@@ -36,7 +36,8 @@ def http(studio_app):
 
 def _render_data(portrait, audio=None, script="Hello there."):
     # portrait, script, audio, persona, emotion, five controls, backend, enhance, SadTalker's three
-    return [portrait, script, audio, "", "auto", 0.3, 0.3, 0.4, 0.5, 0.3, "embedded", False, None, None, None]
+    # (deprecated), renderer_options: the raw protocol sends every input
+    return [portrait, script, audio, "", "auto", 0.3, 0.3, 0.4, 0.5, 0.3, "embedded", False, None, None, None, None]
 
 
 def _copies_of(settings, original) -> list:
