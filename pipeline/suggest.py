@@ -19,11 +19,10 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from .llm import llms
 from .controls import CONTROL_NAMES, Controls, check_emotion
 from .errors import BadInput
+from .llm import llms
 from .settings import CONTROLLERS, Settings
 from .stages import STAGE_FUNCTIONS, StageContext
 
@@ -50,14 +49,6 @@ class Suggestion:
 
     def values(self) -> dict[str, float]:
         return {name: getattr(self.controls, name) for name in CONTROL_NAMES}
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON. The controller's path is ``controller_path`` and no key is called "path":
-        gradio_client takes any ``{"path": str}`` it receives for a file to download."""
-        answer = {key: value for key, value in self.detail.items() if key not in ("path", "reasons")}
-        return {"controls": self.values(), "emotion": self.emotion, "confidence": self.confidence,
-                "controller": self.controller, "controller_path": self.path, "why": list(self.why),
-                "answer": answer, "duration_s": self.duration_s, "timings": self.timings}
 
 
 def suggest_controls(settings: Settings, *, text: str | None = None, audio: str | Path | None = None,

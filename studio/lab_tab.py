@@ -58,12 +58,12 @@ from pipeline.errors import BackendUnavailable, BadInput, StudioError
 from pipeline.jobs import Job
 from pipeline.media import probe
 from pipeline.preview import portrait_image, render_preview
-from pipeline.render import ALL_CONTROLS, OptionSpec, renderers
-from pipeline.runner import RenderRequest, job_result
+from pipeline.render import OptionSpec, renderers
+from pipeline.runner import RenderRequest
 from pipeline.stages import renderer_options as job_renderer_options
-from pipeline.stages import timings_to_show
 from pipeline.suggest import suggest_controls
 
+from . import lab_view as view
 from .common import SAMPLE_PORTRAIT, LabTab, StudioContext, bind, progress_callback, shown_errors
 from .limits import quota
 
@@ -176,7 +176,7 @@ def build(ctx: StudioContext, tab: gr.Tab) -> LabTab:
             job_summary = gr.Markdown(elem_id="lab-job")
             backend = gr.Dropdown(ctx.backend_choices("renderer"), value=ctx.settings.renderer, label="Backend",
                                   allow_custom_value=True, elem_id="lab-backend")
-            honours_line, honours_table = honours(ctx, ctx.settings.renderer)
+            honours_line, honours_table = view.honours(ctx.settings, ctx.settings.renderer)
             honours_md = gr.Markdown(honours_line, elem_id="lab-honours")
             with gr.Accordion("How this backend honours each control", open=False):
                 honours_detail = gr.Markdown(honours_table, elem_id="lab-honours-table")
@@ -235,7 +235,7 @@ def build(ctx: StudioContext, tab: gr.Tab) -> LabTab:
     api_render.click(bind(render, ctx), [*base_inputs, *legacy, api_options], [video, details],
                      api_name="render", api_description=RENDER_API, concurrency_id="lab-render",
                      preprocess=False, validator=quota(ctx, "render"))
-    details.change(job_markdown, details, job_summary, queue=False, api_visibility="private",
+    details.change(view.job_markdown, details, job_summary, queue=False, api_visibility="private",
                    show_progress="hidden")
 
     # -- backends and what may have changed elsewhere -----------------------------------------
@@ -306,7 +306,7 @@ def suggest(ctx: StudioContext, script: str | None = None, audio: str | None = N
     result = suggest_controls(ctx.settings, text=text, audio=recording, emotion=_forced(emotion),
                               persona=persona or None, llm=None if llm in (DEFAULT_LLM, RULES, None) else llm,
                               controller=RULES if llm == RULES else "llm", owner=ctx.owner)
-    return result.to_dict()
+    return view.suggestion_answer(result)
 
 
 def apply_suggestion(found: dict | None):
@@ -344,7 +344,7 @@ def render(ctx: StudioContext, portrait: Any, script: str | None = None, audio: 
         voice=chosen_persona.voice if chosen_persona else None, renderer_options=own,
         **_enhancer(ctx, enhance))
     job = ctx.runner.render(request, progress=progress_callback(progress))
-    return job.video_path, _details(job, ignored_script=bool(recording and (script or "").strip()))
+    return job.video_path, view.render_details(job, ignored_script=bool(recording and (script or "").strip()))
 
 
 def render_from_lab(ctx: StudioContext, options: OptionPanels, *values, progress=gr.Progress()):
@@ -365,7 +365,7 @@ def render_on_release(ctx: StudioContext, options: OptionPanels, auto: bool, por
 
 def backend_chosen(ctx: StudioContext, options: OptionPanels, name):
     """A backend picked: what it honours, and its own options panel (the others hidden)."""
-    return (*honours(ctx, name), *options.visibility(name))
+    return (*view.honours(ctx.settings, name), *options.visibility(name))
 
 
 def refresh(ctx: StudioContext, options: OptionPanels, backend_name):
@@ -490,52 +490,6 @@ def _job_copy(job_dir: Path, stem: str) -> Path | None:
     """The job's own copy of an input (``input/portrait.png``): served, and still there after the
     original upload is gone."""
     return next(iter(sorted((job_dir / "input").glob(f"{stem}.*"))), None)
-
-
-def _details(job: Job, *, ignored_script: bool = False) -> dict:
-    details = {**job_result(job), "backend": job.backend, "persona": job.persona, "controller": job.controller}
-    options = job.options or {}
-    if options.get("renderer_options"):
-        details["renderer_options"] = options["renderer_options"]
-    if options.get("enhancer"):
-        details["enhancer"] = options["enhancer"]
-    if job.controls_ignored:
-        details["controls_ignored"] = job.controls_ignored
-    if ignored_script:
-        details["notes"] = [*details.get("notes", []), "the recording was used; the script was not spoken"]
-    return details
-
-
-def job_markdown(details: dict | None) -> str:
-    """The job in a few lines: id, status, length, emotion, backend; seconds per stage; notes."""
-    if not details:
-        return ""
-    timings = details.get("timings") or {}
-    head = (f"**Job `{details['job_id']}`** · {details['status']} · {details.get('duration_s') or 0:.1f} s of "
-            f"video · emotion {details.get('emotion')} · {details.get('backend')} · "
-            f"rendered in {sum(timings.values()):.1f} s")
-    rows = "\n".join(f"| {stage} | {seconds:.2f} s |"
-                     for stage, seconds in timings_to_show(timings, details.get("enhancer")).items())
-    notes = "".join(f"\n- {note}" for note in details.get("notes", []))
-    return f"{head}\n\n| stage | time |\n|---|---:|\n{rows}\n{notes}"
-
-
-def honours(ctx: StudioContext, name: str | None) -> tuple[str, str]:
-    """A line saying whether the backend can run and what it honours, and a table of how."""
-    if not name or name not in renderers.names():
-        return (f"**No renderer called {name!r}.**" if name else ""), ""
-    reason = renderers.unavailable(name, ctx.settings)
-    try:
-        told = dict(renderers.create(name, ctx.settings).capabilities(ctx.settings).controls)
-    except StudioError:
-        told = {}
-    honoured = [c.replace("_", " ") for c in ALL_CONTROLS if c in told]
-    ignored = [c.replace("_", " ") for c in ALL_CONTROLS if c not in told]
-    state = "ready" if reason is None else f"**unavailable**: {reason}"
-    line = f"**{name}**: {state}. Honours {', '.join(honoured) or 'nothing'}"
-    line += f"; ignores {', '.join(ignored)}." if ignored else "."
-    rows = "\n".join(f"| {c.replace('_', ' ')} | {told.get(c, 'ignored')} |" for c in ALL_CONTROLS)
-    return line, f"| control | how {name} honours it |\n|---|---|\n{rows}"
 
 
 def persona_choices(ctx: StudioContext) -> list[tuple[str, str]]:

@@ -49,7 +49,9 @@ def test_the_llm_proposal_comes_back_clamped_and_says_why(settings, fake, tmp_pa
     assert "fake (scripted) proposed the controls (llm-clamped)" in found.why
     assert "out of range, clamped to 0–1: head_tilt 1.7 → 1.0, mouth_openness -0.4 → 0.0" in found.why
     assert list(found.timings) == ["speech", "analysis", "emotion", "control"] and found.duration_s > 1
-    assert found.to_dict()["controller_path"] == "llm-clamped"
+    from studio.lab_view import suggestion_answer
+
+    assert suggestion_answer(found)["controller_path"] == "llm-clamped"
     assert JobStore(settings.db_path).list() == []  # no job was made …
     assert not list(tmp_path.glob("avatar-suggest-*"))  # … and the scratch folder is gone
 
@@ -310,7 +312,7 @@ def test_enhance_the_face_runs_the_ready_enhancer(negating_enhancer, studio_clie
 
 
 def test_the_job_table_lists_the_enhance_stage_only_when_an_enhancer_ran():
-    from studio.lab_tab import job_markdown
+    from studio.lab_view import job_markdown
 
     timings = {"render": 0.7, "enhance": 0.001, "encode": 0.2}
     plain = job_markdown({"job_id": "j", "status": "done", "timings": timings})
