@@ -152,6 +152,11 @@ def build_parser() -> argparse.ArgumentParser:
     transcribe.add_argument("--language", help="language code, e.g. en (default: detect)")
     transcribe.add_argument("--json", action="store_true")
 
+    backends = commands.add_parser("backends", help="list every backend (plugins included), whether it can run "
+                                                    "here and why not, and each renderer's controls and options")
+    backends.add_argument("--kind", choices=["renderer", "enhancer", "tts", "stt", "llm"], help="only this kind")
+    backends.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+
     commands.add_parser("hash-password", help="read a password (typed, or one line on stdin) and print its hash "
                                               "for an --auth-file line: user:<hash>")
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Get SadTalker ready for the studio's `sadtalker` renderer (the README's GPU workstation steps):
+# Get SadTalker ready for the studio's `sadtalker` renderer (docs/gpu-workstation.md):
 # clone it at the commit the studio was written against, download its checkpoints with its own
 # script (they land in checkpoints/ and gfpgan/weights/), and apply scripts/patch_sadtalker.py
 # (two names newer numpy and Pillow removed). Needs git and wget, and GitHub reachable.

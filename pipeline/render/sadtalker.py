@@ -151,7 +151,7 @@ def unavailable_reason(settings: Settings, *, size: int | None = None, preproces
     if checkout is None:
         return ("SADTALKER_DIR is not set — clone github.com/OpenTalker/SadTalker, download its checkpoints "
                 "and set SADTALKER_DIR to the checkout (bash scripts/setup_sadtalker.sh clones it and downloads "
-                "them; see the README's GPU workstation steps)")
+                "them; see docs/gpu-workstation.md)")
     if not checkout.is_dir():
         return f"SADTALKER_DIR={checkout} does not exist — point it at a SadTalker checkout"
     missing = [name for name in CHECKOUT_FILES if not (checkout / name).exists()]
@@ -334,8 +334,8 @@ def _missing_dependency(checkout: Path, error: ImportError) -> BackendUnavailabl
     # Not the checkout's own requirements.txt: it pins numpy 1.23 and other releases that no longer
     # install on Python 3.11; requirements-gpu.txt has what its code needs today.
     return BackendUnavailable(f"SadTalker's own dependencies are missing ({error}) — install the GPU path into "
-                              "this environment: bash scripts/setup.sh --gpu (requirements-gpu.txt; see the "
-                              "README's GPU workstation steps)")
+                              "this environment: bash scripts/setup.sh --gpu (requirements-gpu.txt; see "
+                              "docs/gpu-workstation.md)")
 
 
 @contextlib.contextmanager
