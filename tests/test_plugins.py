@@ -89,6 +89,10 @@ def test_the_cli_renders_with_an_installed_renderer(plugin_dir, studio_home):
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
+    listed = subprocess.run([sys.executable, "app.py", "backends", "--kind", "renderer", "--json"],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    [still] = [entry for entry in json.loads(listed.stdout)["renderer"] if entry["name"] == "still"]
+    assert still["ready"] and still["honours"] == {} and [o["name"] for o in still["options"]] == ["tint"]
     assert result["status"] == "done"
     assert "held still, tint sepia" in result["notes"]
     video = probe(Path(result["video"]))
