@@ -38,6 +38,51 @@ def test_a_layer_never_imports_the_ones_above_it(package, forbidden):
     assert {path: names for path, names in offenders.items() if names} == {}
 
 
+def module_graph(packages: tuple[str, ...]) -> dict[str, set[str]]:
+    """Module → the project modules it imports when it is itself imported (module-level imports;
+    ``from package import submodule`` counts as the submodule only, as Python resolves it)."""
+    paths = {}
+    for package in packages:
+        for path in (ROOT / package).rglob("*.py"):
+            parts = list(path.relative_to(ROOT).with_suffix("").parts)
+            paths[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph = {}
+    for name, path in paths.items():
+        here = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+        edges = set()
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.Import):
+                edges.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                base = ".".join(here[: len(here) - node.level + 1] + ([node.module] if node.module else [])) \
+                    if node.level else node.module
+                submodules = {f"{base}.{alias.name}" for alias in node.names} & set(paths)
+                edges.update(submodules or {base})
+        graph[name] = {edge for edge in edges if edge in paths and edge != name}
+    return graph
+
+
+def test_no_import_cycles():
+    graph = module_graph(("pipeline", "personas", "cli", "studio"))
+    cycles, state, stack = [], {}, []
+
+    def visit(module: str) -> None:
+        state[module] = "open"
+        stack.append(module)
+        for imported in sorted(graph[module]):
+            if state.get(imported) == "open":
+                cycles.append(" → ".join(stack[stack.index(imported):] + [imported]))
+            elif imported not in state:
+                visit(imported)
+        stack.pop()
+        state[module] = "done"
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module)
+    assert len(graph) > 80 and cycles == []
+
+
 HANDLERS = {
     "studio.chat_tab": {"new_conversation", "pick_persona", "refresh", "resume", "end_turn", "reply_player",
                         "take_message", "answer", "chat", "transcribe"},
