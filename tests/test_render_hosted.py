@@ -373,6 +373,20 @@ def test_a_failed_video_reports_the_vendors_words_and_resume_submits_anew(heygen
     assert len({r.header("idempotency-key") for r in heygen.fake.creates}) == 2
 
 
+def test_a_job_from_before_renderer_options_resumes_with_its_vendor_ids(heygen):
+    """Jobs recorded before a renderer's options were one dict kept a vendor's ids under
+    ``options["hosted"]``; resuming one still sends them."""
+    avatar = next(iter(AVATARS))
+    heygen.fake.fail_next = ("RENDER_FAILED", "Avatar rendering failed because of an internal error")
+    _, job = heygen.failed(RemoteError, renderer_options={"avatar_id": avatar})
+    old_form = {key: value for key, value in job.options.items() if key != "renderer_options"}
+    heygen.runner().store.update(job.id, options={**old_form, "hosted": {"avatar_id": avatar}})
+
+    done = heygen.resume(job.id)
+    assert done.status == "done" and len(heygen.fake.creates) == 2
+    assert heygen.fake.creates[-1].body["type"] == "avatar" and heygen.fake.creates[-1].body["avatar_id"] == avatar
+
+
 def test_face_not_found_and_rejected_talks_from_d_id(did):
     did.fake.fail_next = ("FaceError", "Face not detected in the source image")
     error, job = did.failed(BadInput)
