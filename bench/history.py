@@ -151,7 +151,7 @@ def main(argv=None) -> int:
     from pipeline.settings import resolve
 
     settings = resolve(dotenv=False)
-    from pipeline.jobs import JobStore
+    from pipeline.db import JobStore
 
     store = JobStore(settings.db_path)
     insert_s = fill(store, args.rows)

@@ -17,8 +17,8 @@ import tempfile
 from pathlib import Path
 
 from pipeline.controls import parse_assignments
+from pipeline.db import Job, JobStore
 from pipeline.errors import BadInput, StudioError
-from pipeline.jobs import Job, JobStore
 from pipeline.runner import RenderRequest, Runner, job_result
 from pipeline.settings import resolve
 

@@ -37,9 +37,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .conversations import ConversationStore, Turn, cache_key
+from .db import ConversationStore, JobStore, Turn, cache_key
 from .errors import BadInput, StudioError
-from .jobs import JobStore
 from .llm import get_llm
 from .llm.base import Completion, LLMBackend
 from .settings import Settings

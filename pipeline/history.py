@@ -35,8 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from .controls import CONTROL_NAMES
+from .db import STATUSES, Job, JobStore
 from .errors import BadInput, StudioError
-from .jobs import STATUSES, Job, JobStore
 from .runner import Progress, RenderRequest, Runner, job_input
 from .settings import Settings
 

@@ -28,8 +28,8 @@ import datetime as dt
 from dataclasses import dataclass, fields
 from typing import Mapping
 
+from .db import JobStore
 from .errors import BadInput
-from .jobs import JobStore
 
 HOUR = dt.timedelta(hours=1)
 MINUTE = dt.timedelta(minutes=1)

@@ -29,9 +29,9 @@ from .enhance import enhancers
 from .llm import llms
 from .render import renderers
 from .controls import check_emotion, check_user_controls
+from .db import Job, JobStore, now
 from .errors import BadInput, StudioError
 from .files import file_sha256
-from .jobs import Job, JobStore, now
 from .leftovers import mark_children, remove_partials, stop_leftovers
 from .settings import CONTROLLERS, MAX_SIDE_RANGE, Settings
 from .stages import OUTPUTS, STAGE_FUNCTIONS, STAGES, StageContext, stage_weights

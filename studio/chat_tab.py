@@ -41,7 +41,7 @@ import gradio as gr
 
 from personas.model import Persona
 from pipeline.chat import REPLY_TOKENS, ChatRequest, check_message, persona_llm_name
-from pipeline.conversations import Turn
+from pipeline.db import Turn
 from pipeline.errors import BadInput, StudioError
 from pipeline.speech.stt import transcribe_file
 

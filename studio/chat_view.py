@@ -12,7 +12,7 @@ import numpy as np
 
 from personas.model import Persona
 from pipeline.chat import ChatReply
-from pipeline.conversations import Conversation, Turn
+from pipeline.db import Conversation, Turn
 from pipeline.speech.wav import read_wav
 
 NO_MODE = "(none)"  # mode names are slugs, so this can never be one

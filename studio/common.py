@@ -23,8 +23,8 @@ import gradio as gr
 from personas.store import EXAMPLES_DIR, PersonaStore
 from pipeline import registry
 from pipeline.chat import Chat
+from pipeline.db import JobStore
 from pipeline.errors import StudioError
-from pipeline.jobs import JobStore
 from pipeline.runner import Runner
 from pipeline.settings import PROJECT_ROOT, Settings
 

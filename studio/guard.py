@@ -19,7 +19,7 @@ not, validators included), which
    copies in Gradio's cache). Anything else is one clear error and nothing runs — no job, no copy;
 3. runs the event with the owner in a context variable (``current_owner``), which
    ``StudioContext`` turns into owner-scoped stores, so every query the handler makes is the
-   owner's (the data layer does the filtering: see ``pipeline.jobs``);
+   owner's (the data layer does the filtering: see ``pipeline.db``);
 4. records the files the event sent back as this owner's (``FileGrants``).
 
 ``StudioHTTPGuard`` is the HTTP half, an ASGI middleware on Gradio's own app: uploads

@@ -40,10 +40,10 @@ import gradio as gr
 import pandas as pd
 
 from pipeline import history
-from pipeline.render import renderers
+from pipeline.db import STATUSES, Job
 from pipeline.errors import BadInput, StudioError
 from pipeline.history import JobQuery
-from pipeline.jobs import STATUSES, Job
+from pipeline.render import renderers
 from pipeline.stages import STAGES, timings_to_show
 
 from .common import ForEachEvent, LabTab, StudioContext, progress_callback, shown_errors

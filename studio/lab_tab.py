@@ -53,9 +53,9 @@ from typing import Any, Sequence
 import gradio as gr
 
 from pipeline.controls import CONTROL_NAMES, EMOTIONS, Controls
+from pipeline.db import Job
 from pipeline.enhance import first_ready
 from pipeline.errors import BackendUnavailable, BadInput, StudioError
-from pipeline.jobs import Job
 from pipeline.media import probe
 from pipeline.preview import portrait_image, render_preview
 from pipeline.render import OptionSpec, renderers

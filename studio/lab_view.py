@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.jobs import Job
+from pipeline.db import Job
 from pipeline.errors import StudioError
 from pipeline.render import ALL_CONTROLS, renderers
 from pipeline.runner import job_result

@@ -46,8 +46,7 @@ def test_the_api_lists_chat_and_transcribe_with_named_parameters(studio_client):
 
 
 def test_a_conversation_continues_with_its_history_and_a_video_reply(studio_client, fake, settings):
-    from pipeline.conversations import ConversationStore
-    from pipeline.jobs import JobStore
+    from pipeline.db import ConversationStore, JobStore
     from pipeline.media import probe
 
     fake.enqueue("Only if the profit logic holds.", "Price for the segment that values it.")
@@ -120,8 +119,7 @@ def test_bad_requests_are_readable_errors(studio_client, fake, arguments, error)
 
 
 def test_an_llm_failure_is_shown_and_the_question_stays_recorded(studio_client, fake, settings):
-    from pipeline.conversations import ConversationStore
-    from pipeline.jobs import JobStore
+    from pipeline.db import ConversationStore, JobStore
 
     fake.enqueue(RemoteError("mistral had a server error (HTTP 503)"))
     with pytest.raises(Exception, match=r"server error \(HTTP 503\)"):

@@ -15,8 +15,8 @@ import pytest
 from conftest import ROOT
 from fake_enhancer import NegatingEnhancer
 from media_checks import decode_frames
+from pipeline.db import JobStore
 from pipeline.enhance import Enhancer, enhancers
-from pipeline.jobs import JobStore
 from pipeline.media import probe
 
 

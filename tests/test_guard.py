@@ -13,7 +13,7 @@ import pytest
 
 from conftest import SAMPLE_PORTRAIT
 from http_client import error_of, fn_index, join, upload
-from pipeline.jobs import JobStore
+from pipeline.db import JobStore
 
 SAMPLE_SPEECH = SAMPLE_PORTRAIT.parent / "sample_speech.mp3"
 NOT_UPLOADED = "is not a file you uploaded"

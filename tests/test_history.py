@@ -15,9 +15,9 @@ import pytest
 
 from conftest import SAMPLE_PORTRAIT
 from pipeline import history
+from pipeline.db import JobStore, migrations
 from pipeline.errors import BadInput, JobNotFound
 from pipeline.history import JobQuery, job_details, list_jobs
-from pipeline.jobs import JobStore, migrations
 from pipeline.media import probe
 from pipeline.runner import RenderRequest, Runner
 from pipeline.stages import STAGES
@@ -82,7 +82,7 @@ def test_jobs_from_before_m005_are_searchable_after_the_upgrade(tmp_path):
 def test_work_seconds_column_knows_every_stage(tmp_path):
     """work_s (in the stats index) sums the stage names the newest migration knew: a new stage needs a
     new migration (m006 added "enhance")."""
-    from pipeline.jobs import _WORK_STAGES_6 as _WORK_STAGES  # the newest definition of work_s
+    from pipeline.db.migrations import _WORK_STAGES_6 as _WORK_STAGES  # the newest definition of work_s
 
     assert tuple(_WORK_STAGES) == tuple(STAGES)
     store = JobStore(tmp_path / "studio.db")
@@ -259,7 +259,7 @@ def test_compare_two_jobs(rendered):
 
 # -- acting --------------------------------------------------------------------------------------
 def test_delete_removes_row_and_folder_and_unlinks_chat_turns(settings):
-    from pipeline.conversations import ConversationStore
+    from pipeline.db import ConversationStore
 
     store = _store(settings)
     job = _job(store, 0, text="to be deleted")

@@ -11,7 +11,7 @@ import os
 import pytest
 
 from conftest import SAMPLE_PORTRAIT
-from pipeline.jobs import JobStore
+from pipeline.db import JobStore
 from pipeline.media import probe
 from pipeline.runner import RenderRequest, Runner
 

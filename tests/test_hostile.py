@@ -31,8 +31,8 @@ from audio_fixtures import write_wav
 from PIL import Image
 
 import fake_llm
+from pipeline.db import JobStore
 from pipeline.errors import RemoteError
-from pipeline.jobs import JobStore
 from pipeline.llm import llms
 
 FAILED, NO_JOB = "failed", "no job"  # ``Row.job``; None: not checked (the store itself is the problem)

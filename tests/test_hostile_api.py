@@ -17,7 +17,7 @@ from audio_fixtures import write_wav
 import fake_llm
 from conftest import SAMPLE_PORTRAIT
 from http_client import error_of, fn_index, join, upload
-from pipeline.jobs import JobStore
+from pipeline.db import JobStore
 
 FAILED, NO_JOB = "failed", "no job"
 SAMPLE_SPEECH = SAMPLE_PORTRAIT.parent / "sample_speech.mp3"

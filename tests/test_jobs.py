@@ -5,7 +5,7 @@ import sys
 import pytest
 
 from pipeline.errors import DataFolderUnusable, JobNotFound
-from pipeline.jobs import JobStore, migrations
+from pipeline.db import JobStore, migrations
 
 
 def test_migrations_are_idempotent_and_named(tmp_path):
@@ -27,7 +27,7 @@ def test_a_database_from_the_first_release_is_upgraded_in_place(tmp_path):
     import sqlite_utils
     from sqlite_utils.migrations import Migrations
 
-    from pipeline.jobs import m001_jobs
+    from pipeline.db.migrations import m001_jobs
 
     path = tmp_path / "studio.db"
     db = sqlite_utils.Database(path)

@@ -18,8 +18,8 @@ import fake_llm
 from conftest import SAMPLE_PORTRAIT
 from fake_enhancer import NegatingEnhancer
 from pipeline.controls import CONTROL_NAMES
+from pipeline.db import JobStore
 from pipeline.errors import BadInput
-from pipeline.jobs import JobStore
 from pipeline.media import probe
 from pipeline.render.sadtalker import SadTalkerSettings
 

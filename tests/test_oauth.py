@@ -14,7 +14,7 @@ import pytest
 
 from conftest import SAMPLE_PORTRAIT
 from http_client import error_of, fn_index, join, upload
-from pipeline.jobs import JobStore
+from pipeline.db import JobStore
 
 SECRET = "space-oauth-secret"
 

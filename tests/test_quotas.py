@@ -8,9 +8,8 @@ import datetime as dt
 
 import pytest
 
-from pipeline.conversations import ConversationStore
+from pipeline.db import ConversationStore, JobStore
 from pipeline.errors import BadInput
-from pipeline.jobs import JobStore
 from pipeline.quotas import Limits, QuotaExceeded, check_chat, check_render, check_waiting
 
 NOW = dt.datetime(2026, 12, 6, 14, 30, tzinfo=dt.timezone.utc)

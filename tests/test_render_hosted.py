@@ -35,7 +35,7 @@ from pipeline.errors import (
     RemoteError,
     RemoteTimeout,
 )
-from pipeline.jobs import JobStore
+from pipeline.db import JobStore
 from pipeline.media import is_faststart, probe
 from pipeline.render import renderers
 from pipeline.render.hosted import MAX_POLL_ERRORS, RemoteStatus, poll_until_finished

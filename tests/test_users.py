@@ -15,7 +15,7 @@ import pytest
 import fake_llm
 from conftest import SAMPLE_PORTRAIT, USERS, serve_with_users
 from http_client import error_of, fn_index, join, login, upload
-from pipeline.jobs import JobStore
+from pipeline.db import JobStore
 
 MISSING_JOB = "no job with id '{}' — `python app.py jobs` lists them"
 

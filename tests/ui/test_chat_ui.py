@@ -57,8 +57,7 @@ def send(page, text: str) -> None:
 
 
 def test_a_message_gets_a_streamed_reply_and_a_playable_video(page, slow, live_studio):
-    from pipeline.conversations import ConversationStore
-    from pipeline.jobs import JobStore
+    from pipeline.db import ConversationStore, JobStore
 
     _, settings = live_studio
     slow.enqueue(ANSWER)

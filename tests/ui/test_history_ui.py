@@ -136,7 +136,7 @@ def test_resume_an_interrupted_job_then_render_it_again(page, live_studio):
     from it and keeps the old one."""
     from playwright.sync_api import expect
 
-    from pipeline.jobs import JobStore
+    from pipeline.db import JobStore
 
     _, settings = live_studio
     job = Runner(settings).render(RenderRequest(image=SAMPLE_PORTRAIT, text="Stopped halfway, finished later."))
@@ -180,7 +180,7 @@ def test_resume_a_failed_sadtalker_job_on_the_embedded_renderer(page, live_studi
     from playwright.sync_api import expect
 
     from pipeline.errors import StudioError
-    from pipeline.jobs import JobStore
+    from pipeline.db import JobStore
 
     _, settings = live_studio
     script = "SadTalker could not, so the embedded renderer will."

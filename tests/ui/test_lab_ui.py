@@ -14,7 +14,7 @@ import re
 from playwright.sync_api import expect
 
 import fake_llm
-from pipeline.jobs import JobStore
+from pipeline.db import JobStore
 
 from .conftest import open_tab, screenshot
 

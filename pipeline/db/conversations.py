@@ -1,7 +1,7 @@
 """Conversations, their turns, and the LLM answer cache, in the studio's SQLite database.
 
-The tables come from the same ``Migrations`` as the jobs (``jobs.m002_chat``), so one database
-holds everything a person did. A conversation belongs to one persona and one mode; its turns are
+The tables come from the same ``Migrations`` as the jobs (``migrations.m002_chat``), so one
+database holds everything a person did. A conversation belongs to one persona and one mode; its turns are
 numbered (``seq``) in the order they were said. An assistant turn records the backend and model
 that wrote it, its latency, tokens where the backend reported them, whether it came from the
 cache, how many old turns were left out to fit the model's context, and the render job or audio
@@ -25,7 +25,7 @@ import secrets
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from .errors import BadInput
+from ..errors import BadInput
 from .jobs import JobStore, new_job_id, now
 
 

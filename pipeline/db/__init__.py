@@ -1,0 +1,28 @@
+"""The data layer: the studio's one SQLite database and everything that reads or writes it.
+
+No other module holds SQL. The rest of the studio asks these stores and functions for data
+(``Job``, ``Conversation``, ``Turn``, pages of job summaries, statistics) and never sees a
+connection; ``tests/test_db.py`` checks that no SQL creeps in elsewhere.
+
+* ``connection`` — opening the file the first time (data folder, WAL, a lock so one opener at a
+  time applies the migrations, ``DataFolderUnusable`` when it cannot be used) and a connection per
+  call, never shared between threads.
+* ``migrations`` — every schema change in the order it shipped; append-only.
+* ``jobs`` — ``Job`` and ``JobStore``: create, get, update, list, delete a job; the values a filter
+  can take; jobs whose process died become interrupted.
+* ``conversations`` — ``Conversation``, ``Turn``, ``ConversationStore`` and the LLM answer cache.
+
+Ownership is enforced here and nowhere else: a store made with ``for_owner(name)`` adds
+``owner = ?`` to every query it makes (``JobStore.owned``), conversations and their turns
+included, so a handler cannot forget it.
+"""
+
+from .connection import connect, open_database, unusable_store
+from .conversations import Conversation, ConversationStore, Turn, cache_key
+from .jobs import STATUSES, Job, JobStore, new_job_id, now, stamp
+from .migrations import migrations
+
+__all__ = [
+    "STATUSES", "Conversation", "ConversationStore", "Job", "JobStore", "Turn", "cache_key", "connect",
+    "migrations", "new_job_id", "now", "open_database", "stamp", "unusable_store",
+]

@@ -1,0 +1,156 @@
+"""Every schema change of the studio's database, in the order it shipped.
+
+``sqlite_utils``' ``Migrations`` records each applied function by name in ``_sqlite_migrations``
+and applies the pending ones, in order, when the database is opened (``connection.open_database``).
+The history is append-only: a migration that has shipped is never edited, renamed or reordered —
+a database made by any release upgrades in place because of that — and a change to the schema is a
+new function at the end, with a comment saying why. ``tests/test_db.py`` holds the shipped names.
+
+The jobs table and its indexes come from m001, m003–m007; the chat tables (conversations, turns,
+and the LLM answer cache) from m002 and m007, so one database holds everything a person did.
+"""
+
+from __future__ import annotations
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("avatar_studio")
+
+
+@migrations()
+def m001_jobs(db: sqlite_utils.Database) -> None:
+    db["jobs"].create(
+        {
+            "id": str, "created_at": str, "started_at": str, "finished_at": str,
+            "kind": str, "persona": str, "backend": str,
+            "text": str, "audio_path": str, "audio_sha256": str,
+            "image_path": str, "image_sha256": str,
+            "options": str,  # JSON: voice, max_side, fps, seed
+            "controls_user": str, "controls_proposed": str, "controls_final": str,  # JSON
+            "controller": str,
+            "emotion": str, "emotion_confidence": float, "emotion_evidence": str,
+            "status": str, "stage": str, "error": str, "error_stage": str,
+            "timings": str,  # JSON {stage: seconds} for finished stages, in order
+            "notes": str,  # JSON list of things the user should know ("found 2 faces; …")
+            "video_path": str, "duration_s": float, "pid": int,
+        },
+        pk="id",
+        not_null={"id", "created_at", "kind", "status"},
+        defaults={"status": "queued", "kind": "render"},
+    )
+    db["jobs"].create_index(["created_at"])
+    db["jobs"].create_index(["status"])
+    db["jobs"].create_index(["persona"])
+    db["jobs"].create_index(["backend"])
+
+
+@migrations()
+def m002_chat(db: sqlite_utils.Database) -> None:
+    # Conversations with a persona, their turns, and the cache of LLM answers (see conversations.py).
+    db["conversations"].create(
+        {"id": str, "created_at": str, "updated_at": str, "persona": str, "mode": str, "title": str,
+         "llm": str, "model": str},
+        pk="id", not_null={"id", "created_at", "persona"},
+    )
+    db["conversations"].create_index(["updated_at"])
+    db["conversations"].create_index(["persona"])
+    db["turns"].create(
+        {"id": str, "conversation_id": str, "seq": int, "role": str, "content": str, "created_at": str,
+         "llm": str, "model": str, "latency_s": float, "first_token_s": float,
+         "tokens_in": int, "tokens_out": int, "cached": int, "trimmed_turns": int,
+         "job_id": str, "audio_path": str, "error": str},
+        pk="id", not_null={"id", "conversation_id", "seq", "role", "created_at"},
+        foreign_keys=[("conversation_id", "conversations", "id")],
+    )
+    db["turns"].create_index(["conversation_id", "seq"], unique=True)
+    db["turns"].create_index(["job_id"])
+    db["llm_cache"].create(
+        {"key": str, "created_at": str, "llm": str, "model": str, "text": str,
+         "tokens_in": int, "tokens_out": int, "hits": int},
+        pk="key", defaults={"hits": 0},
+    )
+
+
+@migrations()
+def m003_controller_detail(db: sqlite_utils.Database) -> None:
+    # The LLM controller records its raw answer and which path it took (llm, clamped, fallback).
+    db["jobs"].add_column("controller_detail", str)
+
+
+@migrations()
+def m004_hosted_render(db: sqlite_utils.Database) -> None:
+    # Hosted renderers (HeyGen, D-ID) record the vendor's id the moment the vendor returns it, so that a
+    # resumed job polls that video instead of paying for a second one; ``remote`` keeps the vendor, its
+    # status and the result URL as metadata, ``controls_ignored`` the controls that backend cannot honour.
+    db["jobs"].add_column("remote_id", str)
+    db["jobs"].add_column("remote", str)
+    db["jobs"].add_column("controls_ignored", str)
+    db["jobs"].create_index(["remote_id"])
+
+
+@migrations()
+def m005_history(db: sqlite_utils.Database) -> None:
+    # The History tab pages through up to 100 000 jobs newest first, filtered by status, persona or
+    # backend. An index per filter that ends in created_at lets SQLite read a filtered page straight
+    # off the index (no sort of every matching row); they supersede m001's single-column ones.
+    for column in ("status", "persona", "backend"):
+        db.execute(f"drop index if exists idx_jobs_{column}")
+        db["jobs"].create_index([column, "created_at"])
+    # The real-time factor needs a job's seconds of work: the sum of its stage timings. Summing the
+    # JSON of every job at each look at the stats costs ~0.3 s at 100 000 jobs; a generated column
+    # kept in an index holds the sum, so the stats read that index, not the rows (~60 ms). The stages are
+    # those of stages.STAGES when this was written (tests check they still match): a new stage needs
+    # a migration that redefines work_s.
+    work = " + ".join(f"coalesce(json_extract(timings, '$.{stage}'), 0)" for stage in _WORK_STAGES)
+    db.execute(f"alter table jobs add column work_s float generated always as ({work}) virtual")
+    db["jobs"].create_index(["status", "backend", "created_at", "duration_s", "work_s"], index_name="idx_jobs_stats")
+    # "Text contains": an FTS5 trigram index over the script, the error and the id, so a substring of
+    # 3+ characters is an index lookup instead of a scan of every script. External content (the
+    # text lives once, in jobs), kept in step by triggers; updates that leave these columns alone
+    # (status, timings — most of a job's writes) do not touch it.
+    for statement in _FTS_SCHEMA:  # one by one: executescript would commit the migration's transaction
+        db.execute(statement)
+
+
+@migrations()
+def m006_enhance_stage(db: sqlite_utils.Database) -> None:
+    # The optional face-enhancer stage (between render and encode) counts as work too: work_s is
+    # redefined over the new stage list (the stats index has to go while its column changes).
+    db.execute("drop index if exists idx_jobs_stats")
+    db.execute("alter table jobs drop column work_s")
+    work = " + ".join(f"coalesce(json_extract(timings, '$.{stage}'), 0)" for stage in _WORK_STAGES_6)
+    db.execute(f"alter table jobs add column work_s float generated always as ({work}) virtual")
+    db["jobs"].create_index(["status", "backend", "created_at", "duration_s", "work_s"], index_name="idx_jobs_stats")
+
+
+@migrations()
+def m007_owners(db: sqlite_utils.Database) -> None:
+    # Studios with users: every job and conversation belongs to the user who made it (NULL: made
+    # without users — the CLI, a local studio). A user's History pages through their own jobs
+    # newest first, and the chat list their own conversations, each read off an index.
+    db["jobs"].add_column("owner", str)
+    db["jobs"].create_index(["owner", "created_at"])
+    db["conversations"].add_column("owner", str)
+    db["conversations"].create_index(["owner", "updated_at"])
+
+
+_WORK_STAGES = ("inputs", "speech", "analysis", "emotion", "control", "render", "encode")
+_WORK_STAGES_6 = ("inputs", "speech", "analysis", "emotion", "control", "render", "enhance", "encode")
+_FTS_SCHEMA = (
+    """create virtual table jobs_fts using fts5(
+           id, text, error, content='jobs', content_rowid='rowid', tokenize='trigram')""",
+    "insert into jobs_fts(jobs_fts) values ('rebuild')",
+    """create trigger jobs_fts_insert after insert on jobs begin
+           insert into jobs_fts(rowid, id, text, error) values (new.rowid, new.id, new.text, new.error);
+       end""",
+    """create trigger jobs_fts_delete after delete on jobs begin
+           insert into jobs_fts(jobs_fts, rowid, id, text, error)
+               values ('delete', old.rowid, old.id, old.text, old.error);
+       end""",
+    """create trigger jobs_fts_update after update of id, text, error on jobs begin
+           insert into jobs_fts(jobs_fts, rowid, id, text, error)
+               values ('delete', old.rowid, old.id, old.text, old.error);
+           insert into jobs_fts(rowid, id, text, error) values (new.rowid, new.id, new.text, new.error);
+       end""",
+)
