@@ -3,7 +3,7 @@
 Fills a fresh ``studio.db`` (built by the real migrations, so with m005's indexes, FTS table and
 triggers) with ``--rows`` realistic jobs — a year of renders, mostly embedded with some HeyGen and
 D-ID, ~88 % done, scripts of 8–40 words, full JSON columns (controls, evidence, timings) — then
-times what the tab does, through ``pipeline.history`` itself:
+times what the tab does, through the data layer's own ``pipeline.db.list_jobs`` and ``job_stats``:
 
 * first page      — newest 20 jobs, no filter (what opening the tab shows)
 * status page     — ``status=failed``: a filter with an index ending in created_at
@@ -147,12 +147,11 @@ def main(argv=None) -> int:
 
     home = args.keep or Path(tempfile.mkdtemp(prefix="bench-history-"))
     os.environ["AVATAR_STUDIO_HOME"] = str(home)
-    from pipeline.history import JobQuery, job_details, job_stats, list_jobs
+    from pipeline.db import JobQuery, JobStore, job_stats, list_jobs
+    from pipeline.history import job_details
     from pipeline.settings import resolve
 
     settings = resolve(dotenv=False)
-    from pipeline.db import JobStore
-
     store = JobStore(settings.db_path)
     insert_s = fill(store, args.rows)
     newest = list_jobs(store, JobQuery(page_size=1)).jobs[0]

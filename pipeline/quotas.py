@@ -18,7 +18,8 @@ environment variable                        default  what it limits
 ==========================================  =======  =============================================
 
 ``0`` turns a limit off. The defaults suit a public Space on one GPU: a user can keep it busy
-for a while, not all day. The checks are owner-scoped queries on the job history (indexes
+for a while, not all day. The checks are owner-scoped counts that the data layer makes of the job
+history and the chat turns (``pipeline.db.history``, ``ConversationStore.messages_since``; indexes
 ``(owner, created_at)`` from ``m007_owners``): counting costs a few milliseconds.
 """
 
@@ -28,7 +29,7 @@ import datetime as dt
 from dataclasses import dataclass, fields
 from typing import Mapping
 
-from .db import JobStore
+from .db import ConversationStore, JobStore, jobs_started_since, video_seconds_since
 from .errors import BadInput
 
 HOUR = dt.timedelta(hours=1)
@@ -81,7 +82,7 @@ def check_render(store: JobStore, limits: Limits, *, now: dt.datetime | None = N
     """``QuotaExceeded`` when ``store``'s owner may not start another render now."""
     now = now or _now()
     if limits.renders_per_hour:
-        count, oldest = _jobs_since(store, now - HOUR, "count(*), min(created_at)")
+        count, oldest = jobs_started_since(store, now - HOUR)
         if count >= limits.renders_per_hour:
             wait = _parse(oldest) + HOUR - now
             raise QuotaExceeded(f"You have started {_count(count, 'render')} in the last hour, the most this studio "
@@ -89,7 +90,7 @@ def check_render(store: JobStore, limits: Limits, *, now: dt.datetime | None = N
                                 _seconds(wait))
     if limits.video_seconds_per_day:
         midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-        made, _ = _jobs_since(store, midnight, "coalesce(sum(duration_s), 0), 0")
+        made = video_seconds_since(store, midnight)
         if made >= limits.video_seconds_per_day:
             wait = midnight + dt.timedelta(days=1) - now
             raise QuotaExceeded(f"You have made {_span(dt.timedelta(seconds=made))} of video today, the most this "
@@ -102,12 +103,7 @@ def check_chat(store: JobStore, limits: Limits, *, now: dt.datetime | None = Non
     if not limits.chat_turns_per_minute:
         return
     now = now or _now()
-    owned, params = store.owned("conversations.owner")
-    with store.connect() as db:
-        count, oldest = db.execute(
-            "select count(*), min(turns.created_at) from turns join conversations "
-            f"on conversations.id = turns.conversation_id where {owned} and turns.role = 'user' "
-            "and turns.created_at >= ?", [*params, _stamp(now - MINUTE)]).fetchone()
+    count, oldest = ConversationStore(store).messages_since(now - MINUTE)
     if count >= limits.chat_turns_per_minute:
         wait = _parse(oldest) + MINUTE - now
         raise QuotaExceeded(f"You have sent {_count(count, 'message')} in the last minute, the most this studio "
@@ -122,23 +118,12 @@ def check_waiting(waiting: int, limits: Limits) -> None:
                             "try again when one has finished.")
 
 
-def _jobs_since(store: JobStore, since: dt.datetime, columns: str) -> tuple:
-    owned, params = store.owned()
-    with store.connect() as db:
-        return db.execute(f"select {columns} from jobs where {owned} and created_at >= ?",
-                          [*params, _stamp(since)]).fetchone()
-
-
 def _count(number: int, thing: str) -> str:
     return f"{number} {thing}" + ("" if number == 1 else "s")
 
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
-
-
-def _stamp(moment: dt.datetime) -> str:
-    return moment.isoformat(timespec="milliseconds")  # the shape jobs.now() stores: comparable as text
 
 
 def _parse(stamp: str) -> dt.datetime:

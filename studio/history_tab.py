@@ -40,9 +40,8 @@ import gradio as gr
 import pandas as pd
 
 from pipeline import history
-from pipeline.db import STATUSES, Job
+from pipeline.db import STATUSES, Job, JobQuery, job_stats, list_jobs
 from pipeline.errors import BadInput, StudioError
-from pipeline.history import JobQuery
 from pipeline.render import renderers
 from pipeline.stages import STAGES, timings_to_show
 
@@ -160,7 +159,7 @@ def build(ctx: StudioContext, tab: gr.Tab, *, lab: LabTab | None, tabs: gr.Tabs)
     # -- handlers -----------------------------------------------------------------------------
     def page_of(persona_: str | None, backend_: str | None, status_: str | None, text_: str | None,
                 page_: float | None) -> tuple[pd.DataFrame, int, str]:
-        found = history.list_jobs(store, JobQuery(persona=persona_, backend=backend_, status=status_, text=text_,
+        found = list_jobs(store, JobQuery(persona=persona_, backend=backend_, status=status_, text=text_,
                                                   page=1 if page_ in (None, "") else page_))
         rows = [[job.job_id, _when(job.created_at), job.status, job.persona or "", job.backend or "",
                  job.text or "", job.duration_s if job.duration_s is not None else "", job.error or ""]
@@ -278,7 +277,7 @@ def build(ctx: StudioContext, tab: gr.Tab, *, lab: LabTab | None, tabs: gr.Tabs)
     def load_stats(period_: str):
         days = STATS_PERIODS.get(period_)
         since = None if days is None else (pd.Timestamp.now(tz="UTC") - pd.Timedelta(days=days)).date().isoformat()
-        stats = history.job_stats(store, since=since)
+        stats = job_stats(store, since=since)
         success = pd.DataFrame({"backend": [s.backend for s in stats.success],
                                 "success %": [round(100 * s.success_rate, 1) for s in stats.success]})
         rtf = pd.DataFrame({"day": pd.to_datetime([r.day for r in stats.rtf]),

@@ -1,7 +1,8 @@
-"""The History tab's pipeline side (pipeline/history.py and migration m005): finding jobs in a big
-history, one job's details, comparing, deleting, rendering again on another backend, resuming, and
-the statistics. Real renders where a job's results matter; rows written straight to the store where
-only the history's own logic is under test (filters, paging, plans, stats)."""
+"""The History tab's pipeline side (pipeline/history.py, the data layer's pipeline/db/history.py and
+migration m005): finding jobs in a big history, one job's details, comparing, deleting, rendering
+again on another backend, resuming, and the statistics. Real renders where a job's results matter;
+rows written straight to the store where only the history's own logic is under test (filters,
+paging, plans, stats)."""
 
 from __future__ import annotations
 
@@ -15,9 +16,9 @@ import pytest
 
 from conftest import SAMPLE_PORTRAIT
 from pipeline import history
-from pipeline.db import JobStore, migrations
+from pipeline.db import JobQuery, JobStore, job_stats, list_jobs, migrations, stats_queries
 from pipeline.errors import BadInput, JobNotFound
-from pipeline.history import JobQuery, job_details, list_jobs
+from pipeline.history import job_details
 from pipeline.media import probe
 from pipeline.runner import RenderRequest, Runner
 from pipeline.stages import STAGES
@@ -76,7 +77,7 @@ def test_jobs_from_before_m005_are_searchable_after_the_upgrade(tmp_path):
     db.close()
     store = JobStore(path)
     assert [j.job_id for j in list_jobs(store, JobQuery(text="old take")).jobs] == ["20260101-000000-aaaaaa"]
-    assert history.job_stats(store).rtf[0].rtf == 0.5
+    assert job_stats(store).rtf[0].rtf == 0.5
 
 
 def test_work_seconds_column_knows_every_stage(tmp_path):
@@ -136,7 +137,7 @@ def test_text_search_filters_an_index_scan_with_the_trigram_index(big_store, que
 
 
 def test_stats_read_the_stats_index_not_the_rows(big_store):
-    queries = history.stats_queries()
+    queries = stats_queries()
     success = _plan(big_store, *queries["success"])
     assert "COVERING INDEX idx_jobs_stats" in success and "TEMP B-TREE" not in success, success
     rtf = _plan(big_store, *queries["rtf"])
@@ -394,14 +395,14 @@ def test_stats_success_rate_and_rtf_per_backend_and_day(settings):
     ]:
         timings = {"speech": work / 2, "render": work / 2} if work else {"inputs": 0.1}
         _job(store, minute, backend=backend, status=status, timings=timings, duration_s=duration)
-    stats = history.job_stats(store)
+    stats = job_stats(store)
     success = {s.backend: s for s in stats.success}
     assert (success["embedded"].done, success["embedded"].failed, success["embedded"].success_rate) == (3, 1, 0.75)
     assert (success["did"].done, success["did"].interrupted, success["did"].success_rate) == (1, 1, 0.5)
     rtf = {(r.day, r.backend): (r.jobs, r.rtf) for r in stats.rtf}
     assert rtf == {("2026-11-01", "embedded"): (2, 0.5), ("2026-11-01", "did"): (1, 4.0),
                    ("2026-11-02", "embedded"): (1, 0.2)}
-    later = history.job_stats(store, since="2026-11-02")
+    later = job_stats(store, since="2026-11-02")
     assert [(s.backend, s.done) for s in later.success] == [("embedded", 1)]
     assert [r.day for r in later.rtf] == ["2026-11-02"]
     json.dumps(stats.to_dict())

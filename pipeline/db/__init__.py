@@ -10,7 +10,10 @@ connection; ``tests/test_db.py`` checks that no SQL creeps in elsewhere.
 * ``migrations`` — every schema change in the order it shipped; append-only.
 * ``jobs`` — ``Job`` and ``JobStore``: create, get, update, list, delete a job; the values a filter
   can take; jobs whose process died become interrupted.
-* ``conversations`` — ``Conversation``, ``Turn``, ``ConversationStore`` and the LLM answer cache.
+* ``conversations`` — ``Conversation``, ``Turn``, ``ConversationStore`` and the LLM answer cache;
+  how many messages an owner sent lately.
+* ``history`` — the job history as the History tab and the statistics ask for it: ``JobQuery`` →
+  ``list_jobs`` → a ``JobPage`` of ``JobSummary`` rows, ``job_stats``; what an owner rendered lately.
 
 Ownership is enforced here and nowhere else: a store made with ``for_owner(name)`` adds
 ``owner = ?`` to every query it makes (``JobStore.owned``), conversations and their turns
@@ -19,10 +22,16 @@ included, so a handler cannot forget it.
 
 from .connection import connect, open_database, unusable_store
 from .conversations import Conversation, ConversationStore, Turn, cache_key
+from .history import (
+    BackendSuccess, DailyRTF, JobPage, JobQuery, JobStats, JobSummary, job_stats, jobs_started_since, list_jobs,
+    stats_queries, video_seconds_since,
+)
 from .jobs import STATUSES, Job, JobStore, new_job_id, now, stamp
 from .migrations import migrations
 
 __all__ = [
-    "STATUSES", "Conversation", "ConversationStore", "Job", "JobStore", "Turn", "cache_key", "connect",
-    "migrations", "new_job_id", "now", "open_database", "stamp", "unusable_store",
+    "STATUSES", "BackendSuccess", "Conversation", "ConversationStore", "DailyRTF", "Job", "JobPage", "JobQuery",
+    "JobStats", "JobStore", "JobSummary", "Turn", "cache_key", "connect", "job_stats", "jobs_started_since",
+    "list_jobs", "migrations", "new_job_id", "now", "open_database", "stamp", "stats_queries", "unusable_store",
+    "video_seconds_since",
 ]

@@ -19,6 +19,7 @@ is asked of it — read, continued, listed.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import secrets
@@ -26,7 +27,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from ..errors import BadInput
-from .jobs import JobStore, new_job_id, now
+from .jobs import JobStore, new_job_id, now, stamp
 
 
 @dataclass
@@ -167,6 +168,17 @@ class ConversationStore:
                 f"where {condition} and {owned} order by turns.seq", [*params, *owner_params])
             columns = [d[0] for d in cursor.description]
             return [Turn.from_row(dict(zip(columns, row))) for row in cursor]
+
+    def messages_since(self, since: dt.datetime) -> tuple[int, str | None]:
+        """How many messages the owner sent (user turns, in any of their conversations) at ``since`` or
+        later, and when the oldest of them was (None when there are none): the per-minute chat limit."""
+        owned, params = self._owned()
+        with self.connect() as db:
+            count, oldest = db.execute(
+                "select count(*), min(turns.created_at) from turns join conversations "
+                f"on conversations.id = turns.conversation_id where {owned} and turns.role = 'user' "
+                "and turns.created_at >= ?", [*params, stamp(since)]).fetchone()
+        return count, oldest
 
     # -- cache -----------------------------------------------------------------------------
     def cached_answer(self, key: str) -> dict[str, Any] | None:
