@@ -2,20 +2,23 @@
 
 This is what the studio's History tab (and ``gradio_client``'s ``get_job``) calls besides the data
 layer's job history (``pipeline.db``: ``list_jobs`` for pages of jobs, ``job_stats`` for the sums);
-it knows job folders and the runner, nothing of SQL or of the UI.
+it knows job folders and the runner, nothing of SQL or of how anything looks.
 
 Showing. ``job_details`` is one job as plain data (inputs, controls set/proposed/final, controller,
 emotion and its evidence, error and stage, timings, notes, video): what ``get_job`` returns and
-what ``details_markdown`` lays out for people. ``compare_jobs`` lines two jobs up field by field.
+what the studio lays out for people (``studio/history_view.py``). ``compare_jobs`` lines two jobs
+up field by field, as ``ComparedField`` values that know whether they differ.
 
 Acting. ``delete_job`` removes the row and the job's folder, and refuses a job that is still
 rendering. ``rerender`` makes a *new* job from an old one's own input copies and settings on another
-backend (the old job stays as it was); resuming is the runner's (``Runner.resume``).
+backend (the old job stays as it was). Resuming is the runner's (``Runner.resume``); which jobs the
+History offers to resume, and why not the others, is ``resume_refusal``.
 """
 
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +27,8 @@ from .db import Job, JobStore
 from .errors import BadInput, StudioError
 from .runner import Progress, RenderRequest, Runner, job_input
 from .settings import Settings
+
+RESUMABLE = ("failed", "interrupted")  # what the History offers to resume (resume_refusal)
 
 
 # -- showing ------------------------------------------------------------------------------------
@@ -44,7 +49,7 @@ def job_video(settings: Settings, job: Job) -> Path | None:
 
 
 def job_details(settings: Settings, job: Job) -> dict[str, Any]:
-    """One job as plain, JSON-ready data, for people (``details_markdown``) and for API clients."""
+    """One job as plain, JSON-ready data, for people (the History tab lays it out) and for API clients."""
     options = job.options or {}
     proposed, final, user = job.controls_proposed or {}, job.controls_final or {}, job.controls_user or {}
     work = work_seconds(job)
@@ -87,71 +92,30 @@ def _controller(job: Job) -> dict[str, Any] | None:
     return {"name": job.controller, "path_taken": detail.pop("path", None), **detail}
 
 
-def details_markdown(details: dict[str, Any]) -> str:
-    """The details of one job laid out for reading (the History tab's details panel): a paragraph
-    per topic, one fact per line."""
-    inputs = details["inputs"]
-    sections = [[f"### Job `{details['job_id']}` — {details['status']}",
-                 f"{details['backend'] or '?'} renderer · persona {details['persona'] or '—'} · "
-                 f"created {_when(details['created_at'])}"]]
-    if details["error"]:
-        sections.append([f"**Error during {details['error']['stage'] or 'the job'}:** {details['error']['message']}"])
-    if details["notes"]:
-        sections.append(["**Notes**", *(f"· {note}" for note in details["notes"])])
-    said = f"script: “{inputs['text']}”" if inputs["text"] else f"recording: {inputs['audio'] or '—'}"
-    controller = inputs["controller"] or "rules"
-    sections.append(["**Inputs** — " + said,
-                     f"portrait {inputs['portrait'] or '—'} · voice {inputs['voice'] or 'default'} · "
-                     f"size {inputs['size']} px · seed {inputs['seed']} · controller {controller}"
-                     + (f" ({inputs['llm']})" if controller == "llm" else "")
-                     + (f" · face enhancer {inputs['enhancer']}" if inputs["enhancer"] else "")
-                     + "".join(f" · {name.replace('_', ' ')} {value}"
-                               for name, value in sorted(inputs["renderer_options"].items()))])
-    if details["emotion"]:
-        emotion = details["emotion"]
-        evidence = emotion["evidence"] or {}
-        forced = " (set by you)" if inputs["emotion_forced"] else ""
-        section = [f"**Emotion** — {emotion['emotion']}{forced}, confidence {emotion['confidence']}"]
-        if evidence.get("decision"):
-            section.append(f"evidence: {evidence['decision']}")
-        cues = [cue["cue"] for found in (evidence.get("cues") or {}).values() for cue in found if cue.get("counted")]
-        if cues:
-            section.append("cue words: " + ", ".join(dict.fromkeys(cues)))
-        sections.append(section)
-    chooser = details["controller"]
-    if chooser and chooser.get("reasons"):
-        sections.append([f"**Why these controls** ({chooser.get('path_taken') or chooser['name']})",
-                         *chooser["reasons"]])
-    if details["controls_ignored"]:
-        sections.append([f"**Ignored by {details['backend']}:** " + ", ".join(details["controls_ignored"])])
-    if details["duration_s"]:
-        sections.append([f"**Timing** — {details['duration_s']:.2f} s of video in {details['work_s']:.2f} s of work "
-                         f"(real-time factor {details['rtf']})"])
-    return "\n\n".join("  \n".join(section) for section in sections)
+@dataclass(frozen=True)
+class ComparedField:
+    """One field of two jobs side by side (a missing field and an unset one are both "")."""
+
+    section: str  # job, inputs, controls used, controls set by you, emotion, timings (s), result
+    field: str
+    a: Any
+    b: Any
+
+    @property
+    def differs(self) -> bool:
+        return self.a != self.b
 
 
-def controls_rows(details: dict[str, Any]) -> list[list[Any]]:
-    """[control, set by you, proposed, used] for each control: the proposed-vs-final table."""
-    return [[name, _blank(values["user"]), _blank(values["proposed"]), _blank(values["final"])]
-            for name, values in details["controls"].items()]
+def compare_jobs(settings: Settings, a: Job, b: Job) -> list[ComparedField]:
+    """Two jobs field by field, in the order of their details: settings, controls, emotion,
+    timings, result."""
+    left, right = _comparable(job_details(settings, a)), _comparable(job_details(settings, b))
+    return [ComparedField(section, name, left.get((section, name), ""), right.get((section, name), ""))
+            for section, name in dict.fromkeys([*left, *right])]
 
 
 def _blank(value: Any) -> Any:
     return "" if value is None else value
-
-
-def _when(timestamp: str | None) -> str:
-    return (timestamp or "")[:19].replace("T", " ") + (" UTC" if timestamp else "—")
-
-
-def compare_jobs(settings: Settings, a: Job, b: Job) -> list[list[Any]]:
-    """Two jobs field by field: [section, field, job a, job b, "≠" where they differ]."""
-    left, right = _comparable(job_details(settings, a)), _comparable(job_details(settings, b))
-    rows = []
-    for key in dict.fromkeys([*left, *right]):
-        value_a, value_b = left.get(key, ""), right.get(key, "")
-        rows.append([key[0], key[1], value_a, value_b, "" if value_a == value_b else "≠"])
-    return rows
 
 
 def _comparable(details: dict[str, Any]) -> dict[tuple[str, str], Any]:
@@ -179,6 +143,19 @@ def _comparable(details: dict[str, Any]) -> dict[tuple[str, str], Any]:
 
 
 # -- acting -------------------------------------------------------------------------------------
+def resume_refusal(job_id: str, status: str) -> str | None:
+    """Why the History will not resume a job with ``status`` (None: it will). Resuming finishes the
+    same job in place, so it is for a failed or interrupted job only: a done one is rendered again
+    as a new job instead, and a queued or running one is waited for."""
+    if status == "done":
+        return (f"job {job_id} is already done — only a failed or interrupted job can be resumed; "
+                "use “Render again” for another take")
+    if status not in RESUMABLE:
+        return (f"job {job_id} is still {status} — only a failed or interrupted job can be resumed; "
+                "wait for it to finish")
+    return None
+
+
 def delete_job(settings: Settings, store: JobStore, job_id: str) -> None:
     """Remove a finished job: its row (chat turns keep their text, unlinked) and its folder."""
     store.mark_orphans_interrupted()  # a job whose process died is not "running" any more

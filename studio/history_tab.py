@@ -18,8 +18,11 @@ is missing too, it has no GPU) is an error message and the job stays as it was. 
 only for failed and interrupted jobs; its choice goes back to "its own" renderer whenever another
 job is shown, so a resume never moves a job by accident.
 
-Everything is a call into ``pipeline.history`` (or the runner); this module only arranges
-components and turns results into their values. Three events are the programmatic API:
+Everything is a call into the data layer's job history (``pipeline.db``), ``pipeline.history`` or
+the runner, laid out by ``history_view``. The handlers are module-level functions of the shared
+``StudioContext`` and the event's inputs, so they can be imported and called as they are; ``build``
+only lays out the components and wires each event to its handler (``common.bind``;
+``functools.partial`` where the Render lab is bound too). Three events are the programmatic API:
 
 * ``list_jobs(persona, backend, status, text, page)`` → (table ``{"headers", "data"}``, the page
   actually shown, "page 2 of 7 · 131 jobs"); empty filters mean any, a page past the end shows the
@@ -34,28 +37,25 @@ tab is selected, so jobs rendered in the Lab or Chat are there without a reload.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import gradio as gr
 import pandas as pd
 
-from pipeline import history
-from pipeline.db import STATUSES, Job, JobQuery, job_stats, list_jobs
+from pipeline import db, history
+from pipeline.db import JobStore
 from pipeline.errors import BadInput, StudioError
 from pipeline.render import renderers
-from pipeline.stages import STAGES, timings_to_show
+from pipeline.stages import STAGES
 
-from .common import ForEachEvent, LabTab, StudioContext, progress_callback, shown_errors
+from . import history_view
+from .common import LabTab, StudioContext, bind, progress_callback, shown_errors
 from .limits import quota
 
-TABLE_HEADERS = ["job id", "created (UTC)", "status", "persona", "backend", "script", "length (s)", "error"]
-CONTROLS_HEADERS = ["control", "set by you", "proposed", "used"]
-COMPARE_HEADERS = ["section", "field", "A", "B", "≠"]
 ANY = ""
-PALETTE = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#eeca3b", "#9d755d")
 STATS_PERIODS = {"last 7 days": 7, "last 30 days": 30, "last 365 days": 365, "all time": None}
 OWN_RENDERER = ""  # "Resume on": the renderer the job already has
-RESUMABLE = ("failed", "interrupted")
 
 RESUME_API = """Finish a failed or interrupted job from the stage where it stopped, in place (same job id).
 
@@ -68,19 +68,17 @@ Returns (job_id, details): the same dict as get_job, for the finished job."""
 
 
 def build(ctx: StudioContext, tab: gr.Tab, *, lab: LabTab | None, tabs: gr.Tabs) -> None:
-    store = ForEachEvent(lambda: ctx.runner.store)  # the jobs of whoever sent the event
-
     # -- filters and table --------------------------------------------------------------------
     with gr.Row(equal_height=True):
         persona = gr.Dropdown(_persona_choices(ctx), value=ANY, label="Persona", allow_custom_value=True,
                               elem_id="history-persona", min_width=140)
         backend = gr.Dropdown(_backend_choices(ctx), value=ANY, label="Backend", allow_custom_value=True,
                               elem_id="history-backend", min_width=140)
-        status = gr.Dropdown([("any", ANY), *[(s, s) for s in STATUSES]], value=ANY, label="Status",
+        status = gr.Dropdown([("any", ANY), *[(s, s) for s in db.STATUSES]], value=ANY, label="Status",
                              elem_id="history-status", min_width=140)
         text = gr.Textbox(label="Text contains", placeholder="script, error or job id — Enter to search",
                           elem_id="history-text", scale=2, min_width=200)
-    table = gr.Dataframe(headers=TABLE_HEADERS, value=[], interactive=False, wrap=True, max_height=430,
+    table = gr.Dataframe(headers=history_view.TABLE_HEADERS, value=[], interactive=False, wrap=True, max_height=430,
                          label="Jobs — newest first; pick a row to see it", elem_id="history-table",
                          # fixed widths: on a phone the table scrolls sideways instead of squeezing each column
                          column_widths=["190px", "130px", "90px", "90px", "90px", "330px", "80px", "200px"])
@@ -99,8 +97,8 @@ def build(ctx: StudioContext, tab: gr.Tab, *, lab: LabTab | None, tabs: gr.Tabs)
         show = gr.Button("Show", elem_id="history-show", scale=0, min_width=90)
     with gr.Row():
         with gr.Column(scale=3, min_width=300):
-            details = gr.Markdown("Pick a job in the table to see its details.", elem_id="history-details")
-            controls = gr.Dataframe(headers=CONTROLS_HEADERS, value=[], interactive=False, visible=False,
+            details = gr.Markdown(history_view.NO_JOB_SHOWN, elem_id="history-details")
+            controls = gr.Dataframe(headers=history_view.CONTROLS_HEADERS, value=[], interactive=False, visible=False,
                                     label="Controls: set by you, proposed by the controller, used",
                                     elem_id="history-controls")
         with gr.Column(scale=2, min_width=300):
@@ -136,7 +134,7 @@ def build(ctx: StudioContext, tab: gr.Tab, *, lab: LabTab | None, tabs: gr.Tabs)
         with gr.Row():
             video_a = gr.Video(label="A", interactive=False, elem_id="history-compare-video-a", height=260)
             video_b = gr.Video(label="B", interactive=False, elem_id="history-compare-video-b", height=260)
-        comparison = gr.Dataframe(headers=COMPARE_HEADERS, value=[], interactive=False, wrap=True,
+        comparison = gr.Dataframe(headers=history_view.COMPARE_HEADERS, value=[], interactive=False, wrap=True,
                                   label="Settings, controls and timings", elem_id="history-compare-table")
 
     # -- statistics ---------------------------------------------------------------------------
@@ -156,186 +154,196 @@ def build(ctx: StudioContext, tab: gr.Tab, *, lab: LabTab | None, tabs: gr.Tabs)
                                       label="Real-time factor per backend and day (s of work per s of video)",
                                       elem_id="history-stats-rtf", min_width=280)
 
-    # -- handlers -----------------------------------------------------------------------------
-    def page_of(persona_: str | None, backend_: str | None, status_: str | None, text_: str | None,
-                page_: float | None) -> tuple[pd.DataFrame, int, str]:
-        found = list_jobs(store, JobQuery(persona=persona_, backend=backend_, status=status_, text=text_,
-                                                  page=1 if page_ in (None, "") else page_))
-        rows = [[job.job_id, _when(job.created_at), job.status, job.persona or "", job.backend or "",
-                 job.text or "", job.duration_s if job.duration_s is not None else "", job.error or ""]
-                for job in found.jobs]
-        info = (f"page {found.page} of {found.pages} · {found.total} job{'s' * (found.total != 1)}"
-                if found.total else "no jobs match these filters" if _filtered(persona_, backend_, status_, text_)
-                else "no jobs yet — render one in the Render lab")
-        return pd.DataFrame(rows, columns=TABLE_HEADERS), found.page, info
-
-    @shown_errors
-    def list_jobs(persona_, backend_, status_, text_, page_):
-        return page_of(persona_, backend_, status_, text_, page_)
-
-    @shown_errors
-    def first_page(persona_, backend_, status_, text_):
-        return page_of(persona_, backend_, status_, text_, 1)
-
-    @shown_errors
-    def step_page(persona_, backend_, status_, text_, page_, step: int):
-        return page_of(persona_, backend_, status_, text_, max(1, int(page_ or 1) + step))
-
-    @shown_errors
-    def on_tab_selected(persona_, backend_, status_, text_, page_, shown: dict[str, Any] | None):
-        return (*page_of(persona_, backend_, status_, text_, page_),
-                gr.update(choices=_persona_choices(ctx)), gr.update(choices=_backend_choices(ctx)),
-                gr.update(choices=ctx.backend_choices("renderer")),
-                gr.update(choices=_resume_choices(ctx, shown)))  # keys set or GPUs found meanwhile
-
-    @shown_errors
-    def get_job(job_id_: str) -> dict[str, Any]:
-        return history.job_details(ctx.settings, store.get(_job_id(job_id_)))
-
-    def show_details(found: dict[str, Any] | None):
-        # Resume is offered for a failed or interrupted job only, starting from its own renderer
-        resumable = bool(found) and found["status"] in RESUMABLE
-        resume_state = (gr.update(choices=_resume_choices(ctx, found), value=OWN_RENDERER, interactive=resumable),
-                        gr.update(interactive=resumable))
-        if not found:
-            return ("Pick a job in the table to see its details.", gr.update(value=[], visible=False), None, None,
-                    *resume_state)
-        timings = timings_to_show(found["timings"], found["inputs"]["enhancer"])
-        stages = (pd.DataFrame({"stage": list(timings), "seconds": list(timings.values())})
-                  if timings else None)  # none finished: no plot rather than an empty one
-        return (history.details_markdown(found),
-                gr.update(value=pd.DataFrame(history.controls_rows(found), columns=CONTROLS_HEADERS), visible=True),
-                found["video"], stages, *resume_state)
-
-    @shown_errors
-    def pick_row(event: gr.SelectData, previous_pick: str):
-        picked = str((event.row_value or [""])[0])
-        if not picked:
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
-        found = history.job_details(ctx.settings, store.get(picked))
-        earlier = previous_pick if previous_pick and previous_pick != picked else gr.skip()
-        return picked, earlier, picked, found
-
-    @shown_errors
-    def open_in_lab(job_id_: str):
-        job = store.get(_job_id(job_id_))
-        switch = gr.Tabs(selected="lab")
-        if lab is None:  # the Render lab did not offer its fields: at least take the user there
-            return switch
-        return [*lab.values_for_job(job), switch]
-
-    @shown_errors
-    def render_again(job_id_: str, backend_: str, progress=gr.Progress()):
-        job = history.rerender(ctx.runner, _job_id(job_id_), backend_, progress=progress_callback(progress))
-        gr.Info(f"Rendered again on {job.backend} as job {job.id}; the original is kept.")
-        return job.id, history.job_details(ctx.settings, job)
-
-    @shown_errors
-    def resume_job(job_id: str, backend: str | None = OWN_RENDERER, progress=gr.Progress()):
-        store.mark_orphans_interrupted()  # a job whose process died is resumable, one still running is not
-        job = store.get(_job_id(job_id))
-        _check_resumable(job)
-        resumed = ctx.runner.resume(job.id, progress=progress_callback(progress), backend=backend or None)
-        moved = f" on {resumed.backend} (it was a {job.backend} job)" if resumed.backend != job.backend else ""
-        gr.Info(f"Job {resumed.id} is finished{moved}.")
-        return resumed.id, history.job_details(ctx.settings, resumed)
-
-    def reload_job(job_id_: str | None):
-        """The job as it is now, after an action that may have failed half-way (quietly: the action
-        already said what went wrong)."""
-        try:
-            return history.job_details(ctx.settings, store.get(_job_id(job_id_)))
-        except StudioError:
-            return gr.skip()
-
-    @shown_errors
-    def ask_delete(job_id_: str):
-        job = store.get(_job_id(job_id_))
-        question = (f"Delete job **{job.id}** ({job.status}, {job.backend}) and its folder with everything in it"
-                    f"{', the video too' if job.video_path else ''}? This cannot be undone.")
-        return gr.update(visible=True), question
-
-    @shown_errors
-    def delete_confirmed(job_id_: str):
-        gone = _job_id(job_id_)
-        history.delete_job(ctx.settings, store, gone)
-        gr.Info(f"Deleted job {gone} and its folder.")
-        return gr.update(visible=False), "", None
-
-    @shown_errors
-    def compare_jobs(a: str, b: str, only: bool):
-        if not (a or "").strip() or not (b or "").strip():
-            raise BadInput("give two jobs to compare: pick two rows in the table, or type both ids")
-        first, second = store.get(a.strip()), store.get(b.strip())
-        rows = history.compare_jobs(ctx.settings, first, second)
-        if only:
-            rows = [row for row in rows if row[4] or row[0] == "job"]
-        return (history.job_video(ctx.settings, first), history.job_video(ctx.settings, second),
-                pd.DataFrame([[_cell(v) for v in row] for row in rows], columns=COMPARE_HEADERS))
-
-    @shown_errors
-    def load_stats(period_: str):
-        days = STATS_PERIODS.get(period_)
-        since = None if days is None else (pd.Timestamp.now(tz="UTC") - pd.Timedelta(days=days)).date().isoformat()
-        stats = job_stats(store, since=since)
-        success = pd.DataFrame({"backend": [s.backend for s in stats.success],
-                                "success %": [round(100 * s.success_rate, 1) for s in stats.success]})
-        rtf = pd.DataFrame({"day": pd.to_datetime([r.day for r in stats.rtf]),
-                            "real-time factor": [r.rtf for r in stats.rtf], "backend": [r.backend for r in stats.rtf]})
-        finished = {s.backend: s.done + s.failed + s.interrupted for s in stats.success}
-        summary = (f"{sum(finished.values())} finished jobs — " + " · ".join(
-            f"**{s.backend}** {100 * s.success_rate:.0f} % of {finished[s.backend]}" for s in stats.success)
-            if stats.success else "no jobs in this period")
-        # a colour per backend, given anew whenever the set changes: the plot fixes its legend at the
-        # first value it gets, and a backend missing from it would draw invisible points
-        colours = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(sorted(set(rtf["backend"])))}
-        return (summary, success if stats.success else None,
-                gr.ScatterPlot(value=rtf, color_map=colours) if stats.rtf else None)
-
     # -- wiring -------------------------------------------------------------------------------
     filters = [persona, backend, status, text]
     table_out = [table, page, page_info]
     details_out = [details, controls, video, timings, resume_backend, resume]
     private = {"api_visibility": "private"}
+    listed, shown = bind(list_jobs, ctx), bind(show_details, ctx)
 
     # preprocess=False: the filters and page arrive as sent and JobQuery judges them, in its own words
-    gr.on([refresh.click, page.submit], list_jobs, [*filters, page], table_out, api_name="list_jobs",
+    gr.on([refresh.click, page.submit], listed, [*filters, page], table_out, api_name="list_jobs",
           api_description="One page of jobs, newest first: filters (empty = any) and page in; the table, the page "
                           "shown and 'page N of M · T jobs' out.", preprocess=False)
-    gr.on([persona.input, backend.input, status.input, text.submit], first_page, filters, table_out, **private)
-    previous.click(lambda *values: step_page(*values, -1), [*filters, page], table_out, **private)
-    following.click(lambda *values: step_page(*values, +1), [*filters, page], table_out, **private)
-    tab.select(on_tab_selected, [*filters, page, details_json],
+    gr.on([persona.input, backend.input, status.input, text.submit], bind(first_page, ctx), filters, table_out,
+          **private)
+    previous.click(lambda *values: step_page(ctx, *values, -1), [*filters, page], table_out, **private)
+    following.click(lambda *values: step_page(ctx, *values, +1), [*filters, page], table_out, **private)
+    tab.select(bind(on_tab_selected, ctx), [*filters, page, details_json],
                [*table_out, persona, backend, rerender_backend, resume_backend], **private)
 
-    gr.on([show.click, job_id.submit], get_job, job_id, details_json, api_name="get_job",
+    gr.on([show.click, job_id.submit], bind(get_job, ctx), job_id, details_json, api_name="get_job",
           api_description="One job's details as a dict: inputs, controls, controller, emotion and evidence, error, "
-                          "timings, notes, video.").then(show_details, details_json, details_out, **private)
-    table.select(pick_row, compare_b, [job_id, compare_a, compare_b, details_json], **private).then(
-        show_details, details_json, details_out, **private)
+                          "timings, notes, video.").then(shown, details_json, details_out, **private)
+    table.select(bind(pick_row, ctx), compare_b, [job_id, compare_a, compare_b, details_json], **private).then(
+        shown, details_json, details_out, **private)
 
     lab_outputs = [*(lab.fields if lab is not None else []), tabs]
-    open_lab.click(open_in_lab, job_id, lab_outputs, **private)
-    rerender.click(render_again, [job_id, rerender_backend], [job_id, details_json],
+    opener = partial(open_in_lab, ctx, lab)
+    opener.__name__ = open_in_lab.__name__  # an event is named after its function; callers post to it by name
+    open_lab.click(opener, job_id, lab_outputs, **private)
+    rerender.click(bind(render_again, ctx), [job_id, rerender_backend], [job_id, details_json],
                    show_progress_on=[details, video], validator=quota(ctx, "render"), **private).then(
-        show_details, details_json, details_out, **private).then(
-        list_jobs, [*filters, page], table_out, **private)
+        shown, details_json, details_out, **private).then(
+        listed, [*filters, page], table_out, **private)
     # Resume is API too; whatever it ends in (done, failed again, refused), the panel shows the job as it is now.
-    resume.click(resume_job, [job_id, resume_backend], [job_id, details_json], show_progress_on=[details, video],
-                 api_name="resume_job", api_description=RESUME_API, validator=quota(ctx, "render")).then(
-        reload_job, job_id, details_json, **private).then(
-        show_details, details_json, details_out, **private).then(
-        list_jobs, [*filters, page], table_out, **private)
+    resume.click(bind(resume_job, ctx), [job_id, resume_backend], [job_id, details_json],
+                 show_progress_on=[details, video], api_name="resume_job", api_description=RESUME_API,
+                 validator=quota(ctx, "render")).then(
+        bind(reload_job, ctx), job_id, details_json, **private).then(
+        shown, details_json, details_out, **private).then(
+        listed, [*filters, page], table_out, **private)
 
-    delete.click(ask_delete, job_id, [delete_ask, delete_question], **private)
+    delete.click(bind(ask_delete, ctx), job_id, [delete_ask, delete_question], **private)
     cancel.click(lambda: gr.update(visible=False), None, delete_ask, **private)
-    confirm.click(delete_confirmed, job_id, [delete_ask, job_id, details_json], **private).success(
-        show_details, details_json, details_out, **private).then(
-        list_jobs, [*filters, page], table_out, **private)
+    confirm.click(bind(delete_confirmed, ctx), job_id, [delete_ask, job_id, details_json], **private).success(
+        shown, details_json, details_out, **private).then(
+        listed, [*filters, page], table_out, **private)
 
-    compare.click(compare_jobs, [compare_a, compare_b, only_differences], [video_a, video_b, comparison], **private)
-    gr.on([stats_panel.expand, stats_refresh.click, period.input], load_stats, period,
+    compare.click(bind(compare_jobs, ctx), [compare_a, compare_b, only_differences], [video_a, video_b, comparison],
+                  **private)
+    gr.on([stats_panel.expand, stats_refresh.click, period.input], bind(load_stats, ctx), period,
           [stats_summary, success_plot, rtf_plot], **private)
+
+# -- handlers -------------------------------------------------------------------------------------
+# The API's parameter names (list_jobs' persona_ … page_, get_job's job_id_) are what gradio_client
+# callers pass by keyword: they keep the trailing underscores they were published with.
+
+def _store(ctx: StudioContext) -> JobStore:
+    """The jobs of whoever sent the event being handled."""
+    return ctx.jobs.for_owner(ctx.owner)
+
+
+def page_of(ctx: StudioContext, persona_: str | None, backend_: str | None, status_: str | None,
+            text_: str | None, page_: float | None) -> tuple[pd.DataFrame, int, str]:
+    found = db.list_jobs(_store(ctx), db.JobQuery(persona=persona_, backend=backend_, status=status_, text=text_,
+                                                  page=1 if page_ in (None, "") else page_))
+    filtered = any((value or "").strip() for value in (persona_, backend_, status_, text_))
+    return history_view.jobs_table(found), found.page, history_view.page_info(found, filtered=filtered)
+
+
+@shown_errors
+def list_jobs(ctx: StudioContext, persona_, backend_, status_, text_, page_):
+    return page_of(ctx, persona_, backend_, status_, text_, page_)
+
+
+@shown_errors
+def first_page(ctx: StudioContext, persona_, backend_, status_, text_):
+    return page_of(ctx, persona_, backend_, status_, text_, 1)
+
+
+@shown_errors
+def step_page(ctx: StudioContext, persona_, backend_, status_, text_, page_, step: int):
+    return page_of(ctx, persona_, backend_, status_, text_, max(1, int(page_ or 1) + step))
+
+
+@shown_errors
+def on_tab_selected(ctx: StudioContext, persona_, backend_, status_, text_, page_, shown: dict[str, Any] | None):
+    return (*page_of(ctx, persona_, backend_, status_, text_, page_),
+            gr.update(choices=_persona_choices(ctx)), gr.update(choices=_backend_choices(ctx)),
+            gr.update(choices=ctx.backend_choices("renderer")),
+            gr.update(choices=_resume_choices(ctx, shown)))  # keys set or GPUs found meanwhile
+
+
+@shown_errors
+def get_job(ctx: StudioContext, job_id_: str) -> dict[str, Any]:
+    return history.job_details(ctx.settings, _store(ctx).get(_job_id(job_id_)))
+
+
+def show_details(ctx: StudioContext, found: dict[str, Any] | None):
+    # Resume is offered for a job the pipeline would resume only, starting from its own renderer
+    resumable = bool(found) and history.resume_refusal(found["job_id"], found["status"]) is None
+    resume_state = (gr.update(choices=_resume_choices(ctx, found), value=OWN_RENDERER, interactive=resumable),
+                    gr.update(interactive=resumable))
+    if not found:
+        return history_view.NO_JOB_SHOWN, gr.update(value=[], visible=False), None, None, *resume_state
+    return (history_view.details_markdown(found),
+            gr.update(value=history_view.controls_table(found), visible=True),
+            found["video"], history_view.stage_timings(found), *resume_state)
+
+
+@shown_errors
+def pick_row(ctx: StudioContext, event: gr.SelectData, previous_pick: str):
+    picked = str((event.row_value or [""])[0])
+    if not picked:
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    found = history.job_details(ctx.settings, _store(ctx).get(picked))
+    earlier = previous_pick if previous_pick and previous_pick != picked else gr.skip()
+    return picked, earlier, picked, found
+
+
+@shown_errors
+def open_in_lab(ctx: StudioContext, lab: LabTab | None, job_id_: str):
+    job = _store(ctx).get(_job_id(job_id_))
+    switch = gr.Tabs(selected="lab")
+    if lab is None:  # the Render lab did not offer its fields: at least take the user there
+        return switch
+    return [*lab.values_for_job(job), switch]
+
+
+@shown_errors
+def render_again(ctx: StudioContext, job_id_: str, backend_: str, progress=gr.Progress()):
+    job = history.rerender(ctx.runner, _job_id(job_id_), backend_, progress=progress_callback(progress))
+    gr.Info(f"Rendered again on {job.backend} as job {job.id}; the original is kept.")
+    return job.id, history.job_details(ctx.settings, job)
+
+
+@shown_errors
+def resume_job(ctx: StudioContext, job_id: str, backend: str | None = OWN_RENDERER, progress=gr.Progress()):
+    store = _store(ctx)
+    store.mark_orphans_interrupted()  # a job whose process died is resumable, one still running is not
+    job = store.get(_job_id(job_id))
+    refusal = history.resume_refusal(job.id, job.status)
+    if refusal:
+        raise BadInput(refusal)
+    resumed = ctx.runner.resume(job.id, progress=progress_callback(progress), backend=backend or None)
+    moved = f" on {resumed.backend} (it was a {job.backend} job)" if resumed.backend != job.backend else ""
+    gr.Info(f"Job {resumed.id} is finished{moved}.")
+    return resumed.id, history.job_details(ctx.settings, resumed)
+
+
+def reload_job(ctx: StudioContext, job_id_: str | None):
+    """The job as it is now, after an action that may have failed half-way (quietly: the action
+    already said what went wrong)."""
+    try:
+        return history.job_details(ctx.settings, _store(ctx).get(_job_id(job_id_)))
+    except StudioError:
+        return gr.skip()
+
+
+@shown_errors
+def ask_delete(ctx: StudioContext, job_id_: str):
+    job = _store(ctx).get(_job_id(job_id_))
+    return gr.update(visible=True), history_view.delete_question(job)
+
+
+@shown_errors
+def delete_confirmed(ctx: StudioContext, job_id_: str):
+    gone = _job_id(job_id_)
+    history.delete_job(ctx.settings, _store(ctx), gone)
+    gr.Info(f"Deleted job {gone} and its folder.")
+    return gr.update(visible=False), "", None
+
+
+@shown_errors
+def compare_jobs(ctx: StudioContext, a: str, b: str, only: bool):
+    if not (a or "").strip() or not (b or "").strip():
+        raise BadInput("give two jobs to compare: pick two rows in the table, or type both ids")
+    store = _store(ctx)
+    first, second = store.get(a.strip()), store.get(b.strip())
+    fields = history.compare_jobs(ctx.settings, first, second)
+    return (history.job_video(ctx.settings, first), history.job_video(ctx.settings, second),
+            history_view.comparison_table(fields, only_differences=only))
+
+
+@shown_errors
+def load_stats(ctx: StudioContext, period_: str):
+    days = STATS_PERIODS.get(period_)
+    since = None if days is None else (pd.Timestamp.now(tz="UTC") - pd.Timedelta(days=days)).date().isoformat()
+    stats = db.job_stats(_store(ctx), since=since)
+    factors = history_view.realtime_factors(stats)
+    return (history_view.stats_summary(stats), history_view.success_rates(stats),
+            gr.ScatterPlot(value=factors[0], color_map=factors[1]) if factors else None)
 
 
 def _job_id(value: str | None) -> str:
@@ -345,15 +353,6 @@ def _job_id(value: str | None) -> str:
     return job_id
 
 
-def _check_resumable(job: Job) -> None:
-    if job.status == "done":
-        raise BadInput(f"job {job.id} is already done — only a failed or interrupted job can be resumed; "
-                       "use “Render again” for another take")
-    if job.status not in RESUMABLE:
-        raise BadInput(f"job {job.id} is still {job.status} — only a failed or interrupted job can be resumed; "
-                       "wait for it to finish")
-
-
 def _resume_choices(ctx: StudioContext, shown: dict[str, Any] | None) -> list[tuple[str, str]]:
     """"Resume on": the job's own renderer first (named when a job is shown), then every renderer,
     one that cannot run saying why."""
@@ -361,26 +360,14 @@ def _resume_choices(ctx: StudioContext, shown: dict[str, Any] | None) -> list[tu
     return [(own, OWN_RENDERER), *ctx.backend_choices("renderer")]
 
 
-def _filtered(*values: str | None) -> bool:
-    return any((value or "").strip() for value in values)
-
-
-def _when(timestamp: str) -> str:
-    return timestamp[:16].replace("T", " ")
-
-
-def _cell(value: Any) -> str:
-    return "" if value is None else str(value)
-
-
 def _persona_choices(ctx: StudioContext) -> list[tuple[str, str]]:
     """Every persona that loads plus any a job names that no longer exists (deleted personas' jobs stay)."""
     known = dict((value, label) for label, value in ctx.persona_choices())
-    for persona in ctx.runner.store.distinct("persona"):
+    for persona in _store(ctx).distinct("persona"):
         known.setdefault(persona, persona)
     return [("any", ANY), *((label, value) for value, label in known.items())]
 
 
 def _backend_choices(ctx: StudioContext) -> list[tuple[str, str]]:
-    names = dict.fromkeys([*renderers.names(), *ctx.runner.store.distinct("backend")])
+    names = dict.fromkeys([*renderers.names(), *_store(ctx).distinct("backend")])
     return [("any", ANY), *((name, name) for name in names)]

@@ -22,6 +22,7 @@ from pipeline.history import job_details
 from pipeline.media import probe
 from pipeline.runner import RenderRequest, Runner
 from pipeline.stages import STAGES
+from studio import history_view
 
 SCRIPT = "What a wonderful result, the whole team is proud of it!"
 
@@ -228,9 +229,9 @@ def test_details_of_a_real_render(rendered):
     assert details["rtf"] == pytest.approx(details["work_s"] / job.duration_s, abs=1e-3)
     assert probe(details["video"]).duration_s == pytest.approx(job.duration_s, abs=0.1)
 
-    text = history.details_markdown(details)
+    text = history_view.details_markdown(details)
     assert SCRIPT in text and "happy" in text and "wonderful" in text and "real-time factor" in text
-    rows = {row[0]: row[1:] for row in history.controls_rows(details)}
+    rows = {row[0]: row[1:] for row in history_view.controls_rows(details)}
     assert rows["mouth_openness"][0] == 0.9 and rows["blink_rate"][0] == ""
 
 
@@ -242,20 +243,27 @@ def test_details_of_a_failed_job_show_the_error_and_no_video(settings):
     assert details["error"] == {"message": "D-ID says the account is out of credit (402)", "stage": "render"}
     assert details["video"] is None, "only a video inside the job's own folder is ever shown"
     assert details["rtf"] is None and details["emotion"] is None
-    assert "**Error during render:** D-ID says the account is out of credit" in history.details_markdown(details)
+    text = history_view.details_markdown(details)
+    assert "**Error during render:** D-ID says the account is out of credit" in text
 
 
 def test_compare_two_jobs(rendered):
     runner, first, second = rendered
-    rows = history.compare_jobs(runner.settings, first, second)
-    by_field = {(row[0], row[1]): row[2:] for row in rows}
-    assert by_field[("controls used", "mouth_openness")] == [0.9, 0.2, "≠"]
-    assert by_field[("controls set by you", "head_tilt")] == [0.0, "", "≠"]
-    assert by_field[("emotion", "emotion")] == ["happy", "sad", "≠"]
-    assert by_field[("inputs", "text")] == [SCRIPT, SCRIPT, ""]
-    assert by_field[("inputs", "portrait_sha256")][2] == "", "same portrait, same hash"
-    assert by_field[("inputs", "seed")] == [3, 0, "≠"]
+    fields = history.compare_jobs(runner.settings, first, second)
+    by_field = {(f.section, f.field): [f.a, f.b, f.differs] for f in fields}
+    assert by_field[("controls used", "mouth_openness")] == [0.9, 0.2, True]
+    assert by_field[("controls set by you", "head_tilt")] == [0.0, "", True]
+    assert by_field[("emotion", "emotion")] == ["happy", "sad", True]
+    assert by_field[("inputs", "text")] == [SCRIPT, SCRIPT, False]
+    assert by_field[("inputs", "portrait_sha256")][2] is False, "same portrait, same hash"
+    assert by_field[("inputs", "seed")] == [3, 0, True]
     assert ("timings (s)", "render") in by_field and ("timings (s)", "rtf") in by_field
+
+    table = history_view.comparison_table(fields, only_differences=True)
+    shown = {(row[0], row[1]): row[2:] for row in table.values.tolist()}
+    assert shown[("controls used", "mouth_openness")] == ["0.9", "0.2", "≠"]
+    assert shown[("job", "persona")] == ["jenniel", "", "≠"] and ("job", "backend") in shown, "the jobs' own fields stay"
+    assert ("inputs", "text") not in shown, "the same script is left out"
 
 
 # -- acting --------------------------------------------------------------------------------------
@@ -339,7 +347,7 @@ def test_rerender_and_details_keep_the_enhancer_and_same_backend_renderer_option
     assert (other.renderer_options, other.enhancer) == ({}, "gfpgan"), "SadTalker's options mean nothing elsewhere"
     details = history.job_details(settings, store.get(job.id))
     assert details["inputs"]["renderer_options"] == {"size": 512, "pose_style": 9}
-    assert "face enhancer gfpgan · pose style 9 · size 512" in history.details_markdown(details)
+    assert "face enhancer gfpgan · pose style 9 · size 512" in history_view.details_markdown(details)
 
 
 def test_rerender_on_another_backend_makes_a_new_job_and_keeps_the_old(settings):
@@ -366,6 +374,17 @@ def test_rerender_needs_inputs_of_its_own(settings):
         history.rerender(Runner(settings), job.id, "embedded")
     with pytest.raises(BadInput, match="choose the renderer"):
         history.rerender(Runner(settings), job.id, "")
+
+
+@pytest.mark.parametrize("status,refusal", [
+    ("failed", None), ("interrupted", None),
+    ("done", "job j1 is already done — only a failed or interrupted job can be resumed; use “Render again” for "
+             "another take"),
+    ("running", "job j1 is still running — only a failed or interrupted job can be resumed; wait for it to finish"),
+    ("queued", "job j1 is still queued — only a failed or interrupted job can be resumed; wait for it to finish"),
+])
+def test_only_failed_and_interrupted_jobs_are_resumed_from_the_history(status, refusal):
+    assert history.resume_refusal("j1", status) == refusal
 
 
 def test_resume_finishes_an_interrupted_job_from_the_history(rendered):

@@ -92,6 +92,9 @@ HANDLERS = {
     "studio.lab_tab": {"preview_quietly", "preview_portrait", "use_persona", "describe_recording", "suggest",
                        "apply_suggestion", "render", "render_from_lab", "render_on_release", "backend_chosen",
                        "refresh", "values_for_job", "option_panels", "option_field"},
+    "studio.history_tab": {"list_jobs", "first_page", "step_page", "on_tab_selected", "get_job", "show_details",
+                           "pick_row", "open_in_lab", "render_again", "resume_job", "reload_job", "ask_delete",
+                           "delete_confirmed", "compare_jobs", "load_stats"},
 }
 
 
