@@ -1,11 +1,11 @@
 """Conversations, their turns, and the LLM answer cache, in the studio's SQLite database.
 
 The tables come from the same ``Migrations`` as the jobs (``migrations.m002_chat``), so one
-database holds everything a person did. A conversation belongs to one persona and one mode; its turns are
-numbered (``seq``) in the order they were said. An assistant turn records the backend and model
-that wrote it, its latency, tokens where the backend reported them, whether it came from the
-cache, how many old turns were left out to fit the model's context, and the render job or audio
-file made from it. A turn that failed keeps its error, so nothing the user typed is lost.
+database holds everything a person did. A conversation belongs to one persona and one mode; its
+turns are numbered (``seq``) in the order they were said. An assistant turn records the backend
+and model that wrote it, its latency, tokens where the backend reported them, whether it came
+from the cache, how many old turns were left out to fit the model's context, and the render job
+or audio file made from it. A turn that failed keeps its error, so nothing the user typed is lost.
 
 The cache maps a hash of the exact request (backend, model, messages, sampling settings) to the
 answer: asking the same question of the same persona with the same settings and history costs
@@ -14,7 +14,8 @@ nothing the second time.
 Like ``JobStore``, every call opens its own connection (Gradio runs handlers in threads), and a
 store made over an owner's ``JobStore`` (``jobs.for_owner(name)``) sees only that owner's
 conversations and their turns: another user's conversation id is "no conversation", whatever
-is asked of it — read, continued, listed.
+is asked of it — read, continued, listed, or counted for the per-minute chat limit
+(``messages_since``).
 """
 
 from __future__ import annotations
