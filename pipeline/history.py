@@ -27,6 +27,7 @@ from .db import Job, JobStore
 from .errors import BadInput, StudioError
 from .runner import Progress, RenderRequest, Runner, job_input
 from .settings import Settings
+from .stages import renderer_options
 
 RESUMABLE = ("failed", "interrupted")  # what the History offers to resume (resume_refusal)
 
@@ -64,8 +65,7 @@ def job_details(settings: Settings, job: Job) -> dict[str, Any]:
             "voice": options.get("voice"), "size": options.get("max_side"), "fps": options.get("fps"),
             "seed": options.get("seed"), "emotion_forced": options.get("emotion"),
             "controller": options.get("controller"), "llm": options.get("llm"), "llm_model": options.get("llm_model"),
-            "hosted": options.get("hosted") or {},
-            "renderer_options": options.get("renderer_options") or {}, "enhancer": options.get("enhancer"),
+            "renderer_options": renderer_options(options), "enhancer": options.get("enhancer"),
         },
         "controls": {name: {"user": user.get(name), "proposed": proposed.get(name), "final": final.get(name)}
                      for name in (*CONTROL_NAMES, "emotion")},
@@ -179,7 +179,8 @@ def delete_job(settings: Settings, store: JobStore, job_id: str) -> None:
 def rerender_request(settings: Settings, job: Job, backend: str) -> RenderRequest:
     """A request that renders ``job`` again, from its own input copies and settings, on ``backend``.
 
-    Vendor options (avatar or voice ids) and a renderer's own options (SadTalker's size, pose style…)
+    A renderer's own options (a vendor's avatar or voice ids, SadTalker's size, pose style…; an old job's
+    ``options["hosted"]`` included)
     only carry over to the same backend: they mean nothing to another one. The face enhancer does."""
     folder = settings.job_dir(job.id)
     portrait, audio = job_input(folder, "portrait"), job_input(folder, "audio")
@@ -194,8 +195,7 @@ def rerender_request(settings: Settings, job: Job, backend: str) -> RenderReques
         controls=dict(job.controls_user or {}), emotion=options.get("emotion"), voice=options.get("voice"),
         max_side=options.get("max_side"), seed=int(options.get("seed") or 0), controller=options.get("controller"),
         llm=options.get("llm"), llm_model=options.get("llm_model"),
-        hosted=dict(options.get("hosted") or {}) if backend == job.backend else {},
-        renderer_options=dict(options.get("renderer_options") or {}) if backend == job.backend else {},
+        renderer_options=renderer_options(options) if backend == job.backend else {},
         enhancer=options.get("enhancer"),
     )
 

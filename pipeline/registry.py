@@ -44,19 +44,18 @@ ENTRY_POINT_PREFIX = "avatar_studio."
 
 @dataclass(frozen=True)
 class Availability:
-    """Whether a backend can be used now and why not; for renderers, which controls it honours."""
+    """Whether a backend can be used now, and why not."""
 
     kind: str
     name: str
     reason: str | None = None  # None: ready
-    honours: dict[str, str] | None = None
 
     @property
     def ready(self) -> bool:
         return self.reason is None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "ready": self.ready, "reason": self.reason, "honours": self.honours}
+        return {"name": self.name, "ready": self.ready, "reason": self.reason}
 
 
 class _Broken:
