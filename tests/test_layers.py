@@ -170,3 +170,13 @@ def test_the_lab_renders_through_its_module_level_handler(settings):
     with pytest.raises(gr.Error, match="renderer_options must be a JSON object"):
         lab_tab.render(StudioContext(settings), str(SAMPLE_PORTRAIT), "Hi.", renderer_options="[1, 2]",
                        progress=lambda *args, **kwargs: None)
+
+
+@pytest.mark.parametrize("module", ["pipeline/runner.py", "pipeline/stages.py"])
+def test_the_runner_and_stages_use_backends_through_their_contracts_only(module):
+    """No probing: what a backend can do is its contract (``base.py``), not what attributes it has."""
+    tree = ast.parse((ROOT / module).read_text())
+    probes = [f"line {node.lineno}: {node.func.id}" for node in ast.walk(tree)
+              if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+              and node.func.id in ("getattr", "hasattr")]
+    assert probes == [] and "inspect" not in imported_modules(ROOT / module)
