@@ -34,12 +34,37 @@ from dataclasses import dataclass
 from importlib import import_module
 from importlib.metadata import entry_points
 from importlib.util import find_spec
-from typing import Any, Generic, Iterator, TypeVar
+from typing import Any, ClassVar, Generic, Iterator, TypeVar
 
-from .errors import StudioError, UnknownBackend
+from .errors import BackendUnavailable, StudioError, UnknownBackend
 
 T = TypeVar("T")
 ENTRY_POINT_PREFIX = "avatar_studio."
+
+
+class Backend:
+    """What every backend of every kind has; each kind's ``base.py`` adds its own contract."""
+
+    name: ClassVar[str] = ""  # the registry name
+    label: ClassVar[str] = ""  # how people read it
+
+    @classmethod
+    def unavailable(cls, settings) -> str | None:
+        """Why this backend cannot run here now (its package, key, weights, GPU), or None. Cheap:
+        constructs and loads nothing."""
+        return None
+
+    @classmethod
+    def from_settings(cls, settings) -> Backend:
+        """The registry's constructor: a new backend for one job or call. Backends are cheap objects:
+        what is expensive to load (a model) lives in a module-level cache."""
+        return cls()
+
+    def check_ready(self, settings) -> None:
+        """``BackendUnavailable`` with the reason when it cannot run now."""
+        reason = type(self).unavailable(settings)
+        if reason:
+            raise BackendUnavailable(reason)
 
 
 @dataclass(frozen=True)

@@ -129,6 +129,14 @@ class Settings:
             raise MissingKey(f"{variable} is not set — put it in the environment or in a .env file")
         return value
 
+    def missing_key(self, variable: str) -> str | None:
+        """What ``key`` would say about an unset key (a backend's reason it cannot run), or None."""
+        try:
+            self.key(variable)
+        except MissingKey as error:
+            return str(error)
+        return None
+
     def with_(self, **changes) -> "Settings":
         return replace(self, **changes)
 

@@ -17,27 +17,13 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Callable, ClassVar
+from typing import Callable
 
-from ..errors import BackendUnavailable
+from ..registry import Backend
 
 
-class Enhancer(ABC):
-    name: ClassVar[str] = ""
-    label: ClassVar[str] = ""
-
-    @classmethod
-    def unavailable(cls, settings) -> str | None:
-        return None
-
-    @classmethod
-    def from_settings(cls, settings) -> "Enhancer":
-        return cls()
-
-    def check_ready(self, settings) -> None:
-        reason = type(self).unavailable(settings)
-        if reason:
-            raise BackendUnavailable(reason)
+class Enhancer(Backend, ABC):
+    """Base of every face enhancer (``unavailable``, ``from_settings``, ``check_ready``: ``registry.Backend``)."""
 
     @abstractmethod
     def enhance(self, src: Path, dst: Path, *, settings, progress: Callable[[float], None] | None = None,

@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Callable, Iterator
 
 from ..errors import BadInput
+from ..registry import Backend
 
 ROLES = ("system", "user", "assistant")
 OnToken = Callable[[str], None]
@@ -58,7 +59,7 @@ class JsonCompletion:
     constrained: bool = False  # the backend enforced the schema (vs. asked in the prompt)
 
 
-class LLMBackend:
+class LLMBackend(Backend):
     """Base class — the LLM contract. Subclasses set ``name``, implement ``from_settings`` and
     ``_complete``, and say in ``unavailable`` (class method, cheap) why they cannot run here now.
 
@@ -66,11 +67,6 @@ class LLMBackend:
     together; ``supports_schema``: the backend can constrain output to a JSON schema."""
 
     name = "llm"
-
-    @classmethod
-    def unavailable(cls, settings) -> str | None:
-        """Why this backend cannot run now (a missing key or package), or None; loads nothing."""
-        return None
 
     @classmethod
     def from_settings(cls, settings, model: str | None = None) -> "LLMBackend":

@@ -96,11 +96,7 @@ class HostedLLM(LLMBackend):
 
     @classmethod
     def unavailable(cls, settings: Settings) -> str | None:
-        try:
-            settings.key(cls.key_variable)
-        except MissingKey as error:
-            return str(error)
-        return None
+        return settings.missing_key(cls.key_variable)
 
     @classmethod
     def from_settings(cls, settings: Settings, model: str | None = None) -> HostedLLM:

@@ -28,10 +28,11 @@ import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from ..controls import CONTROL_NAMES, Controls
-from ..errors import BackendUnavailable, BadInput
+from ..errors import BadInput
+from ..registry import Backend
 
 ALL_CONTROLS = (*CONTROL_NAMES, "emotion")
 OPTION_KINDS = ("int", "float", "choice", "text", "bool")
@@ -160,30 +161,13 @@ class RenderJob:
     record: Callable[..., None] = lambda **fields: None  # job fields to store now (a vendor's id)
 
 
-class Renderer(ABC):
-    """Base of every renderer; see the module docstring for the contract."""
-
-    name: ClassVar[str] = ""
-    label: ClassVar[str] = ""
-
-    @classmethod
-    def unavailable(cls, settings) -> str | None:
-        """Why this renderer cannot run now, or None. Cheap: constructs and loads nothing."""
-        return None
-
-    @classmethod
-    def from_settings(cls, settings) -> "Renderer":
-        """The registry's constructor. Renderers are cheap: loaded models live in module caches."""
-        return cls()
+class Renderer(Backend, ABC):
+    """Base of every renderer; see the module docstring for the contract (``unavailable``,
+    ``from_settings`` and ``check_ready`` come from ``registry.Backend``)."""
 
     @abstractmethod
     def capabilities(self, settings) -> Capabilities:
         """The controls honoured, the options taken, hosted or not."""
-
-    def check_ready(self, settings) -> None:
-        reason = type(self).unavailable(settings)
-        if reason:
-            raise BackendUnavailable(reason)
 
     def check_options(self, options: Mapping[str, Any] | None, settings) -> dict[str, Any]:
         """The request's own options, checked against the specs, completed with the defaults."""

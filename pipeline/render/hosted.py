@@ -58,7 +58,6 @@ import httpx
 from ..errors import (
     AuthFailed,
     BadInput,
-    MissingKey,
     OutOfCredit,
     RateLimited,
     RemoteError,
@@ -459,11 +458,7 @@ class HostedRenderer(Renderer):
     @classmethod
     def unavailable(cls, settings: Settings) -> str | None:
         """Why it cannot run: its key is not set (the message names the variable)."""
-        try:
-            settings.key(cls.key_variable)
-        except MissingKey as error:
-            return str(error)
-        return None
+        return settings.missing_key(cls.key_variable)
 
     def check_ready(self, settings: Settings) -> None:
         """Before any work: the key is set (``MissingKey`` names the variable)."""

@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..registry import Registry
+from ..registry import Backend, Registry
 
 Progress = Callable[[float, str], None]  # (fraction done, what is happening)
 
@@ -59,33 +59,18 @@ class Transcript:
         return asdict(self)
 
 
-class Voice(ABC):
+class Voice(Backend, ABC):
     """A TTS voice; see the module docstring."""
-
-    name: str = ""
-
-    @classmethod
-    def unavailable(cls, settings) -> str | None:
-        return None
-
-    @classmethod
-    def from_settings(cls, settings) -> "Voice":
-        return cls()
 
     @abstractmethod
     def synthesize(self, text: str) -> Synthesis:
         """The whole text spoken, with phoneme timings when the voice can give them."""
 
 
-class Transcriber(ABC):
+class Transcriber(Backend, ABC):
     """An STT backend; see the module docstring."""
 
-    name: str = ""
     model: str = ""
-
-    @classmethod
-    def unavailable(cls, settings) -> str | None:
-        return None
 
     @classmethod
     @abstractmethod
