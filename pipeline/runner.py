@@ -59,8 +59,9 @@ class RenderRequest:
     # preprocess, pose_style, batch_size; HeyGen: avatar_id, voice_id, resolution, …); checked by its
     # check_options at submit; unset ones take their defaults (the settings, a vendor's env presets)
     renderer_options: dict = field(default_factory=dict)
-    # Deprecated (one release): a hosted renderer's options under their old name; merged into
-    # renderer_options, which wins where both set one
+    # A vendor's avatar and voice ids given on their own (the CLI's --avatar-id, --vendor-voice; the
+    # name scripts used before options were one dict): merged into renderer_options, which wins where
+    # both set one; refused, in words saying so, for a renderer that runs here
     hosted: dict = field(default_factory=dict)
     enhancer: str | None = None  # a face enhancer run on the rendered video ("gfpgan"), or none
 
