@@ -59,7 +59,7 @@ from pipeline.chat import persona_llm
 from pipeline.controls import CONTROL_NAMES
 from pipeline.errors import BadInput, StudioError
 from pipeline.face.check import check_face
-from pipeline.speech.voices import voice_choices, voice_sample_audio
+from pipeline.speech.samples import voice_choices, voice_sample_audio
 
 from . import personas_view as view
 from .common import StudioContext, bind, progress_callback, shown_errors

@@ -180,3 +180,15 @@ def test_the_runner_and_stages_use_backends_through_their_contracts_only(module)
               if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
               and node.func.id in ("getattr", "hasattr")]
     assert probes == [] and "inspect" not in imported_modules(ROOT / module)
+
+
+def test_no_module_hides_a_registry():
+    """A submodule named like its package's registry (``speech/voices.py`` beside ``speech.voices``)
+    replaces the registry on the package the moment anything imports it."""
+    from pipeline import registry
+
+    for kind, (module, attribute) in registry.KINDS.items():
+        package = ROOT / module.replace(".", "/")
+        folder = package if package.is_dir() else package.parent
+        assert not (folder / f"{attribute}.py").exists() and not (folder / attribute).is_dir(), kind
+        assert isinstance(registry.of_kind(kind), registry.Registry), kind

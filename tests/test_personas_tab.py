@@ -34,7 +34,7 @@ from pipeline.errors import BadInput
 from pipeline.face.check import BOX_COLOUR, LANDMARK_COLOUR, check_face
 from pipeline.face.portrait import load_portrait
 from pipeline.speech.tts import DEFAULT_VOICE
-from pipeline.speech.voices import (
+from pipeline.speech.samples import (
     DEFAULT_CHOICE,
     MAX_SAMPLE_CHARS,
     SAMPLE_TEXT,
