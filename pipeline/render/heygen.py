@@ -72,9 +72,10 @@ OPTIONS = (
                label="Avatar id", setting="HEYGEN_AVATAR_ID"),
     OptionSpec("voice_id", "text", None, "a HeyGen voice that speaks the script instead of our speech",
                label="Voice id", setting="HEYGEN_VOICE_ID"),
-    OptionSpec("resolution", "text", None, f"one of {', '.join(RESOLUTIONS)}", label="Resolution"),
-    OptionSpec("aspect_ratio", "text", None, f"one of {', '.join(ASPECT_RATIOS)} (default: the portrait's)",
-               label="Aspect ratio"),
+    OptionSpec("resolution", "choice", None, "default: 720p for a size up to 720 px, else 1080p", label="Resolution",
+               choices=RESOLUTIONS),
+    OptionSpec("aspect_ratio", "choice", None, "default: the portrait's", label="Aspect ratio",
+               choices=ASPECT_RATIOS),
     OptionSpec("background", "text", None, "a colour, #rrggbb", label="Background"),
     OptionSpec("callback_url", "text", None, "HeyGen calls it when the video is ready", label="Callback URL"),
 )
