@@ -113,7 +113,7 @@ def _unreadable(name: str, kind: str, path: Path, error: BaseException) -> BadIn
     """The one-line BadInput for a file a library could not read, with its reason shortened and
     stripped of server paths."""
     reason = (str(error).strip().splitlines() or [""])[0]
-    for form in {str(path), str(path.resolve()), path.name}:
+    for form in (str(path.resolve()), str(path), path.name):  # longest first: the whole path, then the name
         reason = reason.replace(form, name)
     reason = _PATHLIKE.sub("…", reason).strip(" :") or type(error).__name__
     if len(reason) > REASON_CHARS:
