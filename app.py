@@ -160,6 +160,28 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("hash-password", help="read a password (typed, or one line on stdin) and print its hash "
                                               "for an --auth-file line: user:<hash>")
 
+    knowledge = commands.add_parser("knowledge", help="documents a persona answers from: add, list, remove, search")
+    knowledge_commands = knowledge.add_subparsers(dest="knowledge_command", required=True,
+                                                  metavar="add|list|remove|search")
+    knowledge_add = knowledge_commands.add_parser("add", help="read files into a persona's knowledge (PDF, DOCX, "
+                                                             "Markdown, text, HTML); a file of the same name is replaced")
+    knowledge_add.add_argument("--persona", required=True)
+    knowledge_add.add_argument("files", nargs="+", metavar="FILE")
+    knowledge_add.add_argument("--json", action="store_true")
+    knowledge_list = knowledge_commands.add_parser("list", help="the sources a persona has, with passage counts")
+    knowledge_list.add_argument("--persona", required=True)
+    knowledge_list.add_argument("--json", action="store_true")
+    knowledge_remove = knowledge_commands.add_parser("remove", help="forget one source")
+    knowledge_remove.add_argument("--persona", required=True)
+    knowledge_remove.add_argument("source", help="the source's name, as knowledge list shows it")
+    knowledge_search = knowledge_commands.add_parser("search", help="the passages that best answer a question")
+    knowledge_search.add_argument("--persona", required=True)
+    knowledge_search.add_argument("query")
+    knowledge_search.add_argument("--k", type=bounded_int(1, 50), default=5, help="how many passages (1–50, default 5)")
+    knowledge_search.add_argument("--mode", choices=["hybrid", "bm25", "vector"], default="hybrid",
+                                  help="how to rank: both rankings fused (default), words only, or meaning only")
+    knowledge_search.add_argument("--json", action="store_true")
+
     persona = commands.add_parser("persona", help="list, show or check personas")
     persona_commands = persona.add_subparsers(dest="persona_command", required=True, metavar="list|show|check")
     persona_list = persona_commands.add_parser("list", help="list personas")

@@ -7,7 +7,8 @@ a database made by any release upgrades in place because of that — and a chang
 new function at the end, with a comment saying why. ``tests/test_db.py`` holds the shipped names.
 
 The jobs table and its indexes come from m001, m003–m007; the chat tables (conversations, turns,
-and the LLM answer cache) from m002 and m007, so one database holds everything a person did.
+and the LLM answer cache) from m002, m007 and m008; personas' knowledge from m008, so one
+database holds everything a person did.
 """
 
 from __future__ import annotations
@@ -133,6 +134,29 @@ def m007_owners(db: sqlite_utils.Database) -> None:
     db["jobs"].create_index(["owner", "created_at"])
     db["conversations"].add_column("owner", str)
     db["conversations"].create_index(["owner", "updated_at"])
+
+
+
+@migrations()
+def m008_knowledge(db: sqlite_utils.Database) -> None:
+    # Personas that know things: the documents a persona was given (one row each, per owner and
+    # persona; owner "" when made without users, so the name stays unique), their chunks, and the
+    # chunks' words for BM25 (FTS5; rowid = chunk id; scope = owner + U+001F + persona). The chunks'
+    # vectors live in a sqlite-vec table that only a connection with the extension loaded can make
+    # (``knowledge.KnowledgeStore``). A chat turn keeps the sources its answer drew on.
+    db["knowledge_sources"].create(
+        {"id": int, "owner": str, "persona": str, "name": str, "kind": str, "sha256": str, "bytes": int,
+         "pages": int, "chars": int, "chunks": int, "added_at": str},
+        pk="id", not_null={"owner", "persona", "name", "added_at"}, defaults={"owner": ""},
+    )
+    db["knowledge_sources"].create_index(["owner", "persona", "name"], unique=True)
+    db["knowledge_chunks"].create(
+        {"id": int, "source_id": int, "scope": str, "ordinal": int, "locator": str, "text": str},
+        pk="id", not_null={"source_id", "scope", "text"},
+    )
+    db["knowledge_chunks"].create_index(["source_id"])
+    db.execute("create virtual table knowledge_fts using fts5(body, scope unindexed, tokenize='porter unicode61')")
+    db["turns"].add_column("sources", str)  # JSON list of {source, locator, text}
 
 
 _WORK_STAGES = ("inputs", "speech", "analysis", "emotion", "control", "render", "encode")

@@ -21,6 +21,8 @@ caught broadly around their own calls only, and their reason is kept, shortened,
 
 from __future__ import annotations
 
+import logging
+
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -156,6 +158,10 @@ class _Outline:
 def _pdf(path: Path, name: str) -> Document:
     from pypdf import PasswordType, PdfReader
     from pypdf.errors import DependencyError, FileNotDecryptedError
+
+    # pypdf logs what it repairs in a damaged file ("EOF marker not found"); the one message a
+    # refused file gets is ours, so its warnings stay out of the user's terminal.
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
 
     locked = BadInput(f"“{name}” is password-protected — remove the password and add it again")
     try:
