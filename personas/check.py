@@ -10,11 +10,14 @@ machine:
 - never-rules with ``forbid`` patterns: broken when any pattern is found (the matched text is kept,
   so the report shows why);
 - rules without patterns are listed once as "not checked automatically";
-- an empty reply, the latency, and an LLM error (recorded on its question; the check goes on).
+- an empty reply, the latency, and an LLM error (recorded on its question; the check goes on);
+- a reply that echoes the system prompt: when at least ``ECHO_SHARE`` of its word trigrams are
+  the prompt's own, it is the instructions read back (which hold every signature phrase and every
+  required word), not an answer, and it scores 0 like an empty one.
 
 Scoring, per question that got a reply (errors are left out of the score, but fail the check)::
 
-    score = 40·V + 30·A + 30·N            (0 for an empty reply)
+    score = 40·V + 30·A + 30·N            (0 for an empty or an echoed reply)
     V = 1 if the reply uses at least one signature term, else 0 (1 when there are no terms)
     A = share of the checkable always-rules that are met (1 when there are none)
     N = 1 if no never-rule is broken, else 0
@@ -42,6 +45,8 @@ from .model import Persona, Rule
 from .prompt import build_system_prompt
 
 PASS_SCORE = 60
+ECHO_SHARE = 0.5  # of a reply's word trigrams found in the system prompt: the prompt read back
+ECHO_MIN_WORDS = 6  # shorter replies are judged on their words alone
 WEIGHT_VOCABULARY, WEIGHT_ALWAYS, WEIGHT_NEVER = 40, 30, 30
 Progress = Callable[[float, str], None]
 
@@ -65,6 +70,7 @@ class QuestionResult:
     always_missed: list[str] = field(default_factory=list)
     never_broken: list[BrokenRule] = field(default_factory=list)
     empty: bool = False
+    echoed: bool = False  # the reply reads the system prompt back (see ECHO_SHARE)
     error: str | None = None
     score: int | None = None  # None when the model failed to answer (see ``error``)
 
@@ -86,6 +92,7 @@ class CheckReport:
     always_missed: int
     never_broken: int
     empty_replies: int
+    echoed_replies: int
     errors: int
     duration_s: float
 
@@ -116,7 +123,7 @@ def run_check(persona: Persona, llm: LLMBackend, *, questions: list[str] | None 
             result.error = str(error) or type(error).__name__
         else:
             result.reply, result.latency_s = completion.text or "", completion.latency_s
-            _score(result, vocabulary, always, never)
+            _score(result, vocabulary, always, never, system)
         results.append(result)
     progress(1.0, "done")
     return _report(persona, llm, mode, results, vocabulary, always, never, time.perf_counter() - started)
@@ -134,7 +141,7 @@ def score_reply(reply: str, persona: Persona, mode: str | None = None) -> Questi
     """One reply scored as ``run_check`` scores it (for the chat, or for trying rules by hand)."""
     always, never = persona.rules_for(mode)
     result = QuestionResult(question="", reply=reply)
-    _score(result, persona.vocabulary_for(mode), always, never)
+    _score(result, persona.vocabulary_for(mode), always, never, build_system_prompt(persona, mode))
     return result
 
 
@@ -151,10 +158,13 @@ def _questions(persona: Persona, questions: list[str] | None) -> list[str]:
 
 
 def _score(result: QuestionResult, vocabulary: tuple[str, ...], always: tuple[Rule, ...],
-           never: tuple[Rule, ...]) -> None:
+           never: tuple[Rule, ...], system: str) -> None:
     text = result.reply.translate(_TYPOGRAPHIC)
     if not text.strip():
         result.empty, result.score = True, 0
+        return
+    if echo_share(text, system) >= ECHO_SHARE:
+        result.echoed, result.score = True, 0
         return
     result.terms_used = [term for term in vocabulary if term_pattern(term).search(text)]
     for rule in always:
@@ -173,6 +183,17 @@ def _score(result: QuestionResult, vocabulary: tuple[str, ...], always: tuple[Ru
     never_part = 0.0 if result.never_broken else 1.0
     result.score = round(WEIGHT_VOCABULARY * vocabulary_part + WEIGHT_ALWAYS * always_part
                          + WEIGHT_NEVER * never_part)
+
+
+def echo_share(reply: str, system: str) -> float:
+    """The share of ``reply``'s word trigrams that are also in ``system`` (0 for a short reply)."""
+    words = re.findall(r"\w+", reply.lower())
+    if len(words) < ECHO_MIN_WORDS:
+        return 0.0
+    prompt = re.findall(r"\w+", system.translate(_TYPOGRAPHIC).lower())
+    known = set(zip(prompt, prompt[1:], prompt[2:]))
+    trigrams = list(zip(words, words[1:], words[2:]))
+    return sum(trigram in known for trigram in trigrams) / len(trigrams)
 
 
 def term_pattern(term: str) -> re.Pattern:
@@ -199,7 +220,8 @@ def _report(persona: Persona, llm: LLMBackend, mode: str | None, results: list[Q
                          if vocabulary and answered else None),
         terms_used=[term for term in vocabulary if term in used],
         always_missed=sum(len(r.always_missed) for r in answered), never_broken=never_broken,
-        empty_replies=sum(1 for r in answered if r.empty), errors=errors, duration_s=round(duration, 3),
+        empty_replies=sum(1 for r in answered if r.empty), echoed_replies=sum(1 for r in answered if r.echoed),
+        errors=errors, duration_s=round(duration, 3),
     )
 
 
@@ -217,13 +239,15 @@ def format_report(report: CheckReport, *, width: int = 100) -> str:
             continue
         met = len(r.always_met)
         always = f"{met}/{met + len(r.always_missed)}" if met + len(r.always_missed) else "—"
-        never = "EMPTY" if r.empty else (f"{len(r.never_broken)}✗" if r.never_broken else "ok")
+        never = "EMPTY" if r.empty else "ECHO" if r.echoed else (f"{len(r.never_broken)}✗" if r.never_broken else "ok")
         latency = f"{r.latency_s:.1f}s" if r.latency_s is not None else "—"
         lines.append(f"{number:>2}  {r.score:>5}  {len(r.terms_used):>5}  {always:>6}  {never:>5}  {latency:>6}  "
                      f"{question}")
     verdict = "PASS" if report.passed else "FAIL"
     rule = f"pass: score ≥ {PASS_SCORE}, no never-rule broken, no errors"
     lines += ["", f"Score {report.score}/100: {verdict} ({rule})"]
+    if report.echoed_replies:
+        lines.append(f"Echoed: {report.echoed_replies} replies read the system prompt back and scored 0")
     if report.errors:
         lines.append(f"Errors: {report.errors} of {len(report.results)} questions got no answer (see below)")
     if report.vocabulary_rate is not None:

@@ -135,6 +135,8 @@ def check_verdict(report: CheckReport) -> str:
         lines.append(f"- Always-rules missed: {report.always_missed}")
     if report.empty_replies:
         lines.append(f"- Empty replies: {report.empty_replies}")
+    if report.echoed_replies:
+        lines.append(f"- Replies that read the system prompt back (scored 0): {report.echoed_replies}")
     if report.errors:
         lines.append(f"- Questions the model failed to answer: {report.errors}")
     if report.unchecked_rules:

@@ -23,7 +23,7 @@ from personas import (
     slugify,
     yamlfile,
 )
-from personas.check import PASS_SCORE, unanswered
+from personas.check import PASS_SCORE, score_reply, unanswered
 from pipeline.controls import Controls
 from pipeline.errors import BadInput, RemoteError
 from pipeline.settings import LLM_BACKENDS
@@ -405,6 +405,19 @@ def test_the_check_scores_each_reply(store):
     text = format_report(report)
     assert "Score 48/100: FAIL" in text and "Broken in #3: Never recommend chasing market share" in text
     assert "Should we chase market share?" in text
+
+
+def test_a_reply_that_reads_the_system_prompt_back_scores_nothing(store):
+    jenniel = store.get("jenniel")
+    prompt = build_system_prompt(jenniel)
+    echo_whole, echo_part = prompt, "Sure! " + " ".join(prompt.split()[:60])
+    report = run_check(jenniel, FakeLLM().enqueue(echo_whole, echo_part, GOOD), questions=QUESTIONS)
+    whole, part, good = report.results
+    assert whole.echoed and part.echoed and whole.score == part.score == 0, "the prompt holds every phrase"
+    assert not good.echoed and good.score == 100, "signature phrases alone are not an echo"
+    assert report.echoed_replies == 2 and report.score == 33 and not report.passed
+    assert "ECHO" in format_report(report) and "Echoed: 2 replies" in format_report(report)
+    assert score_reply(prompt, jenniel).score == 0
 
 
 def test_a_negated_warning_is_not_a_broken_rule(store):
