@@ -112,6 +112,8 @@ def check_rows(report: CheckReport, *, reply_chars: int = 240) -> list[list[Any]
         reply = "(empty)" if result.empty else result.reply.strip()
         if len(reply) > reply_chars:
             reply = reply[:reply_chars - 1] + "…"
+        if result.echoed:
+            reply = f"(reads the system prompt back) {reply}"
         rows.append([number, result.question, result.score, ", ".join(result.terms_used) or "none",
                      f"{len(result.always_met)}/{checkable}" if checkable else "—", broken,
                      f"{result.latency_s:.1f} s" if result.latency_s is not None else "—", reply])
