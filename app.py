@@ -182,6 +182,12 @@ def build_parser() -> argparse.ArgumentParser:
                                   help="how to rank: both rankings fused (default), words only, or meaning only")
     knowledge_search.add_argument("--json", action="store_true")
 
+    style = commands.add_parser("style", help="measure a creator's style from samples of their writing: "
+                                              "signature phrases, sentence length, habits, typical samples")
+    style.add_argument("files", nargs="+", metavar="FILE",
+                       help="posts or captions (.txt/.md: one per paragraph), a transcript, a document, a CSV export")
+    style.add_argument("--json", action="store_true")
+
     persona = commands.add_parser("persona", help="list, show or check personas")
     persona_commands = persona.add_subparsers(dest="persona_command", required=True, metavar="list|show|check")
     persona_list = persona_commands.add_parser("list", help="list personas")

@@ -1,0 +1,103 @@
+"""A creator's style measured from samples of their writing: real wordfreq data, the bundled
+WordLlama vectors, files read through the same converter as knowledge, and the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipeline.errors import BadInput
+from pipeline.style import StyleProfile, analyse, samples_from_csv, samples_from_files, style_similarity
+
+ROOT = Path(__file__).resolve().parents[1]
+POSTS = [
+    "Morning crew! 🚀 Today we talk profit logic, not vanity metrics. Who's in?",
+    "Quick reminder: market share without profit logic is just expensive applause... 💸",
+    "Pricing is a conversation about willingness to pay. Ask first, price second! 🚀",
+    "Your customers already told you what they value. Did you listen? Profit logic starts there.",
+    "Big launch week!!! Willingness to pay beats discount panic every single time 🔥",
+    "Stop chasing share. Start asking about willingness to pay. That's the whole post 🚀",
+    "Weekend read: the profit logic behind subscriptions... thread below #pricing",
+]
+PLAIN = [
+    "The committee reviewed the annual report and approved the budget for the coming year.",
+    "Members are reminded that the library will be closed during the public holiday.",
+    "The minutes of the previous meeting were read and accepted without amendment.",
+]
+
+
+@pytest.fixture
+def cache(tmp_path) -> Path:
+    return tmp_path / "cache"
+
+
+def test_signature_phrases_are_the_creators_and_rare_in_english(cache):
+    profile = analyse(POSTS, cache)
+    assert profile.phrases[:2] == ["profit logic", "willingness to pay"]
+    assert not {"the", "to", "about willingness", "profit", "willingness"} & set(profile.phrases)
+    assert analyse(PLAIN, cache).phrases == [], "no phrase recurs in the minutes"
+
+
+def test_habits_are_counted(cache):
+    profile = analyse(POSTS, cache)
+    assert profile.samples == 7 and profile.top_emoji[0] == "🚀" and profile.emoji_per_100_words > 3
+    assert profile.exclamations_per_sentence > 0.2 and profile.ellipses_per_sample == pytest.approx(2 / 7, abs=1e-3)
+    assert profile.hashtags_per_sample == pytest.approx(1 / 7, abs=1e-3)
+    plain = analyse(PLAIN, cache)
+    assert plain.emoji_per_100_words == 0 and plain.exclamations_per_sentence == 0
+    assert plain.sentence_words_median > profile.sentence_words_median
+    described = profile.describe()
+    assert "emoji now and then (🚀" in described and '"profit logic"' in described
+    assert "no emoji" in plain.describe()
+
+
+def test_representative_samples_are_real_distinct_samples(cache):
+    profile = analyse(POSTS + POSTS, cache)  # every post twice: the examples must still differ
+    assert len(profile.examples) == 4 and len(set(profile.examples)) == 4
+    assert set(profile.examples) <= set(POSTS)
+    assert StyleProfile.from_dict(json.loads(json.dumps(profile.to_dict()))) == profile
+
+
+def test_replies_in_the_creators_manner_are_closer_than_minutes(cache):
+    examples = analyse(POSTS, cache).examples
+    alike = style_similarity(["Ask about willingness to pay before you cut a price! 🚀"], examples, cache)
+    unlike = style_similarity(["The minutes were approved and the meeting closed at nine."], examples, cache)
+    assert 0 <= unlike < alike <= 1
+    assert style_similarity([], examples, cache) is None
+
+
+def test_too_few_samples_and_empty_csv_are_one_clear_message(cache):
+    with pytest.raises(BadInput, match="at least 3 samples"):
+        analyse(["one", "  ", "two"], cache)
+    with pytest.raises(BadInput, match="has no rows under its header"):
+        samples_from_csv("caption\n", "“export.csv”")
+
+
+def test_samples_come_from_a_csv_export_and_documents(tmp_path):
+    export = tmp_path / "export.csv"
+    export.write_text("id,caption,likes\n1,\"First post, with a comma 🚀\",10\n2,Second post,3\n3,,0\n")
+    notes = tmp_path / "notes.md"
+    notes.write_text("# Posts\n\nOne post.\n\nAnother post\nover two lines.\n")
+    samples = samples_from_files([(export, "export.csv"), (notes, "notes.md")])
+    assert samples == ["First post, with a comma 🚀", "Second post", "One post.", "Another post over two lines."]
+
+
+def test_the_cli_prints_the_profile(tmp_path):
+    posts = tmp_path / "posts.txt"
+    posts.write_text("\n\n".join(POSTS))
+    done = subprocess.run([sys.executable, "app.py", "style", str(posts), "--json"], cwd=ROOT,
+                          env={**os.environ, "AVATAR_STUDIO_HOME": str(tmp_path / "home")},
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["phrases"][:2] == ["profit logic", "willingness to pay"]
+    few = tmp_path / "few.txt"
+    few.write_text("Just one post.")
+    refused = subprocess.run([sys.executable, "app.py", "style", str(few)], cwd=ROOT,
+                             env={**os.environ, "AVATAR_STUDIO_HOME": str(tmp_path / "home")},
+                             capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2 and refused.stderr.startswith("error: give at least 3 samples")
