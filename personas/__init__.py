@@ -1,7 +1,7 @@
 """Personas: who the avatar is, how it talks and the rules it keeps.
 
-- ``model``: the typed ``Persona`` (with ``Rule``, ``Mode``, ``LLMChoice``), validated where built;
-  ``check_slug`` and ``slugify`` for ids.
+- ``model``: the typed ``Persona`` (with ``Rule``, ``Mode``, ``LLMChoice``, ``KnowledgeUse``),
+  validated where built; ``check_slug`` and ``slugify`` for ids.
 - ``yamlfile``: reading and writing ``persona.yaml`` (strict on the way in, byte-stable out).
 - ``store``: ``PersonaStore`` — shipped examples (``personas/examples``) and the user's own
   (``<data dir>/personas``), a user copy overriding an example of the same id.
@@ -12,13 +12,14 @@ Imports the pipeline's errors, controls, settings and LLM interface; never gradi
 """
 
 from .check import CheckReport, QuestionResult, format_report, run_check, score_reply
-from .model import LLMChoice, Mode, Persona, Rule, check_slug, slugify
+from .model import KnowledgeUse, LLMChoice, Mode, Persona, Rule, check_slug, slugify
 from .prompt import build_system_prompt
 from .store import EXAMPLES_DIR, PersonaStore
 
 __all__ = [
     "EXAMPLES_DIR",
     "CheckReport",
+    "KnowledgeUse",
     "LLMChoice",
     "Mode",
     "Persona",

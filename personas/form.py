@@ -20,6 +20,8 @@ The text formats are chosen to be forgiving to type:
   which is what YAML is good at, and it is the same text a person sees in the file.
 - Default controls: each of the five has a "set" checkbox beside its slider; unticked means "the
   controller decides" (the key is left out of the persona). Emotion ``""`` means the same.
+- ``grounded`` (``knowledge.grounded``): a checkbox, ticked when the persona answers only from its
+  documents.
 
 Also here, because they are decisions and not layout: where the editor's portrait comes from on
 save (``save_form``), what a duplicate is called (``duplicate_form``), and what may be deleted and
@@ -50,14 +52,15 @@ TEXT_KEYS = ("id", "name", "identity", "expertise", "tone", "signature_vocabular
              "modes", "sample_questions")
 CHOICE_KEYS = ("voice", "llm_backend", "llm_model", "emotion")
 CONTROL_KEYS = tuple(key for name in CONTROL_NAMES for key in (f"{name}_set", name))
-FORM_KEYS = TEXT_KEYS + CHOICE_KEYS + CONTROL_KEYS
+FLAG_KEYS = ("grounded",)
+FORM_KEYS = TEXT_KEYS + CHOICE_KEYS + CONTROL_KEYS + FLAG_KEYS
 NOT_SET = ""  # a dropdown's value for "not set" (voice, LLM backend, emotion)
 
 LABELS = {
     "id": "Id", "name": "Name", "identity": "Identity", "expertise": "Expertise", "tone": "Tone",
     "signature_vocabulary": "Signature vocabulary", "greeting": "Greeting", "always": "Always rules",
     "never": "Never rules", "modes": "Modes", "sample_questions": "Sample questions", "voice": "Voice",
-    "llm": "LLM", "default_controls": "Default controls", "portrait": "Portrait",
+    "llm": "LLM", "default_controls": "Default controls", "portrait": "Portrait", "knowledge": "Knowledge",
 }
 LIST_KEYS = ("expertise", "signature_vocabulary", "sample_questions")
 PATTERN_KEY = {"always": "require", "never": "forbid"}
@@ -73,6 +76,7 @@ _COPY_SUFFIX = re.compile(r"\s*\(copy\)$")
 def blank_form() -> dict[str, Any]:
     """The form of a new persona: empty text, nothing set."""
     values: dict[str, Any] = {key: "" for key in TEXT_KEYS + CHOICE_KEYS}
+    values["grounded"] = False
     defaults = Controls()
     for name in CONTROL_NAMES:
         values[f"{name}_set"] = False
@@ -90,6 +94,7 @@ def form_from_persona(persona: Persona) -> dict[str, Any]:
         "modes": format_modes(persona.modes),
         "voice": persona.voice or NOT_SET, "llm_backend": persona.llm.backend or NOT_SET,
         "llm_model": persona.llm.model or "", "emotion": persona.default_controls.get("emotion", NOT_SET),
+        "grounded": persona.knowledge.grounded,
     })
     for name in CONTROL_NAMES:
         if name in persona.default_controls:
@@ -154,7 +159,8 @@ def persona_from_form(values: Mapping[str, Any], *, portrait: str | None = None,
             greeting=values["greeting"], **lists,
             always=parse_rules(values["always"], "always"), never=parse_rules(values["never"], "never"),
             modes=parse_modes(values["modes"]), portrait=portrait, voice=str(values["voice"]).strip() or None,
-            llm={"backend": backend, "model": model}, default_controls=controls,
+            llm={"backend": backend, "model": model}, knowledge={"grounded": bool(values["grounded"])},
+            default_controls=controls,
         )
     except BadInput as error:
         raise _naming_the_field(error, lines) from None

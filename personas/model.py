@@ -19,6 +19,10 @@ Shapes (the YAML file mirrors them; see ``personas/examples/*/persona.yaml``):
   the check, and only the mode's own rules apply.
 - ``LLMChoice``: the preferred backend (one of ``pipeline.settings.LLM_BACKENDS``; null: the
   studio's configured default) and model (null: the one configured for that backend).
+- ``KnowledgeUse``: how the persona answers from the documents it was given (``app.py knowledge
+  add``; they live in the database, not in the file): ``grounded: true`` answers only from them and
+  says it does not know when they do not hold the answer. Written to the file only when set, so a
+  persona that never used it keeps its file as it was.
 
 Ids (persona and mode names) are slugs: 1–40 lowercase letters, digits and hyphens, not starting
 or ending with a hyphen. They name folders, so ``check_slug`` is the gate every path goes through.
@@ -170,6 +174,24 @@ class LLMChoice:
 
 
 @dataclass(frozen=True)
+class KnowledgeUse:
+    """How the persona uses its documents; see the module docstring."""
+
+    grounded: bool = False  # answer only from the reference material, else say "I don't know"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.grounded, bool):
+            raise BadInput(f"grounded must be true or false, got {_kind(self.grounded)}")
+
+    @property
+    def is_default(self) -> bool:
+        return self == KnowledgeUse()
+
+    def to_data(self) -> dict:
+        return {"grounded": self.grounded}
+
+
+@dataclass(frozen=True)
 class Persona:
     """A persona; lists become tuples and every field is checked when it is built.
 
@@ -191,6 +213,7 @@ class Persona:
     portrait: str | None = None  # file name inside the persona's folder
     voice: str | None = None  # TTS voice name; None = the bundled voice
     llm: LLMChoice = field(default_factory=LLMChoice)
+    knowledge: KnowledgeUse = field(default_factory=KnowledgeUse)
     default_controls: dict[str, float | str] = field(default_factory=dict)
     origin: str | None = field(default=None, compare=False)
 
@@ -215,6 +238,7 @@ class Persona:
             raise BadInput(f"voice must be a voice name such as 'en_US-joe-medium' (or null for the bundled "
                            f"voice), got {preview(self.voice)}")
         set_("llm", _llm(self.llm))
+        set_("knowledge", _knowledge(self.knowledge))
         set_("default_controls", _controls(self.default_controls))
         if self.origin not in (None, "example", "user", "edited-example"):
             raise BadInput(f"origin must be example, user or edited-example, got {preview(self.origin)}")
@@ -245,7 +269,9 @@ class Persona:
             "always": [r.to_data() for r in self.always], "never": [r.to_data() for r in self.never],
             "modes": {mode.name: mode.to_data() for mode in self.modes},
             "sample_questions": list(self.sample_questions), "portrait": self.portrait, "voice": self.voice,
-            "llm": self.llm.to_data(), "default_controls": dict(self.default_controls),
+            "llm": self.llm.to_data(),
+            **({} if self.knowledge.is_default else {"knowledge": self.knowledge.to_data()}),
+            "default_controls": dict(self.default_controls),
         }
 
     # -- for the prompt builder, the chat and the check -------------------------------------
@@ -445,6 +471,22 @@ def _llm(value: Any) -> LLMChoice:
         return LLMChoice(backend=value.get("backend"), model=value.get("model"))
     except BadInput as error:
         raise BadInput(f"llm: {error}") from None
+
+
+def _knowledge(value: Any) -> KnowledgeUse:
+    if isinstance(value, KnowledgeUse):
+        return value
+    if value is None:
+        return KnowledgeUse()
+    if not isinstance(value, Mapping):
+        raise BadInput(f"knowledge must be a mapping (grounded: true), got {_kind(value)}")
+    for key in value:
+        if key != "grounded":
+            raise BadInput(f"knowledge: unknown key {preview(key)}; knowledge has: grounded")
+    try:
+        return KnowledgeUse(grounded=value.get("grounded", False))
+    except BadInput as error:
+        raise BadInput(f"knowledge: {error}") from None
 
 
 def _controls(value: Any) -> dict[str, float | str]:

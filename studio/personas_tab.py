@@ -185,6 +185,9 @@ def build(ctx: StudioContext, tab: gr.Tab, **wiring: Any) -> None:
                                                     elem_id="personas-llm-model")
                     field["emotion"] = gr.Dropdown(view.emotion_choices(), value=NOT_SET, label="Emotion",
                                                    elem_id="personas-emotion")
+                field["grounded"] = gr.Checkbox(label="Answer only from its documents",
+                                                info="when they do not hold the answer, it says it does not know",
+                                                elem_id="personas-grounded")
                 gr.Markdown("Tick a control to set it for this persona; unticked, the controller decides.",
                             elem_id="personas-controls-help")
                 with gr.Row():  # two columns of "☐ name ——slider——" rows: aligned at any width

@@ -250,6 +250,10 @@ def with_change(**changes) -> dict:
     (with_change(llm="local"), "llm must be a mapping"),
     (with_change(llm={"backend": "local", "temperature": 2}),
      "llm: unknown key 'temperature'; llm has: backend, model"),
+    (with_change(knowledge={"grounded": "yes"}), "knowledge: grounded must be true or false, got text"),
+    (with_change(knowledge={"grounded": True, "passages": 9}),
+     "knowledge: unknown key 'passages'; knowledge has: grounded"),
+    (with_change(knowledge=True), r"knowledge must be a mapping \(grounded: true\), got true/false \(True\)"),
     (with_change(identity="x" * 2500), "identity is 2500 characters long; at most 2000 are allowed"),
     (with_change(name="Zoë\nÅngström"), "name must be one line"),
     (with_change(tone="ok\x00"), "tone contains a control character"),
@@ -294,6 +298,17 @@ def test_optional_fields_may_be_left_out(store):
     text = yamlfile.dump(persona)
     assert "llm:\n  backend: null\n" in text and "modes: {}\n" in text  # every key shown, for the next edit
     assert yamlfile.parse(text, source="again") == persona
+
+
+def test_grounding_is_written_only_when_set_and_comes_back(store):
+    persona = Persona.from_dict(with_change(knowledge={"grounded": True}), source="test")
+    assert persona.knowledge.grounded
+    text = yamlfile.dump(persona)
+    assert "llm:\n  backend: local\nknowledge:\n  grounded: true\ndefault_controls:" in text
+    assert yamlfile.parse(text, source="again") == persona
+    plain = Persona.from_dict(with_change(knowledge={"grounded": False}), source="test")
+    assert not plain.knowledge.grounded and "knowledge" not in yamlfile.dump(plain)  # the default stays unwritten
+    assert plain == Persona.from_dict(BASE, source="test")
 
 
 def test_an_id_missing_from_the_file_comes_from_its_folder(store):

@@ -204,6 +204,12 @@ def test_default_controls_are_set_only_when_ticked():
     assert persona_from_form(form(id="mira")).default_controls == {}
 
 
+def test_grounding_is_a_checkbox():
+    persona = persona_from_form(form(id="mira", grounded=True))
+    assert persona.knowledge.grounded and form_from_persona(persona)["grounded"] is True
+    assert not persona_from_form(form(id="mira")).knowledge.grounded and blank_form()["grounded"] is False
+
+
 def test_modes_are_yaml_in_the_files_shape(store):
     adam = store.get("adam")
     text = form_from_persona(adam)["modes"]
