@@ -14,7 +14,8 @@
 - ``sources(persona)`` lists what it was given; ``remove(persona, name)`` forgets one.
 
 A source's name is the file's own name; it may not hold a path (``/``, ``\\``, ``..``), so a name
-can never point anywhere but at a row.
+can never point anywhere but at a row. A passage is named by its source and where it is in it
+(``source_label``: "handbook.md — Staff handbook › Holidays"), in the prompt and wherever it is cited.
 """
 
 from __future__ import annotations
@@ -71,6 +72,12 @@ class Added:
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "ok": self.ok, "error": self.error,
                 **({"source": self.source.to_dict()} if self.source else {})}
+
+
+def source_label(source: str, locator: str | None = None) -> str:
+    """A passage's name: its source and, when it has one, its page or heading path, on one line."""
+    label = f"{source} — {locator}" if locator else source
+    return " ".join(label.split())
 
 
 def check_source_name(name: str) -> str:
@@ -181,4 +188,4 @@ def _indexed(locator: str, text: str) -> str:
     return f"{locator}\n{text}" if locator else text
 
 
-__all__ = ["Added", "Hit", "Knowledge", "MODES", "check_source_name", "match_expression"]
+__all__ = ["Added", "Hit", "Knowledge", "MODES", "check_source_name", "match_expression", "source_label"]
