@@ -5,11 +5,14 @@ database holds everything a person did. A conversation belongs to one persona an
 turns are numbered (``seq``) in the order they were said. An assistant turn records the backend
 and model that wrote it, its latency, tokens where the backend reported them, whether it came
 from the cache, how many old turns were left out to fit the model's context, and the render job
-or audio file made from it. A turn that failed keeps its error, so nothing the user typed is lost.
+or audio file made from it, and the passages of the persona's documents its answer was given
+(``sources``: ``{source, locator, text}`` in the order the model saw them, JSON in the row). A turn
+that failed keeps its error, so nothing the user typed is lost.
 
 The cache maps a hash of the exact request (backend, model, messages, sampling settings) to the
 answer: asking the same question of the same persona with the same settings and history costs
-nothing the second time.
+nothing the second time. The passages a persona's documents gave are in the system prompt, so they
+are part of the request: a document that changes what is found changes the key.
 
 Like ``JobStore``, every call opens its own connection (Gradio runs handlers in threads), and a
 store made over an owner's ``JobStore`` (``jobs.for_owner(name)``) sees only that owner's
@@ -24,7 +27,7 @@ import datetime as dt
 import hashlib
 import json
 import secrets
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from ..errors import BadInput
@@ -66,16 +69,30 @@ class Turn:
     job_id: str | None = None
     audio_path: str | None = None
     error: str | None = None
+    sources: list[dict[str, str]] = field(default_factory=list)  # {source, locator, text}, as given to the model
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> "Turn":
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in row.items() if k in known and v is not None}
         values["cached"] = bool(values.get("cached"))
+        values["sources"] = json.loads(values.get("sources") or "[]")
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def to_row(self) -> dict[str, Any]:
+        return {**self.to_dict(), **_row_values(cached=self.cached, sources=self.sources)}
+
+
+def _row_values(**values: Any) -> dict[str, Any]:
+    """Turn values as their columns hold them: ``cached`` 0 or 1, ``sources`` JSON (NULL when none)."""
+    if "cached" in values:
+        values["cached"] = int(bool(values["cached"]))
+    if "sources" in values:
+        values["sources"] = json.dumps(values["sources"], ensure_ascii=False) if values["sources"] else None
+    return values
 
 
 def cache_key(**request: Any) -> str:
@@ -139,18 +156,14 @@ class ConversationStore:
                              [conversation_id]).fetchone()[0]
             turn = Turn(id=f"t{seq}-{secrets.token_hex(3)}", conversation_id=conversation_id, seq=seq, role=role,
                         content=content, created_at=now(), **values)
-            row = turn.to_dict()
-            row["cached"] = int(turn.cached)
-            db["turns"].insert(row)
+            db["turns"].insert(turn.to_row())
         self.touch(conversation_id)
         return turn
 
     def update_turn(self, turn_id: str, **values: Any) -> None:
         self.turn(turn_id)  # someone else's is not there
-        if "cached" in values:
-            values["cached"] = int(bool(values["cached"]))
         with self.connect() as db:
-            db["turns"].update(turn_id, values)
+            db["turns"].update(turn_id, _row_values(**values))
 
     def turns(self, conversation_id: str) -> list[Turn]:
         return self._turns_where("turns.conversation_id = ?", [conversation_id])
