@@ -2,7 +2,9 @@
 
 ``chat`` streams the reply to stdout as it is written; a progress bar on stderr covers the model
 loading and thinking before it and a video render after it, never while the reply streams (the
-two would garble one terminal line).
+two would garble one terminal line). Under the reply come the passages of the persona's documents
+it was given, numbered as the reply cites them ("Sources: [1] handbook.md — Staff handbook ›
+Holidays").
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import sys
 
 from pipeline.chat import Chat, ChatRequest
 from pipeline.errors import StudioError
+from pipeline.knowledge import source_label
 from pipeline.settings import resolve
 
 from .output import ProgressBar, fail
@@ -74,6 +77,8 @@ def cmd_chat(args) -> int:
         return 0
     if not streamed or streamed[-1] != "\n":
         print()
+    for line in source_lines(reply.sources):
+        print(line)
     for note in reply.notes:
         print(f"note: {note}")
     facts = f"{reply.llm} {reply.model}, " + ("cached" if reply.cached else f"{reply.latency_s:.1f} s")
@@ -83,6 +88,12 @@ def cmd_chat(args) -> int:
     if reply.video:
         print(f"video: job {reply.job_id} → {reply.video}")
     return 0
+
+
+def source_lines(sources: list[dict]) -> list[str]:
+    """"Sources: [1] handbook.md — Staff handbook › Holidays", one source a line, aligned."""
+    return [f"{'Sources:' if number == 1 else ' ' * len('Sources:')} [{number}] "
+            f"{source_label(source['source'], source['locator'])}" for number, source in enumerate(sources, 1)]
 
 
 def cmd_conversations(args) -> int:
@@ -99,6 +110,8 @@ def cmd_conversations(args) -> int:
             extra = f"  [error: {turn.error}]" if turn.error else ""
             extra += f"  [video job {turn.job_id}]" if turn.job_id else ""
             print(f"{who}: {turn.content}{extra}")
+            for line in source_lines(turn.sources):
+                print(f"  {line}")
         return 0
     conversations = chat.store.list(persona=args.persona, limit=args.limit)
     if args.json:

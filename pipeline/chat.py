@@ -5,13 +5,21 @@
 1. checks the message and finds the persona and the conversation (a new one when none is given;
    a conversation keeps its persona and mode for life);
 2. records the user's turn at once, so a failure later loses nothing the user typed;
-3. builds the request: the persona's system prompt for the mode, the conversation's earlier
-   successful exchanges, the new message — dropping the oldest exchanges until it fits the
-   model's context window with room for the reply (``fit_history``);
-4. answers from the cache when this exact request was answered before, else asks the LLM,
-   streaming tokens to ``on_token``;
-5. records the assistant's turn (backend, model, latency, tokens, cached, trimmed);
-6. optionally speaks the reply (``output="audio"``: a WAV, instant) or renders it
+3. looks the question up in the persona's documents, when it has any (``find_passages``): the
+   ``KNOWLEDGE_PASSAGES`` best passages for the question, ranked together with those for the
+   previous question and this one, so a follow-up ("and for contractors?") finds what it follows
+   up on. Only the owner's documents are searched — the chat's owner is its jobs store's;
+4. builds the request: the persona's system prompt for the mode with the passages in a block of
+   quoted reference data (``personas/prompt.py``), the conversation's earlier successful
+   exchanges, the new message. The passages may take at most ``PASSAGE_SHARE`` of the context
+   window the prompt and the message leave — the weakest go first (``fit_passages``) — and the
+   oldest exchanges are dropped until the rest fits with room for the reply (``fit_history``);
+5. answers from the cache when this exact request was answered before, else asks the LLM,
+   streaming tokens to ``on_token``. The passages are in the request, so a document that changes
+   what is found changes the answer;
+6. records the assistant's turn (backend, model, latency, tokens, cached, trimmed, and the
+   passages given to the model as its ``sources``);
+7. optionally speaks the reply (``output="audio"``: a WAV, instant) or renders it
    (``output="video"``: a render job through the same runner as every other render, linked to
    the turn, with the persona's portrait, voice and default controls).
 
@@ -38,7 +46,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .db import ConversationStore, JobStore, Turn, cache_key
-from .errors import BadInput, StudioError
+from .errors import BackendUnavailable, BadInput, StudioError
+from .knowledge import RRF_K, Hit, Knowledge
 from .llm import get_llm
 from .llm.base import Completion, LLMBackend
 from .settings import Settings
@@ -48,6 +57,8 @@ OUTPUTS = ("text", "audio", "video")
 REPLY_TOKENS = 200  # longest reply by default (~150 words, about a minute of speech)
 MAX_REPLY_TOKENS = 4096  # ~3000 words, 20 minutes of speech: more is a typo, not a reply anyone reads
 TEMPERATURE_RANGE = (0.0, 2.0)  # what OpenAI and Gemini accept; past 2 sampling is noise
+KNOWLEDGE_PASSAGES = 4  # passages of the persona's documents given with a question (~900 characters each)
+PASSAGE_SHARE = 0.5  # of the context the prompt and the message leave; the rest keeps the latest exchanges
 Progress = Callable[[float, str], None]
 
 
@@ -85,6 +96,7 @@ class ChatReply:
     video: str | None = None
     audio: str | None = None
     notes: list[str] = field(default_factory=list)
+    sources: list[dict[str, str]] = field(default_factory=list)  # {source, locator, text}: passage [n] is n-1
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -159,6 +171,38 @@ def fit_history(llm: LLMBackend, system: str, history: list[tuple[str, str]], me
     return messages, 2 * (len(history) - len(kept))
 
 
+def find_passages(knowledge: Knowledge, persona: str, message: str, previous: str | None,
+                  k: int = KNOWLEDGE_PASSAGES) -> list[Hit]:
+    """The ``k`` passages that best answer ``message``, best first: its own ranking fused by
+    reciprocal rank with the ranking for ``previous`` question and ``message`` together, so a
+    follow-up keeps its subject while a new question still finds its own answer first."""
+    queries = [message] + ([f"{previous}\n{message}"] if previous else [])
+    scores: dict[tuple[str, str, str], float] = {}
+    found: dict[tuple[str, str, str], Hit] = {}
+    for query in queries:
+        for rank, hit in enumerate(knowledge.search(persona, query, k), start=1):
+            key = (hit.source, hit.locator, hit.text)
+            scores[key] = scores.get(key, 0.0) + 1.0 / (RRF_K + rank)
+            found.setdefault(key, hit)
+    return [found[key] for key in sorted(found, key=lambda key: -scores[key])][:k]  # ties: as first found
+
+
+def fit_passages(llm: LLMBackend, persona, mode: str | None, passages: list[Hit], message: str,
+                 reply_tokens: int) -> list[Hit]:
+    """The best of ``passages`` whose reference block takes at most ``PASSAGE_SHARE`` of what the
+    context window leaves after the persona's prompt, the message and the reply (``fit_history``'s
+    budget), so the latest exchanges keep room too; the weakest are left out first."""
+    from personas import build_system_prompt
+
+    bare = llm.count_tokens(build_system_prompt(persona, mode))
+    budget = llm.context_window - reply_tokens - 16
+    allowance = PASSAGE_SHARE * (budget - bare - llm.count_tokens(message) - 8)
+    kept = list(passages)
+    while kept and llm.count_tokens(build_system_prompt(persona, mode, kept)) - bare > allowance:
+        kept.pop()
+    return kept
+
+
 def persona_llm_name(settings: Settings, persona, name: str | None = None) -> str:
     """The LLM backend that speaks as ``persona``: the one asked for, else the persona's own, else
     the configured one."""
@@ -182,8 +226,6 @@ class Chat:
 
     def ask(self, request: ChatRequest, *, on_token: Callable[[str], None] | None = None,
             progress: Progress | None = None) -> ChatReply:
-        from personas import build_system_prompt
-
         progress = progress or (lambda fraction, message: None)
         message = check_message(request.message)
         if request.output not in OUTPUTS:
@@ -201,13 +243,13 @@ class Chat:
             mode = conversation.mode
         else:
             mode = request.mode
-        system = build_system_prompt(persona, mode)  # an unknown mode is a BadInput here
+        persona.mode(mode)  # an unknown mode is a BadInput here, before anything is stored
         llm = persona_llm(self.settings, persona, request.llm, request.model)
         if not request.conversation_id:
             conversation = self.store.create(persona=persona.id, mode=mode, title=message[:80],
                                              llm=llm.name, model=llm.model)
         try:
-            return self._turn(request, persona, conversation, mode, system, llm, message, progress, on_token)
+            return self._turn(request, persona, conversation, mode, llm, message, progress, on_token)
         except StudioError as error:
             error.conversation_id = conversation.id  # a client can continue the conversation after a failed turn
             raise
@@ -251,12 +293,21 @@ class Chat:
                     raise item[1]
 
     # -- steps -----------------------------------------------------------------------------
-    def _turn(self, request: ChatRequest, persona, conversation, mode: str | None, system: str, llm: LLMBackend,
-              message: str, progress: Progress, on_token: Callable[[str], None] | None) -> ChatReply:
+    def _turn(self, request: ChatRequest, persona, conversation, mode: str | None, llm: LLMBackend, message: str,
+              progress: Progress, on_token: Callable[[str], None] | None) -> ChatReply:
+        from personas import build_system_prompt
+
         history = self._history(conversation.id)
         user_turn = self.store.add_turn(conversation.id, "user", message)
+        notes: list[str] = []
         try:
             llm.prepare(progress=lambda fraction, stage: progress(0.05 * fraction, stage))
+            found = self._passages(persona, mode, message, history[-1][0] if history else None, notes)
+            passages = fit_passages(llm, persona, mode, found, message, request.max_tokens)
+            if len(passages) < len(found):
+                notes.append(f"{len(found) - len(passages)} of the {len(found)} passages found in "
+                             f"{persona.name}'s documents were left out to fit {llm.model}'s context window")
+            system = build_system_prompt(persona, mode, passages)
             messages, trimmed = fit_history(llm, system, history, message, request.max_tokens)
             progress(0.05, "thinking")
             completion, cached = self._answer(llm, messages, request, on_token)
@@ -266,15 +317,18 @@ class Chat:
         except StudioError as error:
             self.store.update_turn(user_turn.id, error=str(error))
             raise
+        sources = [{"source": hit.source, "locator": hit.locator, "text": hit.text} for hit in passages]
         turn = self.store.add_turn(
             conversation.id, "assistant", reply_text, llm=llm.name, model=completion.model or llm.model,
             latency_s=completion.latency_s, first_token_s=completion.first_token_s,
             tokens_in=completion.tokens_in, tokens_out=completion.tokens_out, cached=cached, trimmed_turns=trimmed,
+            sources=sources,
         )
         reply = ChatReply(conversation_id=conversation.id, turn_id=turn.id, reply=reply_text, persona=persona.id,
                           mode=mode, llm=llm.name, model=turn.model, cached=cached,
                           latency_s=completion.latency_s or 0.0, first_token_s=completion.first_token_s,
-                          tokens_in=completion.tokens_in, tokens_out=completion.tokens_out, trimmed_turns=trimmed)
+                          tokens_in=completion.tokens_in, tokens_out=completion.tokens_out, trimmed_turns=trimmed,
+                          notes=notes, sources=sources)
         if trimmed:
             reply.notes.append(f"the {trimmed} oldest turns were left out to fit {llm.model}'s context window")
         if request.output == "audio":
@@ -284,6 +338,23 @@ class Chat:
             self._render(persona, turn, reply, request, progress)
         progress(1.0, "done")
         return reply
+
+    def _passages(self, persona, mode: str | None, message: str, previous: str | None,
+                  notes: list[str]) -> list[Hit]:
+        """What the persona's documents (its owner's) say about ``message``, best first; none in a
+        mode out of persona (``draws_on_knowledge``)."""
+        from personas.prompt import draws_on_knowledge
+
+        if not draws_on_knowledge(persona, mode):
+            return []
+        knowledge = Knowledge(self.settings, self.jobs.owner)
+        try:
+            if not knowledge.has_any(persona.id):
+                return []
+            return find_passages(knowledge, persona.id, message, previous)
+        except BackendUnavailable as error:  # a chat goes on without the documents, and says so
+            notes.append(f"{persona.name}'s documents could not be searched: {error}")
+            return []
 
     def _history(self, conversation_id: str) -> list[tuple[str, str]]:
         """Earlier exchanges that succeeded, as (question, answer) pairs, oldest first."""
