@@ -1,9 +1,11 @@
 """The Chat tab: talk with a persona — typed or spoken — and watch (or hear) every answer.
 
 Layout: the settings on the left (persona, mode, LLM, reply length, "Reply as" video / audio only
-/ text only), the chat in the middle (chatbot, message box, microphone), and on the right the
-latest reply's video or audio with the turn's facts, then "New conversation" and the list of
-conversations. On a narrow window the columns stack in that order: pick, talk, watch, go back.
+/ text only), the chat in the middle (chatbot; under it the latest reply's sources, the passages
+of the persona's documents it was given, numbered as it cites them; message box, microphone), and
+on the right the latest reply's video or audio with the turn's facts, then "New conversation" and
+the list of conversations. On a narrow window the columns stack in that order: pick, talk, watch,
+go back.
 
 Sending is three chained events, like ``gr.ChatInterface``: (1) check the message with the
 pipeline's own rule, move it into a ``gr.State``, show it in the chatbot and close the box and
@@ -19,8 +21,9 @@ question that got no answer goes back into the message box.
 
 The programmatic ``/chat`` endpoint is a hidden trigger over hidden inputs (plain values: persona
 id, message, conversation id, mode, LLM, output kind, max tokens) returning (reply, conversation
-id, video, audio, details) — the same pattern ``gr.ChatInterface`` uses for its API — so scripts
-get a clean signature while the browser's events carry the UI's state. Both run the same
+id, video, audio, details, the reply's sources among them) — the same pattern
+``gr.ChatInterface`` uses for its API — so scripts get a clean signature while the browser's
+events carry the UI's state. Both run the same
 ``Chat.stream``. ``/transcribe`` is the microphone's own event: an audio file in, its text out
 into the message box, ready to edit and send.
 
@@ -61,7 +64,9 @@ CHAT_API_DESCRIPTION = (
     "conversation); LLM backend ('' for the persona's own, else the configured one); output: 'text', 'audio' "
     "(the reply spoken) or 'video' (the reply rendered with the persona's portrait and voice); max_tokens, the "
     "longest reply. Returns (reply text, conversation id, video or None, audio or None, details: llm, model, "
-    "latency, tokens, cached, job_id, notes). Streams: with Client.submit the reply grows as it is written."
+    "latency, tokens, cached, job_id, notes, sources — the passages of the persona's documents the reply was "
+    "given, [{source, locator, text}], numbered from 1 as it cites them). Streams: with Client.submit the reply "
+    "grows as it is written."
 )
 TRANSCRIBE_API_DESCRIPTION = (
     "Transcribe speech (any audio file: wav, mp3, webm, ogg, m4a; up to ten minutes) with the configured "
@@ -90,6 +95,7 @@ def build(ctx: StudioContext, tab: gr.Tab, **wiring: Any) -> None:
         with gr.Column(scale=4, min_width=320, elem_id="chat-main"):
             chatbot = gr.Chatbot(label="Chat", height=430, elem_id="chat-chatbot", buttons=["copy"],
                                  placeholder=view.greeting(shown), feedback_options=None)
+            sources = gr.Markdown(elem_id="chat-sources", latex_delimiters=[])
             with gr.Row(equal_height=True):
                 message = gr.Textbox(label="Message", placeholder="Type a message and press Enter",
                                      show_label=False, lines=1, max_lines=6, scale=5, elem_id="chat-message")
@@ -116,9 +122,9 @@ def build(ctx: StudioContext, tab: gr.Tab, **wiring: Any) -> None:
                        gr.Audio(label="audio"), gr.JSON(label="details")]
         api_trigger = gr.Button("chat", elem_id="chat-api")
 
-    fresh_chat = [conversation, chatbot, status]
-    turn_outputs = {"chatbot": chatbot, "conversation": conversation, "status": status, "video": video,
-                    "audio": audio, "message": message}
+    fresh_chat = [conversation, chatbot, status, sources]
+    turn_outputs = {"chatbot": chatbot, "conversation": conversation, "status": status, "sources": sources,
+                    "video": video, "audio": audio, "message": message}
 
     # One bound function per handler: events wired to the same function share its concurrency group.
     start_over, turn_over = bind(new_conversation, ctx), bind(end_turn, ctx)
@@ -128,8 +134,8 @@ def build(ctx: StudioContext, tab: gr.Tab, **wiring: Any) -> None:
     new.click(start_over, persona, fresh_chat, **PRIVATE)
     chatbot.clear(start_over, persona, fresh_chat, **PRIVATE)  # its bin icon: a fresh start, not a blank view
     output.change(reply_player, output, [video, audio], queue=False, show_progress="hidden", **PRIVATE)
-    conversations.select(bind(resume, ctx), listed, [persona, mode, llm, conversation, chatbot, status, video, audio],
-                         **PRIVATE)
+    conversations.select(bind(resume, ctx), listed,
+                         [persona, mode, llm, conversation, chatbot, status, sources, video, audio], **PRIVATE)
 
     # Queued (a gr.Error from an unqueued event never reaches the page) but never kept waiting
     # behind someone's render: it only checks the message and echoes it.
@@ -156,8 +162,8 @@ def build(ctx: StudioContext, tab: gr.Tab, **wiring: Any) -> None:
 
 # -- the settings and the conversation list ---------------------------------------------------------
 def new_conversation(ctx: StudioContext, persona_id: str | None) -> tuple:
-    """(conversation, chatbot, status) for a fresh start with ``persona_id``."""
-    return None, gr.update(value=[], placeholder=view.greeting(_persona(ctx, persona_id))), ""
+    """(conversation, chatbot, status, sources) for a fresh start with ``persona_id``."""
+    return None, gr.update(value=[], placeholder=view.greeting(_persona(ctx, persona_id))), "", ""
 
 
 @shown_errors
@@ -182,7 +188,7 @@ def refresh(ctx: StudioContext, persona_id: str | None, llm_name: str | None) ->
     if kept == persona_id:
         return (persona_update, gr.skip(), gr.update(choices=backends, value=llm_name if llm_name in names
                                                      else _default_llm(ctx, persona)),
-                rows, pairs, gr.skip(), gr.skip(), gr.skip())
+                rows, pairs, gr.skip(), gr.skip(), gr.skip(), gr.skip())
     return (persona_update, gr.update(choices=view.mode_choices(persona), value=NO_MODE),
             gr.update(choices=backends, value=_default_llm(ctx, persona)), rows, pairs,
             *new_conversation(ctx, kept))
@@ -191,10 +197,10 @@ def refresh(ctx: StudioContext, persona_id: str | None, llm_name: str | None) ->
 @shown_errors
 def resume(ctx: StudioContext, pairs: list, event: gr.SelectData) -> tuple:
     """A clicked conversation back on screen: (persona, mode, llm, conversation, chatbot, status,
-    video, audio)."""
+    sources, video, audio)."""
     conversation_id = view.clicked(pairs, event.row_value, event.index)
     if conversation_id is None:
-        return (gr.skip(),) * 8
+        return (gr.skip(),) * 9
     record = ctx.chat.store.get(conversation_id)
     persona = ctx.personas.get(record.persona)  # deleted since? say so now, in the store's words
     turns = ctx.chat.history(conversation_id)
@@ -204,7 +210,8 @@ def resume(ctx: StudioContext, pairs: list, event: gr.SelectData) -> tuple:
             gr.update(choices=view.mode_choices(persona), value=record.mode or NO_MODE),
             record.llm if record.llm in names else gr.skip(),
             conversation_id, gr.update(value=view.chat_messages(turns), placeholder=view.greeting(persona)),
-            view.resumed_facts(record, turns), latest_video, latest_audio)
+            view.resumed_facts(record, turns), view.sources_markdown(view.latest_sources(turns)), latest_video,
+            latest_audio)
 
 
 def end_turn(ctx: StudioContext) -> tuple:
@@ -231,12 +238,13 @@ def take_message(text: str, messages: list, _reply_as: str | None = None) -> tup
 @shown_errors
 def answer(ctx: StudioContext, question: str, persona_id: str, conversation_id: str | None, mode_name: str,
            llm_name: str, output_kind: str, max_tokens: float, messages: list, progress=gr.Progress()):
-    """The reply as it is written, then its video or audio; yields what changes, by name (chatbot,
-    conversation, status, video, audio, message). A failed turn reloads the chatbot from what the
-    pipeline kept and puts an unanswered question back in the box."""
+    """The reply as it is written, then its sources, video or audio; yields what changes, by name
+    (chatbot, conversation, status, sources, video, audio, message). A failed turn reloads the
+    chatbot from what the pipeline kept and puts an unanswered question back in the box."""
     request = _chat_request(persona_id, question, conversation_id, mode_name, llm_name, output_kind, max_tokens)
     show = progress_callback(progress)
     messages = list(messages)
+    yield {"sources": ""}  # the previous reply's sources go with it
     try:
         for event in ctx.chat.stream(request):
             if event.kind == "text":
@@ -248,6 +256,7 @@ def answer(ctx: StudioContext, question: str, persona_id: str, conversation_id: 
                 reply = event.reply
                 messages[-1] = {"role": "assistant", "content": reply.reply}
                 yield {"chatbot": messages, "conversation": reply.conversation_id, "status": view.reply_facts(reply),
+                       "sources": view.sources_markdown(reply.sources),
                        "video": reply.video if reply.video else gr.skip(),
                        "audio": view.audio_value(reply.audio) if reply.audio else gr.skip()}
     except StudioError as error:

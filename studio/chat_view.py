@@ -6,6 +6,7 @@ Plain functions of their arguments; the handlers in ``chat_tab`` fetch what they
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 import numpy as np
@@ -13,10 +14,13 @@ import numpy as np
 from personas.model import Persona
 from pipeline.chat import ChatReply
 from pipeline.db import Conversation, Turn
+from pipeline.knowledge import source_label
 from pipeline.speech.wav import read_wav
 
 NO_MODE = "(none)"  # mode names are slugs, so this can never be one
 THINKING = "…"  # the assistant's bubble until the first tokens arrive
+QUOTE_CHARS = 160  # of a source's passage, under the reply
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~&$])")  # what a document's words must not turn into
 
 
 def mode_choices(persona: Persona | None) -> list[tuple[str, str]]:
@@ -62,6 +66,38 @@ def reply_facts(reply: ChatReply) -> str:
         parts.append(f"video: job `{reply.job_id}`")
     lines = [" · ".join(parts)] + [f"_Note: {note}_" for note in reply.notes]
     return "\n\n".join(lines)
+
+
+def sources_markdown(sources: list[dict]) -> str:
+    """The passages of the persona's documents the reply was given, numbered as it cites them, each
+    named by source and heading (or page) with the start of its text; "" when there were none."""
+    if not sources:
+        return ""
+    lines = ["**Sources**", ""]
+    for number, source in enumerate(sources, start=1):
+        label = plain(source_label(source["source"], source.get("locator")))
+        lines.append(f"- \\[{number}\\] **{label}**: “{plain(short_quote(source['text']))}”")
+    return "\n".join(lines)
+
+
+def latest_sources(turns: list[Turn]) -> list[dict]:
+    """The sources of the newest reply (a resumed conversation shows what its last answer drew on)."""
+    replies = [turn for turn in turns if turn.role == "assistant"]
+    return replies[-1].sources if replies else []
+
+
+def short_quote(text: str, limit: int = QUOTE_CHARS) -> str:
+    """The start of ``text`` on one line, cut at a word with "…" when longer than ``limit``."""
+    flat = " ".join(str(text).split())
+    if len(flat) <= limit:
+        return flat
+    cut = flat[:limit].rsplit(" ", 1)[0] or flat[:limit]
+    return cut.rstrip(",;:") + "…"
+
+
+def plain(text: str) -> str:
+    """Text from a document as Markdown that shows it as written: no links, emphasis or HTML."""
+    return _MARKDOWN.sub(r"\\\1", text)
 
 
 def resumed_facts(conversation: Conversation, turns: list[Turn]) -> str:

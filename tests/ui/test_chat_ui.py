@@ -170,3 +170,39 @@ def test_errors_are_shown_in_the_pipelines_words_and_nothing_typed_is_lost(page,
     # The retry went on in the same conversation, without the failed question in the model's history.
     assert [m["content"] for m in slow.history[-1]["messages"][1:]] == ["Are you there?"]
     expect(page.locator("#chat-chatbot [data-testid='user']")).to_have_count(2)
+
+
+def test_a_reply_shows_the_sources_it_was_given_and_so_does_its_conversation_resumed(page, slow, live_studio,
+                                                                                       tmp_path):
+    from dataclasses import replace
+
+    from personas import PersonaStore
+    from pipeline.knowledge import Knowledge
+
+    _, settings = live_studio
+    store = PersonaStore(settings)  # a persona of its own: the other tests' jenniel knows nothing
+    store.save(replace(store.get("jenniel"), id="librarian", name="Librarian", portrait=None))
+    handbook = tmp_path / "handbook.md"
+    handbook.write_text("# Staff handbook\n\n## Holidays\n\nEvery employee has 28 days of paid holiday a year.\n\n"
+                        "## Parking\n\nBicycles go in the shed behind building B.\n", encoding="utf-8")
+    assert all(added.ok for added in Knowledge(settings).add("librarian", [handbook]))
+    slow.enqueue("You get 28 days [1].")
+    open_chat(page, persona="Librarian (librarian)")
+    sources = page.locator("#chat-sources")
+    send(page, "How many days of holiday do I get?")
+    expect(page.locator("#chat-chatbot [data-testid='bot']").last).to_have_text("You get 28 days [1].",
+                                                                               timeout=30_000)
+    expect(sources).to_contain_text("Sources")
+    expect(sources).to_contain_text("[1] handbook.md — Staff handbook › Holidays")
+    expect(sources).to_contain_text("“Every employee has 28 days of paid holiday a year.”")
+    expect(sources).to_contain_text("[2] handbook.md — Staff handbook › Parking")
+    box = page.locator("#chat-chatbot").bounding_box()
+    assert sources.bounding_box()["y"] >= box["y"] + box["height"] - 1  # under the chat
+    screenshot(page, "chat-sources")
+
+    page.locator("#chat-new").click()
+    expect(sources).not_to_contain_text("handbook.md")
+    # The table also holds a hidden copy of the cell: click the one shown.
+    page.locator('#chat-conversations >> text="How many days of holiday do I get?" >> visible=true').first.click()
+    expect(page.locator("#chat-chatbot [data-testid='bot']").last).to_have_text("You get 28 days [1].")
+    expect(sources).to_contain_text("[1] handbook.md — Staff handbook › Holidays")
