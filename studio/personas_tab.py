@@ -32,7 +32,10 @@ A portrait is checked the moment it is chosen (``check_face``: the annotated fac
 written under the image — a photo that cannot be animated is not taken). "Check persona" scores
 the form as it stands, saved or not, with the LLM picked beside the button.
 
-None of these events is part of the programmatic API: all are ``api_visibility="private"``.
+The Knowledge section under the editor (documents the saved persona draws on) is its own module,
+``knowledge_section``, given the ``loaded`` state: it has its own handlers and its own endpoints.
+
+None of this module's events is part of the programmatic API: all are ``api_visibility="private"``.
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ from pipeline.errors import BadInput, StudioError
 from pipeline.face.check import check_face
 from pipeline.speech.samples import voice_choices, voice_sample_audio
 
+from . import knowledge_section
 from . import personas_view as view
 from .common import StudioContext, bind, progress_callback, shown_errors
 from .limits import quota
@@ -216,6 +220,9 @@ def build(ctx: StudioContext, tab: gr.Tab, **wiring: Any) -> None:
                 check_verdict_md = gr.Markdown(elem_id="personas-check-verdict")
                 check_table = gr.Dataframe(headers=view.CHECK_HEADERS, value=None, interactive=False, wrap=True,
                                            column_widths=CHECK_COLUMN_WIDTHS, elem_id="personas-check-table")
+
+            # -- Knowledge (issue 14): laid out, wired and handled in studio/knowledge_section.py ------
+            knowledge_section.build(ctx, tab, loaded=loaded)
 
     ui: dict[str, Any] = {
         **field, "loaded": loaded, "portrait_from": portrait_from, "upload": upload, "snapshot": snapshot,
