@@ -323,7 +323,12 @@ def delete_persona(store: PersonaStore, slug: str) -> tuple[str, Persona | None]
     shipped example that is back in its place (None when none is)."""
     persona = store.get(slug)
     store.delete(slug)
-    if persona.origin == "edited-example":
+    if persona.origin == "edited-example":  # the example is back, and keeps the documents it was given
         example = store.get(slug)
         return f"Deleted your copy of {persona.name!r}; the shipped example {example.name!r} is back.", example
-    return f"Deleted {persona.name!r} ({persona.id}).", None
+    # Gone for good: its documents go too, or a persona saved later under this id would inherit them.
+    from pipeline.db.knowledge import KnowledgeStore
+
+    forgotten = KnowledgeStore(store.settings.db_path, store.owner).remove_all(slug)
+    documents = f" and its {forgotten} document{'s' if forgotten != 1 else ''}" if forgotten else ""
+    return f"Deleted {persona.name!r} ({persona.id}){documents}.", None

@@ -261,6 +261,24 @@ def test_an_edited_example_keeps_its_portrait_and_deleting_it_brings_the_example
         delete_warning(store, None)
 
 
+def test_deleting_a_persona_for_good_forgets_its_documents_and_an_example_keeps_them(store, tmp_path):
+    from pipeline.knowledge import Knowledge
+
+    notes = tmp_path / "notes.md"
+    notes.write_text("# Notes\n\nThe orchard opens at nine.\n")
+    knowledge = Knowledge(store.settings)
+    copy = save_form(store, duplicate_form(store, form_from_persona(store.get("adam"))), loaded_id=None,
+                     portrait_from="adam")
+    knowledge.add(copy.id, [notes])
+    assert delete_persona(store, copy.id) == (f"Deleted 'Adam (copy)' ({copy.id}) and its 1 document.", None)
+    assert knowledge.store.sources(copy.id) == [], "a persona saved later under this id starts with nothing"
+    edited = save_form(store, {**form_from_persona(store.get("jenniel")), "tone": "Blunt."}, loaded_id="jenniel",
+                       portrait_from="jenniel")
+    knowledge.add("jenniel", [notes])
+    delete_persona(store, edited.id)
+    assert [source.name for source in knowledge.sources("jenniel")] == ["notes.md"], "the example keeps them"
+
+
 def test_a_duplicate_is_new_unsaved_and_takes_the_portrait_along(store):
     values = duplicate_form(store, form_from_persona(store.get("adam")))
     assert values["name"] == "Adam (copy)" and values["id"] == "adam-copy"

@@ -117,6 +117,15 @@ class KnowledgeStore:
         with self._connect() as db, db:
             return self._delete(db, persona, name)
 
+    def remove_all(self, persona: str) -> int:
+        """Forget every source of ``persona`` (a persona deleted for good); how many there were."""
+        with self._connect() as db, db:
+            names = [name for (name,) in db.execute(
+                "select name from knowledge_sources where owner = ? and persona = ?", (self.owner, persona)).fetchall()]
+            for name in names:
+                self._delete(db, persona, name)
+        return len(names)
+
     def _delete(self, db: Any, persona: str, name: str) -> bool:
         row = db.execute("select id from knowledge_sources where owner = ? and persona = ? and name = ?",
                          (self.owner, persona, name)).fetchone()
