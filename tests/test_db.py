@@ -17,7 +17,8 @@ from pipeline.db import JobStore, connect, migrations, open_database
 # Every migration that has shipped, in order. A new one is appended here and at the end of
 # pipeline/db/migrations.py; none of these is ever renamed, removed or reordered.
 SHIPPED = ["m001_jobs", "m002_chat", "m003_controller_detail", "m004_hosted_render", "m005_history",
-           "m006_enhance_stage", "m007_owners", "m008_knowledge"]
+           "m006_enhance_stage", "m007_owners", "m008_knowledge",
+           "m009_reports"]
 
 # Where the studio's code lives; pipeline/db/ is the one place allowed to hold SQL.
 CODE = ("pipeline", "studio", "personas", "cli", "app.py")

@@ -159,6 +159,23 @@ def m008_knowledge(db: sqlite_utils.Database) -> None:
     db["turns"].add_column("sources", str)  # JSON list of {source, locator, text}
 
 
+
+@migrations()
+def m009_reports(db: sqlite_utils.Database) -> None:
+    # A reply reported as inaccurate: a copy of what was asked, answered and cited (the
+    # conversation may be deleted later; the report stays readable), the reason, an optional
+    # correction, and what became of it (open → noted, when the correction became a knowledge
+    # note, or dismissed). Per owner ("" without users) and persona, newest first.
+    db["reports"].create(
+        {"id": str, "owner": str, "persona": str, "conversation_id": str, "turn_id": str, "question": str,
+         "reply": str, "sources": str, "reason": str, "correction": str, "status": str, "note": str,
+         "created_at": str, "updated_at": str},
+        pk="id", not_null={"id", "owner", "persona", "turn_id", "reply", "status", "created_at"},
+        defaults={"owner": "", "status": "open"},
+    )
+    db["reports"].create_index(["owner", "persona", "created_at"])
+
+
 _WORK_STAGES = ("inputs", "speech", "analysis", "emotion", "control", "render", "encode")
 _WORK_STAGES_6 = ("inputs", "speech", "analysis", "emotion", "control", "render", "enhance", "encode")
 _FTS_SCHEMA = (
