@@ -206,6 +206,12 @@ def build_parser() -> argparse.ArgumentParser:
     reports_dismiss = reports_commands.add_parser("dismiss", help="close a report without a note")
     reports_dismiss.add_argument("report_id")
 
+    analytics = commands.add_parser("analytics", help="what people ask a persona: questions per day, topics, "
+                                                      "grounding and report rates, reply times")
+    analytics.add_argument("--persona", required=True)
+    analytics.add_argument("--days", type=bounded_int(1, 3650), default=30, help="the window, in days (default 30)")
+    analytics.add_argument("--json", action="store_true")
+
     persona = commands.add_parser("persona", help="list, show or check personas")
     persona_commands = persona.add_subparsers(dest="persona_command", required=True, metavar="list|show|check")
     persona_list = persona_commands.add_parser("list", help="list personas")

@@ -4,8 +4,8 @@
 taking those parsed arguments and returning the exit code: ``render`` (render, resume, jobs),
 ``chat`` (chat, conversations), ``personas`` (persona list / show / check), ``speech``
 (transcribe), ``users`` (hash-password), ``backends`` (what is installed and ready),
-``knowledge`` (a persona's documents), ``style`` (a creator's writing, measured) and ``reports``
-(replies found wrong). Nothing in ``pipeline/`` or ``personas/`` imports this package, and
+``knowledge`` (a persona's documents), ``style`` (a creator's writing, measured), ``reports``
+(replies found wrong) and ``analytics`` (what people ask a persona). Nothing in ``pipeline/`` or ``personas/`` imports this package, and
 nothing here imports gradio.
 
 Human output goes to stdout, the progress bar to stderr (``output.ProgressBar``), so ``--json``
@@ -29,7 +29,8 @@ COMMANDS = {"render": ("render", "cmd_render"), "jobs": ("render", "cmd_jobs"), 
             "transcribe": ("speech", "cmd_transcribe"), "persona": ("personas", "cmd_persona"),
             "hash-password": ("users", "cmd_hash_password"), "backends": ("backends", "cmd_backends"),
             "knowledge": ("knowledge", "cmd_knowledge"), "style": ("style", "cmd_style"),
-            "report": ("reports", "cmd_report"), "reports": ("reports", "cmd_reports")}
+            "report": ("reports", "cmd_report"), "reports": ("reports", "cmd_reports"),
+            "analytics": ("analytics", "cmd_analytics")}
 
 
 def raise_interrupt(signum, frame):  # SIGTERM → the same clean "interrupted" path as Ctrl-C

@@ -174,6 +174,14 @@ class ConversationStore:
             raise BadInput(f"no chat turn with id {turn_id!r}")
         return found[0]
 
+    def persona_turns(self, persona: str, since: str | None = None) -> list[Turn]:
+        """Every turn of the owner's conversations with ``persona`` (created at ``since`` or later),
+        oldest first: what the persona's analytics are counted from."""
+        condition, params = "conversations.persona = ?", [persona]
+        if since:
+            condition, params = condition + " and turns.created_at >= ?", [*params, since]
+        return sorted(self._turns_where(condition, params), key=lambda turn: (turn.created_at, turn.seq))
+
     def _turns_where(self, condition: str, params: list[Any]) -> list[Turn]:
         owned, owner_params = self._owned()
         with self.connect() as db:

@@ -1,0 +1,138 @@
+"""What people ask a persona and how it answers: counted from the stored conversations.
+
+``persona_analytics(settings, persona, days=30, owner=None)`` reads the owner's conversations with
+``persona`` over the last ``days`` days and returns plain data:
+
+- **questions per day** (UTC dates, every day of the window, zeros included);
+- **topics**: the questions grouped by meaning — each question's WordLlama vector joins the first
+  topic whose centre is at least ``TOPIC_SIMILARITY`` close (greedy, biggest topics first after a
+  second pass), named by its most central question and its most frequent uncommon words;
+- **grounding rate**: the share of replies that were given passages from the persona's documents;
+- **report rate** and report outcomes (open, noted, dismissed) from ``reports``;
+- **latency**: p50 and p95 of a reply's whole time and of its first token, from the turns.
+
+The CLI prints it (``app.py analytics --persona ID [--json]``); the numbers are the same ones a
+plot in the studio would draw.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from .db import ConversationStore, JobStore, stamp
+from .db.reports import ReportStore
+from .errors import BadInput
+from .settings import Settings
+
+TOPIC_SIMILARITY = 0.55
+MAX_TOPICS = 8
+_WORD = re.compile(r"[a-zA-Z][a-zA-Z'-]{2,}")
+
+
+@dataclass(frozen=True)
+class Topic:
+    label: str  # the topic's most central question
+    words: list[str]  # its most frequent uncommon words
+    questions: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class PersonaAnalytics:
+    persona: str
+    days: int
+    questions: int
+    replies: int
+    questions_per_day: dict[str, int]
+    topics: list[Topic]
+    grounded_replies: int
+    grounding_rate: float | None  # None without replies
+    reports: int
+    report_rate: float | None
+    report_outcomes: dict[str, int]
+    latency_s: dict[str, float | None] = field(default_factory=dict)  # p50, p95, first_token_p50, first_token_p95
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "topics": [topic.to_dict() for topic in self.topics]}
+
+
+def persona_analytics(settings: Settings, persona: str, *, days: int = 30, owner: str | None = None,
+                      today: dt.date | None = None) -> PersonaAnalytics:
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 3650:
+        raise BadInput(f"days must be a whole number from 1 to 3650, got {days!r}")
+    today = today or dt.datetime.now(dt.timezone.utc).date()
+    first = today - dt.timedelta(days=days - 1)
+    since = stamp(dt.datetime.combine(first, dt.time(), tzinfo=dt.timezone.utc))
+    turns = ConversationStore(JobStore(settings.db_path).for_owner(owner)).persona_turns(persona, since)
+    questions = [turn for turn in turns if turn.role == "user"]
+    replies = [turn for turn in turns if turn.role == "assistant" and not turn.error]
+    per_day = {(first + dt.timedelta(days=offset)).isoformat(): 0 for offset in range(days)}
+    for turn in questions:
+        day = turn.created_at[:10]
+        if day in per_day:
+            per_day[day] += 1
+    reports = [report for report in ReportStore(settings.db_path, owner).list(persona=persona, limit=100000)
+               if report.created_at >= since]
+    grounded = sum(1 for turn in replies if turn.sources)
+    return PersonaAnalytics(
+        persona=persona, days=days, questions=len(questions), replies=len(replies), questions_per_day=per_day,
+        topics=topics([turn.content for turn in questions], settings),
+        grounded_replies=grounded, grounding_rate=round(grounded / len(replies), 4) if replies else None,
+        reports=len(reports), report_rate=round(len(reports) / len(replies), 4) if replies else None,
+        report_outcomes=dict(Counter(report.status for report in reports)),
+        latency_s={"p50": _percentile([t.latency_s for t in replies], 50),
+                   "p95": _percentile([t.latency_s for t in replies], 95),
+                   "first_token_p50": _percentile([t.first_token_s for t in replies], 50),
+                   "first_token_p95": _percentile([t.first_token_s for t in replies], 95)})
+
+
+def topics(questions: Sequence[str], settings: Settings, limit: int = MAX_TOPICS) -> list[Topic]:
+    """The questions grouped by meaning, biggest group first (see the module docstring)."""
+    from wordfreq import zipf_frequency
+
+    from .knowledge.embed import embed
+
+    questions = [question for question in questions if question and question.strip()]
+    if not questions:
+        return []
+    vectors = embed(settings.cache, questions)
+    groups = _group(vectors, _group(vectors, None))  # a second pass against the first pass's centres
+    found = []
+    for members in sorted(groups, key=len, reverse=True)[:limit]:
+        centre = vectors[members].mean(axis=0)
+        central = members[int(np.argmax(vectors[members] @ centre))]
+        words = Counter(word.lower() for index in members for word in _WORD.findall(questions[index])
+                        if zipf_frequency(word.lower(), "en") < 5.0)
+        found.append(Topic(label=questions[central], words=[word for word, _ in words.most_common(4)],
+                           questions=len(members)))
+    return found
+
+
+def _group(vectors: np.ndarray, seeds: list[list[int]] | None) -> list[list[int]]:
+    centres = [vectors[members].mean(axis=0) for members in seeds] if seeds else []
+    groups: list[list[int]] = [[] for _ in centres]
+    for index, vector in enumerate(vectors):
+        if centres:
+            similarity = [float(vector @ centre / (np.linalg.norm(centre) or 1.0)) for centre in centres]
+            best = int(np.argmax(similarity))
+            if similarity[best] >= TOPIC_SIMILARITY:
+                groups[best].append(index)
+                if seeds is None:
+                    centres[best] = vectors[groups[best]].mean(axis=0)
+                continue
+        centres.append(vector.copy())
+        groups.append([index])
+    return [members for members in groups if members]
+
+
+def _percentile(values: Sequence[float | None], percent: float) -> float | None:
+    known = [float(value) for value in values if value is not None]
+    return round(float(np.percentile(known, percent)), 3) if known else None
