@@ -27,6 +27,10 @@ events carry the UI's state. Both run the same
 ``Chat.stream``. ``/transcribe`` is the microphone's own event: an audio file in, its text out
 into the message box, ready to edit and send.
 
+"Report this reply" under the chat (the latest reply of the conversation on screen reported as
+wrong, with a reason and the right answer) is laid out, wired and handled in ``reports_section``,
+given the ``conversation`` state.
+
 Every handler is a module-level function taking the ``StudioContext`` and the event's inputs;
 ``build`` lays out the components and wires the events to them (``common.bind``). What the
 components show is shaped in ``chat_view``.
@@ -49,6 +53,7 @@ from pipeline.errors import BadInput, StudioError
 from pipeline.speech.stt import transcribe_file
 
 from . import chat_view as view
+from . import reports_section
 from .chat_view import NO_MODE, THINKING
 from .common import StudioContext, bind, progress_callback, shown_errors
 from .limits import quota
@@ -102,6 +107,8 @@ def build(ctx: StudioContext, tab: gr.Tab, **wiring: Any) -> None:
                 send = gr.Button("Send", variant="primary", scale=1, min_width=80, elem_id="chat-send")
             mic = gr.Audio(sources=["microphone", "upload"], type="filepath", label="Say it (transcribed into the box)",
                            buttons=["download"], elem_id="chat-mic")
+            # -- Report this reply: laid out, wired and handled in studio/reports_section.py ----------
+            reports_section.build_chat_report(ctx, conversation=conversation)
         with gr.Column(scale=3, min_width=300, elem_id="chat-reply"):
             video = gr.Video(label="Latest reply", autoplay=True, interactive=False, height=380, buttons=["download"],
                              elem_id="chat-video")

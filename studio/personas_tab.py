@@ -34,6 +34,8 @@ the form as it stands, saved or not, with the LLM picked beside the button.
 
 The Knowledge section under the editor (documents the saved persona draws on) is its own module,
 ``knowledge_section``, given the ``loaded`` state: it has its own handlers and its own endpoints.
+So is the Reports section under it (replies reported in the Chat tab, turned into knowledge notes
+or dismissed): ``reports_section``.
 
 None of this module's events is part of the programmatic API: all are ``api_visibility="private"``.
 """
@@ -64,7 +66,7 @@ from pipeline.errors import BadInput, StudioError
 from pipeline.face.check import check_face
 from pipeline.speech.samples import voice_choices, voice_sample_audio
 
-from . import knowledge_section
+from . import knowledge_section, reports_section
 from . import personas_view as view
 from .common import StudioContext, bind, progress_callback, shown_errors
 from .limits import quota
@@ -223,6 +225,9 @@ def build(ctx: StudioContext, tab: gr.Tab, **wiring: Any) -> None:
 
             # -- Knowledge (issue 14): laid out, wired and handled in studio/knowledge_section.py ------
             knowledge_section.build(ctx, tab, loaded=loaded)
+
+            # -- Reports: laid out, wired and handled in studio/reports_section.py -------------------
+            reports_section.build(ctx, tab, loaded=loaded)
 
     ui: dict[str, Any] = {
         **field, "loaded": loaded, "portrait_from": portrait_from, "upload": upload, "snapshot": snapshot,
