@@ -59,9 +59,10 @@ def test_the_api_lists_the_four_endpoints_with_named_parameters(studio_client):
 
 def test_report_list_note_and_the_next_search_finds_the_correction(studio_client, settings, fake):
     fake.enqueue(WRONG, "Sure.")
-    reply, conversation_id, *_ = chat(studio_client, "Is the office open on Sundays?")
+    reply, conversation_id, _, _, details = chat(studio_client, "Is the office open on Sundays?")
     assert reply == WRONG
     turn_id = latest_reply_id(settings, conversation_id)
+    assert details["turn_id"] == turn_id  # what a script reports
 
     report = studio_client.predict(turn_id, "It is closed on Sundays.", RIGHT, api_name="/report_reply")
     assert report["id"].startswith("r") and report["status"] == "open"
