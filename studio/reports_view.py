@@ -39,8 +39,9 @@ def short(text: str | None, limit: int = SHORT) -> str:
 
 def reports_table(reports: Iterable[Report]) -> pd.DataFrame:
     """One row per report, in ``REPORT_HEADERS`` order (the headers stay when there is none)."""
-    rows = [[report.id, report.status, short(report.question) or "—", short(report.reply), short(report.reason) or "—",
-             short(report.correction) or "—", (report.created_at or "")[:16].replace("T", " ")]
+    rows = [[report.id, report.status, short(report.question) or "—", short(report.reply),
+             short(report.reason) or "—", short(report.correction) or "—",
+             (report.created_at or "")[:16].replace("T", " ")]
             for report in reports]
     return pd.DataFrame(rows, columns=REPORT_HEADERS)
 

@@ -100,7 +100,8 @@ def test_each_mistake_is_one_clear_error(studio_client, settings, fake):
     _, conversation_id, *_ = chat(studio_client, "Is the office open on Sundays?")
     question = [turn for turn in Chat(settings).history(conversation_id) if turn.role == "user"][0]
     cases = [
-        (lambda: studio_client.predict("t-nope", "wrong", "", api_name="/report_reply"), "no chat turn with id 't-nope'"),
+        (lambda: studio_client.predict("t-nope", "wrong", "", api_name="/report_reply"),
+         "no chat turn with id 't-nope'"),
         (lambda: studio_client.predict("", "wrong", "", api_name="/report_reply"), "give the turn id of the reply"),
         (lambda: studio_client.predict(question.id, "wrong", "", api_name="/report_reply"),
          "is a question, not a reply"),
