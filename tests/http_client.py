@@ -64,3 +64,15 @@ def upload(client: httpx.Client, url: str, path) -> dict:
     answer.raise_for_status()
     [stored] = answer.json()
     return {"path": stored, "orig_name": path.name, "meta": {"_type": "gradio.FileData"}}
+
+
+def refusal(attempt) -> str:
+    """The one message an API call (a ``gradio_client`` call in ``attempt``) that should fail came
+    back with; never a traceback or an "unexpected error"."""
+    import pytest
+
+    with pytest.raises(Exception) as refused:
+        attempt()
+    message = str(refused.value)
+    assert "Traceback" not in message and "unexpected error" not in message.lower(), message
+    return message

@@ -14,7 +14,8 @@ import pytest
 
 import fake_llm
 from conftest import USERS, serve_with_users
-from http_client import error_of, fn_index, join, login, upload
+from documents import text_pdf
+from http_client import error_of, fn_index, join, login, refusal, upload
 from pipeline.knowledge import Knowledge
 
 HANDBOOK = """# Staff handbook
@@ -30,18 +31,6 @@ Travel expenses are refunded within 30 days when the receipt is uploaded to the 
 """
 APPLES = "The orchard grows apples of many kinds: Cox, Bramley and Egremont Russet ripen in September. "
 PEARS = "Pears are picked while still hard and left to soften in a cool room for a week or two. "
-
-
-def text_pdf(path: Path, pages: list[str]) -> Path:
-    from fpdf import FPDF
-
-    pdf = FPDF()
-    pdf.set_font("Helvetica", size=12)
-    for text in pages:
-        pdf.add_page()
-        pdf.multi_cell(0, 8, text)
-    pdf.output(str(path))
-    return path
 
 
 @pytest.fixture
@@ -64,15 +53,6 @@ def _client(app, user):
     from gradio_client import Client
 
     return Client(app.local_url, auth=(user, USERS[user]), verbose=False)
-
-
-def _refusal(attempt) -> str:
-    """The one message an API call that should fail came back with."""
-    with pytest.raises(Exception) as refused:
-        attempt()
-    message = str(refused.value)
-    assert "Traceback" not in message and "unexpected error" not in message.lower(), message
-    return message
 
 
 def test_add_list_search_and_remove_through_the_api(studio_client, settings, documents):
@@ -132,7 +112,7 @@ def test_each_mistake_is_one_clear_error(studio_client, settings, documents):
          "k must be a whole number from 1 to 50, got 2.5"),
     ]
     for attempt, expected in cases:
-        assert expected in _refusal(attempt)
+        assert expected in refusal(attempt)
     assert [source.name for source in Knowledge(settings).sources("jenniel")] == ["handbook.md"]
     assert studio_client.predict("jenniel", "holiday", 2.0, api_name="/knowledge_search")  # JSON's 2.0 is 2
 
@@ -159,7 +139,7 @@ def test_each_users_knowledge_is_theirs_alone(users_studio, settings, documents)
     # The same example persona, another user: nothing there, nothing found, nothing to remove.
     assert bob.predict("jenniel", api_name="/knowledge_list") == []
     assert bob.predict("jenniel", "paid holiday", 5, api_name="/knowledge_search") == []
-    assert "jenniel has no source 'handbook.md'; its sources: none" in _refusal(
+    assert "jenniel has no source 'handbook.md'; its sources: none" in refusal(
         lambda: bob.predict("jenniel", "handbook.md", api_name="/knowledge_remove"))
     assert [source.name for source in Knowledge(settings, "alice").sources("jenniel")] == ["handbook.md"]
     assert Knowledge(settings, "bob").sources("jenniel") == []
@@ -175,7 +155,7 @@ def test_each_users_knowledge_is_theirs_alone(users_studio, settings, documents)
     for attempt in (lambda: bob.predict("alices-coach", api_name="/knowledge_list"),
                     lambda: bob.predict("alices-coach", "pears", 5, api_name="/knowledge_search"),
                     lambda: bob.predict("alices-coach", "orchard.pdf", api_name="/knowledge_remove")):
-        assert "no persona 'alices-coach'" in _refusal(attempt)
+        assert "no persona 'alices-coach'" in refusal(attempt)
     assert [source.name for source in Knowledge(settings, "alice").sources("alices-coach")] == ["orchard.pdf"]
 
 

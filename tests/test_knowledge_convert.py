@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from documents import text_pdf
 from pipeline.errors import BadInput
 from pipeline.knowledge.chunk import Chunk, chunk_document
 from pipeline.knowledge.convert import DEFAULT_MAX_BYTES, SUPPORTED, Document, Section, convert
@@ -31,18 +32,6 @@ def refused(path: Path, starts: str, **kwargs) -> str:
     assert message.startswith(starts), message
     assert str(path.parent) not in message
     return message
-
-
-def text_pdf(path: Path, pages: list[str]) -> Path:
-    from fpdf import FPDF
-
-    pdf = FPDF()
-    pdf.set_font("Helvetica", size=12)
-    for text in pages:
-        pdf.add_page()
-        pdf.multi_cell(0, 8, text)
-    pdf.output(str(path))
-    return path
 
 
 def encrypted_pdf(source: Path, path: Path, **passwords) -> Path:

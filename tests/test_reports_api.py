@@ -10,6 +10,7 @@ import pytest
 
 import fake_llm
 from conftest import USERS, serve_with_users
+from http_client import refusal
 from pipeline.chat import Chat
 from pipeline.db import JobStore
 from pipeline.knowledge import Knowledge
@@ -30,14 +31,6 @@ def chat(client, message, *, persona="jenniel"):
 def latest_reply_id(settings, conversation_id, owner=None) -> str:
     turns = Chat(settings, jobs=JobStore(settings.db_path).for_owner(owner)).history(conversation_id)
     return [turn for turn in turns if turn.role == "assistant"][-1].id
-
-
-def _refusal(attempt) -> str:
-    with pytest.raises(Exception) as refused:
-        attempt()
-    message = str(refused.value)
-    assert "Traceback" not in message and "unexpected error" not in message.lower(), message
-    return message
 
 
 def _client(app, user):
@@ -88,7 +81,7 @@ def test_report_list_note_and_the_next_search_finds_the_correction(studio_client
     other = studio_client.predict(latest_reply_id(settings, second_conversation), "Off topic.", "",
                                   api_name="/report_reply")
     assert other["correction"] is None
-    assert "has no correction to learn from" in _refusal(
+    assert "has no correction to learn from" in refusal(
         lambda: studio_client.predict(other["id"], "", api_name="/report_note"))
     assert studio_client.predict(other["id"], api_name="/report_dismiss")["status"] == "dismissed"
     assert [item["id"] for item in studio_client.predict("jenniel", "dismissed", api_name="/list_reports")] == [
@@ -112,7 +105,7 @@ def test_each_mistake_is_one_clear_error(studio_client, settings, fake):
         (lambda: studio_client.predict("nobody", "", api_name="/list_reports"), "no persona 'nobody'"),
     ]
     for attempt, expected in cases:
-        message = _refusal(attempt)
+        message = refusal(attempt)
         assert expected in message and "\n" not in message.strip(), message
     assert studio_client.predict("", "", api_name="/list_reports") == []
 
@@ -125,7 +118,7 @@ def test_each_users_reports_are_theirs_alone(settings, fake):
         _, conversation_id, *_ = chat(alice, "Is the office open on Sundays?")
         turn_id = latest_reply_id(settings, conversation_id, "alice")
 
-        assert f"no chat turn with id '{turn_id}'" in _refusal(
+        assert f"no chat turn with id '{turn_id}'" in refusal(
             lambda: bob.predict(turn_id, "wrong", RIGHT, api_name="/report_reply"))
         report = alice.predict(turn_id, "wrong", RIGHT, api_name="/report_reply")
 
@@ -133,7 +126,7 @@ def test_each_users_reports_are_theirs_alone(settings, fake):
         assert bob.predict("", "", api_name="/list_reports") == []
         for attempt in (lambda: bob.predict(report["id"], "", api_name="/report_note"),
                         lambda: bob.predict(report["id"], api_name="/report_dismiss")):
-            assert f"no report with id '{report['id']}'" in _refusal(attempt)
+            assert f"no report with id '{report['id']}'" in refusal(attempt)
         assert Knowledge(settings, "bob").sources("jenniel") == []
 
         [mine] = alice.predict("jenniel", "", api_name="/list_reports")
