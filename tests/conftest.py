@@ -94,6 +94,18 @@ def serve_with_users(settings, *, queue_size: int | None = None):
     return app
 
 
+def slow_chat_waiting(app, client, user: str):
+    """Start a chat turn on the "slow" fake LLM for ``user`` and return it once the studio counts it
+    as their waiting work (the wait-limit tests refuse the next thing while it runs)."""
+    import time
+
+    running = client.submit("jenniel", "Tell me slowly.", "", "", "slow", "text", 50, api_name="/chat")
+    deadline = time.monotonic() + 20
+    while app.waiting(user) == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return running
+
+
 @pytest.fixture
 def users_studio(settings):
     """The whole studio with two users, alice and bob, for this test."""

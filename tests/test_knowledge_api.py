@@ -6,14 +6,13 @@ with nothing stored; adding documents counted as waiting work against a user's l
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 import fake_llm
-from conftest import USERS, serve_with_users
+from conftest import USERS, serve_with_users, slow_chat_waiting
 from documents import text_pdf
 from http_client import error_of, fn_index, join, login, refusal, upload
 from pipeline.knowledge import Knowledge
@@ -180,10 +179,7 @@ def test_adding_documents_counts_as_waiting_work(settings, monkeypatch, document
     app = serve_with_users(resolve(dotenv=False))
     try:
         alice = _client(app, "alice")
-        running = alice.submit("jenniel", "Tell me slowly.", "", "", "slow", "text", 50, api_name="/chat")
-        deadline = time.monotonic() + 20
-        while app.waiting("alice") == 0 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        running = slow_chat_waiting(app, alice, "alice")
         with pytest.raises(ValidationError, match="You already have one render or chat turn waiting or running"):
             alice.predict("jenniel", _files(documents, "handbook.md"), api_name="/knowledge_add")
         assert Knowledge(settings, "alice").sources("jenniel") == []

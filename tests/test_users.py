@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 import fake_llm
-from conftest import SAMPLE_PORTRAIT, USERS, serve_with_users
+from conftest import SAMPLE_PORTRAIT, USERS, serve_with_users, slow_chat_waiting
 from http_client import error_of, fn_index, join, login, upload
 from pipeline.db import JobStore
 
@@ -178,10 +178,7 @@ def test_chat_quota_and_the_wait_limit(settings, monkeypatch):
     app = serve_with_users(resolve(dotenv=False))
     try:
         alice = _client(app, "alice")
-        running = alice.submit("jenniel", "Tell me slowly.", "", "", "slow", "text", 50, api_name="/chat")
-        deadline = time.monotonic() + 20
-        while app.waiting("alice") == 0 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        running = slow_chat_waiting(app, alice, "alice")
         with pytest.raises(ValidationError, match="You already have one render or chat turn waiting or running"):
             alice.predict("jenniel", "And quickly?", "", "", "slow", "text", 50, api_name="/chat")
         assert running.result()[0].startswith("one two")
