@@ -173,3 +173,11 @@ def test_retrieval_finds_the_right_document_for_most_questions(knowledge, tmp_pa
     recall = {mode: recall_at(knowledge, "adam", mode) for mode in ("hybrid", "bm25", "vector")}
     print(f"recall@5 on {len(QUESTIONS['questions'])} questions: {recall}")
     assert recall["hybrid"] >= 0.8, recall
+
+
+def test_a_database_made_again_at_the_same_path_gets_its_vector_table_again(settings, handbook):
+    Knowledge(settings).add("jenniel", [handbook])
+    for leftover in settings.db_path.parent.glob(settings.db_path.name + "*"):
+        leftover.unlink()  # the studio's database deleted while the process lives on
+    [added] = Knowledge(settings).add("jenniel", [handbook])
+    assert added.ok and Knowledge(settings).search("jenniel", "lost badge", k=1)[0].source == "handbook.md"
