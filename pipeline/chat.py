@@ -47,7 +47,7 @@ from typing import Any
 
 from .db import ConversationStore, JobStore, Turn, cache_key
 from .errors import BackendUnavailable, BadInput, StudioError
-from .knowledge import RRF_K, Hit, Knowledge
+from .knowledge import Hit, Knowledge, fuse
 from .llm import get_llm
 from .llm.base import Completion, LLMBackend
 from .settings import Settings
@@ -177,14 +177,13 @@ def find_passages(knowledge: Knowledge, persona: str, message: str, previous: st
     reciprocal rank with the ranking for ``previous`` question and ``message`` together, so a
     follow-up keeps its subject while a new question still finds its own answer first."""
     queries = [message] + ([f"{previous}\n{message}"] if previous else [])
-    scores: dict[tuple[str, str, str], float] = {}
+    rankings = [knowledge.search(persona, query, k) for query in queries]
     found: dict[tuple[str, str, str], Hit] = {}
-    for query in queries:
-        for rank, hit in enumerate(knowledge.search(persona, query, k), start=1):
-            key = (hit.source, hit.locator, hit.text)
-            scores[key] = scores.get(key, 0.0) + 1.0 / (RRF_K + rank)
-            found.setdefault(key, hit)
-    return [found[key] for key in sorted(found, key=lambda key: -scores[key])][:k]  # ties: as first found
+    for ranking in rankings:
+        for hit in ranking:
+            found.setdefault((hit.source, hit.locator, hit.text), hit)
+    fused = fuse([[(hit.source, hit.locator, hit.text) for hit in ranking] for ranking in rankings])
+    return [found[key] for key, _ in fused][:k]  # ties: as first found
 
 
 def fit_passages(llm: LLMBackend, persona, mode: str | None, passages: list[Hit], message: str,

@@ -170,11 +170,8 @@ class Knowledge:
             if vector.any():
                 rankings.append(self.store.by_vector(persona, vector, CANDIDATES))
         if mode == "hybrid":
-            scores: dict[int, float] = {}
-            for ranking in rankings:
-                for rank, (chunk_id, _) in enumerate(ranking, start=1):
-                    scores[chunk_id] = scores.get(chunk_id, 0.0) + 1.0 / (RRF_K + rank)
-            ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+            fused = fuse([[chunk_id for chunk_id, _ in ranking] for ranking in rankings])
+            ranked = sorted(fused, key=lambda item: (-item[1], item[0]))
         else:
             ranked = rankings[0] if rankings else []
         best = ranked[:k]
@@ -183,9 +180,19 @@ class Knowledge:
                 for chunk_id, score in best if chunk_id in found]
 
 
+def fuse(rankings: Sequence[Sequence[Any]]) -> list[tuple[Any, float]]:
+    """Reciprocal-rank fusion: each ranking gives an item 1 / (``RRF_K`` + its rank there); items
+    by their total, best first (ties in the order first seen)."""
+    scores: dict[Any, float] = {}
+    for ranking in rankings:
+        for rank, item in enumerate(ranking, start=1):
+            scores[item] = scores.get(item, 0.0) + 1.0 / (RRF_K + rank)
+    return sorted(scores.items(), key=lambda item: -item[1])
+
+
 def _indexed(locator: str, text: str) -> str:
     """What a passage is embedded as: its heading (or page) and its text."""
     return f"{locator}\n{text}" if locator else text
 
 
-__all__ = ["Added", "Hit", "Knowledge", "MODES", "check_source_name", "match_expression", "source_label"]
+__all__ = ["Added", "Hit", "Knowledge", "MODES", "check_source_name", "fuse", "match_expression", "source_label"]
