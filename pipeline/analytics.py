@@ -29,6 +29,7 @@ from .db import ConversationStore, JobStore, stamp
 from .db.reports import ReportStore
 from .errors import BadInput
 from .settings import Settings
+from .style import COMMON_ZIPF
 
 TOPIC_SIMILARITY = 0.55
 MAX_TOPICS = 8
@@ -110,7 +111,7 @@ def topics(questions: Sequence[str], settings: Settings, limit: int = MAX_TOPICS
         centre = vectors[members].mean(axis=0)
         central = members[int(np.argmax(vectors[members] @ centre))]
         words = Counter(word.lower() for index in members for word in _WORD.findall(questions[index])
-                        if zipf_frequency(word.lower(), "en") < 5.0)
+                        if zipf_frequency(word.lower(), "en") < COMMON_ZIPF)
         found.append(Topic(label=questions[central], words=[word for word, _ in words.most_common(4)],
                            questions=len(members)))
     return found
