@@ -20,6 +20,13 @@ renderer only through this class; it never probes one for attributes. What it mu
   the first poll, so a resumed job polls instead of paying twice. Either way it returns what
   ``render.json`` keeps: frames, width, height, notes and, when it cannot honour every control,
   ``controls_ignored``.
+- ``capabilities().streams``: whether it can draw a live reply piece by piece (sentence by
+  sentence, with idling in between) as one continuous take; ``open_stream(...)`` then returns a
+  ``RenderStream`` whose ``segment`` calls each write the next piece's video-only H.264 file,
+  carrying the face's state (head pose, blink, expression, mouth) over the join. A renderer that
+  does not stream says why in ``capabilities().whole_reply_only`` (a vendor renders one whole
+  clip; SadTalker renders a clip at once on the GPU), and the live pipeline renders the whole
+  reply with it instead, showing that reason.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from ..controls import CONTROL_NAMES, Controls
-from ..errors import BadInput
+from ..errors import BackendUnavailable, BadInput
 from ..registry import Backend
 
 ALL_CONTROLS = (*CONTROL_NAMES, "emotion")
@@ -111,12 +118,16 @@ class Capabilities:
 
     ``controls``: control name (or "emotion") → how it is honoured; one that is absent is ignored,
     and the job records it. ``options``: the renderer's own options. ``inputs``: for hosted
-    renderers, how the portrait and speech reach the vendor. ``hosted``: a vendor renders."""
+    renderers, how the portrait and speech reach the vendor. ``hosted``: a vendor renders.
+    ``streams``: it draws live replies piece by piece (``Renderer.open_stream``); when it does not,
+    ``whole_reply_only`` says why, in words a person is shown."""
 
     controls: Mapping[str, str]
     options: tuple[OptionSpec, ...] = ()
     inputs: Mapping[str, str] = field(default_factory=dict)
     hosted: bool = False
+    streams: bool = False
+    whole_reply_only: str = "it renders a whole reply at once"
 
     @property
     def ignored(self) -> list[str]:
@@ -130,7 +141,8 @@ class Capabilities:
 
     def to_dict(self) -> dict[str, Any]:
         return {"controls": dict(self.controls), "ignored": self.ignored, "inputs": dict(self.inputs),
-                "options": [spec.to_dict() for spec in self.options], "hosted": self.hosted}
+                "options": [spec.to_dict() for spec in self.options], "hosted": self.hosted,
+                "streams": self.streams, **({} if self.streams else {"whole_reply_only": self.whole_reply_only})}
 
 
 @dataclass
@@ -194,6 +206,32 @@ class Renderer(Backend, ABC):
     @abstractmethod
     def render(self, job: RenderJob) -> dict:
         """The video (see the module docstring); returns what ``render.json`` keeps."""
+
+    def open_stream(self, portrait: Path, controls: Controls, *, fps: int, seed: int = 0, max_side: int = 512,
+                    display_name: str | None = None, settings=None) -> "RenderStream":
+        """A live take of ``portrait`` (see the module docstring); only when ``capabilities().streams``."""
+        reason = self.capabilities(settings).whole_reply_only
+        raise BackendUnavailable(f"the {self.label or self.name} renderer does not stream: {reason}")
+
+
+class RenderStream(ABC):
+    """One live take, drawn piece by piece: each ``segment`` continues where the last one stopped.
+
+    ``width``/``height``/``fps`` are the take's; ``frames`` counts the frames written so far."""
+
+    width: int
+    height: int
+    fps: int
+    frames: int = 0
+
+    @abstractmethod
+    def segment(self, out: Path, *, n_frames: int, envelope: Sequence[float] = (),
+                voiced_spans: Sequence[tuple[float, float]] = (), phonemes: list[dict] | None = None) -> dict:
+        """The next ``n_frames`` as a video-only H.264 file at ``out``; speech timed from the piece's
+        start (no speech: the face idles — blinks, sways, mouth at rest). Returns frames, width, height."""
+
+    def close(self) -> None:
+        """Let go of what the take holds (nothing by default)."""
 
 
 def portrait_facts(portrait) -> dict:

@@ -57,7 +57,7 @@ OPTIONS = (
     OptionSpec("callback_url", "text", None, "D-ID calls it (webhook) when the video is ready", label="Callback URL"),
 )
 CAPABILITIES = Capabilities(
-    hosted=True, options=OPTIONS,
+    hosted=True, options=OPTIONS, whole_reply_only="D-ID renders one whole clip per request, minutes at a time",
     controls={"emotion": "driver_expressions: happy, surprise, serious or neutral",
               "expression_intensity": "the expression's intensity, 0–1"},
     inputs={"portrait": "uploaded image, animated (stitched back into the whole picture)",

@@ -79,8 +79,9 @@ OPTIONS = (
     OptionSpec("background", "text", None, "a colour, #rrggbb", label="Background"),
     OptionSpec("callback_url", "text", None, "HeyGen calls it when the video is ready", label="Callback URL"),
 )
+WHOLE_REPLY_ONLY = "HeyGen renders one whole video per request, minutes at a time"
 V3_CAPABILITIES = Capabilities(
-    hosted=True, options=OPTIONS,
+    hosted=True, options=OPTIONS, whole_reply_only=WHOLE_REPLY_ONLY,
     controls={"expression_intensity": "expressiveness low / medium / high (portraits and photo avatars)",
               "head_tilt": "motion_prompt, in words", "eyebrow_raise": "motion_prompt, in words",
               "emotion": "motion_prompt, in words"},
@@ -89,7 +90,7 @@ V3_CAPABILITIES = Capabilities(
             "resolution": ", ".join(RESOLUTIONS), "aspect_ratio": ", ".join(ASPECT_RATIOS),
             "background": "a colour, #rrggbb", "callback_url": "HeyGen calls it when the video is ready"})
 V2_CAPABILITIES = Capabilities(
-    hosted=True, options=OPTIONS,
+    hosted=True, options=OPTIONS, whole_reply_only=WHOLE_REPLY_ONLY,
     controls={"expression_intensity": "talking_style stable / expressive (portraits only)",
               "emotion": "expression happy / default (portraits only)"},
     inputs={"portrait": "uploaded talking photo", "avatar_id": "a HeyGen avatar instead",

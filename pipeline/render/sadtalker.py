@@ -444,7 +444,8 @@ class SadTalkerRenderer(Renderer):
         return unavailable_reason(settings)
 
     def capabilities(self, settings: Settings) -> Capabilities:
-        return Capabilities(controls=SADTALKER_HONOURS, options=option_specs(SadTalkerSettings.of(settings)))
+        return Capabilities(controls=SADTALKER_HONOURS, options=option_specs(SadTalkerSettings.of(settings)),
+                            whole_reply_only="SadTalker generates a whole clip's motion at once from all of its audio")
 
     def check_inputs(self, portrait_path: Path, *, settings: Settings | None = None, max_side: int = 512,
                      display_name: str | None = None) -> dict:

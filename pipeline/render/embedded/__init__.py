@@ -20,11 +20,12 @@ from ...controls import Controls
 from ...errors import BadInput
 from ...media import VideoWriter
 from .animator import FaceAnimator
-from .motion import FrameState, plan_motion
+from .motion import FrameState, MotionPlanner, plan_motion
 from ...face.portrait import DEFAULT_MAX_SIDE, load_portrait
-from ..base import Capabilities, Renderer, RenderJob, portrait_facts
+from ..base import Capabilities, Renderer, RenderJob, RenderStream, portrait_facts
 
-__all__ = ["EMBEDDED_HONOURS", "EmbeddedRenderer", "FaceAnimator", "FrameState", "plan_motion"]
+__all__ = ["EMBEDDED_HONOURS", "EmbeddedRenderer", "EmbeddedStream", "FaceAnimator", "FrameState", "MotionPlanner",
+           "plan_motion"]
 
 
 # What the embedded renderer does with each control: every one of them, and the emotion.
@@ -45,7 +46,12 @@ class EmbeddedRenderer(Renderer):
     label = "Embedded"
 
     def capabilities(self, settings=None) -> Capabilities:
-        return Capabilities(controls=EMBEDDED_HONOURS)
+        return Capabilities(controls=EMBEDDED_HONOURS, streams=True)
+
+    def open_stream(self, portrait: Path, controls: Controls, *, fps: int, seed: int = 0,
+                    max_side: int = DEFAULT_MAX_SIDE, display_name: str | None = None,
+                    settings=None) -> EmbeddedStream:
+        return EmbeddedStream(portrait, controls, fps=fps, seed=seed, max_side=max_side, display_name=display_name)
 
     def render(self, job: RenderJob) -> dict:
         """``job.n_frames`` at ``job.fps`` into a video-only H.264 MP4 at ``job.out``.
@@ -71,22 +77,55 @@ class EmbeddedRenderer(Renderer):
         states = plan_motion(n_frames=n_frames, fps=fps, envelope=envelope, voiced_spans=voiced_spans,
                              controls=controls, phonemes=phonemes, seed=seed,
                              face_width_px=float(portrait.face.width))
-        height, width = portrait.image.shape[:2]
-        every = max(1, n_frames // 100)
-        with VideoWriter(Path(out_path), width=width, height=height, fps=fps) as writer:
-            pending = _FrameQueue(writer.write)
-            try:
-                for index, state in enumerate(states):
-                    pending.put(animator.frame(state))
-                    if progress is not None and (index + 1) % every == 0:
-                        progress((index + 1) / n_frames)
-            except BaseException:
-                pending.close(raise_error=False)
-                raise
-            pending.close()
-        if progress is not None:
-            progress(1.0)
+        _write_frames(animator, states, Path(out_path), fps=fps, progress=progress)
         return {"frames": n_frames, **portrait_facts(portrait)}
+
+
+class EmbeddedStream(RenderStream):
+    """A live take of one portrait: loaded once, then each piece planned by one ``MotionPlanner``,
+    so the head, the blinks, the expression and the mouth go on across the joins."""
+
+    def __init__(self, portrait_path: Path, controls: Controls, *, fps: int, seed: int = 0,
+                 max_side: int = DEFAULT_MAX_SIDE, display_name: str | None = None) -> None:
+        if int(fps) <= 0:
+            raise BadInput(f"fps must be positive, got {fps}")
+        self.portrait = load_portrait(portrait_path, max_side=max_side, display_name=display_name)
+        self.animator = FaceAnimator(self.portrait)
+        self.fps = int(fps)
+        self.height, self.width = self.portrait.image.shape[:2]
+        self.planner = MotionPlanner(fps=self.fps, controls=controls, seed=seed,
+                                     face_width_px=float(self.portrait.face.width))
+        self.frames = 0
+
+    def segment(self, out: Path, *, n_frames: int, envelope: Sequence[float] = (),
+                voiced_spans: Sequence[tuple[float, float]] = (), phonemes: list[dict] | None = None) -> dict:
+        if int(n_frames) <= 0:
+            raise BadInput(f"nothing to render: n_frames must be positive, got {n_frames}")
+        states = self.planner.plan(n_frames=int(n_frames), envelope=envelope, voiced_spans=voiced_spans,
+                                   phonemes=phonemes)
+        _write_frames(self.animator, states, Path(out), fps=self.fps)
+        self.frames += len(states)
+        return {"frames": len(states), "width": self.width, "height": self.height}
+
+
+def _write_frames(animator: FaceAnimator, states: Sequence[FrameState], out: Path, *, fps: int,
+                  progress: Callable[[float], None] | None = None) -> None:
+    """Draw ``states`` into an H.264 file at ``out``, drawing and encoding overlapped (``_FrameQueue``)."""
+    height, width = animator.height, animator.width
+    every = max(1, len(states) // 100)
+    with VideoWriter(out, width=width, height=height, fps=fps) as writer:
+        pending = _FrameQueue(writer.write)
+        try:
+            for index, state in enumerate(states):
+                pending.put(animator.frame(state))
+                if progress is not None and (index + 1) % every == 0:
+                    progress((index + 1) / len(states))
+        except BaseException:
+            pending.close(raise_error=False)
+            raise
+        pending.close()
+    if progress is not None:
+        progress(1.0)
 
 
 class _FrameQueue:

@@ -82,67 +82,100 @@ def plan_motion(*, n_frames: int, fps: int, envelope: Sequence[float], voiced_sp
     to close the lips on p/b/m and round them on rounded vowels. Deterministic for a seed; the
     first frame is always the portrait at rest. ``face_width_px`` scales the head sway.
     """
-    if n_frames <= 0:
-        return []
-    fps = float(fps)
-    t = np.arange(n_frames) / fps
-    env = np.zeros(n_frames)
-    values = np.clip(np.asarray(list(envelope)[:n_frames], np.float64), 0, 1)
-    env[:len(values)] = np.nan_to_num(values)
-    voiced = np.zeros(n_frames, bool)
-    for start, end in voiced_spans:
-        voiced |= (t >= start) & (t < end)
-    env *= voiced
-
-    # Mouth: opens fast, closes a little slower; exactly shut outside speech.
-    follow = _follower(env, fps, attack_s=0.02, release_s=0.07)
-    jaw = controls.mouth_openness * follow * voiced
-    pucker = np.zeros(n_frames)
-    if phonemes:
-        closure, rounding = _phoneme_tracks(phonemes, t)
-        jaw *= 1 - 0.85 * closure
-        pucker = 0.8 * rounding * voiced
-    jaw[0] = 0.0
-
-    # Emphasis: the slower loudness contour, above its own typical level.
-    slow = _follower(env, fps, attack_s=0.08, release_s=0.35)
-    emphasis = np.clip((slow - 0.35) / 0.65, 0, 1)
-    ease_expr = smoothstep(0.0, EXPRESSION_EASE_S, t)
-    brow = controls.eyebrow_raise * (0.2 + 0.8 * emphasis) * ease_expr
-    expression = controls.expression_intensity * ease_expr
-    blink = _blink_track(t, fps, blinks_per_minute(controls.blink_rate), np.random.default_rng([seed, 1]))
-
-    roll = np.zeros(n_frames)
-    sway_x = np.zeros(n_frames)
-    sway_y = np.zeros(n_frames)
-    tilt = controls.head_tilt
-    if tilt > 0:
-        rng = _head_rng(seed)
-        ease = smoothstep(0.0, HEAD_EASE_S, t)
-        side = _side(rng)
-        wander = (2.5 * np.sin(2 * np.pi * rng.uniform(0.08, 0.16) * t + rng.uniform(0, 2 * np.pi))
-                  + 1.3 * np.sin(2 * np.pi * rng.uniform(0.22, 0.35) * t + rng.uniform(0, 2 * np.pi)))
-        roll = tilt * ease * np.clip(side * MAX_TILT_DEG + wander, -12.0, 12.0)
-        scale = face_width_px * tilt * ease
-        sway_x = scale * 0.03 * np.sin(2 * np.pi * rng.uniform(0.1, 0.2) * t + rng.uniform(0, 2 * np.pi))
-        sway_y = scale * (0.012 * np.sin(2 * np.pi * rng.uniform(0.15, 0.3) * t + rng.uniform(0, 2 * np.pi))
-                          + 0.015 * slow)  # a small nod with the stressed syllables
-        if controls.emotion == "sad":
-            sway_y += SAD_HEAD_DROP * face_width_px * expression * min(1.0, 3 * tilt)
-
-    emotion = controls.emotion
-    return [FrameState(jaw=float(jaw[i]), blink=float(blink[i]), brow=float(brow[i]), roll_deg=float(roll[i]),
-                       sway_x=float(sway_x[i]), sway_y=float(sway_y[i]), expression=float(expression[i]),
-                       emotion=emotion, pucker=float(pucker[i]))
-            for i in range(n_frames)]
+    planner = MotionPlanner(fps=fps, controls=controls, seed=seed, face_width_px=face_width_px)
+    return planner.plan(n_frames=n_frames, envelope=envelope, voiced_spans=voiced_spans, phonemes=phonemes)
 
 
-def _follower(signal: np.ndarray, fps: float, *, attack_s: float, release_s: float) -> np.ndarray:
-    """One-pole envelope follower: rises with time constant attack_s, falls with release_s."""
+class MotionPlanner:
+    """One take planned in pieces — a live reply sentence by sentence, with idling in between —
+    as if it were one clip.
+
+    Everything that moves by the clock (blinks, head sway and tilt, the easing in of the emotion)
+    is a function of the take's time, and ``frame`` counts the frames planned so far, so the next
+    piece continues exactly where the last one stopped. What follows the speech (the mouth's and
+    the emphasis's envelope followers) carries its level over. Each piece's ``envelope``,
+    ``voiced_spans`` and ``phonemes`` are its own, timed from the piece's start. Planned in one
+    piece, it is ``plan_motion``.
+    """
+
+    def __init__(self, *, fps: int, controls: Controls, seed: int = 0, face_width_px: float = 96.0) -> None:
+        if fps <= 0:
+            raise ValueError(f"fps must be positive, got {fps}")
+        self.fps = float(fps)
+        self.controls = controls
+        self.seed = seed
+        self.face_width_px = face_width_px
+        self.frame = 0  # frames planned so far: where the next piece starts on the take's clock
+        self._mouth_level = 0.0
+        self._emphasis_level = 0.0
+
+    def plan(self, *, n_frames: int, envelope: Sequence[float] = (),
+             voiced_spans: Sequence[tuple[float, float]] = (), phonemes: list[dict] | None = None) -> list[FrameState]:
+        """The next ``n_frames`` states; no envelope or voiced spans: a silent piece (listening, idling)."""
+        if n_frames <= 0:
+            return []
+        fps, controls = self.fps, self.controls
+        local = np.arange(n_frames) / fps  # the piece's own clock: its speech is timed on it
+        t = (self.frame + np.arange(n_frames)) / fps  # the take's clock
+        env = np.zeros(n_frames)
+        values = np.clip(np.asarray(list(envelope)[:n_frames], np.float64), 0, 1)
+        env[:len(values)] = np.nan_to_num(values)
+        voiced = np.zeros(n_frames, bool)
+        for start, end in voiced_spans:
+            voiced |= (local >= start) & (local < end)
+        env *= voiced
+
+        # Mouth: opens fast, closes a little slower; exactly shut outside speech.
+        follow = _follower(env, fps, attack_s=0.02, release_s=0.07, level=self._mouth_level)
+        jaw = controls.mouth_openness * follow * voiced
+        pucker = np.zeros(n_frames)
+        if phonemes:
+            closure, rounding = _phoneme_tracks(phonemes, local)
+            jaw *= 1 - 0.85 * closure
+            pucker = 0.8 * rounding * voiced
+        if self.frame == 0:
+            jaw[0] = 0.0
+
+        # Emphasis: the slower loudness contour, above its own typical level.
+        slow = _follower(env, fps, attack_s=0.08, release_s=0.35, level=self._emphasis_level)
+        emphasis = np.clip((slow - 0.35) / 0.65, 0, 1)
+        ease_expr = smoothstep(0.0, EXPRESSION_EASE_S, t)
+        brow = controls.eyebrow_raise * (0.2 + 0.8 * emphasis) * ease_expr
+        expression = controls.expression_intensity * ease_expr
+        blink = _blink_track(t, fps, blinks_per_minute(controls.blink_rate), np.random.default_rng([self.seed, 1]))
+
+        roll = np.zeros(n_frames)
+        sway_x = np.zeros(n_frames)
+        sway_y = np.zeros(n_frames)
+        tilt = controls.head_tilt
+        if tilt > 0:
+            rng = _head_rng(self.seed)
+            ease = smoothstep(0.0, HEAD_EASE_S, t)
+            side = _side(rng)
+            wander = (2.5 * np.sin(2 * np.pi * rng.uniform(0.08, 0.16) * t + rng.uniform(0, 2 * np.pi))
+                      + 1.3 * np.sin(2 * np.pi * rng.uniform(0.22, 0.35) * t + rng.uniform(0, 2 * np.pi)))
+            roll = tilt * ease * np.clip(side * MAX_TILT_DEG + wander, -12.0, 12.0)
+            scale = self.face_width_px * tilt * ease
+            sway_x = scale * 0.03 * np.sin(2 * np.pi * rng.uniform(0.1, 0.2) * t + rng.uniform(0, 2 * np.pi))
+            sway_y = scale * (0.012 * np.sin(2 * np.pi * rng.uniform(0.15, 0.3) * t + rng.uniform(0, 2 * np.pi))
+                              + 0.015 * slow)  # a small nod with the stressed syllables
+            if controls.emotion == "sad":
+                sway_y += SAD_HEAD_DROP * self.face_width_px * expression * min(1.0, 3 * tilt)
+
+        self.frame += n_frames
+        self._mouth_level, self._emphasis_level = float(follow[-1]), float(slow[-1])
+        emotion = controls.emotion
+        return [FrameState(jaw=float(jaw[i]), blink=float(blink[i]), brow=float(brow[i]), roll_deg=float(roll[i]),
+                           sway_x=float(sway_x[i]), sway_y=float(sway_y[i]), expression=float(expression[i]),
+                           emotion=emotion, pucker=float(pucker[i]))
+                for i in range(n_frames)]
+
+
+def _follower(signal: np.ndarray, fps: float, *, attack_s: float, release_s: float, level: float = 0.0) -> np.ndarray:
+    """One-pole envelope follower starting at ``level``: rises with time constant attack_s, falls with release_s."""
     up = 1 - math.exp(-1 / (fps * attack_s))
     down = 1 - math.exp(-1 / (fps * release_s))
     out = np.empty_like(signal)
-    level = 0.0
     for i, x in enumerate(signal):
         level += (x - level) * (up if x > level else down)
         out[i] = level
