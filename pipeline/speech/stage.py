@@ -166,8 +166,8 @@ def _refuse_control_characters(text: str) -> None:
 def _from_script(text: str, out_dir: Path, voice_name: str | None) -> SpeechResult:
     script = check_text(text)
     backend = get_voice(voice_name)
-    speakable = _speakable(script)
-    synthesis = backend.synthesize(speakable)
+    spoken = speakable(script)
+    synthesis = backend.synthesize(spoken)
     if len(synthesis.samples) == 0 or peak_dbfs(synthesis.samples) < SILENT_SPEECH_DBFS:
         raise BadInput("The voice produced only silence for this script — try writing it out in plain words.")
     wav_path = write_wav(out_dir / SPEECH_WAV, synthesis.samples, synthesis.sample_rate)
@@ -183,7 +183,7 @@ def _from_script(text: str, out_dir: Path, voice_name: str | None) -> SpeechResu
     )
 
 
-def _speakable(script: str) -> str:
+def speakable(script: str) -> str:
     # espeak reads emoji and symbols aloud by name ("party popper"); an avatar should not.
     text = "".join(" " if unicodedata.category(ch) == "So" else ch for ch in script)
     # Piper reads [[ ... ]] as raw phonemes; a script is plain text, so break such brackets up.

@@ -1,0 +1,151 @@
+"""A live reply: spoken and drawn one sentence at a time, each a playable video the moment it exists.
+
+``LiveTake`` is one reply's take. ``say(sentence)`` speaks the sentence with the persona's voice,
+measures the speech (``analysis.analyse``), draws its frames with the renderer's stream
+(``Renderer.open_stream``: the face goes on from where the last sentence left it) and packs them
+with the speech into a small MP4 (H.264 and AAC, index at the front) — a ``Segment`` a player
+can start at once while the model is still writing the next sentence. ``finish(out)`` makes the
+whole reply one MP4 from the same pieces: the video streams joined as they are (no re-encoding,
+so every frame is the frame that was shown) and the speech joined sample for sample, then
+encoded once — what History keeps.
+
+Each sentence's speech is padded with silence to a whole number of frames, and at least
+``SENTENCE_GAP_S`` (the pause a speaker leaves between sentences), so its video and its sound are
+exactly as long as each other and the pieces join without a gap or an overlap: the whole reply's
+duration is the sum of its segments'.
+
+A sentence the voice cannot say (only emoji or symbols) is skipped: ``say`` returns None.
+``timings`` on each segment break its cost down (speech, analysis, render, packaging) for the
+latency benchmark; ``ready_s`` is when it was ready, from the take's ``started`` clock (the
+moment the user's turn ended, when the caller passes it).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .analysis import analyse
+from .controls import Controls
+from .errors import BadInput
+from .media import FPS, mux, run_ffmpeg
+from .render.base import Renderer
+from .speech.base import Voice
+from .speech.stage import speakable
+from .speech.wav import peak_dbfs, write_wav
+
+SENTENCE_GAP_S = 0.12  # silence after each sentence: the breath between two sentences
+SILENT_DBFS = -60.0  # a synthesis quieter than this said nothing
+
+
+@dataclass
+class Segment:
+    """One sentence of a live reply, playable on its own (``video``: H.264 + AAC)."""
+
+    index: int
+    text: str
+    video: Path
+    start_s: float  # where it starts in the whole reply
+    duration_s: float
+    frames: int
+    ready_s: float  # from the take's start to this segment being playable
+    timings: dict[str, float] = field(default_factory=dict)  # speech, analysis, render, package (seconds)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "video": str(self.video)}
+
+
+class LiveTake:
+    """One live reply's take; see the module docstring."""
+
+    def __init__(self, *, portrait: Path, controls: Controls, voice: Voice, renderer: Renderer, folder: Path,
+                 fps: int = FPS, seed: int = 0, max_side: int = 512, settings=None,
+                 started: float | None = None) -> None:
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.voice = voice
+        self.fps = int(fps)
+        self.started = time.perf_counter() if started is None else started
+        self.stream = renderer.open_stream(Path(portrait), controls, fps=self.fps, seed=seed, max_side=max_side,
+                                           settings=settings)
+        self.segments: list[Segment] = []
+        self._pieces: list[tuple[Path, np.ndarray]] = []  # (video-only piece, its padded speech)
+        self._sample_rate: int | None = None
+
+    @property
+    def duration_s(self) -> float:
+        return sum(segment.duration_s for segment in self.segments)
+
+    def say(self, sentence: str) -> Segment | None:
+        """``sentence`` spoken and drawn as the next segment, or None when there is nothing to say."""
+        text = " ".join(speakable(sentence).split())
+        if not any(ch.isalnum() for ch in text):
+            return None
+        index = len(self.segments)
+        clock = time.perf_counter()
+        synthesis = self.voice.synthesize(text)
+        if len(synthesis.samples) == 0 or peak_dbfs(synthesis.samples) < SILENT_DBFS:
+            return None
+        if self._sample_rate not in (None, synthesis.sample_rate):
+            raise BadInput(f"the voice changed its sample rate mid-reply ({self._sample_rate} → {synthesis.sample_rate})")
+        self._sample_rate = rate = synthesis.sample_rate
+        samples = _padded(np.asarray(synthesis.samples, np.float32), rate, self.fps)
+        wav = write_wav(self.folder / f"speech-{index:03d}.wav", samples, rate)
+        timings = {"speech": time.perf_counter() - clock}
+
+        clock = time.perf_counter()
+        analysis = analyse(wav, fps=self.fps)
+        timings["analysis"] = time.perf_counter() - clock
+
+        clock = time.perf_counter()
+        piece = self.folder / f"piece-{index:03d}.mp4"
+        phonemes = [timing.to_dict() for timing in synthesis.phonemes] if synthesis.phonemes else None
+        frames = len(samples) * self.fps // rate
+        self.stream.segment(piece, n_frames=frames, envelope=analysis.envelope, voiced_spans=analysis.voiced_spans,
+                            phonemes=phonemes)
+        timings["render"] = time.perf_counter() - clock
+
+        clock = time.perf_counter()
+        video = self.folder / f"segment-{index:03d}.mp4"
+        mux(piece, wav, video)
+        timings["package"] = time.perf_counter() - clock
+
+        segment = Segment(index=index, text=sentence, video=video, start_s=round(self.duration_s, 5),
+                          duration_s=round(frames / self.fps, 5), frames=frames,
+                          ready_s=round(time.perf_counter() - self.started, 4),
+                          timings={name: round(seconds, 4) for name, seconds in timings.items()})
+        self.segments.append(segment)
+        self._pieces.append((piece, samples))
+        return segment
+
+    def finish(self, out: Path) -> Path:
+        """The whole reply as one MP4 at ``out`` (see the module docstring)."""
+        if not self._pieces:
+            raise BadInput("nothing was said, so there is no video to keep")
+        out = Path(out)
+        listing = self.folder / "pieces.txt"
+        listing.write_text("".join(f"file '{piece.name}'\n" for piece, _ in self._pieces))
+        joined = self.folder / "whole-video.mp4"
+        run_ffmpeg(["-f", "concat", "-safe", "0", "-i", str(listing), "-c", "copy", str(joined)],
+                   what="joining the reply's pieces")
+        speech = write_wav(self.folder / "whole-speech.wav", np.concatenate([s for _, s in self._pieces]),
+                           int(self._sample_rate or 0))
+        mux(joined, speech, out)
+        return out
+
+    def close(self) -> None:
+        self.stream.close()
+
+
+def _padded(samples: np.ndarray, rate: int, fps: int) -> np.ndarray:
+    """``samples`` with ``SENTENCE_GAP_S`` of silence or more after them, to a whole number of frames."""
+    minimum = len(samples) + round(SENTENCE_GAP_S * rate)
+    frames = -(-minimum * fps // rate)  # ceil
+    total = -(-frames * rate // fps)
+    while total * fps // rate < frames:  # rate not a multiple of fps: enough samples for the last frame
+        total += 1
+    return np.concatenate([samples, np.zeros(total - len(samples), np.float32)])
