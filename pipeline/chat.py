@@ -97,6 +97,7 @@ class ChatReply:
     audio: str | None = None
     notes: list[str] = field(default_factory=list)
     sources: list[dict[str, str]] = field(default_factory=list)  # {source, locator, text}: passage [n] is n-1
+    finish_reason: str | None = None  # the model's: "stop", or "length" when the reply length cut it off
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -327,7 +328,7 @@ class Chat:
                           mode=mode, llm=llm.name, model=turn.model, cached=cached,
                           latency_s=completion.latency_s or 0.0, first_token_s=completion.first_token_s,
                           tokens_in=completion.tokens_in, tokens_out=completion.tokens_out, trimmed_turns=trimmed,
-                          notes=notes, sources=sources)
+                          notes=notes, sources=sources, finish_reason=completion.finish_reason)
         if trimmed:
             reply.notes.append(f"the {trimmed} oldest turns were left out to fit {llm.model}'s context window")
         if request.output == "audio":

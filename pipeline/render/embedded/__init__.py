@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import queue
 import threading
+from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -83,14 +84,20 @@ class EmbeddedRenderer(Renderer):
 
 class EmbeddedStream(RenderStream):
     """A live take of one portrait: loaded once, then each piece planned by one ``MotionPlanner``,
-    so the head, the blinks, the expression and the mouth go on across the joins."""
+    so the head, the blinks, the expression and the mouth go on across the joins.
+
+    Loading a portrait and preparing its animator takes about a second on two cores — more than a
+    live reply may wait — so the last few prepared portraits are kept (``_prepared``, by file,
+    modification time and size): the second reply of a conversation starts drawing at once."""
 
     def __init__(self, portrait_path: Path, controls: Controls, *, fps: int, seed: int = 0,
                  max_side: int = DEFAULT_MAX_SIDE, display_name: str | None = None) -> None:
         if int(fps) <= 0:
             raise BadInput(f"fps must be positive, got {fps}")
-        self.portrait = load_portrait(portrait_path, max_side=max_side, display_name=display_name)
-        self.animator = FaceAnimator(self.portrait)
+        path = Path(portrait_path)
+        stat = path.stat() if path.is_file() else None
+        key = (str(path.resolve()), stat.st_mtime_ns if stat else None, stat.st_size if stat else None, max_side)
+        self.portrait, self.animator = _prepared(key, display_name)
         self.fps = int(fps)
         self.height, self.width = self.portrait.image.shape[:2]
         self.planner = MotionPlanner(fps=self.fps, controls=controls, seed=seed,
@@ -106,6 +113,13 @@ class EmbeddedStream(RenderStream):
         _write_frames(self.animator, states, Path(out), fps=self.fps)
         self.frames += len(states)
         return {"frames": len(states), "width": self.width, "height": self.height}
+
+
+@lru_cache(maxsize=4)
+def _prepared(key: tuple, display_name: str | None) -> tuple[Any, FaceAnimator]:
+    """The portrait at ``key`` (path, mtime, size, max side) loaded, with its animator (read-only, shared)."""
+    portrait = load_portrait(Path(key[0]), max_side=key[3], display_name=display_name)
+    return portrait, FaceAnimator(portrait)
 
 
 def _write_frames(animator: FaceAnimator, states: Sequence[FrameState], out: Path, *, fps: int,

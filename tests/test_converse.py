@@ -1,0 +1,137 @@
+"""A chat turn answered live (``pipeline.converse``): segments while the model is still writing.
+
+The model is the scripted fake (tests/fake_llm.py), paced like a real stream where timing
+matters; the voice, the analysis, the embedded renderer's stream and ffmpeg are real.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+
+import pytest
+
+import fake_llm
+from pipeline.chat import Chat, ChatRequest
+from pipeline.converse import LIVE_KIND, converse
+from pipeline.errors import RemoteError
+from pipeline.llm import llms
+from pipeline.media import VideoWriter, probe
+from pipeline.render import Capabilities, Renderer, renderers
+
+ANSWER = "Profit logic comes first. Market share follows from it. Then we measure it every quarter."
+
+
+@pytest.fixture
+def chat(settings):
+    return Chat(settings)
+
+
+def ask(chat, llm, **options):
+    return ChatRequest(persona="jenniel", message="Where do we start?", llm=llm, **options)
+
+
+def test_segments_arrive_while_the_model_is_still_writing(chat):
+    fake_llm.install_slow(ANSWER, delay_s=0.25)  # 15 words: almost 4 s of writing
+    events = list(converse(chat, ask(chat, "slow")))
+    kinds = [event.kind for event in events]
+    assert kinds[-1] == "reply" and kinds.count("segment") == 3
+    first_segment = next(event for event in events if event.kind == "segment")
+    assert first_segment.segment.text == "Profit logic comes first."
+    assert first_segment.t_s < events[-1].t_s
+    # The first sentence was playable before the model had written its last word.
+    last_text = max(event.t_s for event in events if event.kind == "text")
+    assert first_segment.t_s < last_text
+    reply = events[-1].reply
+    assert reply.reply == ANSWER and reply.video and reply.job_id
+    job = chat.jobs.get(reply.job_id)
+    assert job.kind == LIVE_KIND and job.status == "done" and job.persona == "jenniel"
+    assert job.video_path == reply.video and job.timings["first_segment_ready"] == first_segment.segment.ready_s
+    assert set(job.timings) >= {"speech", "analysis", "render", "package"}
+    assert chat.history(reply.conversation_id)[-1].job_id == job.id
+    info = probe(reply.video)
+    segments = [event.segment for event in events if event.kind == "segment"]
+    assert info.audio is not None and info.duration_s == pytest.approx(sum(s.duration_s for s in segments), abs=0.05)
+
+
+class CutOffLLM(fake_llm.FakeLLM):
+    """Stops where its token limit would: the last sentence unfinished, ``finish_reason`` "length"."""
+
+    name = "cutoff"
+
+    def _complete(self, messages, **kwargs):
+        return replace(super()._complete(messages, **kwargs), finish_reason="length")
+
+
+def test_a_reply_cut_off_at_the_token_limit_is_spoken_to_its_last_whole_sentence(chat):
+    fake = CutOffLLM().enqueue("Profit logic comes first. Market share follows from")
+    CutOffLLM.serving = fake
+    with llms.registered("cutoff", CutOffLLM):
+        events = list(converse(chat, ask(chat, "cutoff")))
+    said = [event.segment.text for event in events if event.kind == "segment"]
+    assert said == ["Profit logic comes first."]
+    assert events[-1].reply.reply == "Profit logic comes first. Market share follows from"  # the text is kept
+
+
+def test_barge_in_stops_the_speech_and_keeps_what_was_said(chat):
+    fake_llm.install_slow(ANSWER, delay_s=0.1)
+    stop = threading.Event()
+    events = []
+    for event in converse(chat, ask(chat, "slow"), stop=stop):
+        events.append(event)
+        if event.kind == "segment":
+            stop.set()  # the viewer starts speaking while the first sentence plays
+    assert [event.segment.text for event in events if event.kind == "segment"] == ["Profit logic comes first."]
+    job = chat.jobs.get(events[-1].reply.job_id)
+    assert job.status == "interrupted" and "stopped after 1 spoken sentences" in job.error
+    assert job.video_path and probe(job.video_path).duration_s > 1.0
+
+
+class FailingLLM(fake_llm.FakeLLM):
+    """Writes one sentence and a half, then the connection drops."""
+
+    name = "failing"
+
+    def _complete(self, messages, *, on_token=None, **kwargs):
+        for word in "Profit logic comes first. Market share".split(" "):
+            on_token(word + " ")
+        raise RemoteError("the LLM server closed the connection")
+
+
+def test_a_model_failing_mid_reply_keeps_what_was_spoken(chat):
+    FailingLLM.serving = FailingLLM()
+    with llms.registered("failing", FailingLLM), pytest.raises(RemoteError, match="closed the connection"):
+        list(converse(chat, ask(chat, "failing")))
+    job = chat.jobs.list(limit=1)[0]
+    assert job.kind == LIVE_KIND and job.status == "failed"
+    assert job.error.startswith("the reply failed after 1 spoken sentences: the LLM server closed")
+    assert job.text == "Profit logic comes first." and probe(job.video_path).audio is not None
+
+
+class WholeClipRenderer(Renderer):
+    """A renderer that does not stream: a grey clip of the right length."""
+
+    name = "wholeclip"
+    label = "Whole clip"
+
+    def capabilities(self, settings):
+        return Capabilities(controls={}, whole_reply_only="it needs all of the audio first")
+
+    def render(self, job):
+        import numpy as np
+
+        with VideoWriter(job.out, width=64, height=64, fps=job.fps) as writer:
+            for _ in range(job.n_frames):
+                writer.write(np.full((64, 64, 3), 128, np.uint8))
+        return {"frames": job.n_frames, "width": 64, "height": 64}
+
+
+def test_a_renderer_that_does_not_stream_renders_the_whole_reply_and_says_why(settings):
+    fake = fake_llm.install().enqueue("Profit logic comes first.")
+    with renderers.registered("wholeclip", WholeClipRenderer):
+        chat = Chat(replace(settings, renderer="wholeclip"))
+        events = list(converse(chat, ask(chat, "fake")))
+    assert events[0].kind == "note" and "Whole clip does not stream (it needs all of the audio first)" in events[0].note
+    assert "segment" not in [event.kind for event in events]
+    reply = events[-1].reply
+    assert reply.video and chat.jobs.get(reply.job_id).kind == "render" and len(fake.history) == 1
