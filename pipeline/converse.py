@@ -39,12 +39,10 @@ from .chat import Chat, ChatReply, ChatRequest
 from .controls import Controls
 from .db import now
 from .errors import BadInput, StudioError
-from .live import LiveTake, Segment
+from .live import LIVE_KIND, LiveTake, Segment
 from .render import renderers
 from .sentences import SentenceSplitter, is_complete
 from .speech.tts import get_voice
-
-LIVE_KIND = "live"
 
 
 @dataclass

@@ -38,6 +38,7 @@ from .speech.base import Voice
 from .speech.stage import speakable
 from .speech.wav import peak_dbfs, write_wav
 
+LIVE_KIND = "live"  # the job kind of a reply spoken live (``pipeline.converse``); such a job cannot be resumed
 SENTENCE_GAP_S = 0.12  # silence after each sentence: the breath between two sentences
 SILENT_DBFS = -60.0  # a synthesis quieter than this said nothing
 

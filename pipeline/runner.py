@@ -32,6 +32,7 @@ from .controls import check_emotion, check_user_controls
 from .db import Job, JobStore, now
 from .errors import BadInput, StudioError
 from .files import file_sha256
+from .live import LIVE_KIND
 from .leftovers import mark_children, remove_partials, stop_leftovers
 from .settings import CONTROLLERS, MAX_SIDE_RANGE, Settings
 from .stages import OUTPUTS, STAGE_FUNCTIONS, STAGES, StageContext, stage_weights
@@ -164,6 +165,9 @@ class Runner:
         ``backend``, on that renderer instead (its speech, analysis and controls are kept)."""
         self.store.mark_orphans_interrupted()
         job = self.store.get(job_id)
+        if job.kind == LIVE_KIND:
+            raise BadInput(f"job {job_id} was a reply spoken live, sentence by sentence as it was written: it cannot "
+                           "be resumed — ask again, or render the reply's text in the Render lab")
         if job.status == "done":
             raise BadInput(f"job {job_id} is already done — its video is {job.video_path}")
         if job.status in ("running", "queued") and job.pid and job.pid != os.getpid():

@@ -135,3 +135,15 @@ def test_a_renderer_that_does_not_stream_renders_the_whole_reply_and_says_why(se
     assert "segment" not in [event.kind for event in events]
     reply = events[-1].reply
     assert reply.video and chat.jobs.get(reply.job_id).kind == "render" and len(fake.history) == 1
+
+
+def test_a_live_job_cannot_be_resumed(chat, settings):
+    from pipeline.errors import BadInput
+    from pipeline.runner import Runner
+
+    FailingLLM.serving = FailingLLM()
+    with llms.registered("failing", FailingLLM), pytest.raises(RemoteError):
+        list(converse(chat, ask(chat, "failing")))
+    job = chat.jobs.list(limit=1)[0]
+    with pytest.raises(BadInput, match="spoken live, sentence by sentence"):
+        Runner(settings, chat.jobs).resume(job.id)
