@@ -20,6 +20,9 @@ What is spoken:
   sentence is not said (``finish_reason == "length"``);
 - at most ``max_sentences`` sentences (None: all).
 
+A caller that stops iterating (a browser that disconnects: Gradio closes the generator) leaves
+the job "interrupted" with what was said, recorded on a thread of its own within a second.
+
 ``stop`` (a ``threading.Event``) is barge-in: once set, no further sentence is spoken, and the job
 keeps what was. The model's turn finishes in the background and is recorded as usual.
 
@@ -125,6 +128,13 @@ def converse(chat: Chat, request: ChatRequest, *, stop: threading.Event | None =
             yield from speak(sentence)
     except StudioError as error:
         _keep(chat, take, job.id, "failed", f"the reply failed after {len(take.segments)} spoken sentences: {error}")
+        raise
+    except GeneratorExit:  # the viewer went away (the caller closed us, or dropped us and the collector did)
+        # Kept on a thread of its own: a generator dropped mid-reply may be finalised inside some
+        # other database write of this thread, which this one would then wait for forever.
+        threading.Thread(target=_keep, args=(chat, take, job.id, "interrupted",
+                                             f"the viewer left after {len(take.segments)} spoken sentences"),
+                         name="live-keep", daemon=False).start()
         raise
     except BaseException:
         _keep(chat, take, job.id, "interrupted", "the live reply was stopped")

@@ -147,3 +147,19 @@ def test_a_live_job_cannot_be_resumed(chat, settings):
     job = chat.jobs.list(limit=1)[0]
     with pytest.raises(BadInput, match="spoken live, sentence by sentence"):
         Runner(settings, chat.jobs).resume(job.id)
+
+
+def test_a_viewer_who_leaves_mid_reply_leaves_the_job_with_what_was_said(chat):
+    import time
+
+    fake_llm.install_slow(ANSWER, delay_s=0.1)
+    events = converse(chat, ask(chat, "slow"))
+    first = next(event for event in events if event.kind == "segment")
+    job_id = chat.jobs.list(limit=1)[0].id
+    events.close()  # what Gradio does when the browser goes away
+    deadline = time.monotonic() + 10
+    while chat.jobs.get(job_id).status == "running" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    job = chat.jobs.get(job_id)
+    assert job.status == "interrupted" and job.error == "the viewer left after 1 spoken sentences"
+    assert job.text == first.segment.text and probe(job.video_path).duration_s > 1.0

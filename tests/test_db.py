@@ -130,3 +130,42 @@ def test_the_sql_check_finds_a_query():
     tree = ast.parse('table = "jobs"\nsql = f"select {columns} from jobs where {owned}"\n'
                      'other = "delete from turns where id = ?"\nlabel = "Pick the persona from the list"\n')
     assert [line for line, text in _strings(tree) if SQL.search(text)] == [2, 3]
+
+
+def test_read_then_write_blocks_wait_for_other_writers_instead_of_failing(tmp_path):
+    """An ``atomic()`` block that reads before it writes (a chat turn numbering its reply) while
+    other threads write (a live reply recording its job): with a plain BEGIN, SQLite fails such a
+    block at once with "database is locked"; ``connect``'s blocks take the write lock first."""
+    import threading
+
+    from pipeline.db.connection import connect
+
+    path = tmp_path / "studio.db"
+    store = JobStore(path)
+    errors: list[BaseException] = []
+
+    def numbered_inserts(name: str) -> None:
+        try:
+            for k in range(60):
+                with connect(path) as db, db.atomic():
+                    count = db.execute("select count(*) from jobs").fetchone()[0]
+                    db.execute("insert into jobs (id, created_at, status, text) values (?, ?, ?, ?)",
+                               [f"{name}-{k}", "2026-12-06T00:00:00", "done", str(count)])
+        except BaseException as error:  # noqa: BLE001 — reported by the assertion below
+            errors.append(error)
+
+    def plain_writes() -> None:
+        try:
+            for _ in range(60):
+                store.create(kind="render", status="queued")
+        except BaseException as error:  # noqa: BLE001
+            errors.append(error)
+
+    threads = [threading.Thread(target=numbered_inserts, args=(name,)) for name in "ab"]
+    threads.append(threading.Thread(target=plain_writes))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(store.list(limit=500)) == 180

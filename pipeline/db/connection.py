@@ -10,6 +10,12 @@ that cannot be used becomes one ``DataFolderUnusable`` saying what to do (``unus
 ``connect`` is the only way to a connection. Connections are cheap and never shared between
 threads (Gradio runs handlers in threads), so each call opens its own and closes it; a busy
 timeout lets a reader wait out a writer instead of failing.
+
+Its ``atomic()`` blocks start with ``BEGIN IMMEDIATE``, taking the write lock before the first
+read. A plain ``BEGIN`` reads first and asks for the write lock at the first write; under WAL, if
+another connection wrote in between, SQLite cannot upgrade the now stale snapshot and fails at
+once with "database is locked" — the busy timeout does not apply. A chat turn adding its reply
+(read the next number, then insert) while a live reply records its job hit exactly that.
 """
 
 from __future__ import annotations
@@ -54,10 +60,28 @@ def open_database(db_path: Path) -> list[str]:
         raise unusable_store(db_path, error) from None
 
 
+class _Database(sqlite_utils.Database):
+    """sqlite-utils' database whose outermost ``atomic()`` takes the write lock first (see above)."""
+
+    @contextmanager
+    def atomic(self) -> Iterator[sqlite_utils.Database]:
+        if self.conn.in_transaction:  # nested: sqlite-utils' savepoint
+            with super().atomic():
+                yield self
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self
+        except BaseException:
+            self.conn.rollback()
+            raise
+        self.conn.execute("COMMIT")
+
+
 @contextmanager
 def connect(db_path: Path) -> Iterator[sqlite_utils.Database]:
     """A connection of its own to the database at ``db_path``, closed when the block ends."""
-    db = sqlite_utils.Database(db_path)
+    db = _Database(db_path)
     db.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     try:
         yield db

@@ -1,0 +1,169 @@
+"""Benchmark: how soon a live reply starts playing, from the moment the question is submitted.
+
+Each turn goes through the real path — ``pipeline.converse`` over the chat, the "openai" backend
+over HTTP, the bundled Piper voice, the analysis, the embedded renderer's stream, ffmpeg — with
+one stand-in: the model is a local OpenAI-compatible server that streams like a hosted one
+(first token after ``--first-token`` seconds, then ``--rate`` words a second; both defaults are
+typical of a small hosted model). A turn's latency is split into:
+
+* llm_first_sentence — submit → the first sentence complete in the stream (the splitter needs
+  the first character after it, so one word more);
+* speech, analysis, render, package — the first segment's own costs;
+* first_segment — submit → the first segment playable (the sum, plus queueing between them).
+
+Reported as p50/p95 over ``--turns`` turns (20), after one warm-up turn (which loads the voice
+and prepares the portrait), and again with a render job running in the background (a long
+script through the Runner, on the same two cores), unless ``--no-background``.
+
+    .venv/bin/python bench/live.py [--turns 20] [--first-token 0.35] [--rate 40] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from contextlib import closing
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+REPLY = ("Start with the profit logic. Market share is a result, not a goal. Ask which customers pay "
+         "you more than they cost, and grow there first. Then measure it every quarter.")
+QUESTIONS = ["Should we chase market share?", "Where do we start?", "What do we measure first?",
+             "How do we grow without a price war?"]
+LONG_SCRIPT = " ".join(["This is a long background render that keeps both cores busy while we talk."] * 12)
+
+
+class PacedModel(BaseHTTPRequestHandler):
+    """``POST /v1/chat/completions``, streamed a word at a time at a hosted model's pace."""
+
+    first_token_s = 0.35
+    words_per_s = 40.0
+
+    def log_message(self, *args) -> None:  # quiet
+        pass
+
+    def do_POST(self) -> None:  # noqa: N802 — http.server's name
+        length = int(self.headers.get("content-length") or 0)
+        body = json.loads(self.rfile.read(length) or b"{}")
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.end_headers()
+        base = {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 0, "model": body.get("model")}
+
+        def send(delta: dict, finish: str | None = None) -> None:
+            event = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+            self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
+            self.wfile.flush()
+
+        time.sleep(self.first_token_s)
+        words = REPLY.split(" ")
+        for index, word in enumerate(words):
+            send({"content": word if index == 0 else " " + word})
+            time.sleep(1.0 / self.words_per_s)
+        send({}, "stop")
+        self.wfile.write(b"data: [DONE]\n\n")
+        self.wfile.flush()
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(share * (len(ordered) - 1))))]
+
+
+def one_turn(chat, question: str) -> dict[str, float]:
+    from pipeline.chat import ChatRequest
+    from pipeline.converse import converse
+    from pipeline.sentences import SentenceSplitter
+
+    splitter = SentenceSplitter()
+    first_sentence = None
+    started = time.perf_counter()
+    request = ChatRequest(persona="jenniel", message=question, llm="openai", use_cache=False)
+    seen = ""
+    with closing(converse(chat, request, started=started)) as events:  # the rest of the reply is not needed
+        for event in events:
+            if event.kind == "text" and first_sentence is None:
+                if splitter.feed(event.text[len(seen):]):
+                    first_sentence = event.t_s
+                seen = event.text
+            if event.kind == "segment":
+                segment = event.segment
+                return {"llm_first_sentence": first_sentence or event.t_s, **segment.timings,
+                        "first_segment": segment.ready_s}
+    raise RuntimeError("the turn produced no segment")
+
+
+def run(turns: int, background: bool) -> dict[str, dict[str, float]]:
+    from pipeline.chat import Chat
+    from pipeline.runner import RenderRequest, Runner
+    from pipeline.settings import resolve
+
+    settings = resolve(dotenv=False)
+    chat = Chat(settings)
+    one_turn(chat, "Warm up?")  # loads the voice, prepares the portrait
+    stop = threading.Event()
+    worker = None
+    if background:
+        portrait = ROOT / "assets" / "astronaut.png"
+
+        def render_forever() -> None:
+            runner = Runner(settings)
+            while not stop.is_set():
+                runner.render(RenderRequest(image=portrait, text=LONG_SCRIPT, controller="rules"))
+
+        worker = threading.Thread(target=render_forever, daemon=True)
+        worker.start()
+        time.sleep(2.0)  # the render is under way
+    samples = [one_turn(chat, QUESTIONS[k % len(QUESTIONS)]) for k in range(turns)]
+    stop.set()
+    return {name: {"p50": round(statistics.median(s[name] for s in samples), 3),
+                   "p95": round(percentile([s[name] for s in samples], 0.95), 3)}
+            for name in samples[0]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--turns", type=int, default=20)
+    parser.add_argument("--first-token", type=float, default=0.35, help="the model's time to first token, seconds")
+    parser.add_argument("--rate", type=float, default=40.0, help="the model's words per second")
+    parser.add_argument("--no-background", action="store_true", help="skip the run with a render in the background")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    PacedModel.first_token_s, PacedModel.words_per_s = args.first_token, args.rate
+    server = ThreadingHTTPServer(("127.0.0.1", 0), PacedModel)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    home = tempfile.mkdtemp(prefix="bench-live-")
+    os.environ.update({"AVATAR_STUDIO_HOME": home, "OPENAI_API_KEY": "sk-bench",
+                       "OPENAI_BASE_URL": f"http://127.0.0.1:{server.server_address[1]}/v1",
+                       "OPENAI_MODEL": "paced-bench"})
+    results = {"machine": {"cores": os.cpu_count(), "load_1min": round(os.getloadavg()[0], 2)},
+               "model": {"first_token_s": args.first_token, "words_per_s": args.rate}, "turns": args.turns,
+               "idle": run(args.turns, background=False)}
+    if not args.no_background:
+        results["with_background_render"] = run(args.turns, background=True)
+    results["machine"]["load_1min_after"] = round(os.getloadavg()[0], 2)
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return
+    print(f"{args.turns} turns, model: first token {args.first_token} s, {args.rate:g} words/s; "
+          f"{results['machine']['cores']} cores, load {results['machine']['load_1min']}")
+    for label in ("idle", "with_background_render"):
+        if label not in results:
+            continue
+        print(f"\n{label.replace('_', ' ')}:  p50     p95   (seconds from submit, or the step's own cost)")
+        for name, figures in results[label].items():
+            print(f"  {name:<20} {figures['p50']:>6.3f}  {figures['p95']:>6.3f}")
+
+
+if __name__ == "__main__":
+    main()
