@@ -13,10 +13,20 @@ text, one row per sample) — into a list of samples. ``analyse(samples, cache)`
 - **habits**: emoji per 100 words and the favourite ones, exclamation and question marks per
   sentence, ellipses, words in capitals, hashtags and mentions per sample;
 - **representative samples**: the few closest to the centre of all samples by meaning (the
-  bundled WordLlama vectors), each a different one — what the persona is shown as examples.
+  bundled WordLlama vectors), each a different one — what a person is shown of the profile;
+- **the pool**: up to ``POOL`` samples a persona keeps to draw few-shot examples from, one
+  question at a time. The most central sample comes first, then each next is the one that best
+  balances closeness to the centre against likeness to those already taken (maximal marginal
+  relevance, ``POOL_DIVERSITY``): a pool of the 24 most central posts would all be about the
+  creator's commonest subject, and a question on any other would find no example near it. Very
+  short samples ("Thanks!") show no manner and are left out while longer ones remain.
 
-The profile is plain data (``to_dict``/``from_dict``): a persona stores it, the editor shows it for
-the creator to accept or change, and the prompt uses it.
+Samples and examples longer than ``SAMPLE_CHARS`` are cut at a word and end in "…".
+
+The profile is plain data (``to_dict``/``from_dict``): a persona stores the part it needs (its
+``style`` section: the description without phrases, the phrases, the pool; see
+``personas.style``), the editor shows it for the creator to accept or change, and the prompt uses
+it.
 """
 
 from __future__ import annotations
@@ -41,9 +51,14 @@ MAX_PHRASES = 12
 MIN_PHRASE_SAMPLES = 2  # a phrase used in one sample only is that sample's, not the creator's habit
 COMMON_ZIPF = 5.0  # words at least this frequent in English ("people", "really") are ordinary
 REPRESENTATIVE = 4
-SAMPLE_CHARS = 600  # a representative sample is shown up to this long
+POOL = 24  # samples kept to pick few-shot examples from
+POOL_DIVERSITY = 0.7  # weight of unlikeness to the samples already in the pool, against centrality
+POOL_MIN_WORDS = 5  # shorter samples show little of a manner: in the pool only when nothing longer is left
+NEAR_DUPLICATE = 0.95  # cosine similarity at which two samples are the same sample
+SAMPLE_CHARS = 600  # a representative sample or a pooled one is kept up to this long
 _WORD = re.compile(r"[#@]?[\w'’-]+", re.UNICODE)
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|\n+")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x84\x86-\x9f]")  # carry nothing; a persona file refuses them
 
 
 @dataclass(frozen=True)
@@ -62,6 +77,7 @@ class StyleProfile:
     hashtags_per_sample: float
     mentions_per_sample: float
     examples: list[str] = field(default_factory=list)  # representative samples
+    pool: list[str] = field(default_factory=list)  # representative and diverse: few-shot examples come from here
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -71,8 +87,9 @@ class StyleProfile:
         known = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
         return cls(**known)
 
-    def describe(self) -> str:
-        """The profile in a few sentences, for a system prompt or a person."""
+    def describe(self, *, with_phrases: bool = True) -> str:
+        """The profile in a few sentences, for a system prompt or a person; ``with_phrases=False``
+        leaves the phrases out (a persona keeps them in a list of their own, edited on its own)."""
         habits = [f"sentences of about {self.sentence_words_median:g} words"]
         if self.emoji_per_100_words >= 0.5:
             habits.append(f"emoji now and then ({' '.join(self.top_emoji[:3])})" if self.top_emoji else "emoji")
@@ -89,7 +106,7 @@ class StyleProfile:
         if self.hashtags_per_sample >= 0.5:
             habits.append("hashtags")
         text = "Write like the creator: " + ", ".join(habits) + "."
-        if self.phrases:
+        if self.phrases and with_phrases:
             text += " Phrases they use: " + ", ".join(f'"{phrase}"' for phrase in self.phrases[:8]) + "."
         return text
 
@@ -135,9 +152,11 @@ def samples_from_files(paths: Sequence[tuple[Path, str]]) -> list[str]:
     return samples
 
 
-def analyse(samples: Sequence[str], cache: Path) -> StyleProfile:
-    """The style of ``samples`` (at least ``MIN_SAMPLES`` non-empty ones); see the module docstring."""
-    samples = [" ".join(str(sample).split()) for sample in samples if str(sample or "").strip()][:MAX_SAMPLES]
+def analyse(samples: Sequence[str], cache: Path, *, pool: int = POOL) -> StyleProfile:
+    """The style of ``samples`` (at least ``MIN_SAMPLES`` non-empty ones), with up to ``pool``
+    samples pooled for few-shot examples; see the module docstring."""
+    cleaned = (" ".join(_CONTROL.sub("", str(sample or "")).split()) for sample in samples)
+    samples = [sample for sample in cleaned if sample][:MAX_SAMPLES]
     if len(samples) < MIN_SAMPLES:
         raise BadInput(f"give at least {MIN_SAMPLES} samples of your writing (posts, captions, a transcript); "
                        f"got {len(samples)}")
@@ -146,6 +165,7 @@ def analyse(samples: Sequence[str], cache: Path) -> StyleProfile:
     sentences = [part for sample in samples for part in _SENTENCE_END.split(sample) if _WORD.search(part)]
     lengths = [len(_WORD.findall(sentence)) for sentence in sentences] or [0]
     emoji_found = _emoji(samples)
+    vectors = _vectors(samples, cache)
     per_100 = 100 / max(1, len(all_words))
     return StyleProfile(
         samples=len(samples), words=len(all_words), phrases=signature_phrases(words),
@@ -160,7 +180,7 @@ def analyse(samples: Sequence[str], cache: Path) -> StyleProfile:
                                          and any(c.isalpha() for c in w)) * per_100, 2),
         hashtags_per_sample=round(sum(1 for w in all_words if w.startswith("#")) / len(samples), 3),
         mentions_per_sample=round(sum(1 for w in all_words if w.startswith("@")) / len(samples), 3),
-        examples=representative(samples, cache),
+        examples=_central(samples, vectors, REPRESENTATIVE), pool=_diverse(samples, vectors, pool),
     )
 
 
@@ -205,21 +225,70 @@ def _emoji(samples: Sequence[str]) -> list[str]:
 
 def representative(samples: Sequence[str], cache: Path, count: int = REPRESENTATIVE) -> list[str]:
     """The samples nearest the centre of all of them by meaning, no two near-duplicates."""
+    return _central(list(samples), _vectors(samples, cache), count)
+
+
+def clip(text: str, limit: int = SAMPLE_CHARS) -> str:
+    """``text`` if it is at most ``limit`` characters, else cut at the last word that fits, with "…"."""
+    if len(text) <= limit:
+        return text
+    cut = text[:limit - 1]
+    return (cut.rsplit(" ", 1)[0] if " " in cut else cut).rstrip(" ,;:") + "…"
+
+
+def _vectors(samples: Sequence[str], cache: Path) -> np.ndarray:
     from .knowledge.embed import embed
 
-    vectors = embed(cache, list(samples))
+    return embed(cache, list(samples))
+
+
+def _closeness(vectors: np.ndarray) -> np.ndarray | None:
+    """Each vector's cosine similarity to the centre of all of them (None: they have no centre)."""
     centre = vectors.mean(axis=0)
     norm = float(np.linalg.norm(centre))
     if not math.isfinite(norm) or norm == 0:
-        return [sample[:SAMPLE_CHARS] for sample in samples[:count]]
-    closeness = vectors @ (centre / norm)
+        return None
+    return vectors @ (centre / norm)
+
+
+def _central(samples: list[str], vectors: np.ndarray, count: int) -> list[str]:
+    closeness = _closeness(vectors)
+    if closeness is None:
+        return [clip(sample) for sample in samples[:count]]
     chosen: list[int] = []
     for index in np.argsort(-closeness):
-        if all(float(vectors[index] @ vectors[other]) < 0.95 for other in chosen):
+        if all(float(vectors[index] @ vectors[other]) < NEAR_DUPLICATE for other in chosen):
             chosen.append(int(index))
         if len(chosen) == count:
             break
-    return [samples[index][:SAMPLE_CHARS] for index in chosen]
+    return [clip(samples[index]) for index in chosen]
+
+
+def _diverse(samples: list[str], vectors: np.ndarray, count: int) -> list[str]:
+    """Maximal marginal relevance over closeness to the centre; see the module docstring."""
+    closeness = _closeness(vectors)
+    if closeness is None:
+        closeness = np.zeros(len(samples), np.float32)
+    words = [len(_WORD.findall(sample)) for sample in samples]
+    long_enough = [i for i, size in enumerate(words) if size >= POOL_MIN_WORDS]
+    short = [i for i, size in enumerate(words) if size < POOL_MIN_WORDS]
+    chosen: list[int] = []
+    texts: set[str] = set()
+    for candidates in (long_enough, short):  # the short ones only when the long ones run out
+        candidates = [i for i in candidates if all(float(vectors[i] @ vectors[c]) < NEAR_DUPLICATE for c in chosen)]
+        while candidates and len(chosen) < count:
+            likeness = (vectors[candidates] @ vectors[chosen].T).max(axis=1) if chosen else np.zeros(len(candidates))
+            value = (1 - POOL_DIVERSITY) * closeness[candidates] - POOL_DIVERSITY * likeness
+            index = candidates.pop(int(np.argmax(value)))
+            text = clip(samples[index])
+            if text.casefold() in texts:  # the same words (vectors of no known word are all alike: zero)
+                continue
+            chosen.append(index)
+            texts.add(text.casefold())
+            # Near-duplicates of the one taken go at once: 5000 copies of one post are one sample.
+            kept = (vectors[candidates] @ vectors[index]) < NEAR_DUPLICATE if candidates else []
+            candidates = [i for i, keep in zip(candidates, kept) if keep]
+    return [clip(samples[index]) for index in chosen]
 
 
 def style_similarity(replies: Sequence[str], examples: Sequence[str], cache: Path) -> float | None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.errors import BadInput
-from pipeline.style import StyleProfile, analyse, samples_from_csv, samples_from_files, style_similarity
+from pipeline.style import SAMPLE_CHARS, StyleProfile, analyse, samples_from_csv, samples_from_files, style_similarity
 
 ROOT = Path(__file__).resolve().parents[1]
 POSTS = [
@@ -61,6 +61,34 @@ def test_representative_samples_are_real_distinct_samples(cache):
     assert len(profile.examples) == 4 and len(set(profile.examples)) == 4
     assert set(profile.examples) <= set(POSTS)
     assert StyleProfile.from_dict(json.loads(json.dumps(profile.to_dict()))) == profile
+
+
+KITCHEN = [
+    "Sourdough tip: feed the starter the night before and bake when it doubles. 🍞",
+    "Slow-roasted tomatoes with garlic and thyme make the best pasta sauce of the summer.",
+]
+
+
+def test_the_pool_spans_the_creators_subjects_and_skips_near_duplicates_and_short_samples(cache):
+    samples = POSTS + POSTS + KITCHEN + ["Thanks!", "Ok 🚀"]
+    profile = analyse(samples, cache, pool=5)
+    assert len(profile.pool) == 5 and len(set(profile.pool)) == 5 and set(profile.pool) <= set(samples)
+    assert profile.pool[0] in profile.examples  # the most central sample leads
+    assert set(profile.examples) <= set(POSTS)  # the centre is the pricing posts…
+    assert set(KITCHEN) & set(profile.pool)  # …yet the pool reaches the kitchen too
+    assert not {"Thanks!", "Ok 🚀"} & set(profile.pool)  # while longer samples remain
+    everything = analyse(samples, cache)
+    assert len(everything.pool) == len(set(samples)) and {"Thanks!", "Ok 🚀"} <= set(everything.pool)
+    assert everything.pool[-2:] in (["Thanks!", "Ok 🚀"], ["Ok 🚀", "Thanks!"])  # the short ones last
+
+
+def test_a_long_sample_is_cut_at_a_word_and_control_characters_go(cache):
+    long = "Listen: pricing " + "is a conversation about willingness to pay " * 30
+    profile = analyse([long, *POSTS[:3], "Bell\x07 rings twice today, friends"], cache)
+    [kept] = [sample for sample in profile.pool if sample.startswith("Listen")]
+    assert len(kept) <= SAMPLE_CHARS and kept.endswith("about…") and long.startswith(kept[:-1])
+    assert long[len(kept) - 1] == " "  # cut between words, not inside one
+    assert "Bell rings twice today, friends" in profile.pool
 
 
 def test_replies_in_the_creators_manner_are_closer_than_minutes(cache):
