@@ -22,6 +22,13 @@ The text formats are chosen to be forgiving to type:
   controller decides" (the key is left out of the persona). Emotion ``""`` means the same.
 - ``grounded`` (``knowledge.grounded``): a checkbox, ticked when the persona answers only from its
   documents.
+- Style (``style``): ``style_description`` is plain text; ``style_phrases`` one phrase per line,
+  like the other lists; ``style_examples`` one example per paragraph — examples are separated by a
+  blank line, and the lines of one example may wrap. A sample is a paragraph (that is how learning
+  cuts a text into samples, and an example may hold no blank line), so a pasted set of posts with
+  a blank line between them is a set of examples as it stands. A mistake is named by the field and
+  the line, or the example's number and line (``Style examples, example 3 (line 7): …``). The
+  Style section of the studio fills these three from what it learned; Save keeps them.
 
 Also here, because they are decisions and not layout: where the editor's portrait comes from on
 save (``save_form``), what a duplicate is called (``duplicate_form``), and what may be deleted and
@@ -42,7 +49,7 @@ import yaml
 from pipeline.controls import CONTROL_NAMES, Controls
 from pipeline.errors import BadInput
 
-from .model import Mode, Persona, Rule, check_slug
+from .model import Mode, Persona, Rule, StyleUse, check_slug
 from .store import PERSONA_FILE, PersonaStore
 from .yamlfile import (
     StrictLoader,  # the persona files' own loader: a repeated key is an error, not lost
@@ -53,7 +60,8 @@ TEXT_KEYS = ("id", "name", "identity", "expertise", "tone", "signature_vocabular
 CHOICE_KEYS = ("voice", "llm_backend", "llm_model", "emotion")
 CONTROL_KEYS = tuple(key for name in CONTROL_NAMES for key in (f"{name}_set", name))
 FLAG_KEYS = ("grounded",)
-FORM_KEYS = TEXT_KEYS + CHOICE_KEYS + CONTROL_KEYS + FLAG_KEYS
+STYLE_KEYS = ("style_description", "style_phrases", "style_examples")
+FORM_KEYS = TEXT_KEYS + CHOICE_KEYS + CONTROL_KEYS + FLAG_KEYS + STYLE_KEYS
 NOT_SET = ""  # a dropdown's value for "not set" (voice, LLM backend, emotion)
 
 LABELS = {
@@ -61,7 +69,9 @@ LABELS = {
     "signature_vocabulary": "Signature vocabulary", "greeting": "Greeting", "always": "Always rules",
     "never": "Never rules", "modes": "Modes", "sample_questions": "Sample questions", "voice": "Voice",
     "llm": "LLM", "default_controls": "Default controls", "portrait": "Portrait", "knowledge": "Knowledge",
+    "style": "Style",
 }
+STYLE_LABELS = {"description": "Style description", "phrases": "Style phrases", "examples": "Style examples"}
 LIST_KEYS = ("expertise", "signature_vocabulary", "sample_questions")
 PATTERN_KEY = {"always": "require", "never": "forbid"}
 
@@ -70,12 +80,13 @@ _BULLET = re.compile(r"^(?:[-*•]\s+)")
 _PATTERN_LINE = re.compile(r"^\s*(?:[-*•]\s+)?(require|forbid):(.*)$")
 _FIELD = re.compile(r"^([a-z_]+)(?:\[(\d+)\])?")
 _COPY_SUFFIX = re.compile(r"\s*\(copy\)$")
+_PARAGRAPH = re.compile(r"\S(?:.|\n(?![ \t]*\n))*")  # text up to the next blank line
 
 
 # -- persona → form ------------------------------------------------------------------------------
 def blank_form() -> dict[str, Any]:
     """The form of a new persona: empty text, nothing set."""
-    values: dict[str, Any] = {key: "" for key in TEXT_KEYS + CHOICE_KEYS}
+    values: dict[str, Any] = {key: "" for key in TEXT_KEYS + CHOICE_KEYS + STYLE_KEYS}
     values["grounded"] = False
     defaults = Controls()
     for name in CONTROL_NAMES:
@@ -94,7 +105,8 @@ def form_from_persona(persona: Persona) -> dict[str, Any]:
         "modes": format_modes(persona.modes),
         "voice": persona.voice or NOT_SET, "llm_backend": persona.llm.backend or NOT_SET,
         "llm_model": persona.llm.model or "", "emotion": persona.default_controls.get("emotion", NOT_SET),
-        "grounded": persona.knowledge.grounded,
+        "grounded": persona.knowledge.grounded, "style_description": persona.style.description,
+        "style_phrases": "\n".join(persona.style.phrases), "style_examples": "\n\n".join(persona.style.examples),
     })
     for name in CONTROL_NAMES:
         if name in persona.default_controls:
@@ -153,6 +165,7 @@ def persona_from_form(values: Mapping[str, Any], *, portrait: str | None = None,
         controls["emotion"] = str(values["emotion"]).strip()
     backend = str(values["llm_backend"]).strip() or None
     model = str(values["llm_model"]).strip() or None
+    style = parse_style(values["style_description"], values["style_phrases"], values["style_examples"])
     try:
         return Persona(
             id=slug, name=values["name"], identity=values["identity"], tone=values["tone"],
@@ -160,7 +173,7 @@ def persona_from_form(values: Mapping[str, Any], *, portrait: str | None = None,
             always=parse_rules(values["always"], "always"), never=parse_rules(values["never"], "never"),
             modes=parse_modes(values["modes"]), portrait=portrait, voice=str(values["voice"]).strip() or None,
             llm={"backend": backend, "model": model}, knowledge={"grounded": bool(values["grounded"])},
-            default_controls=controls,
+            style=style, default_controls=controls,
         )
     except BadInput as error:
         raise _naming_the_field(error, lines) from None
@@ -199,6 +212,27 @@ def parse_rules(text: str, kind: str) -> tuple[Rule, ...]:
     return tuple(parsed)
 
 
+def parse_style(description: str, phrases: str, examples: str) -> StyleUse:
+    """The style section from its three fields (see the module docstring); a mistake names the
+    field and the line."""
+    phrase_list, phrase_lines = _entries(phrases)
+    example_list, example_lines = [], []
+    text = str(examples or "").replace("\r\n", "\n")
+    for found in _PARAGRAPH.finditer(text):
+        example_list.append(found.group().rstrip())
+        example_lines.append(text.count("\n", 0, found.start()) + 1)
+    try:
+        return StyleUse(description=str(description or ""), phrases=tuple(phrase_list),
+                        examples=tuple(example_list))
+    except BadInput as error:
+        match = _FIELD.match(str(error))
+        if match and match.group(1) == "examples" and match.group(2) is not None:
+            index = int(match.group(2))
+            raise BadInput(f"{STYLE_LABELS['examples']}, example {index + 1} (line {example_lines[index]}): "
+                           f"{error}") from None
+        raise _naming_the_field(error, {"phrases": phrase_lines}, STYLE_LABELS) from None
+
+
 def parse_modes(text: str) -> dict[str, Any]:
     """The modes YAML as the mapping ``Persona`` takes (checked there)."""
     if not str(text or "").strip():
@@ -229,13 +263,14 @@ def _entries(text: str) -> tuple[list[str], list[int]]:
     return entries, numbers
 
 
-def _naming_the_field(error: BadInput, lines: Mapping[str, list[int]]) -> BadInput:
+def _naming_the_field(error: BadInput, lines: Mapping[str, list[int]],
+                      labels: Mapping[str, str] = LABELS) -> BadInput:
     message = str(error)
     match = _FIELD.match(message)
-    if match is None or match.group(1) not in LABELS:
+    if match is None or match.group(1) not in labels:
         return BadInput(message)
     key, index = match.group(1), match.group(2)
-    where = LABELS[key]
+    where = labels[key]
     if index is not None and key in lines and int(index) < len(lines[key]):
         where += f", line {lines[key][int(index)]}"
     return BadInput(f"{where}: {message}")

@@ -23,6 +23,12 @@ Shapes (the YAML file mirrors them; see ``personas/examples/*/persona.yaml``):
   add``; they live in the database, not in the file): ``grounded: true`` answers only from them and
   says it does not know when they do not hold the answer. Written to the file only when set, so a
   persona that never used it keeps its file as it was.
+- ``StyleUse``: how the creator writes, learned from samples of their own writing
+  (``pipeline.style``, then accepted or edited by the creator): a ``description`` of the manner,
+  signature ``phrases``, and ``examples`` — the pool of samples (at most 24, a paragraph each) from
+  which the few most like each question are shown to the model as the voice to match
+  (``personas.style``). Like ``knowledge``, written to the file only when set; out of persona (a
+  role-play customer) it is not used.
 
 Ids (persona and mode names) are slugs: 1–40 lowercase letters, digits and hyphens, not starting
 or ending with a hyphen. They name folders, so ``check_slug`` is the gate every path goes through.
@@ -55,10 +61,12 @@ MAX_ITEM = 120  # one expertise entry or signature term
 MAX_RULE = 300
 MAX_PATTERN = 200
 MAX_QUESTION = 500
+MAX_EXAMPLE = 600  # one style example: pipeline.style.SAMPLE_CHARS, what learning keeps of a sample
 MAX_ITEMS = {"expertise": 20, "signature_vocabulary": 40, "rules": 30, "patterns": 10, "modes": 12,
-             "sample_questions": 30}
+             "sample_questions": 30, "phrases": 40, "examples": 24}
 
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x84\x86-\x9f]")
+_BLANK_LINE = re.compile(r"\n\s*\n")
 _OTHER_LINE_BREAKS = str.maketrans({"\r": "\n", "\x85": "\n", "\u2028": "\n", "\u2029": "\n"})
 
 
@@ -192,6 +200,40 @@ class KnowledgeUse:
 
 
 @dataclass(frozen=True)
+class StyleUse:
+    """How the creator writes; see the module docstring. An example is one paragraph (no blank
+    line inside it): the editor separates examples by blank lines, and a sample is a paragraph."""
+
+    description: str = ""  # the manner in a sentence or two: "sentences of about 9 words, emoji now and then"
+    phrases: tuple[str, ...] = ()  # signature phrases learned from the samples, most distinctive first
+    examples: tuple[str, ...] = ()  # the pool few-shot examples are picked from, most representative first
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "description", _text(self.description, "description", MAX_TEXT, required=False))
+        object.__setattr__(self, "phrases", _strings(self.phrases, "phrases", MAX_ITEM))
+        examples = _strings(self.examples, "examples", MAX_EXAMPLE, one_line=False)
+        for i, example in enumerate(examples):
+            if _BLANK_LINE.search(example):
+                raise BadInput(f"examples[{i}] holds a blank line; an example is one paragraph — make it two "
+                               "examples or join its lines")
+        object.__setattr__(self, "examples", examples)
+
+    @property
+    def is_default(self) -> bool:
+        return self == StyleUse()
+
+    def to_data(self) -> dict:
+        data: dict[str, Any] = {}
+        if self.description:
+            data["description"] = self.description
+        if self.phrases:
+            data["phrases"] = list(self.phrases)
+        if self.examples:
+            data["examples"] = list(self.examples)
+        return data
+
+
+@dataclass(frozen=True)
 class Persona:
     """A persona; lists become tuples and every field is checked when it is built.
 
@@ -214,6 +256,7 @@ class Persona:
     voice: str | None = None  # TTS voice name; None = the bundled voice
     llm: LLMChoice = field(default_factory=LLMChoice)
     knowledge: KnowledgeUse = field(default_factory=KnowledgeUse)
+    style: StyleUse = field(default_factory=StyleUse)
     default_controls: dict[str, float | str] = field(default_factory=dict)
     origin: str | None = field(default=None, compare=False)
 
@@ -239,6 +282,7 @@ class Persona:
                            f"voice), got {preview(self.voice)}")
         set_("llm", _llm(self.llm))
         set_("knowledge", _knowledge(self.knowledge))
+        set_("style", _style(self.style))
         set_("default_controls", _controls(self.default_controls))
         if self.origin not in (None, "example", "user", "edited-example"):
             raise BadInput(f"origin must be example, user or edited-example, got {preview(self.origin)}")
@@ -271,6 +315,7 @@ class Persona:
             "sample_questions": list(self.sample_questions), "portrait": self.portrait, "voice": self.voice,
             "llm": self.llm.to_data(),
             **({} if self.knowledge.is_default else {"knowledge": self.knowledge.to_data()}),
+            **({} if self.style.is_default else {"style": self.style.to_data()}),
             "default_controls": dict(self.default_controls),
         }
 
@@ -302,6 +347,11 @@ class Persona:
     def vocabulary_for(self, mode: str | None = None) -> tuple[str, ...]:
         chosen = self.mode(mode)
         return () if chosen is not None and not chosen.in_persona else self.signature_vocabulary
+
+    def style_for(self, mode: str | None = None) -> StyleUse:
+        """The style in force in ``mode``: none in a mode out of persona (the model is someone else)."""
+        chosen = self.mode(mode)
+        return StyleUse() if chosen is not None and not chosen.in_persona else self.style
 
     def controls(self, base: Controls | None = None) -> Controls:
         """``base`` (default: the standard controls) with this persona's defaults laid on top."""
@@ -487,6 +537,26 @@ def _knowledge(value: Any) -> KnowledgeUse:
         return KnowledgeUse(grounded=value.get("grounded", False))
     except BadInput as error:
         raise BadInput(f"knowledge: {error}") from None
+
+
+STYLE_KEYS = ("description", "phrases", "examples")
+
+
+def _style(value: Any) -> StyleUse:
+    if isinstance(value, StyleUse):
+        return value
+    if value is None:
+        return StyleUse()
+    if not isinstance(value, Mapping):
+        raise BadInput(f"style must be a mapping (description: …, phrases: […], examples: […]), "
+                       f"got {_kind(value)}")
+    for key in value:
+        if key not in STYLE_KEYS:
+            raise BadInput(f"style: unknown key {preview(key)}; style has: {', '.join(STYLE_KEYS)}")
+    try:
+        return StyleUse(**{key: value[key] for key in STYLE_KEYS if key in value})
+    except BadInput as error:
+        raise BadInput(f"style: {error}") from None
 
 
 def _controls(value: Any) -> dict[str, float | str]:

@@ -32,6 +32,10 @@ A portrait is checked the moment it is chosen (``check_face``: the annotated fac
 written under the image — a photo that cannot be animated is not taken). "Check persona" scores
 the form as it stands, saved or not, with the LLM picked beside the button.
 
+The Style section among the editor's fields (how the persona writes: a description, phrases and
+examples, learned from the creator's own writing) is its own module, ``style_section``: its three
+text boxes are form fields like the others, handed back to this tab by its ``build``.
+
 The Knowledge section under the editor (documents the saved persona draws on) is its own module,
 ``knowledge_section``, given the ``loaded`` state: it has its own handlers and its own endpoints.
 So is the Reports section under it (replies reported in the Chat tab, turned into knowledge notes
@@ -66,7 +70,7 @@ from pipeline.errors import BadInput, StudioError
 from pipeline.face.check import check_face
 from pipeline.speech.samples import voice_choices, voice_sample_audio
 
-from . import knowledge_section, reports_section
+from . import knowledge_section, reports_section, style_section
 from . import personas_view as view
 from .common import StudioContext, bind, progress_callback, shown_errors
 from .limits import quota
@@ -182,6 +186,8 @@ def build(ctx: StudioContext, tab: gr.Tab, **wiring: Any) -> None:
                 field["sample_questions"] = gr.Textbox(label="Sample questions",
                                                        info="one per line; the persona check asks them",
                                                        lines=8, max_lines=20, elem_id="personas-sample-questions")
+            # -- Style (issue 14): its fields are the form's; laid out and handled in studio/style_section.py --
+            field.update(style_section.build(ctx, tab))
             with gr.Accordion("LLM and default controls", open=True):
                 with gr.Row():
                     field["llm_backend"] = gr.Dropdown(view.persona_llm_choices(ctx), value=NOT_SET, label="LLM backend",

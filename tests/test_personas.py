@@ -254,6 +254,19 @@ def with_change(**changes) -> dict:
     (with_change(knowledge={"grounded": True, "passages": 9}),
      "knowledge: unknown key 'passages'; knowledge has: grounded"),
     (with_change(knowledge=True), r"knowledge must be a mapping \(grounded: true\), got true/false \(True\)"),
+    (with_change(style={"description": "Short.", "tone": "x"}),
+     "style: unknown key 'tone'; style has: description, phrases, examples"),
+    (with_change(style="write like me"),
+     r"style must be a mapping \(description: …, phrases: \[…\], examples: \[…\]\), got text"),
+    (with_change(style={"phrases": "profit logic"}), "style: phrases must be a list, got text"),
+    (with_change(style={"phrases": ["profit logic", 7]}), r"style: phrases\[1\] must be text, got a number \(7\)"),
+    (with_change(style={"examples": ["A post."] * 25}), "style: examples has 25 entries; at most 24 are allowed"),
+    (with_change(style={"examples": ["x" * 601]}), r"style: examples\[0\] is 601 characters long; at most 600"),
+    (with_change(style={"examples": ["One post.", "one post."]}),
+     r"style: examples\[1\] 'one post.' is listed twice"),
+    (with_change(style={"examples": ["First paragraph.\n\nSecond one."]}),
+     r"style: examples\[0\] holds a blank line; an example is one paragraph"),
+    (with_change(style={"description": ["fast"]}), "style: description must be text, got a list"),
     (with_change(identity="x" * 2500), "identity is 2500 characters long; at most 2000 are allowed"),
     (with_change(name="Zoë\nÅngström"), "name must be one line"),
     (with_change(tone="ok\x00"), "tone contains a control character"),
@@ -309,6 +322,36 @@ def test_grounding_is_written_only_when_set_and_comes_back(store):
     plain = Persona.from_dict(with_change(knowledge={"grounded": False}), source="test")
     assert not plain.knowledge.grounded and "knowledge" not in yamlfile.dump(plain)  # the default stays unwritten
     assert plain == Persona.from_dict(BASE, source="test")
+
+
+STYLE = {"description": "Short sentences, emoji now and then (🚀).",
+         "phrases": ["profit logic", "willingness to pay"],
+         "examples": ["Morning crew! 🚀 Today we talk profit logic.",
+                      "Pricing is a conversation\nabout willingness to pay."]}
+
+
+def test_a_style_is_written_only_when_set_and_comes_back(store):
+    persona = Persona.from_dict(with_change(style=STYLE), source="test")
+    assert persona.style.phrases == ("profit logic", "willingness to pay") and len(persona.style.examples) == 2
+    text = yamlfile.dump(persona)
+    assert "llm:\n  backend: local\nstyle:\n  description: Short sentences" in text
+    assert ("  examples:\n    - Morning crew! 🚀 Today we talk profit logic.\n    - |\n"
+            "      Pricing is a conversation\n") in text
+    assert yamlfile.parse(text, source="again") == persona
+    saved = store.save(replace(persona, id="zoe"))
+    assert store.get("zoe").style == persona.style == saved.style
+    only = Persona.from_dict(with_change(style={"phrases": ["bone dry"]}), source="test")
+    assert "style:\n  phrases:\n    - bone dry\ndefault_controls:" in yamlfile.dump(only)  # only what is set
+    plain = Persona.from_dict(with_change(style={"description": "", "phrases": [], "examples": None}), source="test")
+    assert "style" not in yamlfile.dump(plain) and plain == Persona.from_dict(BASE, source="test")
+
+
+def test_a_mode_out_of_persona_has_no_style():
+    persona = Persona.from_dict(with_change(style=STYLE, modes={
+        "class": {"instructions": "Teach."}, "customer": {"instructions": "Play a buyer.", "in_persona": False}}),
+        source="test")
+    assert persona.style_for(None) == persona.style_for("class") == persona.style
+    assert persona.style_for("customer").is_default
 
 
 def test_an_id_missing_from_the_file_comes_from_its_folder(store):
