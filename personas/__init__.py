@@ -6,6 +6,8 @@
 - ``store``: ``PersonaStore`` — shipped examples (``personas/examples``) and the user's own
   (``<data dir>/personas``), a user copy overriding an example of the same id.
 - ``prompt``: ``build_system_prompt``, the one place a persona becomes a system prompt.
+- ``style``: ``style_from_profile`` (a measured style as the persona's section) and
+  ``pick_examples`` (the examples of it most like a question).
 - ``check``: ``run_check``, the scored "does it answer as the persona?" check.
 
 Imports the pipeline's errors, controls, settings and LLM interface; never gradio.

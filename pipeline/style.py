@@ -24,9 +24,8 @@ text, one row per sample) — into a list of samples. ``analyse(samples, cache)`
 Samples and examples longer than ``SAMPLE_CHARS`` are cut at a word and end in "…".
 
 The profile is plain data (``to_dict``/``from_dict``): a persona stores the part it needs (its
-``style`` section: the description without phrases, the phrases, the pool; see
-``personas.style``), the editor shows it for the creator to accept or change, and the prompt uses
-it.
+``style`` section: the habits in words, the phrases, the pool; see ``personas.style``), the editor
+shows it for the creator to accept or change, and the prompt uses it.
 """
 
 from __future__ import annotations
@@ -87,9 +86,8 @@ class StyleProfile:
         known = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
         return cls(**known)
 
-    def describe(self, *, with_phrases: bool = True) -> str:
-        """The profile in a few sentences, for a system prompt or a person; ``with_phrases=False``
-        leaves the phrases out (a persona keeps them in a list of their own, edited on its own)."""
+    def habits(self) -> list[str]:
+        """The measured habits in words: "sentences of about 9 words", "no emoji", …"""
         habits = [f"sentences of about {self.sentence_words_median:g} words"]
         if self.emoji_per_100_words >= 0.5:
             habits.append(f"emoji now and then ({' '.join(self.top_emoji[:3])})" if self.top_emoji else "emoji")
@@ -105,8 +103,12 @@ class StyleProfile:
             habits.append("a word in CAPITALS for emphasis")
         if self.hashtags_per_sample >= 0.5:
             habits.append("hashtags")
-        text = "Write like the creator: " + ", ".join(habits) + "."
-        if self.phrases and with_phrases:
+        return habits
+
+    def describe(self) -> str:
+        """The profile in a few sentences, for a system prompt or a person."""
+        text = "Write like the creator: " + ", ".join(self.habits()) + "."
+        if self.phrases:
             text += " Phrases they use: " + ", ".join(f'"{phrase}"' for phrase in self.phrases[:8]) + "."
         return text
 
