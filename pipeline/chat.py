@@ -8,15 +8,22 @@
 3. looks the question up in the persona's documents, when it has any (``find_passages``): the
    ``KNOWLEDGE_PASSAGES`` best passages for the question, ranked together with those for the
    previous question and this one, so a follow-up ("and for contractors?") finds what it follows
-   up on. Only the owner's documents are searched — the chat's owner is its jobs store's;
-4. builds the request: the persona's system prompt for the mode with the passages in a block of
-   quoted reference data (``personas/prompt.py``), the conversation's earlier successful
-   exchanges, the new message. The passages may take at most ``PASSAGE_SHARE`` of the context
-   window the prompt and the message leave — the weakest go first (``fit_passages``) — and the
-   oldest exchanges are dropped until the rest fits with room for the reply (``fit_history``);
+   up on. Only the owner's documents are searched — the chat's owner is its jobs store's.
+   When the persona has a style, the few examples of the creator's writing most like the question
+   are picked too (``personas.style.pick_examples``). Either lookup needs the bundled embedding
+   model; without it the turn goes on without what it would have found, and a note says so;
+4. builds the request: the persona's system prompt for the mode with the examples in a block of
+   quoted writing to match and the passages in a block of quoted reference data
+   (``personas/prompt.py``), the conversation's earlier successful exchanges, the new message.
+   The examples come first: those least like the question are left out while the prompt with
+   them would leave no room for the message and the reply (``fit_examples``), so a long message
+   loses its examples rather than being refused for them. The passages may then take at most
+   ``PASSAGE_SHARE`` of the context window the prompt and the message leave — the weakest go
+   first (``fit_passages``) — and the oldest exchanges are dropped until the rest fits with room
+   for the reply (``fit_history``);
 5. answers from the cache when this exact request was answered before, else asks the LLM,
    streaming tokens to ``on_token``. The passages are in the request, so a document that changes
-   what is found changes the answer;
+   what is found changes the answer (so do the examples);
 6. records the assistant's turn (backend, model, latency, tokens, cached, trimmed, and the
    passages given to the model as its ``sources``);
 7. optionally speaks the reply (``output="audio"``: a WAV, instant) or renders it
@@ -187,18 +194,33 @@ def find_passages(knowledge: Knowledge, persona: str, message: str, previous: st
     return [found[key] for key, _ in fused][:k]  # ties: as first found
 
 
-def fit_passages(llm: LLMBackend, persona, mode: str | None, passages: list[Hit], message: str,
-                 reply_tokens: int) -> list[Hit]:
-    """The best of ``passages`` whose reference block takes at most ``PASSAGE_SHARE`` of what the
-    context window leaves after the persona's prompt, the message and the reply (``fit_history``'s
-    budget), so the latest exchanges keep room too; the weakest are left out first."""
+def fit_examples(llm: LLMBackend, persona, mode: str | None, examples: list[str], message: str,
+                 reply_tokens: int) -> list[str]:
+    """The first of ``examples`` (most like the question first) with which the persona's prompt
+    still leaves room for the message and the reply (``fit_history``'s budget); the least like it
+    are left out first, all of them before the message would be refused."""
     from personas import build_system_prompt
 
-    bare = llm.count_tokens(build_system_prompt(persona, mode))
+    room = llm.context_window - reply_tokens - 16 - llm.count_tokens(message) - 8
+    kept = list(examples)
+    while kept and llm.count_tokens(build_system_prompt(persona, mode, examples=kept)) > room:
+        kept.pop()
+    return kept
+
+
+def fit_passages(llm: LLMBackend, persona, mode: str | None, passages: list[Hit], message: str,
+                 reply_tokens: int, examples: list[str] | tuple[str, ...] = ()) -> list[Hit]:
+    """The best of ``passages`` whose reference block takes at most ``PASSAGE_SHARE`` of what the
+    context window leaves after the persona's prompt (with its ``examples``), the message and the
+    reply (``fit_history``'s budget), so the latest exchanges keep room too; the weakest are left
+    out first."""
+    from personas import build_system_prompt
+
+    bare = llm.count_tokens(build_system_prompt(persona, mode, examples=examples))
     budget = llm.context_window - reply_tokens - 16
     allowance = PASSAGE_SHARE * (budget - bare - llm.count_tokens(message) - 8)
     kept = list(passages)
-    while kept and llm.count_tokens(build_system_prompt(persona, mode, kept)) - bare > allowance:
+    while kept and llm.count_tokens(build_system_prompt(persona, mode, kept, examples)) - bare > allowance:
         kept.pop()
     return kept
 
@@ -303,11 +325,16 @@ class Chat:
         try:
             llm.prepare(progress=lambda fraction, stage: progress(0.05 * fraction, stage))
             found = self._passages(persona, mode, message, history[-1][0] if history else None, notes)
-            passages = fit_passages(llm, persona, mode, found, message, request.max_tokens)
+            picked = self._examples(persona, mode, message, notes)
+            examples = fit_examples(llm, persona, mode, picked, message, request.max_tokens)
+            if len(examples) < len(picked):
+                notes.append(f"{len(picked) - len(examples)} of the {len(picked)} examples of {persona.name}'s "
+                             f"writing were left out to fit {llm.model}'s context window")
+            passages = fit_passages(llm, persona, mode, found, message, request.max_tokens, examples)
             if len(passages) < len(found):
                 notes.append(f"{len(found) - len(passages)} of the {len(found)} passages found in "
                              f"{persona.name}'s documents were left out to fit {llm.model}'s context window")
-            system = build_system_prompt(persona, mode, passages)
+            system = build_system_prompt(persona, mode, passages, examples)
             messages, trimmed = fit_history(llm, system, history, message, request.max_tokens)
             progress(0.05, "thinking")
             completion, cached = self._answer(llm, messages, request, on_token)
@@ -354,6 +381,17 @@ class Chat:
             return find_passages(knowledge, persona.id, message, previous)
         except BackendUnavailable as error:  # a chat goes on without the documents, and says so
             notes.append(f"{persona.name}'s documents could not be searched: {error}")
+            return []
+
+    def _examples(self, persona, mode: str | None, message: str, notes: list[str]) -> list[str]:
+        """The examples of the persona's writing most like ``message`` (none without a style or
+        out of persona)."""
+        from personas.style import pick_examples
+
+        try:
+            return pick_examples(persona, message, self.settings.cache, mode=mode)
+        except BackendUnavailable as error:  # a chat goes on in its plain voice, and says so
+            notes.append(f"examples of {persona.name}'s writing could not be picked: {error}")
             return []
 
     def _history(self, conversation_id: str) -> list[tuple[str, str]]:
