@@ -1,4 +1,5 @@
-"""``persona list|show|check``: the personas from the command line."""
+"""``persona list|show|check``: the personas from the command line. ``check`` asks as the chat
+would, with the persona's documents and the examples of its creator's writing."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from personas import PersonaStore, build_system_prompt
 from personas.check import format_report, run_check, unanswered
 from pipeline.chat import check_reply_length, persona_llm
 from pipeline.errors import StudioError
+from pipeline.knowledge import Knowledge
 from pipeline.settings import resolve
 
 from .output import ProgressBar, fail
@@ -43,7 +45,8 @@ def cmd_persona(args) -> int:
     try:
         llm.prepare(progress=lambda fraction, message: bar(0.1 * fraction, message))
         report = run_check(persona, llm, questions=args.question, mode=args.mode, max_tokens=args.max_tokens,
-                           progress=lambda fraction, message: bar(0.1 + 0.9 * fraction, message))
+                           progress=lambda fraction, message: bar(0.1 + 0.9 * fraction, message),
+                           knowledge=Knowledge(settings), cache=settings.cache)
     finally:
         bar.close()
     print(json.dumps(report.to_dict()) if args.json else format_report(report))

@@ -1,8 +1,15 @@
 """The persona check: does the model answer *as* the persona? No video, just the words.
 
 ``run_check`` asks the model each question (default: the persona's ``sample_questions``) with the
-system prompt from ``build_system_prompt`` and scores every reply on what can be checked by a
-machine:
+system prompt the chat would send for that question, and scores every reply on what can be
+checked by a machine. The prompt is built per question as ``Chat`` builds it: the passages its
+documents hold for the question (``find_passages``, when the caller gives the owner's
+``knowledge``: a grounded persona judged without its documents could only say "I don't know") and
+the examples of the creator's writing most like it (``pick_examples``, when the caller gives the
+embedding ``cache``), fitted to the model's context window the same way. A lookup that cannot run
+(no embedding model) is noted in the report's ``notes`` and the check goes on without it.
+
+What is scored:
 
 - signature terms used: case-insensitive whole-word matches, where spaces and hyphens between the
   words of a term are interchangeable ("profit-logic" counts for "profit logic");
@@ -13,7 +20,9 @@ machine:
 - an empty reply, the latency, and an LLM error (recorded on its question; the check goes on);
 - a reply that echoes the system prompt: when at least ``ECHO_SHARE`` of its word trigrams are
   the prompt's own, it is the instructions read back (which hold every signature phrase and every
-  required word), not an answer, and it scores 0 like an empty one.
+  required word), not an answer, and it scores 0 like an empty one. The examples of the creator's
+  writing count as the prompt's own, all of them, shown with this question or not: a reply that
+  reads a post back is a copy, not an answer in their voice.
 
 Scoring, per question that got a reply (errors are left out of the score, but fail the check)::
 
@@ -27,6 +36,16 @@ passes when the score is at least ``PASS_SCORE``, no never-rule was broken and n
 with an error: a single broken never-rule fails it, because for a persona like an F&I trainer one
 non-compliant answer is the thing to catch. When no question got an answer at all the check did
 not happen: ``unanswered`` says so, in words a caller can show as an error (the CLI exits 1).
+
+The **style score** of a persona with a style (its ``examples``) says how close the replies come to
+the creator's own writing, by the embedding model that picks the examples: each reply's best
+cosine similarity to one of the examples (``pipeline.style.style_similarity``), times 100 — the
+reply's ``style`` — and their mean over the questions that got a reply, an empty or echoed reply
+counting 0, as ``style_score``. It is None for a persona without a style (or in a mode out of
+persona, or without the embedding model). It is reported beside the other scores but is not part
+of the score or of passing: similarity of meaning follows the subject of the question as much as
+the voice, so the same persona scores differently on different questions, and no fixed bar means
+"in their voice". It is for comparing: a prompt, a model or a set of examples against another.
 """
 
 from __future__ import annotations
@@ -35,14 +54,18 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
-from pipeline.chat import check_reply_length
-from pipeline.errors import BadInput, StudioError
+from pipeline.chat import check_reply_length, find_passages, fit_examples, fit_passages
+from pipeline.errors import BackendUnavailable, BadInput, StudioError
+from pipeline.knowledge import Knowledge
 from pipeline.llm.base import LLMBackend
+from pipeline.style import style_similarity
 
 from .model import Persona, Rule
-from .prompt import build_system_prompt
+from .prompt import build_system_prompt, draws_on_knowledge
+from .style import pick_examples
 
 PASS_SCORE = 60
 ECHO_SHARE = 0.5  # of a reply's word trigrams found in the system prompt: the prompt read back
@@ -73,6 +96,9 @@ class QuestionResult:
     echoed: bool = False  # the reply reads the system prompt back (see ECHO_SHARE)
     error: str | None = None
     score: int | None = None  # None when the model failed to answer (see ``error``)
+    style: int | None = None  # closeness to the creator's examples, 0–100; None: no style, or no real reply
+    passages: int = 0  # passages of the persona's documents in this question's prompt
+    examples: int = 0  # examples of the creator's writing in this question's prompt
 
 
 @dataclass
@@ -95,27 +121,37 @@ class CheckReport:
     echoed_replies: int
     errors: int
     duration_s: float
+    style_score: int | None = None  # see the module docstring; not part of ``score`` or ``passed``
+    notes: list[str] = field(default_factory=list)  # what the check had to go without, and why
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def run_check(persona: Persona, llm: LLMBackend, *, questions: list[str] | None = None, mode: str | None = None,
-              progress: Progress | None = None, max_tokens: int = 200) -> CheckReport:
+              progress: Progress | None = None, max_tokens: int = 200, knowledge: Knowledge | None = None,
+              cache: Path | None = None) -> CheckReport:
     """Ask ``llm`` each question as ``persona`` (in ``mode``) and score the replies; see the
-    module docstring for the scoring. ``progress(fraction, message)`` is called before each."""
-    system = build_system_prompt(persona, mode)  # raises BadInput for an unknown mode, before any call
+    module docstring for the prompt and the scoring. ``knowledge``: the owner's documents (None:
+    none are looked up); ``cache``: the embedding model's cache (None: no examples and no style
+    score). ``progress(fraction, message)`` is called before each question."""
+    build_system_prompt(persona, mode)  # raises BadInput for an unknown mode, before any call
     check_reply_length(max_tokens)  # the chat's rule, before any call
     questions = _questions(persona, questions)
     always, never = persona.rules_for(mode)
     vocabulary = persona.vocabulary_for(mode)
+    style = persona.style_for(mode)
     progress = progress or (lambda fraction, message: None)
+    context = _Context(persona, mode, llm, max_tokens, knowledge, cache if style.examples else None)
     started = time.perf_counter()
 
     results = []
     for index, question in enumerate(questions):
         progress(index / len(questions), f"question {index + 1} of {len(questions)}")
         result = QuestionResult(question=question)
+        passages, examples = context.for_question(question)
+        system = build_system_prompt(persona, mode, passages, examples)
+        result.passages, result.examples = len(passages), len(examples)
         messages = [{"role": "system", "content": system}, {"role": "user", "content": question}]
         try:
             completion = llm.complete(messages, max_tokens=max_tokens)
@@ -123,10 +159,59 @@ def run_check(persona: Persona, llm: LLMBackend, *, questions: list[str] | None 
             result.error = str(error) or type(error).__name__
         else:
             result.reply, result.latency_s = completion.text or "", completion.latency_s
-            _score(result, vocabulary, always, never, system)
+            _score(result, vocabulary, always, never, _echo_source(system, style.examples))
+            if context.cache is not None and not (result.empty or result.echoed):
+                result.style = context.style_of(result.reply, style.examples)
         results.append(result)
     progress(1.0, "done")
-    return _report(persona, llm, mode, results, vocabulary, always, never, time.perf_counter() - started)
+    report = _report(persona, llm, mode, results, vocabulary, always, never, time.perf_counter() - started)
+    if context.cache is not None:
+        answered = [r for r in results if r.error is None]
+        if answered and all(r.style is not None or r.empty or r.echoed for r in answered):
+            report.style_score = round(sum(r.style or 0 for r in answered) / len(answered))
+    report.notes = context.notes
+    return report
+
+
+class _Context:
+    """What the chat would add to the prompt for a question: passages and examples, fitted as the
+    chat fits them. A lookup that cannot run is noted once and left out from then on."""
+
+    def __init__(self, persona: Persona, mode: str | None, llm: LLMBackend, max_tokens: int,
+                 knowledge: Knowledge | None, cache: Path | None) -> None:
+        self.persona, self.mode, self.llm, self.max_tokens = persona, mode, llm, max_tokens
+        grounded_in = knowledge is not None and draws_on_knowledge(persona, mode)
+        self.knowledge = knowledge if grounded_in and knowledge.has_any(persona.id) else None
+        self.cache = cache
+        self.notes: list[str] = []
+
+    def for_question(self, question: str) -> tuple[list, list[str]]:
+        found: list = []
+        if self.knowledge is not None:
+            try:
+                found = find_passages(self.knowledge, self.persona.id, question, None)
+            except BackendUnavailable as error:
+                self.notes.append(f"{self.persona.name}'s documents could not be searched: {error}")
+                self.knowledge = None
+        picked: list[str] = []
+        if self.cache is not None:
+            try:
+                picked = pick_examples(self.persona, question, self.cache, mode=self.mode)
+            except BackendUnavailable as error:
+                self.notes.append(f"examples of {self.persona.name}'s writing could not be picked, and the "
+                                  f"style not scored: {error}")
+                self.cache = None
+        examples = fit_examples(self.llm, self.persona, self.mode, picked, question, self.max_tokens)
+        return fit_passages(self.llm, self.persona, self.mode, found, question, self.max_tokens, examples), examples
+
+    def style_of(self, reply: str, examples: tuple[str, ...]) -> int | None:
+        try:
+            similarity = style_similarity([reply], examples, self.cache)
+        except BackendUnavailable as error:
+            self.notes.append(f"the style could not be scored: {error}")
+            self.cache = None
+            return None
+        return None if similarity is None else round(100 * similarity)
 
 
 def unanswered(report: CheckReport) -> str | None:
@@ -141,8 +226,14 @@ def score_reply(reply: str, persona: Persona, mode: str | None = None) -> Questi
     """One reply scored as ``run_check`` scores it (for the chat, or for trying rules by hand)."""
     always, never = persona.rules_for(mode)
     result = QuestionResult(question="", reply=reply)
-    _score(result, persona.vocabulary_for(mode), always, never, build_system_prompt(persona, mode))
+    _score(result, persona.vocabulary_for(mode), always, never,
+           _echo_source(build_system_prompt(persona, mode), persona.style_for(mode).examples))
     return result
+
+
+def _echo_source(system: str, examples: tuple[str, ...]) -> str:
+    """What a reply may not read back: the prompt, and every example of the creator's writing."""
+    return "\n".join([system, *examples])
 
 
 def _questions(persona: Persona, questions: list[str] | None) -> list[str]:
@@ -253,6 +344,10 @@ def format_report(report: CheckReport, *, width: int = 100) -> str:
     if report.vocabulary_rate is not None:
         lines.append(f"Signature terms: {report.vocabulary_rate:.0%} of replies used one; used: "
                      f"{', '.join(report.terms_used) or 'none'}")
+    if report.style_score is not None:
+        lines.append(f"Style: {report.style_score}/100 close to the creator's writing (per reply: "
+                     f"{', '.join('—' if r.style is None else str(r.style) for r in report.results)}; "
+                     "reported, not part of the score)")
     for number, r in enumerate(report.results, 1):
         for broken in r.never_broken:
             lines.append(f"Broken in #{number}: {broken.rule} (said: {broken.matched!r})")
@@ -262,4 +357,5 @@ def format_report(report: CheckReport, *, width: int = 100) -> str:
             lines.append(f"Error in #{number}: {r.error}")
     if report.unchecked_rules:
         lines.append("Not checked automatically: " + " | ".join(report.unchecked_rules))
+    lines += [f"Note: {note}" for note in report.notes]
     return "\n".join(lines)

@@ -68,6 +68,7 @@ from pipeline.chat import persona_llm
 from pipeline.controls import CONTROL_NAMES
 from pipeline.errors import BadInput, StudioError
 from pipeline.face.check import check_face
+from pipeline.knowledge import Knowledge
 from pipeline.speech.samples import voice_choices, voice_sample_audio
 
 from . import knowledge_section, reports_section, style_section
@@ -213,8 +214,10 @@ def build(ctx: StudioContext, tab: gr.Tab, **wiring: Any) -> None:
                                                             label=name.replace("_", " "), scale=3, min_width=150,
                                                             elem_id=f"personas-{name}")
             with gr.Accordion("Check persona", open=True, elem_id="personas-check-section"):
-                gr.Markdown("Asks the sample questions as this persona — the form as it stands, saved or not — "
-                            "and scores each reply on signature terms and the rules with patterns.")
+                gr.Markdown("Asks the sample questions as this persona — the form as it stands, saved or not, with "
+                            "its documents and style examples as the chat would — and scores each reply on "
+                            "signature terms and the rules with patterns; a persona with a style also gets a "
+                            "style score.")
                 with gr.Row():
                     check_llm = gr.Dropdown(view.check_llm_choices(ctx), value=NOT_SET, label="Check with",
                                             allow_custom_value=True, min_width=200, elem_id="personas-check-llm")
@@ -412,10 +415,12 @@ def cancel_delete():
 @shown_errors
 def check(ctx: StudioContext, current_id: str | None, llm_name: str | None, model: str | None, mode: str | None,
           *form_values: Any, progress=gr.Progress()) -> tuple:
-    """(verdict, table): the form as it stands, saved or not, asked its sample questions."""
+    """(verdict, table): the form as it stands, saved or not, asked its sample questions with what
+    the chat would give it — the saved persona's documents (its owner's) and its style's examples."""
     persona = persona_from_form(values_of(form_values), fallback_id=current_id or "new-persona")
     llm = persona_llm(ctx.settings, persona, llm_name or None, (model or "").strip() or None)
-    report = run_check(persona, llm, mode=mode or None, progress=progress_callback(progress))
+    report = run_check(persona, llm, mode=mode or None, progress=progress_callback(progress),
+                       knowledge=Knowledge(ctx.settings, ctx.owner), cache=ctx.settings.cache)
     return view.check_verdict(report), view.check_rows(report)
 
 

@@ -131,6 +131,10 @@ def check_verdict(report: CheckReport) -> str:
     if report.vocabulary_rate is not None:
         lines.append(f"- Signature terms in {report.vocabulary_rate:.0%} of replies; used: "
                      f"{', '.join(report.terms_used) or 'none'}")
+    if report.style_score is not None:
+        lines.append(f"- Style: {report.style_score}/100 close to the creator's writing (per reply: "
+                     f"{', '.join('—' if r.style is None else str(r.style) for r in report.results)}; "
+                     "reported, not part of the score)")
     if report.never_broken:
         lines.append(f"- Never-rules broken: {report.never_broken}")
     if report.always_missed:
@@ -143,6 +147,7 @@ def check_verdict(report: CheckReport) -> str:
         lines.append(f"- Questions the model failed to answer: {report.errors}")
     if report.unchecked_rules:
         lines.append("- Not checked automatically: " + " · ".join(report.unchecked_rules))
+    lines += [f"- Note: {note}" for note in report.notes]
     return "\n".join(lines)
 
 
