@@ -1,10 +1,10 @@
 """Quotas at the door of Gradio's queue.
 
-Every event that renders, talks to an LLM or reads documents into a persona's knowledge is wired
-with ``validator=quota(ctx, kind)``. Gradio runs an event's validator when the event asks to join
-the queue (``/gradio_api/queue/join``), before it is queued; an answer marked invalid sends the
-client HTTP 422 with the message, so nothing waits, nothing runs and no job is made. The browser
-shows the message under the event's first input (the portrait, the message box…);
+Every event that renders, talks to an LLM, or reads documents into a persona's knowledge or style
+is wired with ``validator=quota(ctx, kind)``. Gradio runs an event's validator when the event asks
+to join the queue (``/gradio_api/queue/join``), before it is queued; an answer marked invalid sends
+the client HTTP 422 with the message, so nothing waits, nothing runs and no job is made. The
+browser shows the message under the event's first input (the portrait, the message box…);
 ``gradio_client`` raises ``ValidationError`` with it.
 
 In a studio with users, ``quota`` checks, for the event's owner (the guard has set it: the
@@ -16,7 +16,9 @@ validator runs through ``StudioBlocks.process_api`` like any event):
   a video (the value at ``output_at`` among the event's inputs);
 * ``check`` (the persona check: one LLM call per sample question): the wait limit;
 * ``knowledge`` (adding documents to a persona's knowledge: each file read, cut into passages and
-  embedded — work like a render, on the same machine): the wait limit.
+  embedded — work like a render, on the same machine): the wait limit;
+* ``style`` (learning a style from samples of the creator's writing: each file read, every sample
+  measured and embedded — the same kind of work): the wait limit.
 
 A studio without users checks nothing.
 """
@@ -31,7 +33,7 @@ from pipeline.quotas import QuotaExceeded, check_chat, check_render, check_waiti
 
 from .common import StudioContext
 
-KINDS = ("render", "chat", "check", "knowledge")
+KINDS = ("render", "chat", "check", "knowledge", "style")
 
 
 def quota(ctx: StudioContext, kind: str, *, output_at: int | None = None) -> Callable[..., Any]:

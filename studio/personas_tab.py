@@ -33,8 +33,10 @@ written under the image — a photo that cannot be animated is not taken). "Chec
 the form as it stands, saved or not, with the LLM picked beside the button.
 
 The Style section among the editor's fields (how the persona writes: a description, phrases and
-examples, learned from the creator's own writing) is its own module, ``style_section``: its three
-text boxes are form fields like the others, handed back to this tab by its ``build``.
+examples, learned from the creator's own writing) is its own module, ``style_section``, with its
+own handlers and its ``learn_style`` endpoint: its three text boxes are form fields like the
+others, handed back to this tab by its ``build``, so a learned proposal is an unsaved change until
+"Save".
 
 The Knowledge section under the editor (documents the saved persona draws on) is its own module,
 ``knowledge_section``, given the ``loaded`` state: it has its own handlers and its own endpoints.

@@ -92,6 +92,7 @@ HANDLERS = {
     "studio.knowledge_section": {"show_knowledge", "refresh_sources", "add_to_knowledge", "remove_source",
                                  "search_knowledge", "knowledge_add", "knowledge_list", "knowledge_remove",
                                  "knowledge_search"},
+    "studio.style_section": {"learn_from_files", "clear_style", "learn_style"},
     "studio.reports_section": {"report_latest", "show_reports", "pick_report", "note_report", "dismiss_report",
                                "report_reply", "list_reports", "report_note", "report_dismiss"},
     "studio.lab_tab": {"preview_quietly", "preview_portrait", "use_persona", "describe_recording", "suggest",
