@@ -186,6 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
                                               "signature phrases, sentence length, habits, typical samples")
     style.add_argument("files", nargs="+", metavar="FILE",
                        help="posts or captions (.txt/.md: one per paragraph), a transcript, a document, a CSV export")
+    style.add_argument("--persona", metavar="ID", help="the persona the learned style is for (shown; kept with --save)")
+    style.add_argument("--save", action="store_true",
+                       help="keep the learned style in the persona (your copy, as the studio's Save does)")
     style.add_argument("--json", action="store_true")
 
     report = commands.add_parser("report", help="report a chat reply as inaccurate (its turn id: chat --json)")

@@ -4,9 +4,10 @@
 taking those parsed arguments and returning the exit code: ``render`` (render, resume, jobs),
 ``chat`` (chat, conversations), ``personas`` (persona list / show / check), ``speech``
 (transcribe), ``users`` (hash-password), ``backends`` (what is installed and ready),
-``knowledge`` (a persona's documents), ``style`` (a creator's writing, measured), ``reports``
-(replies found wrong) and ``analytics`` (what people ask a persona). Nothing in ``pipeline/`` or ``personas/`` imports this package, and
-nothing here imports gradio.
+``knowledge`` (a persona's documents), ``style`` (a creator's writing, measured, and kept in a
+persona with ``--save``), ``reports`` (replies found wrong) and ``analytics`` (what people ask a
+persona). Nothing in ``pipeline/`` or ``personas/`` imports this package, and nothing here imports
+gradio.
 
 Human output goes to stdout, the progress bar to stderr (``output.ProgressBar``), so ``--json``
 output stays one clean JSON object. A ``StudioError`` becomes one ``error: …`` line on stderr and

@@ -129,3 +129,59 @@ def test_the_cli_prints_the_profile(tmp_path):
                              env={**os.environ, "AVATAR_STUDIO_HOME": str(tmp_path / "home")},
                              capture_output=True, text=True, timeout=120)
     assert refused.returncode == 2 and refused.stderr.startswith("error: give at least 3 samples")
+
+
+def run_app(capsys, *args) -> tuple[int, str, str]:
+    """``app.py`` in this process (its data dir: the test's, from the environment)."""
+    import signal
+
+    import app as entry
+
+    sigterm = signal.getsignal(signal.SIGTERM)  # app.main turns SIGTERM into an interrupt: not for pytest
+    try:
+        code = entry.main(list(args))
+    finally:
+        signal.signal(signal.SIGTERM, sigterm)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_the_cli_saves_the_learned_style_in_the_users_copy_of_a_persona(tmp_path, settings, capsys):
+    from dataclasses import replace
+
+    from personas import EXAMPLES_DIR, PersonaStore, StyleUse, yamlfile
+
+    posts = tmp_path / "posts.txt"
+    posts.write_text("\n\n".join(POSTS))
+    shipped = (EXAMPLES_DIR / "jenniel" / "persona.yaml").read_bytes()
+
+    code, out, _ = run_app(capsys, "style", str(posts), "--persona", "jenniel")
+    assert code == 0 and "Proposed for Jenniel (jenniel); not saved — add --save to keep it:" in out
+    assert PersonaStore(settings).get("jenniel").origin == "example"  # nothing written
+
+    code, out, _ = run_app(capsys, "style", str(posts), "--persona", "jenniel", "--save")
+    assert code == 0
+    path = settings.home / "personas" / "jenniel" / "persona.yaml"
+    assert f"Saved your copy of the example 'Jenniel' to {path}." in out
+    assert "  phrases: profit logic, willingness to pay" in out and f"  examples: {len(POSTS)} samples" in out
+    saved = PersonaStore(settings).get("jenniel")
+    assert saved.origin == "edited-example" and saved.style.phrases[:2] == ("profit logic", "willingness to pay")
+    assert set(saved.style.examples) == set(POSTS) and saved.style.description.startswith("Sentences of about")
+    assert replace(saved, style=StyleUse()) == yamlfile.read(EXAMPLES_DIR / "jenniel" / "persona.yaml")  # style only
+    assert (EXAMPLES_DIR / "jenniel" / "persona.yaml").read_bytes() == shipped  # the example untouched
+
+    code, out, _ = run_app(capsys, "style", str(posts), "--persona", "jenniel", "--json")
+    answer = json.loads(out)
+    assert answer["saved"] is None and answer["style"]["phrases"][:2] == ["profit logic", "willingness to pay"]
+    assert answer["profile"]["samples"] == len(POSTS)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--save"], "error: --save needs --persona ID: the persona to keep the learned style in"),
+    (["--persona", "nobody", "--save"], "error: no persona 'nobody'; known: adam, jenniel"),
+])
+def test_the_cli_refuses_a_save_it_cannot_make_in_one_line(tmp_path, capsys, args, message):
+    posts = tmp_path / "posts.txt"
+    posts.write_text("\n\n".join(POSTS))
+    code, out, err = run_app(capsys, "style", str(posts), *args)
+    assert code == 2 and err.strip() == message and len(err.splitlines()) == 1 and out == ""
