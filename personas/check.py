@@ -180,8 +180,8 @@ class _Context:
     def __init__(self, persona: Persona, mode: str | None, llm: LLMBackend, max_tokens: int,
                  knowledge: Knowledge | None, cache: Path | None) -> None:
         self.persona, self.mode, self.llm, self.max_tokens = persona, mode, llm, max_tokens
-        grounded_in = knowledge is not None and draws_on_knowledge(persona, mode)
-        self.knowledge = knowledge if grounded_in and knowledge.has_any(persona.id) else None
+        searched = knowledge is not None and draws_on_knowledge(persona, mode) and knowledge.has_any(persona.id)
+        self.knowledge = knowledge if searched else None
         self.cache = cache
         self.notes: list[str] = []
 
