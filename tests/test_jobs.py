@@ -15,7 +15,8 @@ def test_migrations_are_idempotent_and_named(tmp_path):
     with store.connect() as db:
         applied = [m.name for m in migrations.applied(db)]
         assert applied == ["m001_jobs", "m002_chat", "m003_controller_detail", "m004_hosted_render", "m005_history",
-                           "m006_enhance_stage", "m007_owners", "m008_knowledge", "m009_reports"]
+                           "m006_enhance_stage", "m007_owners", "m008_knowledge", "m009_reports",
+                           "m010_review"]
         assert {"id", "status", "timings", "controls_final", "emotion_evidence", "image_sha256",
                 "controller_detail", "remote_id", "remote", "controls_ignored", "owner"} <= set(db["jobs"].columns_dict)
         assert "owner" in db["conversations"].columns_dict

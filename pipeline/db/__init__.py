@@ -12,6 +12,8 @@ connection; ``tests/test_db.py`` checks that no SQL creeps in elsewhere.
   can take; jobs whose process died become interrupted.
 * ``conversations`` — ``Conversation``, ``Turn``, ``ConversationStore`` and the LLM answer cache;
   how many messages an owner sent lately.
+* ``review`` — ``HeldReply`` and ``ReviewStore``: replies held for the creator's review, listed
+  with their questions and settled (approved or rejected) once.
 * ``history`` — the job history as the History tab and the statistics ask for it: ``JobQuery`` →
   ``list_jobs`` → a ``JobPage`` of ``JobSummary`` rows, ``job_stats``; what an owner rendered lately.
 
@@ -28,10 +30,11 @@ from .history import (
 )
 from .jobs import STATUSES, Job, JobStore, new_job_id, now, stamp
 from .migrations import migrations
+from .review import REVIEW_STATUSES, HeldReply, ReviewStore
 
 __all__ = [
-    "STATUSES", "BackendSuccess", "Conversation", "ConversationStore", "DailyRTF", "Job", "JobPage", "JobQuery",
-    "JobStats", "JobStore", "JobSummary", "Turn", "cache_key", "connect", "job_stats", "jobs_started_since",
+    "REVIEW_STATUSES", "STATUSES", "BackendSuccess", "Conversation", "ConversationStore", "DailyRTF", "HeldReply",
+    "Job", "JobPage", "JobQuery", "JobStats", "JobStore", "JobSummary", "ReviewStore", "Turn", "cache_key", "connect", "job_stats", "jobs_started_since",
     "list_jobs", "migrations", "new_job_id", "now", "open_database", "stamp", "stats_queries", "unusable_store",
     "video_seconds_since",
 ]

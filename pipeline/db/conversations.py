@@ -9,6 +9,11 @@ or audio file made from it, and the passages of the persona's documents its answ
 (``sources``: ``{source, locator, text}`` in the order the model saw them, JSON in the row). A turn
 that failed keeps its error, so nothing the user typed is lost.
 
+Review (``migrations.m010_review``): a conversation holds its replies for the creator's review when
+its ``hold_replies`` says so (None: as its persona says). A held reply is an assistant turn with
+``review`` "pending" and the delivery it asked for (``requested_output``); ``db.review`` lists and
+settles them. An approved reply the creator edited keeps the model's words in ``original``.
+
 The cache maps a hash of the exact request (backend, model, messages, sampling settings) to the
 answer: asking the same question of the same persona with the same settings and history costs
 nothing the second time. The passages a persona's documents gave are in the system prompt, so they
@@ -45,6 +50,12 @@ class Conversation:
     model: str | None = None
     updated_at: str | None = None
     owner: str | None = None  # the user who started it, in a studio with users
+    hold_replies: bool | None = None  # hold replies for review: None follows the persona
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> "Conversation":
+        hold = row.get("hold_replies")
+        return cls(**{**row, "hold_replies": None if hold is None else bool(hold)})
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -70,6 +81,11 @@ class Turn:
     audio_path: str | None = None
     error: str | None = None
     sources: list[dict[str, str]] = field(default_factory=list)  # {source, locator, text}, as given to the model
+    review: str | None = None  # None: delivered as written; "pending", "approved" or "rejected" when held
+    review_reason: str | None = None  # why it was rejected
+    reviewed_at: str | None = None
+    original: str | None = None  # the model's words, when the creator edited the reply before approving it
+    requested_output: dict[str, Any] | None = None  # a held reply's {output, controller}: what approving delivers
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> "Turn":
@@ -77,21 +93,26 @@ class Turn:
         values = {k: v for k, v in row.items() if k in known and v is not None}
         values["cached"] = bool(values.get("cached"))
         values["sources"] = json.loads(values.get("sources") or "[]")
+        if "requested_output" in values:
+            values["requested_output"] = json.loads(values["requested_output"])
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def to_row(self) -> dict[str, Any]:
-        return {**self.to_dict(), **_row_values(cached=self.cached, sources=self.sources)}
+        return {**self.to_dict(), **_row_values(cached=self.cached, sources=self.sources,
+                                                requested_output=self.requested_output)}
 
 
 def _row_values(**values: Any) -> dict[str, Any]:
-    """Turn values as their columns hold them: ``cached`` 0 or 1, ``sources`` JSON (NULL when none)."""
+    """Turn values as their columns hold them: ``cached`` 0 or 1, ``sources`` and ``requested_output``
+    JSON (NULL when none)."""
     if "cached" in values:
         values["cached"] = int(bool(values["cached"]))
-    if "sources" in values:
-        values["sources"] = json.dumps(values["sources"], ensure_ascii=False) if values["sources"] else None
+    for name in ("sources", "requested_output"):
+        if name in values:
+            values[name] = json.dumps(values[name], ensure_ascii=False) if values[name] else None
     return values
 
 
@@ -115,11 +136,12 @@ class ConversationStore:
 
     # -- conversations ---------------------------------------------------------------------
     def create(self, *, persona: str, mode: str | None, title: str | None, llm: str | None,
-               model: str | None) -> Conversation:
+               model: str | None, hold_replies: bool | None = None) -> Conversation:
         if self.jobs.owner == "":
             raise BadInput("sign in first: every conversation belongs to the user who starts it")
         conversation = Conversation(id="c" + new_job_id(), created_at=now(), persona=persona, mode=mode,
-                                    title=title, llm=llm, model=model, owner=self.jobs.owner)
+                                    title=title, llm=llm, model=model, owner=self.jobs.owner,
+                                    hold_replies=hold_replies)
         conversation.updated_at = conversation.created_at
         with self.connect() as db:
             db["conversations"].insert(conversation.to_dict())
@@ -131,14 +153,22 @@ class ConversationStore:
             rows = list(db["conversations"].rows_where(f"id = ? and {owned}", [conversation_id, *params]))
         if not rows:
             raise self._missing(conversation_id)
-        return Conversation(**rows[0])
+        return Conversation.from_row(rows[0])
 
     def list(self, *, persona: str | None = None, limit: int = 50) -> list[Conversation]:
         owned, params = self._owned()
         where, params = (f"persona = ? and {owned}", [persona, *params]) if persona else (owned, params)
         with self.connect() as db:
             rows = db["conversations"].rows_where(where, params, order_by="updated_at desc, rowid desc", limit=limit)
-            return [Conversation(**row) for row in rows]
+            return [Conversation.from_row(row) for row in rows]
+
+    def set_hold(self, conversation_id: str, hold: bool | None) -> Conversation:
+        """Hold the conversation's next replies for review (True), deliver them (False), or follow
+        its persona (None). Replies already held stay held until they are reviewed."""
+        self.get(conversation_id)  # someone else's is not there
+        with self.connect() as db:
+            db["conversations"].update(conversation_id, {"hold_replies": None if hold is None else int(bool(hold))})
+        return self.get(conversation_id)
 
     def touch(self, conversation_id: str, **values: Any) -> None:
         self.get(conversation_id)  # someone else's is not there
@@ -216,3 +246,14 @@ class ConversationStore:
         with self.connect() as db:
             db["llm_cache"].upsert({"key": key, "created_at": now(), "llm": llm, "model": model, "text": text,
                                     "tokens_in": tokens_in, "tokens_out": tokens_out}, pk="key")
+
+    def forget_answer(self, text: str) -> int:
+        """Drop every cached answer that reads ``text`` (surrounding white space aside): a reply the
+        creator rejected or had to correct is asked of the model again, never served from the cache.
+        The cache holds no owner column; another owner's identical answer is only asked again too."""
+        with self.connect() as db, db.atomic():
+            cursor = db.execute("delete from llm_cache where trim(text, ?) = ?", [_BLANKS, text.strip()])
+        return cursor.rowcount
+
+
+_BLANKS = " \t\r\n"

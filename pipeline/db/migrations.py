@@ -7,8 +7,8 @@ a database made by any release upgrades in place because of that — and a chang
 new function at the end, with a comment saying why. ``tests/test_db.py`` holds the shipped names.
 
 The jobs table and its indexes come from m001, m003–m007; the chat tables (conversations, turns,
-and the LLM answer cache) from m002, m007 and m008; personas' knowledge from m008, so one
-database holds everything a person did.
+and the LLM answer cache) from m002, m007, m008 and m010 (replies held for review); personas'
+knowledge from m008 and reports from m009, so one database holds everything a person did.
 """
 
 from __future__ import annotations
@@ -174,6 +174,20 @@ def m009_reports(db: sqlite_utils.Database) -> None:
         defaults={"owner": "", "status": "open"},
     )
     db["reports"].create_index(["owner", "persona", "created_at"])
+
+
+@migrations()
+def m010_review(db: sqlite_utils.Database) -> None:
+    # Replies held for the creator's review: an assistant turn of a conversation that holds its
+    # replies is stored 'pending' (not spoken, not rendered) until it is 'approved' (then delivered
+    # as its turn asked: ``requested_output``, JSON {output, controller}) or 'rejected' (with a
+    # reason). An approved reply the creator edited keeps the model's words in ``original``.
+    # A conversation's ``hold_replies`` is NULL to follow its persona, 1 to hold, 0 not to.
+    # The queue is read per review status, newest first.
+    for column in ("review", "review_reason", "reviewed_at", "original", "requested_output"):
+        db["turns"].add_column(column, str)
+    db["turns"].create_index(["review", "created_at"])
+    db["conversations"].add_column("hold_replies", int)
 
 
 _WORK_STAGES = ("inputs", "speech", "analysis", "emotion", "control", "render", "encode")
