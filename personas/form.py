@@ -29,6 +29,8 @@ The text formats are chosen to be forgiving to type:
   a blank line between them is a set of examples as it stands. A mistake is named by the field and
   the line, or the example's number and line (``Style examples, example 3 (line 7): …``). The
   Style section of the studio fills these three from what it learned; Save keeps them.
+- ``hold_replies`` (``review.hold_replies``): a checkbox, ticked when its replies wait for the
+  creator's review before they are delivered.
 
 Also here, because they are decisions and not layout: where the editor's portrait comes from on
 save (``save_form``), what a duplicate is called (``duplicate_form``), and what may be deleted and
@@ -59,7 +61,7 @@ TEXT_KEYS = ("id", "name", "identity", "expertise", "tone", "signature_vocabular
              "modes", "sample_questions")
 CHOICE_KEYS = ("voice", "llm_backend", "llm_model", "emotion")
 CONTROL_KEYS = tuple(key for name in CONTROL_NAMES for key in (f"{name}_set", name))
-FLAG_KEYS = ("grounded",)
+FLAG_KEYS = ("grounded", "hold_replies")
 STYLE_KEYS = ("style_description", "style_phrases", "style_examples")
 FORM_KEYS = TEXT_KEYS + CHOICE_KEYS + CONTROL_KEYS + FLAG_KEYS + STYLE_KEYS
 NOT_SET = ""  # a dropdown's value for "not set" (voice, LLM backend, emotion)
@@ -70,6 +72,7 @@ LABELS = {
     "never": "Never rules", "modes": "Modes", "sample_questions": "Sample questions", "voice": "Voice",
     "llm": "LLM", "default_controls": "Default controls", "portrait": "Portrait", "knowledge": "Knowledge",
     "style": "Style",
+    "review": "Review",
 }
 STYLE_LABELS = {"description": "Style description", "phrases": "Style phrases", "examples": "Style examples"}
 LIST_KEYS = ("expertise", "signature_vocabulary", "sample_questions")
@@ -88,6 +91,7 @@ def blank_form() -> dict[str, Any]:
     """The form of a new persona: empty text, nothing set."""
     values: dict[str, Any] = {key: "" for key in TEXT_KEYS + CHOICE_KEYS + STYLE_KEYS}
     values["grounded"] = False
+    values["hold_replies"] = False
     defaults = Controls()
     for name in CONTROL_NAMES:
         values[f"{name}_set"] = False
@@ -107,6 +111,7 @@ def form_from_persona(persona: Persona) -> dict[str, Any]:
         "llm_model": persona.llm.model or "", "emotion": persona.default_controls.get("emotion", NOT_SET),
         "grounded": persona.knowledge.grounded, "style_description": persona.style.description,
         "style_phrases": "\n".join(persona.style.phrases), "style_examples": "\n\n".join(persona.style.examples),
+        "hold_replies": persona.review.hold_replies,
     })
     for name in CONTROL_NAMES:
         if name in persona.default_controls:
@@ -173,7 +178,7 @@ def persona_from_form(values: Mapping[str, Any], *, portrait: str | None = None,
             always=parse_rules(values["always"], "always"), never=parse_rules(values["never"], "never"),
             modes=parse_modes(values["modes"]), portrait=portrait, voice=str(values["voice"]).strip() or None,
             llm={"backend": backend, "model": model}, knowledge={"grounded": bool(values["grounded"])},
-            style=style, default_controls=controls,
+            style=style, review={"hold_replies": bool(values["hold_replies"])}, default_controls=controls,
         )
     except BadInput as error:
         raise _naming_the_field(error, lines) from None

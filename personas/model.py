@@ -29,6 +29,9 @@ Shapes (the YAML file mirrors them; see ``personas/examples/*/persona.yaml``):
   which the few most like each question are shown to the model as the voice to match
   (``personas.style``). Like ``knowledge``, written to the file only when set; out of persona (a
   role-play customer) it is not used.
+- ``ReviewPolicy``: ``hold_replies: true`` holds every reply for the creator's review
+  (``pipeline.review``): stored as pending, neither spoken nor rendered until approved. A
+  conversation may say otherwise for itself. Written to the file only when set, like ``knowledge``.
 
 Ids (persona and mode names) are slugs: 1–40 lowercase letters, digits and hyphens, not starting
 or ending with a hyphen. They name folders, so ``check_slug`` is the gate every path goes through.
@@ -234,6 +237,24 @@ class StyleUse:
 
 
 @dataclass(frozen=True)
+class ReviewPolicy:
+    """Whether the persona's replies wait for the creator's review; see the module docstring."""
+
+    hold_replies: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.hold_replies, bool):
+            raise BadInput(f"hold_replies must be true or false, got {_kind(self.hold_replies)}")
+
+    @property
+    def is_default(self) -> bool:
+        return self == ReviewPolicy()
+
+    def to_data(self) -> dict:
+        return {"hold_replies": self.hold_replies}
+
+
+@dataclass(frozen=True)
 class Persona:
     """A persona; lists become tuples and every field is checked when it is built.
 
@@ -257,6 +278,7 @@ class Persona:
     llm: LLMChoice = field(default_factory=LLMChoice)
     knowledge: KnowledgeUse = field(default_factory=KnowledgeUse)
     style: StyleUse = field(default_factory=StyleUse)
+    review: ReviewPolicy = field(default_factory=ReviewPolicy)
     default_controls: dict[str, float | str] = field(default_factory=dict)
     origin: str | None = field(default=None, compare=False)
 
@@ -283,6 +305,7 @@ class Persona:
         set_("llm", _llm(self.llm))
         set_("knowledge", _knowledge(self.knowledge))
         set_("style", _style(self.style))
+        set_("review", _review(self.review))
         set_("default_controls", _controls(self.default_controls))
         if self.origin not in (None, "example", "user", "edited-example"):
             raise BadInput(f"origin must be example, user or edited-example, got {preview(self.origin)}")
@@ -316,6 +339,7 @@ class Persona:
             "llm": self.llm.to_data(),
             **({} if self.knowledge.is_default else {"knowledge": self.knowledge.to_data()}),
             **({} if self.style.is_default else {"style": self.style.to_data()}),
+            **({} if self.review.is_default else {"review": self.review.to_data()}),
             "default_controls": dict(self.default_controls),
         }
 
@@ -557,6 +581,22 @@ def _style(value: Any) -> StyleUse:
         return StyleUse(**{key: value[key] for key in STYLE_KEYS if key in value})
     except BadInput as error:
         raise BadInput(f"style: {error}") from None
+
+
+def _review(value: Any) -> ReviewPolicy:
+    if isinstance(value, ReviewPolicy):
+        return value
+    if value is None:
+        return ReviewPolicy()
+    if not isinstance(value, Mapping):
+        raise BadInput(f"review must be a mapping (hold_replies: true), got {_kind(value)}")
+    for key in value:
+        if key != "hold_replies":
+            raise BadInput(f"review: unknown key {preview(key)}; review has: hold_replies")
+    try:
+        return ReviewPolicy(hold_replies=value.get("hold_replies", False))
+    except BadInput as error:
+        raise BadInput(f"review: {error}") from None
 
 
 def _controls(value: Any) -> dict[str, float | str]:

@@ -203,6 +203,10 @@ def build(ctx: StudioContext, tab: gr.Tab, **wiring: Any) -> None:
                 field["grounded"] = gr.Checkbox(label="Answer only from its documents",
                                                 info="when they do not hold the answer, it says it does not know",
                                                 elem_id="personas-grounded")
+                field["hold_replies"] = gr.Checkbox(label="Hold replies for my review",
+                                                    info="replies wait in the Review section below: not spoken or "
+                                                         "rendered until you approve them",
+                                                    elem_id="personas-hold-replies")
                 gr.Markdown("Tick a control to set it for this persona; unticked, the controller decides.",
                             elem_id="personas-controls-help")
                 with gr.Row():  # two columns of "☐ name ——slider——" rows: aligned at any width
