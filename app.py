@@ -7,7 +7,8 @@
                          [--backend NAME] [--option KEY=VALUE ...] [--enhance NAME]
     python app.py jobs [--json]        list recent jobs
     python app.py resume JOB_ID [--backend NAME]  finish a failed or interrupted job
-    python app.py chat --persona ID --message TEXT [--llm NAME] [--video] [--json]
+    python app.py chat --persona ID --message TEXT [--llm NAME] [--video] [--hold|--no-hold] [--json]
+    python app.py review list|approve|reject ...  replies held for your review
     python app.py conversations [ID]   list conversations, or show one
     python app.py transcribe FILE      speech to text
     python app.py persona list|show|check ...
@@ -133,6 +134,12 @@ def build_parser() -> argparse.ArgumentParser:
     output.add_argument("--speak", dest="output", action="store_const", const="audio",
                         help="speak the reply (audio only, instant)")
     chat.add_argument("--controller", choices=["rules", "llm"], help="with --video: who proposes the controls")
+    hold = chat.add_mutually_exclusive_group()
+    hold.add_argument("--hold", dest="hold", action="store_const", const=True,
+                      help="hold this conversation's replies for your review (python app.py review)")
+    hold.add_argument("--no-hold", dest="hold", action="store_const", const=False,
+                      help="deliver this conversation's replies, whatever its persona says (default: as the "
+                           "persona says)")
     chat.add_argument("--no-cache", action="store_true", help="ask the model even if this was answered before")
     chat.add_argument("--max-tokens", type=whole_number, default=200,
                       help="longest reply in tokens, 1–4096 (default 200)")
@@ -208,6 +215,23 @@ def build_parser() -> argparse.ArgumentParser:
     reports_note.add_argument("--correction", help="the right answer, if the report has none or it needs changing")
     reports_dismiss = reports_commands.add_parser("dismiss", help="close a report without a note")
     reports_dismiss.add_argument("report_id")
+
+    review = commands.add_parser("review", help="replies held for your review: list them, approve one (as written "
+                                                "or edited; then it is spoken or rendered as asked), reject one")
+    review_commands = review.add_subparsers(dest="review_command", required=True, metavar="list|approve|reject")
+    review_list = review_commands.add_parser("list", help="held replies, newest first")
+    review_list.add_argument("--persona")
+    review_list.add_argument("--status", choices=["pending", "approved", "rejected", "all"], default="pending",
+                             help="which (default: pending)")
+    review_list.add_argument("--json", action="store_true")
+    review_approve = review_commands.add_parser("approve", help="deliver a held reply as its turn asked")
+    review_approve.add_argument("turn_id")
+    review_approve.add_argument("--text", help="your edit of the reply, delivered instead (the model's is kept)")
+    review_approve.add_argument("--json", action="store_true")
+    review_reject = review_commands.add_parser("reject", help="never deliver a held reply")
+    review_reject.add_argument("turn_id")
+    review_reject.add_argument("--reason", required=True, help="why (kept with the reply)")
+    review_reject.add_argument("--json", action="store_true")
 
     analytics = commands.add_parser("analytics", help="what people ask a persona: questions per day, topics, "
                                                       "grounding and report rates, reply times")

@@ -5,9 +5,9 @@ taking those parsed arguments and returning the exit code: ``render`` (render, r
 ``chat`` (chat, conversations), ``personas`` (persona list / show / check), ``speech``
 (transcribe), ``users`` (hash-password), ``backends`` (what is installed and ready),
 ``knowledge`` (a persona's documents), ``style`` (a creator's writing, measured, and kept in a
-persona with ``--save``), ``reports`` (replies found wrong) and ``analytics`` (what people ask a
-persona). Nothing in ``pipeline/`` or ``personas/`` imports this package, and nothing here imports
-gradio.
+persona with ``--save``), ``reports`` (replies found wrong), ``review`` (replies held for the
+creator) and ``analytics`` (what people ask a persona). Nothing in ``pipeline/`` or ``personas/``
+imports this package, and nothing here imports gradio.
 
 Human output goes to stdout, the progress bar to stderr (``output.ProgressBar``), so ``--json``
 output stays one clean JSON object. A ``StudioError`` becomes one ``error: …`` line on stderr and
@@ -31,7 +31,7 @@ COMMANDS = {"render": ("render", "cmd_render"), "jobs": ("render", "cmd_jobs"), 
             "hash-password": ("users", "cmd_hash_password"), "backends": ("backends", "cmd_backends"),
             "knowledge": ("knowledge", "cmd_knowledge"), "style": ("style", "cmd_style"),
             "report": ("reports", "cmd_report"), "reports": ("reports", "cmd_reports"),
-            "analytics": ("analytics", "cmd_analytics")}
+            "review": ("review", "cmd_review"), "analytics": ("analytics", "cmd_analytics")}
 
 
 def raise_interrupt(signum, frame):  # SIGTERM → the same clean "interrupted" path as Ctrl-C

@@ -27,7 +27,7 @@ def cmd_chat(args) -> int:
     request = ChatRequest(persona=args.persona, message=args.message, conversation_id=args.conversation,
                           mode=args.mode, llm=args.llm, model=args.model, output=args.output or "text",
                           temperature=args.temperature, max_tokens=args.max_tokens, use_cache=not args.no_cache,
-                          controller=args.controller)
+                          controller=args.controller, hold=args.hold)
     streamed = []
     bars: list[ProgressBar] = []
 

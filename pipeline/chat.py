@@ -28,7 +28,15 @@
    passages given to the model as its ``sources``);
 7. optionally speaks the reply (``output="audio"``: a WAV, instant) or renders it
    (``output="video"``: a render job through the same runner as every other render, linked to
-   the turn, with the persona's portrait, voice and default controls).
+   the turn, with the persona's portrait, voice and default controls) — ``deliver``.
+
+Review: a conversation that holds its replies (its own ``hold_replies``, set by
+``ChatRequest.hold`` or ``ConversationStore.set_hold``; when unset, its persona's
+``review.hold_replies``) stores the reply as pending with the delivery asked for, and step 7 waits
+for the creator (``pipeline.review.approve`` calls ``deliver``). The caller still gets the text,
+marked ``review="pending"``. Pending and rejected replies are left out of the history later turns
+send the model (an approved one goes in as approved, edits included). A held reply is held even
+when it came from the cache, so a cached answer never skips review.
 
 The backend is chosen as: the request's, else the persona's preferred one, else the settings'.
 Errors are ``StudioError``s; the failed turn keeps the message. An error raised once the
@@ -67,6 +75,8 @@ TEMPERATURE_RANGE = (0.0, 2.0)  # what OpenAI and Gemini accept; past 2 sampling
 KNOWLEDGE_PASSAGES = 4  # passages of the persona's documents given with a question (~900 characters each)
 PASSAGE_SHARE = 0.5  # of the context the prompt and the message leave; the rest keeps the latest exchanges
 Progress = Callable[[float, str], None]
+HELD_NOTE = ("held for your review: not spoken or rendered until you approve it, in the Personas tab's Review "
+             "section or with `python app.py review approve {turn_id}`")
 
 
 @dataclass
@@ -82,6 +92,7 @@ class ChatRequest:
     max_tokens: int = REPLY_TOKENS
     use_cache: bool = True
     controller: str | None = None  # for output="video": "rules" or "llm" (default: settings)
+    hold: bool | None = None  # hold replies for review: True/False sets the conversation's; None leaves it
 
 
 @dataclass
@@ -105,6 +116,7 @@ class ChatReply:
     notes: list[str] = field(default_factory=list)
     sources: list[dict[str, str]] = field(default_factory=list)  # {source, locator, text}: passage [n] is n-1
     finish_reason: str | None = None  # the model's: "stop", or "length" when the reply length cut it off
+    review: str | None = None  # "pending": held for the creator's review, not spoken or rendered yet
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -225,6 +237,13 @@ def fit_passages(llm: LLMBackend, persona, mode: str | None, passages: list[Hit]
     return kept
 
 
+def holds_replies(persona, conversation) -> bool:
+    """Whether the conversation's replies wait for review: its own setting, else its persona's."""
+    if conversation.hold_replies is not None:
+        return conversation.hold_replies
+    return persona.review.hold_replies
+
+
 def persona_llm_name(settings: Settings, persona, name: str | None = None) -> str:
     """The LLM backend that speaks as ``persona``: the one asked for, else the persona's own, else
     the configured one."""
@@ -269,7 +288,9 @@ class Chat:
         llm = persona_llm(self.settings, persona, request.llm, request.model)
         if not request.conversation_id:
             conversation = self.store.create(persona=persona.id, mode=mode, title=message[:80],
-                                             llm=llm.name, model=llm.model)
+                                             llm=llm.name, model=llm.model, hold_replies=request.hold)
+        elif request.hold is not None and request.hold != conversation.hold_replies:
+            conversation = self.store.set_hold(conversation.id, request.hold)
         try:
             return self._turn(request, persona, conversation, mode, llm, message, progress, on_token)
         except StudioError as error:
@@ -345,11 +366,14 @@ class Chat:
             self.store.update_turn(user_turn.id, error=str(error))
             raise
         sources = [{"source": hit.source, "locator": hit.locator, "text": hit.text} for hit in passages]
+        held = holds_replies(persona, conversation)
         turn = self.store.add_turn(
             conversation.id, "assistant", reply_text, llm=llm.name, model=completion.model or llm.model,
             latency_s=completion.latency_s, first_token_s=completion.first_token_s,
             tokens_in=completion.tokens_in, tokens_out=completion.tokens_out, cached=cached, trimmed_turns=trimmed,
             sources=sources,
+            **({"review": "pending", "requested_output": {"output": request.output,
+                                                            "controller": request.controller}} if held else {}),
         )
         reply = ChatReply(conversation_id=conversation.id, turn_id=turn.id, reply=reply_text, persona=persona.id,
                           mode=mode, llm=llm.name, model=turn.model, cached=cached,
@@ -358,13 +382,25 @@ class Chat:
                           notes=notes, sources=sources, finish_reason=completion.finish_reason)
         if trimmed:
             reply.notes.append(f"the {trimmed} oldest turns were left out to fit {llm.model}'s context window")
-        if request.output == "audio":
-            progress(0.5, "speaking")
-            reply.audio = self._speak(persona, conversation.id, turn, reply_text)
-        elif request.output == "video":
-            self._render(persona, turn, reply, request, progress)
+        if held:
+            reply.review = "pending"
+            reply.notes.append(HELD_NOTE.format(turn_id=turn.id))
+            progress(1.0, "held for review")
+            return reply
+        self.deliver(persona, turn, reply, request.output, controller=request.controller, progress=progress)
         progress(1.0, "done")
         return reply
+
+    def deliver(self, persona, turn: Turn, reply: ChatReply, output: str, *, controller: str | None = None,
+                progress: Progress | None = None) -> None:
+        """Speak (``output="audio"``) or render (``"video"``) the reply of ``turn``, filling in
+        ``reply``'s audio, or job and video; "text" needs nothing more."""
+        progress = progress or (lambda fraction, message: None)
+        if output == "audio":
+            progress(0.5, "speaking")
+            reply.audio = self._speak(persona, turn.conversation_id, turn, reply.reply)
+        elif output == "video":
+            self._render(persona, turn, reply, controller, progress)
 
     def _passages(self, persona, mode: str | None, message: str, previous: str | None,
                   notes: list[str]) -> list[Hit]:
@@ -395,12 +431,14 @@ class Chat:
             return []
 
     def _history(self, conversation_id: str) -> list[tuple[str, str]]:
-        """Earlier exchanges that succeeded, as (question, answer) pairs, oldest first."""
+        """Earlier exchanges that succeeded, as (question, answer) pairs, oldest first: a reply
+        still held or rejected was never said, so neither it nor its question is in them."""
         pairs, question = [], None
         for turn in self.store.turns(conversation_id):
             if turn.role == "user":
                 question = None if turn.error else turn.content
-            elif turn.role == "assistant" and question is not None and not turn.error:
+            elif turn.role == "assistant" and question is not None and not turn.error \
+                    and turn.review in (None, "approved"):
                 pairs.append((question, turn.content))
                 question = None
         return pairs
@@ -437,7 +475,7 @@ class Chat:
         self.store.update_turn(turn.id, audio_path=path)
         return path
 
-    def _render(self, persona, turn: Turn, reply: ChatReply, request: ChatRequest, progress: Progress) -> None:
+    def _render(self, persona, turn: Turn, reply: ChatReply, controller: str | None, progress: Progress) -> None:
         from .runner import RenderRequest, Runner
 
         defaults = self.personas.render_defaults(persona)
@@ -447,7 +485,7 @@ class Chat:
         render_request = RenderRequest(
             image=defaults.portrait, text=reply.reply, persona=persona.id, controls=defaults.controls,
             emotion=defaults.emotion, voice=defaults.voice,
-            controller=request.controller, llm=reply.llm, llm_model=reply.model,
+            controller=controller, llm=reply.llm, llm_model=reply.model,
         )
         job = runner.submit(render_request)
         reply.job_id = job.id
