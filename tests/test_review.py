@@ -71,7 +71,8 @@ def test_the_persona_setting_is_written_only_when_set_and_is_a_form_checkbox():
 
     form = {**blank_form(), "id": "mira", "name": "Mira", "identity": "You are Mira.", "hold_replies": True}
     assert persona_from_form(form).review.hold_replies and form_from_persona(held)["hold_replies"] is True
-    assert blank_form()["hold_replies"] is False and not persona_from_form({**form, "hold_replies": False}).review.hold_replies
+    assert blank_form()["hold_replies"] is False
+    assert not persona_from_form({**form, "hold_replies": False}).review.hold_replies
 
 
 def test_m010_upgrades_a_database_in_place_and_old_turns_are_not_held(tmp_path):

@@ -34,7 +34,7 @@ from .review import REVIEW_STATUSES, HeldReply, ReviewStore
 
 __all__ = [
     "REVIEW_STATUSES", "STATUSES", "BackendSuccess", "Conversation", "ConversationStore", "DailyRTF", "HeldReply",
-    "Job", "JobPage", "JobQuery", "JobStats", "JobStore", "JobSummary", "ReviewStore", "Turn", "cache_key", "connect", "job_stats", "jobs_started_since",
-    "list_jobs", "migrations", "new_job_id", "now", "open_database", "stamp", "stats_queries", "unusable_store",
+    "Job", "JobPage", "JobQuery", "JobStats", "JobStore", "JobSummary", "ReviewStore", "Turn", "cache_key", "connect",
+    "job_stats", "jobs_started_since", "list_jobs", "migrations", "new_job_id", "now", "open_database", "stamp", "stats_queries", "unusable_store",
     "video_seconds_since",
 ]
