@@ -21,6 +21,10 @@ def cmd_analytics(args) -> int:
     if latency.get("p50") is not None:
         print(f"reply time p50 {latency['p50']} s, p95 {latency['p95']} s; first token p50 "
               f"{latency['first_token_p50']} s")
+    outcomes = found.review_outcomes
+    if outcomes.get("held"):
+        print(f"held for review: {outcomes['held']} — {outcomes['pending']} pending, {outcomes['approved']} approved "
+              f"as written, {outcomes['approved_with_edits']} approved with edits, {outcomes['rejected']} rejected")
     busiest = sorted(((count, day) for day, count in found.questions_per_day.items() if count), reverse=True)[:5]
     if busiest:
         print("busiest days: " + ", ".join(f"{day} ({count})" for count, day in busiest))

@@ -9,7 +9,9 @@
   second pass), named by its most central question and its most frequent uncommon words;
 - **grounding rate**: the share of replies that were given passages from the persona's documents;
 - **report rate** and report outcomes (open, noted, dismissed) from ``reports``;
-- **latency**: p50 and p95 of a reply's whole time and of its first token, from the turns.
+- **latency**: p50 and p95 of a reply's whole time and of its first token, from the turns;
+- **review outcomes**: of the replies held for review (``pipeline.review``), how many are still
+  pending, approved as written, approved with the creator's edits, and rejected.
 
 The CLI prints it (``app.py analytics --persona ID [--json]``); the numbers are the same ones a
 plot in the studio would draw.
@@ -25,7 +27,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .db import ConversationStore, JobStore, stamp
+from .db import ConversationStore, JobStore, Turn, stamp
 from .db.reports import ReportStore
 from .errors import BadInput
 from .settings import Settings
@@ -60,6 +62,8 @@ class PersonaAnalytics:
     report_rate: float | None
     report_outcomes: dict[str, int]
     latency_s: dict[str, float | None] = field(default_factory=dict)  # p50, p95, first_token_p50, first_token_p95
+    # held, pending, approved (as written), approved_with_edits, rejected
+    review_outcomes: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "topics": [topic.to_dict() for topic in self.topics]}
@@ -92,7 +96,19 @@ def persona_analytics(settings: Settings, persona: str, *, days: int = 30, owner
         latency_s={"p50": _percentile([t.latency_s for t in replies], 50),
                    "p95": _percentile([t.latency_s for t in replies], 95),
                    "first_token_p50": _percentile([t.first_token_s for t in replies], 50),
-                   "first_token_p95": _percentile([t.first_token_s for t in replies], 95)})
+                   "first_token_p95": _percentile([t.first_token_s for t in replies], 95)},
+        review_outcomes=review_outcomes(replies))
+
+
+def review_outcomes(replies: Sequence[Turn]) -> dict[str, int]:
+    """Held replies by what became of them: ``approved`` counts those approved as written,
+    ``approved_with_edits`` those the creator corrected before approving; ``held`` is all of them."""
+    held = [turn for turn in replies if turn.review]
+    approved = [turn for turn in held if turn.review == "approved"]
+    edited = sum(1 for turn in approved if turn.original is not None)
+    return {"held": len(held), "pending": sum(1 for turn in held if turn.review == "pending"),
+            "approved": len(approved) - edited, "approved_with_edits": edited,
+            "rejected": sum(1 for turn in held if turn.review == "rejected")}
 
 
 def topics(questions: Sequence[str], settings: Settings, limit: int = MAX_TOPICS) -> list[Topic]:

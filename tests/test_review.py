@@ -201,6 +201,23 @@ def test_approving_an_audio_reply_speaks_it(settings, fake):
     assert "speaking" in steps and steps[-1] == "done"
 
 
+def test_approving_a_video_reply_renders_it_as_a_job_linked_to_the_turn(settings, fake):
+    from pipeline.media import probe
+
+    holding(settings)
+    fake.enqueue("Price for the segment that values it.")
+    reply = ask(settings, "Pricing?", output="video")
+    steps = []
+    approved = review.approve(settings, reply.turn_id, progress=lambda fraction, message: steps.append(fraction))
+    job = JobStore(settings.db_path).get(approved.job_id)
+    assert job.status == "done" and job.persona == "jenniel" and job.text == "Price for the segment that values it."
+    assert approved.video_path == job.video_path and approved.job_status == "done"
+    assert chat(settings).store.turn(reply.turn_id).job_id == job.id
+    info = probe(job.video_path)
+    assert info.video is not None and info.audio is not None and info.duration_s > 1.0
+    assert steps == sorted(steps) and len(steps) > 3  # the render's progress came through
+
+
 def test_a_video_approval_needs_a_portrait_and_leaves_the_reply_pending_without_one(settings, fake):
     store = PersonaStore(settings)
     store.save(Persona(id="mira", name="Mira", identity="You are Mira.", review={"hold_replies": True}))
@@ -262,6 +279,21 @@ def test_each_users_queue_is_theirs_alone(settings, fake):
     assert review.approve(settings, reply.turn_id, owner="alice").review == "approved"
 
 
+def test_analytics_count_what_became_of_held_replies(settings, fake):
+    from pipeline.analytics import persona_analytics
+
+    holding(settings)
+    fake.enqueue("One.", "Two.", "Three.", "Four.")
+    replies = [ask(settings, question) for question in ("A?", "B?", "C?", "D?")]
+    review.approve(settings, replies[0].turn_id)
+    review.approve(settings, replies[1].turn_id, text="Two, corrected.")
+    review.reject(settings, replies[2].turn_id, "No.")
+    found = persona_analytics(settings, "jenniel", days=1)
+    assert found.review_outcomes == {"held": 4, "pending": 1, "approved": 1, "approved_with_edits": 1,
+                                     "rejected": 1}
+    assert persona_analytics(settings, "adam", days=1).review_outcomes["held"] == 0
+
+
 @pytest.mark.parametrize("value, hold", [("", None), (None, None), (True, True), ("yes", True), ("False", False),
                                          ("no", False), (False, False)])
 def test_a_hold_setting_as_scripts_send_it(value, hold):
@@ -306,6 +338,9 @@ def test_the_cli_holds_lists_approves_and_rejects(settings, fake, studio_home):
         second.turn_id, first.turn_id]
     assert run("review", "list", "--status", "pending").stdout.strip() == "no replies pending review"
     assert run("review", "approve", "t-nope").returncode == 2
+    analytics = run("analytics", "--persona", "jenniel")
+    assert "held for review: 2 — 0 pending, 0 approved as written, 1 approved with edits, 1 rejected" in \
+        analytics.stdout
 
 
 def test_the_cli_chat_holds_with_a_flag_and_the_held_reply_is_not_spoken(settings, studio_home, monkeypatch):
