@@ -46,6 +46,11 @@ def pending(settings: Settings, *, persona: str | None = None, status: str | Non
     return ReviewStore(_jobs(settings, owner)).list(persona=persona or None, status=status or "pending", limit=limit)
 
 
+def held_reply(settings: Settings, turn_id: str, *, owner: str | None = None) -> HeldReply:
+    """The owner's held reply ``turn_id``, whatever became of it."""
+    return ReviewStore(_jobs(settings, owner)).get(str(turn_id or ""))
+
+
 def approve(settings: Settings, turn_id: str, *, text: str | None = None, owner: str | None = None,
             progress: Progress | None = None) -> HeldReply:
     """Approve the pending reply ``turn_id`` (``text``: the creator's edit of it) and deliver it as

@@ -20,8 +20,9 @@ by the pipeline; the chatbot is reloaded from the database so it shows what was 
 question that got no answer goes back into the message box.
 
 The programmatic ``/chat`` endpoint is a hidden trigger over hidden inputs (plain values: persona
-id, message, conversation id, mode, LLM, output kind, max tokens) returning (reply, conversation
-id, video, audio, details, the reply's sources among them) — the same pattern
+id, message, conversation id, mode, LLM, output kind, max tokens, and last — so callers written
+before it still work — hold) returning (reply, conversation id, video, audio, details, the reply's
+sources and review status among them) — the same pattern
 ``gr.ChatInterface`` uses for its API — so scripts get a clean signature while the browser's
 events carry the UI's state. Both run the same
 ``Chat.stream``. ``/transcribe`` is the microphone's own event: an audio file in, its text out
@@ -30,6 +31,12 @@ into the message box, ready to edit and send.
 "Report this reply" under the chat (the latest reply of the conversation on screen reported as
 wrong, with a reason and the right answer) is laid out, wired and handled in ``reports_section``,
 given the ``conversation`` state.
+
+"Hold replies for review" in the settings shows whether the conversation on screen holds its
+replies for the creator's review (a new one: as its persona says). Ticking it for a conversation
+on screen changes that conversation at once (``pipeline.review.set_hold``); before the first
+message, the conversation starts with it. A held reply is shown as such — marked, quoted, neither
+spoken nor rendered — until it is approved in the Personas tab's Review section.
 
 Every handler is a module-level function taking the ``StudioContext`` and the event's inputs;
 ``build`` lays out the components and wires the events to them (``common.bind``). What the
@@ -47,7 +54,8 @@ from typing import Any
 import gradio as gr
 
 from personas.model import Persona
-from pipeline.chat import REPLY_TOKENS, ChatRequest, check_message, persona_llm_name
+from pipeline import review as pipeline_review
+from pipeline.chat import REPLY_TOKENS, ChatRequest, check_message, holds_replies, persona_llm_name
 from pipeline.db import Turn
 from pipeline.errors import BadInput, StudioError
 from pipeline.speech.stt import transcribe_file
@@ -68,10 +76,12 @@ CHAT_API_DESCRIPTION = (
     "a conversation id to continue, or '' to start a new conversation; mode ('' for none; only for a new "
     "conversation); LLM backend ('' for the persona's own, else the configured one); output: 'text', 'audio' "
     "(the reply spoken) or 'video' (the reply rendered with the persona's portrait and voice); max_tokens, the "
-    "longest reply. Returns (reply text, conversation id, video or None, audio or None, details: llm, model, "
-    "latency, tokens, cached, job_id, notes, sources — the passages of the persona's documents the reply was "
-    "given, [{source, locator, text}], numbered from 1 as it cites them). Streams: with Client.submit the reply "
-    "grows as it is written."
+    "longest reply; hold: true to hold the conversation's replies for your review (not spoken or rendered until "
+    "approved with /review_approve), false to deliver them whatever the persona says, '' (the default) as the "
+    "conversation or its persona says. Returns (reply text, conversation id, video or None, audio or None, "
+    "details: turn_id, llm, model, latency, tokens, cached, job_id, notes, review — 'pending' when the reply is "
+    "held — and sources, the passages of the persona's documents the reply was given, [{source, locator, text}], "
+    "numbered from 1 as it cites them). Streams: with Client.submit the reply grows as it is written."
 )
 TRANSCRIBE_API_DESCRIPTION = (
     "Transcribe speech (any audio file: wav, mp3, webm, ogg, m4a; up to ten minutes) with the configured "
@@ -97,6 +107,9 @@ def build(ctx: StudioContext, tab: gr.Tab, **wiring: Any) -> None:
             length = gr.Slider(20, 600, value=REPLY_TOKENS, step=10, label="Reply length (max tokens)",
                                elem_id="chat-length")
             output = gr.Radio(OUTPUT_CHOICES, value="video", label="Reply as", elem_id="chat-output")
+            hold = gr.Checkbox(value=_holds(shown), label="Hold replies for review",
+                               info="approve them in the Personas tab's Review section before they are delivered",
+                               elem_id="chat-hold")
         with gr.Column(scale=4, min_width=320, elem_id="chat-main"):
             chatbot = gr.Chatbot(label="Chat", height=430, elem_id="chat-chatbot", buttons=["copy"],
                                  placeholder=view.greeting(shown), feedback_options=None)
@@ -124,25 +137,28 @@ def build(ctx: StudioContext, tab: gr.Tab, **wiring: Any) -> None:
     with gr.Column(visible=False):
         api_inputs = [gr.Textbox(label="persona"), gr.Textbox(label="message"), gr.Textbox(label="conversation_id"),
                       gr.Textbox(label="mode"), gr.Textbox(label="llm"), gr.Textbox(value="text", label="output"),
-                      gr.Number(value=REPLY_TOKENS, precision=0, label="max_tokens")]
+                      gr.Number(value=REPLY_TOKENS, precision=0, label="max_tokens"),
+                      gr.Textbox(value="", label="hold")]  # last: callers written before it still work
         api_outputs = [gr.Textbox(label="reply"), gr.Textbox(label="conversation_id"), gr.Video(label="video"),
                        gr.Audio(label="audio"), gr.JSON(label="details")]
         api_trigger = gr.Button("chat", elem_id="chat-api")
 
-    fresh_chat = [conversation, chatbot, status, sources]
+    fresh_chat = [conversation, chatbot, status, sources, hold]
     turn_outputs = {"chatbot": chatbot, "conversation": conversation, "status": status, "sources": sources,
                     "video": video, "audio": audio, "message": message}
 
     # One bound function per handler: events wired to the same function share its concurrency group.
     start_over, turn_over = bind(new_conversation, ctx), bind(end_turn, ctx)
-    tab.select(bind(refresh, ctx), [persona, llm], [persona, mode, llm, conversations, listed, *fresh_chat], **PRIVATE)
+    tab.select(bind(refresh, ctx), [persona, llm, conversation],
+               [persona, mode, llm, conversations, listed, *fresh_chat], **PRIVATE)
     persona.input(bind(pick_persona, ctx), persona, [mode, llm, *fresh_chat], **PRIVATE)
     mode.input(start_over, persona, fresh_chat, **PRIVATE)
     new.click(start_over, persona, fresh_chat, **PRIVATE)
     chatbot.clear(start_over, persona, fresh_chat, **PRIVATE)  # its bin icon: a fresh start, not a blank view
     output.change(reply_player, output, [video, audio], queue=False, show_progress="hidden", **PRIVATE)
     conversations.select(bind(resume, ctx), listed,
-                         [persona, mode, llm, conversation, chatbot, status, sources, video, audio], **PRIVATE)
+                         [persona, mode, llm, conversation, chatbot, status, sources, video, audio, hold], **PRIVATE)
+    hold.input(bind(hold_replies, ctx), [conversation, hold], status, show_progress="hidden", **PRIVATE)
 
     # Queued (a gr.Error from an unqueued event never reaches the page) but never kept waiting
     # behind someone's render: it only checks the message and echoes it.
@@ -152,7 +168,7 @@ def build(ctx: StudioContext, tab: gr.Tab, **wiring: Any) -> None:
                  [message, send, pending, chatbot], concurrency_limit=None, show_progress="hidden",
                  validator=quota(ctx, "chat", output_at=2), **PRIVATE)
     answering = sent.success(bind(answer, ctx, turn_outputs),
-                             [pending, persona, conversation, mode, llm, output, length, chatbot],
+                             [pending, persona, conversation, mode, llm, output, length, hold, chatbot],
                              list(turn_outputs.values()), show_progress_on=[video, audio],
                              validator=quota(ctx, "chat", output_at=5), **PRIVATE)
     # Gradio 6 runs ``.then`` only after success; a failed turn must give the box back too.
@@ -169,8 +185,9 @@ def build(ctx: StudioContext, tab: gr.Tab, **wiring: Any) -> None:
 
 # -- the settings and the conversation list ---------------------------------------------------------
 def new_conversation(ctx: StudioContext, persona_id: str | None) -> tuple:
-    """(conversation, chatbot, status, sources) for a fresh start with ``persona_id``."""
-    return None, gr.update(value=[], placeholder=view.greeting(_persona(ctx, persona_id))), "", ""
+    """(conversation, chatbot, status, sources, hold) for a fresh start with ``persona_id``."""
+    persona = _persona(ctx, persona_id)
+    return None, gr.update(value=[], placeholder=view.greeting(persona)), "", "", _holds(persona)
 
 
 @shown_errors
@@ -182,8 +199,9 @@ def pick_persona(ctx: StudioContext, persona_id: str | None) -> tuple:
 
 
 @shown_errors
-def refresh(ctx: StudioContext, persona_id: str | None, llm_name: str | None) -> tuple:
-    """On opening the tab: personas and LLM backends may have come or gone since the page loaded."""
+def refresh(ctx: StudioContext, persona_id: str | None, llm_name: str | None, conversation_id: str | None) -> tuple:
+    """On opening the tab: personas and LLM backends may have come or gone since the page loaded,
+    and the persona may hold its replies now (or no longer)."""
     choices = ctx.persona_choices()
     ids = [value for _, value in choices]
     backends = ctx.backend_choices("llm")
@@ -195,7 +213,7 @@ def refresh(ctx: StudioContext, persona_id: str | None, llm_name: str | None) ->
     if kept == persona_id:
         return (persona_update, gr.skip(), gr.update(choices=backends, value=llm_name if llm_name in names
                                                      else _default_llm(ctx, persona)),
-                rows, pairs, gr.skip(), gr.skip(), gr.skip(), gr.skip())
+                rows, pairs, gr.skip(), gr.skip(), gr.skip(), gr.skip(), _holds_now(ctx, persona, conversation_id))
     return (persona_update, gr.update(choices=view.mode_choices(persona), value=NO_MODE),
             gr.update(choices=backends, value=_default_llm(ctx, persona)), rows, pairs,
             *new_conversation(ctx, kept))
@@ -204,10 +222,10 @@ def refresh(ctx: StudioContext, persona_id: str | None, llm_name: str | None) ->
 @shown_errors
 def resume(ctx: StudioContext, pairs: list, event: gr.SelectData) -> tuple:
     """A clicked conversation back on screen: (persona, mode, llm, conversation, chatbot, status,
-    sources, video, audio)."""
+    sources, video, audio, hold)."""
     conversation_id = view.clicked(pairs, event.row_value, event.index)
     if conversation_id is None:
-        return (gr.skip(),) * 9
+        return (gr.skip(),) * 10
     record = ctx.chat.store.get(conversation_id)
     persona = ctx.personas.get(record.persona)  # deleted since? say so now, in the store's words
     turns = ctx.chat.history(conversation_id)
@@ -218,7 +236,17 @@ def resume(ctx: StudioContext, pairs: list, event: gr.SelectData) -> tuple:
             record.llm if record.llm in names else gr.skip(),
             conversation_id, gr.update(value=view.chat_messages(turns), placeholder=view.greeting(persona)),
             view.resumed_facts(record, turns), view.sources_markdown(view.latest_sources(turns)), latest_video,
-            latest_audio)
+            latest_audio, holds_replies(persona, record))
+
+
+@shown_errors
+def hold_replies(ctx: StudioContext, conversation_id: str | None, hold: bool) -> str:
+    """The checkbox ticked or cleared: the conversation on screen holds its next replies, or not
+    (none yet: the next message starts one that does)."""
+    if not conversation_id:
+        return view.hold_for_next(hold)
+    pipeline_review.set_hold(ctx.settings, conversation_id, bool(hold), owner=ctx.owner)
+    return view.hold_changed(hold)
 
 
 def end_turn(ctx: StudioContext) -> tuple:
@@ -244,11 +272,13 @@ def take_message(text: str, messages: list, _reply_as: str | None = None) -> tup
 
 @shown_errors
 def answer(ctx: StudioContext, question: str, persona_id: str, conversation_id: str | None, mode_name: str,
-           llm_name: str, output_kind: str, max_tokens: float, messages: list, progress=gr.Progress()):
+           llm_name: str, output_kind: str, max_tokens: float, hold: bool, messages: list, progress=gr.Progress()):
     """The reply as it is written, then its sources, video or audio; yields what changes, by name
     (chatbot, conversation, status, sources, video, audio, message). A failed turn reloads the
     chatbot from what the pipeline kept and puts an unanswered question back in the box."""
-    request = _chat_request(persona_id, question, conversation_id, mode_name, llm_name, output_kind, max_tokens)
+    persona = _persona(ctx, persona_id)
+    request = _chat_request(persona_id, question, conversation_id, mode_name, llm_name, output_kind, max_tokens,
+                            None if persona is not None and bool(hold) == _holds(persona) else bool(hold))
     show = progress_callback(progress)
     messages = list(messages)
     yield {"sources": ""}  # the previous reply's sources go with it
@@ -261,7 +291,7 @@ def answer(ctx: StudioContext, question: str, persona_id: str, conversation_id: 
                 show(event.fraction, event.message)
             else:
                 reply = event.reply
-                messages[-1] = {"role": "assistant", "content": reply.reply}
+                messages[-1] = {"role": "assistant", "content": view.reply_bubble(reply.reply, reply.review)}
                 yield {"chatbot": messages, "conversation": reply.conversation_id, "status": view.reply_facts(reply),
                        "sources": view.sources_markdown(reply.sources),
                        "video": reply.video if reply.video else gr.skip(),
@@ -278,8 +308,9 @@ def answer(ctx: StudioContext, question: str, persona_id: str, conversation_id: 
 # -- the programmatic endpoints (their parameter names are the API's) --------------------------------
 @shown_errors
 def chat(ctx: StudioContext, persona: str, message: str, conversation_id: str, mode: str, llm: str, output: str,
-         max_tokens: float | None, progress=gr.Progress()):
-    request = _chat_request(persona, message, conversation_id, mode, llm, output or "text", max_tokens)
+         max_tokens: float | None, hold: str | bool | None = None, progress=gr.Progress()):
+    request = _chat_request(persona, message, conversation_id, mode, llm, output or "text", max_tokens,
+                            pipeline_review.parse_hold(hold))
     show = progress_callback(progress)
     for event in ctx.chat.stream(request):
         if event.kind == "text":
@@ -305,14 +336,15 @@ def transcribe(ctx: StudioContext, audio: str | None, progress=gr.Progress()) ->
 
 
 def _chat_request(persona: str | None, message: str | None, conversation_id: str | None, mode: str | None,
-                  llm: str | None, output: str | None, max_tokens: float | None) -> ChatRequest:
+                  llm: str | None, output: str | None, max_tokens: float | None,
+                  hold: bool | None = None) -> ChatRequest:
     """Form or API values → the pipeline's request ("" means "not given": a new conversation, no
     mode, the persona's LLM). The pipeline checks everything else and says what is wrong."""
     mode = (mode or "").strip()
     return ChatRequest(persona=_text(persona), message=_text(message, strip=False),
                        conversation_id=_text(conversation_id) or None,
                        mode=None if mode in ("", NO_MODE) else mode, llm=_text(llm) or None,
-                       output=_text(output), max_tokens=_tokens(max_tokens))
+                       output=_text(output), max_tokens=_tokens(max_tokens), hold=hold)
 
 
 def _text(value, *, strip: bool = True) -> str:
@@ -344,6 +376,21 @@ def _persona(ctx: StudioContext, persona_id: str | None) -> Persona | None:
         return ctx.personas.get(persona_id)
     except StudioError:
         return None  # gone since the list was made; the next message says so in the pipeline's words
+
+
+def _holds(persona: Persona | None) -> bool:
+    """Whether a new conversation with ``persona`` holds its replies (its persona's setting)."""
+    return bool(persona and persona.review.hold_replies)
+
+
+def _holds_now(ctx: StudioContext, persona: Persona | None, conversation_id: str | None) -> bool:
+    """Whether the conversation on screen holds its replies (none: whether a new one would)."""
+    if conversation_id and persona is not None:
+        try:
+            return holds_replies(persona, ctx.chat.store.get(conversation_id))
+        except StudioError:
+            pass  # deleted since: the next message says so
+    return _holds(persona)
 
 
 def _default_llm(ctx: StudioContext, persona: Persona | None) -> str:

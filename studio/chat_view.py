@@ -20,6 +20,8 @@ from pipeline.speech.wav import read_wav
 NO_MODE = "(none)"  # mode names are slugs, so this can never be one
 THINKING = "…"  # the assistant's bubble until the first tokens arrive
 QUOTE_CHARS = 160  # of a source's passage, under the reply
+HELD = "⏸️ **Held for review** — not delivered until you approve it (Personas tab › Review)."
+REJECTED = "⛔ **Rejected in review** ({reason}) — never delivered."
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~&$])")  # what a document's words must not turn into
 
 
@@ -38,14 +40,30 @@ def greeting(persona: Persona | None) -> str:
 
 
 def chat_messages(turns: list[Turn]) -> list[dict]:
-    """The turns as chatbot messages; a question that failed shows why it got no answer."""
+    """The turns as chatbot messages; a question that failed shows why it got no answer, and a reply
+    held for review (or rejected in it) is marked as not delivered."""
     messages = []
     for turn in turns:
-        messages.append({"role": turn.role, "content": turn.content})
+        messages.append({"role": turn.role, "content": reply_bubble(turn.content, turn.review, turn.review_reason)})
         if turn.error:
             what = "No answer" if turn.role == "user" else "Reply kept, but"
             messages.append({"role": "assistant", "content": f"⚠️ _{what}: {turn.error}_"})
     return messages
+
+
+def reply_bubble(text: str, review: str | None, reason: str | None = None) -> str:
+    """What the chatbot shows for a turn: its text, under a mark when it waits for review or was
+    rejected in it (an approved reply reads like any other)."""
+    if review == "pending":
+        return f"{HELD}\n\n{quoted(text)}"
+    if review == "rejected":
+        return f"{REJECTED.format(reason=reason or 'no reason given')}\n\n{quoted(text)}"
+    return text
+
+
+def quoted(text: str) -> str:
+    """``text`` as a Markdown block quote."""
+    return "\n".join(f"> {line}" if line.strip() else ">" for line in text.splitlines() or [""])
 
 
 def audio_value(path: str) -> tuple[int, np.ndarray]:
@@ -98,6 +116,17 @@ def short_quote(text: str, limit: int = QUOTE_CHARS) -> str:
 def plain(text: str) -> str:
     """Text from a document as Markdown that shows it as written: no links, emphasis or HTML."""
     return _MARKDOWN.sub(r"\\\1", text)
+
+
+def hold_changed(hold: bool) -> str:
+    return ("This conversation now holds its replies for your review: approve them in the Personas tab's Review "
+            "section." if hold else "This conversation's replies are now delivered as they come (replies held "
+            "earlier still wait in the Review section).")
+
+
+def hold_for_next(hold: bool) -> str:
+    return ("The next conversation holds its replies for your review." if hold
+            else "The next conversation delivers its replies as they come.")
 
 
 def resumed_facts(conversation: Conversation, turns: list[Turn]) -> str:

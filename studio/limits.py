@@ -18,7 +18,9 @@ validator runs through ``StudioBlocks.process_api`` like any event):
 * ``knowledge`` (adding documents to a persona's knowledge: each file read, cut into passages and
   embedded — work like a render, on the same machine): the wait limit;
 * ``style`` (learning a style from samples of the creator's writing: each file read, every sample
-  measured and embedded — the same kind of work): the wait limit.
+  measured and embedded — the same kind of work): the wait limit;
+* ``review`` (approving a held reply, which speaks or renders it as its turn asked): the wait
+  limit, and the render quotas when the reply is to be a video (the turn id at ``output_at``).
 
 A studio without users checks nothing.
 """
@@ -30,14 +32,16 @@ from typing import Any, Callable
 import gradio as gr
 
 from pipeline.quotas import QuotaExceeded, check_chat, check_render, check_waiting
+from pipeline.review import requested_output
 
 from .common import StudioContext
 
-KINDS = ("render", "chat", "check", "knowledge", "style")
+KINDS = ("render", "chat", "check", "knowledge", "style", "review")
 
 
 def quota(ctx: StudioContext, kind: str, *, output_at: int | None = None) -> Callable[..., Any]:
-    """The validator for an event of ``kind``; ``output_at``: where a chat event's reply kind is."""
+    """The validator for an event of ``kind``; ``output_at``: where a chat event's reply kind is (an
+    approval's turn id)."""
     if kind not in KINDS:
         raise ValueError(f"unknown quota kind {kind!r}")
 
@@ -59,7 +63,9 @@ def _check(ctx: StudioContext, kind: str, output: Any) -> None:
     store = ctx.runner.store
     if kind == "chat":
         check_chat(store, limits)
-    if kind == "render" or (kind == "chat" and output == "video"):
+    if kind == "review":
+        output = requested_output(ctx.settings, output, owner=ctx.owner) if isinstance(output, str) else None
+    if kind == "render" or (kind in ("chat", "review") and output == "video"):
         check_render(store, limits)
 
 

@@ -41,7 +41,8 @@ others, handed back to this tab by its ``build``, so a learned proposal is an un
 The Knowledge section under the editor (documents the saved persona draws on) is its own module,
 ``knowledge_section``, given the ``loaded`` state: it has its own handlers and its own endpoints.
 So is the Reports section under it (replies reported in the Chat tab, turned into knowledge notes
-or dismissed): ``reports_section``.
+or dismissed): ``reports_section``; and the Review section under that (replies held for the
+creator's review, approved as written or edited, or rejected): ``review_section``.
 
 None of this module's events is part of the programmatic API: all are ``api_visibility="private"``.
 """
@@ -73,7 +74,7 @@ from pipeline.face.check import check_face
 from pipeline.knowledge import Knowledge
 from pipeline.speech.samples import voice_choices, voice_sample_audio
 
-from . import knowledge_section, reports_section, style_section
+from . import knowledge_section, reports_section, review_section, style_section
 from . import personas_view as view
 from .common import StudioContext, bind, progress_callback, shown_errors
 from .limits import quota
@@ -243,6 +244,9 @@ def build(ctx: StudioContext, tab: gr.Tab, **wiring: Any) -> None:
 
             # -- Reports: laid out, wired and handled in studio/reports_section.py -------------------
             reports_section.build(ctx, tab, loaded=loaded)
+
+            # -- Review: laid out, wired and handled in studio/review_section.py ---------------------
+            review_section.build(ctx, tab, loaded=loaded)
 
     ui: dict[str, Any] = {
         **field, "loaded": loaded, "portrait_from": portrait_from, "upload": upload, "snapshot": snapshot,

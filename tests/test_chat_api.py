@@ -36,12 +36,12 @@ def path_of(value) -> str:
 def test_the_api_lists_chat_and_transcribe_with_named_parameters(studio_client):
     endpoints = studio_client.view_api(return_format="dict", print_info=False)["named_endpoints"]
     assert [p["parameter_name"] for p in endpoints["/chat"]["parameters"]] == [
-        "persona", "message", "conversation_id", "mode", "llm", "output", "max_tokens"]
+        "persona", "message", "conversation_id", "mode", "llm", "output", "max_tokens", "hold"]
     assert [r["label"] for r in endpoints["/chat"]["returns"]] == ["reply", "conversation_id", "video", "audio",
                                                                    "details"]
     assert [p["parameter_name"] for p in endpoints["/transcribe"]["parameters"]] == ["audio"]
     helpers = {"refresh", "pick_persona", "new_conversation", "resume", "take_message", "answer", "reply_player",
-               "end_turn"}
+               "end_turn", "hold_replies"}
     assert not helpers & {name.strip("/") for name in endpoints}  # the tab's own events stay private
 
 

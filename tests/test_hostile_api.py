@@ -42,8 +42,8 @@ def render(portrait="portrait", script="Hello there.", audio=None, persona="", e
     return data
 
 
-def chat(message="Hello", persona="jenniel", max_tokens=50, conversation=""):
-    return lambda files: [persona, message, conversation, "", "fake", "text", max_tokens]
+def chat(message="Hello", persona="jenniel", max_tokens=50, conversation="", hold=""):
+    return lambda files: [persona, message, conversation, "", "fake", "text", max_tokens, hold]
 
 
 ROWS = [
@@ -85,8 +85,9 @@ ROWS = [
         "a reply of up to 1,000,000,000 tokens is longer than a chat reply may be"),
     Row("chat: reply length that is a word", "chat", chat(max_tokens="long"),
         "the reply length must be a whole number of tokens, got 'long'"),
-    Row("chat: message that is not text", "chat", lambda files: ["jenniel", {"a": 1}, "", "", "fake", "text", 50],
+    Row("chat: message that is not text", "chat", lambda files: ["jenniel", {"a": 1}, "", "", "fake", "text", 50, ""],
         "expected text, got {'a': 1}"),
+    Row("chat: hold that is a word", "chat", chat(hold="perhaps"), "hold must be true"),
     Row("chat: empty message", "chat", chat(message="  "), "type a message for the persona to answer"),
     Row("chat: unknown persona", "chat", chat(persona="nobody"), "no persona 'nobody'"),
     Row("chat: unknown conversation", "chat", chat(conversation="c-nope"), "no conversation with id 'c-nope'"),

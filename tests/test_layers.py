@@ -85,7 +85,7 @@ def test_no_import_cycles():
 
 HANDLERS = {
     "studio.chat_tab": {"new_conversation", "pick_persona", "refresh", "resume", "end_turn", "reply_player",
-                        "take_message", "answer", "chat", "transcribe"},
+                        "take_message", "answer", "chat", "transcribe", "hold_replies"},
     "studio.personas_tab": {"go_to", "open_target", "keep_editing", "mark", "take_portrait", "hear",
                             "show_model_hint", "save", "duplicate", "ask_delete", "confirm_delete", "cancel_delete",
                             "check", "refresh"},
@@ -95,6 +95,8 @@ HANDLERS = {
     "studio.style_section": {"learn_from_files", "clear_style", "learn_style"},
     "studio.reports_section": {"report_latest", "show_reports", "pick_report", "note_report", "dismiss_report",
                                "report_reply", "list_reports", "report_note", "report_dismiss"},
+    "studio.review_section": {"show_review", "pick_reply", "approve_reply", "approve_edited", "reject_reply",
+                              "review_list", "review_approve", "review_reject", "review_hold"},
     "studio.lab_tab": {"preview_quietly", "preview_portrait", "use_persona", "describe_recording", "suggest",
                        "apply_suggestion", "render", "render_from_lab", "render_on_release", "backend_chosen",
                        "refresh", "values_for_job", "option_panels", "option_field"},
