@@ -20,8 +20,8 @@ from pipeline.speech.wav import read_wav
 NO_MODE = "(none)"  # mode names are slugs, so this can never be one
 THINKING = "…"  # the assistant's bubble until the first tokens arrive
 QUOTE_CHARS = 160  # of a source's passage, under the reply
-HELD = "⏸️ **Held for review** — not delivered until you approve it (Personas tab › Review)."
-REJECTED = "⛔ **Rejected in review** ({reason}) — never delivered."
+HELD = "**Held for review** — not delivered until you approve it (Personas tab › Review)."
+REJECTED = "**Rejected in review** ({reason}) — never delivered."
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~&$])")  # what a document's words must not turn into
 
 

@@ -74,7 +74,7 @@ def nothing_shown(status: str | None) -> str:
 
 def approved(held: HeldReply) -> str:
     edit = " with your edit" if held.original is not None else " as written"
-    return f"✓ Approved `{held.turn_id}`{edit}" + (_delivered(held) or ": delivered as text.")
+    return f"Approved `{held.turn_id}`{edit}" + (_delivered(held) or ": delivered as text.")
 
 
 def rejected(held: HeldReply) -> str:
