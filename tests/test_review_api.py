@@ -146,3 +146,29 @@ def test_each_users_queue_is_theirs_alone(settings, fake):
         assert alice.predict(turn_id, "No.", api_name="/review_reject")["review"] == "rejected"
     finally:
         app.close()
+
+
+def test_approving_a_video_reply_counts_as_a_render_for_the_quota(settings, fake, monkeypatch):
+    from gradio_client.exceptions import ValidationError
+
+    from pipeline import review
+    from pipeline.db import JobStore
+    from pipeline.settings import resolve
+
+    monkeypatch.setenv("AVATAR_STUDIO_RENDERS_PER_HOUR", "1")
+    settings = resolve(dotenv=False)
+    app = serve_with_users(settings)
+    try:
+        alice = _client(app, "alice")
+        holding(settings, owner="alice")
+        fake.enqueue(WRONG, "Spoken.")
+        *_, video = chat(alice, QUESTION, output="video")
+        *_, audio = chat(alice, "Say it?", output="audio")
+        JobStore(settings.db_path).for_owner("alice").create()  # a render started this hour: the one allowed
+        with pytest.raises(ValidationError, match="You have started 1 render in the last hour"):
+            alice.predict(video["turn_id"], "", api_name="/review_approve")
+        assert review.held_reply(settings, video["turn_id"], owner="alice").review == "pending"
+        approved, _, spoken = alice.predict(audio["turn_id"], "", api_name="/review_approve")  # no render: allowed
+        assert approved["review"] == "approved" and spoken
+    finally:
+        app.close()
