@@ -96,6 +96,10 @@ def source_lines(sources: list[dict]) -> list[str]:
             f"{source_label(source['source'], source['locator'])}" for number, source in enumerate(sources, 1)]
 
 
+REVIEW_MARKS = {"pending": "  [held for review]", "rejected": "  [rejected in review: {reason}]",
+                "approved": "  [approved{edited}]"}
+
+
 def cmd_conversations(args) -> int:
     chat = Chat(resolve())
     if args.conversation_id:
@@ -109,6 +113,8 @@ def cmd_conversations(args) -> int:
             who = "you" if turn.role == "user" else conversation.persona
             extra = f"  [error: {turn.error}]" if turn.error else ""
             extra += f"  [video job {turn.job_id}]" if turn.job_id else ""
+            extra += REVIEW_MARKS.get(turn.review, "").format(reason=turn.review_reason,
+                                                              edited=" with your edit" if turn.original else "")
             print(f"{who}: {turn.content}{extra}")
             for line in source_lines(turn.sources):
                 print(f"  {line}")

@@ -338,6 +338,10 @@ def test_the_cli_holds_lists_approves_and_rejects(settings, fake, studio_home):
         second.turn_id, first.turn_id]
     assert run("review", "list", "--status", "pending").stdout.strip() == "no replies pending review"
     assert run("review", "approve", "t-nope").returncode == 2
+    shown = run("conversations", first.conversation_id).stdout
+    assert f"jenniel: {RIGHT}  [approved with your edit]" in shown
+    assert "jenniel: Second answer.  [rejected in review: Off topic.]" in run("conversations",
+                                                                          second.conversation_id).stdout
     analytics = run("analytics", "--persona", "jenniel")
     assert "held for review: 2 — 0 pending, 0 approved as written, 1 approved with edits, 1 rejected" in \
         analytics.stdout
