@@ -385,7 +385,7 @@ class Chat:
         if held:
             reply.review = "pending"
             reply.notes.append(HELD_NOTE.format(turn_id=turn.id))
-            progress(1.0, "held for review")
+            progress(1.0, "done")
             return reply
         self.deliver(persona, turn, reply, request.output, controller=request.controller, progress=progress)
         progress(1.0, "done")
