@@ -172,3 +172,19 @@ def test_approving_a_video_reply_counts_as_a_render_for_the_quota(settings, fake
         assert approved["review"] == "approved" and spoken
     finally:
         app.close()
+
+
+def test_the_chat_tabs_checkbox_changes_the_conversation_on_screen(settings, fake):
+    from pipeline.chat import Chat, ChatRequest
+    from studio import chat_tab
+    from studio.common import StudioContext
+
+    ctx = StudioContext(settings)
+    fake.enqueue("Delivered.", "Held.")
+    first = Chat(settings).ask(ChatRequest(persona="jenniel", message="Hi", llm="fake"))
+    assert first.review is None
+    assert "now holds its replies" in chat_tab.hold_replies(ctx, first.conversation_id, True)
+    second = Chat(settings).ask(ChatRequest(persona="jenniel", message="Again?", llm="fake",
+                                            conversation_id=first.conversation_id))
+    assert second.review == "pending"
+    assert "The next conversation holds" in chat_tab.hold_replies(ctx, None, True)
