@@ -27,7 +27,9 @@ the job "interrupted" with what was said, recorded on a thread of its own within
 keeps what was. The model's turn finishes in the background and is recorded as usual.
 
 A renderer that does not stream (``Capabilities.streams`` false) answers with the whole reply
-rendered at once, as the chat's ``output="video"`` does, after a "note" saying why.
+rendered at once, as the chat's ``output="video"`` does, after a "note" saying why. A conversation
+that holds its replies for review (``chat.holds_replies``) is not spoken at all: the reply is
+written and held as a video reply, and approving it renders it (``pipeline.review``).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .chat import Chat, ChatReply, ChatRequest
+from .chat import HELD_NOTE, Chat, ChatReply, ChatRequest, holds_replies
 from .controls import Controls
 from .db import now
 from .errors import BadInput, StudioError
@@ -83,11 +85,15 @@ def converse(chat: Chat, request: ChatRequest, *, stop: threading.Event | None =
     defaults = chat.personas.render_defaults(persona)
     if defaults.portrait is None:
         raise BadInput(f"persona {persona.id} has no portrait to animate — add one in the Personas tab")
+    if _held(chat, persona, request):
+        note = HELD_NOTE.split(":")[0]
+        yield from _whole_reply(chat, request, started, note=f"{note}: this reply is not spoken live")
+        return
     renderer = renderers.create(settings.renderer, settings)
     capabilities = renderer.capabilities(settings)
     if not capabilities.streams:
-        yield from _whole_reply(chat, request, capabilities.whole_reply_only, renderer.label or renderer.name,
-                                started)
+        yield from _whole_reply(chat, request, started, note=f"{renderer.label or renderer.name} does not stream "
+                                f"({capabilities.whole_reply_only}); the reply is rendered whole, then shown")
         return
     controls = Controls().merge({**defaults.controls, **({"emotion": defaults.emotion} if defaults.emotion else {})})
     voice = get_voice(defaults.voice, settings)
@@ -176,9 +182,18 @@ def _keep(chat: Chat, take: LiveTake, job_id: str, status: str, message: str | N
     return video
 
 
-def _whole_reply(chat: Chat, request: ChatRequest, reason: str, label: str, started: float) -> Iterator[LiveEvent]:
-    yield LiveEvent("note", time.perf_counter() - started,
-                    note=f"{label} does not stream ({reason}); the reply is rendered whole, then shown")
+def _held(chat: Chat, persona, request: ChatRequest) -> bool:
+    """Whether this turn's reply will be held for review (the chat decides the same way)."""
+    if request.hold is not None:
+        return request.hold
+    if request.conversation_id:
+        return holds_replies(persona, chat.store.get(request.conversation_id))
+    return persona.review.hold_replies
+
+
+def _whole_reply(chat: Chat, request: ChatRequest, started: float, *, note: str) -> Iterator[LiveEvent]:
+    """The turn as the chat answers a video reply (rendered whole, or held), after ``note``."""
+    yield LiveEvent("note", time.perf_counter() - started, note=note)
     reply = None
     for event in chat.stream(replace(request, output="video")):
         if event.kind == "text":

@@ -163,3 +163,15 @@ def test_a_viewer_who_leaves_mid_reply_leaves_the_job_with_what_was_said(chat):
     job = chat.jobs.get(job_id)
     assert job.status == "interrupted" and job.error == "the viewer left after 1 spoken sentences"
     assert job.text == first.segment.text and probe(job.video_path).duration_s > 1.0
+
+
+def test_a_held_reply_is_not_spoken_live(chat):
+    fake = fake_llm.install().enqueue("Profit logic comes first. Then share.")
+    events = list(converse(chat, ask(chat, "fake", hold=True)))
+    assert events[0].kind == "note" and events[0].note.startswith("held for your review")
+    assert "segment" not in [event.kind for event in events]
+    reply = events[-1].reply
+    assert reply.review == "pending" and reply.video is None and reply.job_id is None and len(fake.history) == 1
+    assert chat.jobs.list(limit=5) == []  # nothing rendered, live or whole
+    turn = chat.history(reply.conversation_id)[-1]
+    assert turn.review == "pending" and turn.requested_output["output"] == "video"
