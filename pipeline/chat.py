@@ -63,6 +63,7 @@ from typing import Any
 from .db import ConversationStore, JobStore, Turn, cache_key
 from .errors import BackendUnavailable, BadInput, StudioError
 from .knowledge import Hit, Knowledge, fuse
+from .knowledge.relevance import content_words
 from .llm import get_llm
 from .llm.base import Completion, LLMBackend
 from .settings import Settings
@@ -195,8 +196,11 @@ def find_passages(knowledge: Knowledge, persona: str, message: str, previous: st
                   k: int = KNOWLEDGE_PASSAGES) -> list[Hit]:
     """The ``k`` passages that best answer ``message``, best first: its own ranking fused by
     reciprocal rank with the ranking for ``previous`` question and ``message`` together, so a
-    follow-up keeps its subject while a new question still finds its own answer first."""
-    queries = [message] + ([f"{previous}\n{message}"] if previous else [])
+    follow-up keeps its subject while a new question still finds its own answer first. A message
+    without a content word ("thanks!", "ok") follows up on nothing, and the search's relevance
+    floor (``pipeline.knowledge.relevance``) leaves it no passages unless one means what it says."""
+    follows_up = previous and content_words(message)
+    queries = [message] + ([f"{previous}\n{message}"] if follows_up else [])
     rankings = [knowledge.search(persona, query, k) for query in queries]
     found: dict[tuple[str, str, str], Hit] = {}
     for ranking in rankings:

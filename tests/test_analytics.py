@@ -49,7 +49,7 @@ def test_questions_topics_grounding_reports_and_latency_are_counted(settings, fa
     today = dt.datetime.now(dt.timezone.utc).date().isoformat()
     assert (found.questions, found.replies) == (5, 5)
     assert len(found.questions_per_day) == 7 and found.questions_per_day[today] == 5
-    assert found.grounded_replies == 5 and found.grounding_rate == 1.0
+    assert found.grounded_replies == 3 and found.grounding_rate == 0.6, "expenses are not in a handbook of holidays"
     assert found.reports == 1 and found.report_rate == 0.2 and found.report_outcomes == {"open": 1}
     assert found.latency_s["p50"] is not None and found.latency_s["p95"] >= found.latency_s["p50"]
     sizes = sorted(topic.questions for topic in found.topics)

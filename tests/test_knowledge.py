@@ -110,7 +110,7 @@ def test_a_source_name_is_never_a_path(knowledge, handbook, name):
 
 
 def test_query_words_cannot_smuggle_fts5_syntax():
-    assert match_expression('holiday" OR scope:* NEAR(a b) -x') == '"holiday" OR "or" OR "scope" OR "near" OR "a" OR "b" OR "x"'
+    assert match_expression('holiday" OR scope:* NEAR(a b) -x') == '"holiday" OR "scope" OR "near" OR "b" OR "x"'
     assert match_expression("  ?! ") is None
 
 
@@ -139,7 +139,8 @@ def test_the_cli_adds_lists_searches_and_removes(handbook, tmp_path, studio_home
     assert [(source["name"], source["kind"]) for source in listed] == [("handbook.md", "Markdown")]
     found = run("search", "--persona", "jenniel", "lost badge", "--k", "2", "--json")
     hits = json.loads(found.stdout)
-    assert len(hits) == 2 and set(hits[0]) == {"source", "locator", "text", "score"}
+    assert len(hits) == 1, "the one passage about a badge; the others are below the relevance floor"
+    assert set(hits[0]) == {"source", "locator", "text", "score"}
     assert "badge" in hits[0]["text"] and hits[0]["locator"] == "Staff handbook › Security"
     assert run("remove", "--persona", "jenniel", "../handbook.md").returncode == 2
     assert run("remove", "--persona", "jenniel", "handbook.md").returncode == 0
@@ -172,7 +173,10 @@ def test_retrieval_finds_the_right_document_for_most_questions(knowledge, tmp_pa
     assert all(item.ok for item in added)
     recall = {mode: recall_at(knowledge, "adam", mode) for mode in ("hybrid", "bm25", "vector")}
     print(f"recall@5 on {len(QUESTIONS['questions'])} questions: {recall}")
-    assert recall["hybrid"] >= 0.8, recall
+    assert recall["hybrid"] >= 0.95, recall  # with the relevance floor (pipeline.knowledge.relevance)
+    for small_talk in ("hi", "hi!", "hello", "thanks!", "thank you", "how are you?", "ok", "okay", "what's up?",
+                       "who are you?", "good morning", "yes", "no", "bye"):
+        assert knowledge.search("adam", small_talk, 5) == [], small_talk
 
 
 def test_a_database_made_again_at_the_same_path_gets_its_vector_table_again(settings, handbook):

@@ -7,10 +7,12 @@
   and stores the lot in one transaction (``pipeline/db/knowledge.py``). A file already known by
   that name is replaced; a file that cannot be read leaves nothing behind, and the others still go
   in. Each file's outcome comes back, in order.
-- ``search(persona, query, k)`` ranks the persona's passages twice — BM25 over their words (SQLite
-  FTS5) and cosine similarity of their vectors (sqlite-vec) — and fuses the two rankings by
-  reciprocal rank (``RRF_K``): a passage both find near the top wins over one only a single
-  ranking likes. ``mode="bm25"`` or ``"vector"`` gives one ranking alone (the benchmark compares).
+- ``search(persona, query, k)`` ranks the persona's passages twice — BM25 over the question's
+  content words (SQLite FTS5) and cosine similarity of their vectors (sqlite-vec) — and fuses the
+  two rankings by reciprocal rank (``RRF_K``): a passage both find near the top wins over one only
+  a single ranking likes. Only passages above the relevance floor are kept (``relevance``: a
+  content word matched, or a vector at least ``VECTOR_FLOOR`` close), so "hi!" finds nothing.
+  ``mode="bm25"`` or ``"vector"`` gives one ranking alone, unfloored (the benchmark compares).
 - ``sources(persona)`` lists what it was given; ``remove(persona, name)`` forgets one.
 
 A source's name is the file's own name; it may not hold a path (``/``, ``\\``, ``..``), so a name
@@ -32,13 +34,13 @@ from ..settings import Settings
 from .chunk import chunk_document
 from .convert import DEFAULT_MAX_BYTES, convert
 from .embed import embed
+from .relevance import VECTOR_FLOOR, content_words
 
 RRF_K = 60  # reciprocal-rank fusion's constant: 1 / (RRF_K + rank) per ranking
 CANDIDATES = 50  # passages each ranking contributes to the fusion
 MAX_QUERY_WORDS = 32
 MAX_NAME = 200
 MODES = ("hybrid", "bm25", "vector")
-_WORD = re.compile(r"\w+", re.UNICODE)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 Progress = Callable[[float, str], None]
@@ -91,8 +93,9 @@ def check_source_name(name: str) -> str:
 
 
 def match_expression(query: str) -> str | None:
-    """An FTS5 expression finding any of the query's words (each quoted: no FTS5 syntax gets through)."""
-    words = list(dict.fromkeys(word.lower() for word in _WORD.findall(query or "")))[:MAX_QUERY_WORDS]
+    """An FTS5 expression finding any of the query's content words (``relevance.content_words``;
+    each quoted: no FTS5 syntax gets through)."""
+    words = content_words(query)[:MAX_QUERY_WORDS]
     return " OR ".join(f'"{word}"' for word in words) or None
 
 
@@ -162,18 +165,20 @@ class Knowledge:
         if not str(query or "").strip():
             raise BadInput("type a question to search for")
         persona = self._persona(persona)
-        rankings = []
+        by_words, by_vector = [], []
         if mode in ("hybrid", "bm25") and (expression := match_expression(query)):
-            rankings.append(self.store.by_words(persona, expression, CANDIDATES))
+            by_words = self.store.by_words(persona, expression, CANDIDATES)
         if mode in ("hybrid", "vector"):
             [vector] = embed(self.settings.cache, [query])
             if vector.any():
-                rankings.append(self.store.by_vector(persona, vector, CANDIDATES))
+                by_vector = self.store.by_vector(persona, vector, CANDIDATES)
         if mode == "hybrid":
-            fused = fuse([[chunk_id for chunk_id, _ in ranking] for ranking in rankings])
-            ranked = sorted(fused, key=lambda item: (-item[1], item[0]))
+            relevant = {chunk_id for chunk_id, _ in by_words} | {
+                chunk_id for chunk_id, similarity in by_vector if similarity >= VECTOR_FLOOR}
+            fused = fuse([[chunk_id for chunk_id, _ in ranking] for ranking in (by_words, by_vector)])
+            ranked = sorted((item for item in fused if item[0] in relevant), key=lambda item: (-item[1], item[0]))
         else:
-            ranked = rankings[0] if rankings else []
+            ranked = by_words or by_vector
         best = ranked[:k]
         found = self.store.chunks([chunk_id for chunk_id, _ in best])
         return [Hit(found[chunk_id].source, found[chunk_id].locator, found[chunk_id].text, score)
