@@ -10,7 +10,9 @@ standard-library modules, rendered on this machine. Three measures, on a fresh d
 * **query latency** — hybrid ``search`` (BM25 + vectors, fused) of the question set's questions,
   warm (after one round), k = 5: p50 and p95 in milliseconds, at each corpus size.
 * **quality** — recall@5 on ``tests/data/stdlib_questions.json`` (36 questions, each answered in
-  one module's document) for hybrid, BM25 only and vectors only.
+  one module's document) for hybrid, BM25 only and vectors only; and small talk ("hi", "thanks!",
+  …): how many of ``SMALL_TALK`` still got passages (the relevance floor should leave none) and
+  how close the closest came (``pipeline.knowledge.relevance.VECTOR_FLOOR`` must stay above it).
 
     .venv/bin/python bench/knowledge.py [--sizes 1 20] [--pdf-pages 40] [--json]
 """
@@ -35,6 +37,8 @@ sys.path.insert(0, str(ROOT))
 
 PAGE_CHARS = 3000
 QUESTIONS = json.loads((ROOT / "tests" / "data" / "stdlib_questions.json").read_text())
+SMALL_TALK = ["hi", "hi!", "hello", "hey there", "thanks!", "thank you", "how are you?", "ok", "okay", "good morning",
+              "bye", "yes", "no", "cool", "great, thanks", "who are you?", "what's up?", "lol", "nice", "sure"]
 
 
 def module_docs() -> dict[str, str]:
@@ -121,6 +125,15 @@ def recall(knowledge) -> dict:
     return found
 
 
+def small_talk(knowledge) -> dict:
+    from pipeline.knowledge.embed import embed
+
+    given = [text for text in SMALL_TALK if knowledge.search("adam", text, 5)]
+    closest = max(knowledge.store.by_vector("adam", vector, 1)[0][1]
+                  for vector in embed(knowledge.settings.cache, SMALL_TALK) if vector.any())
+    return {"messages": len(SMALL_TALK), "given_passages": given, "closest_similarity": round(closest, 3)}
+
+
 def pdf_ingest(folder: Path, text: str, pages: int) -> dict:
     from fpdf import FPDF
 
@@ -162,6 +175,7 @@ def main() -> int:
             result.update(latency(knowledge))
             if size == args.sizes[0]:
                 report["recall_at_5"] = recall(knowledge)
+                report["small_talk"] = small_talk(knowledge)
             report["corpora"].append(result)
         report["pdf"] = pdf_ingest(scratch, "\n".join(docs.values()), args.pdf_pages)
     if args.json:
@@ -175,6 +189,10 @@ def main() -> int:
     pdf = report["pdf"]
     print(f"PDF: {pdf['pages']} pages in {pdf['seconds']} s ({pdf['pages_per_s']} pages/s), {pdf['passages']} passages")
     print("recall@5:", ", ".join(f"{mode} {value}" for mode, value in report["recall_at_5"].items()))
+    talk = report["small_talk"]
+    print(f"small talk: {len(talk['given_passages'])} of {talk['messages']} got passages"
+          f"{' (' + ', '.join(talk['given_passages']) + ')' if talk['given_passages'] else ''}; "
+          f"closest vector similarity {talk['closest_similarity']}")
     return 0
 
 
