@@ -12,8 +12,8 @@ environment variable                        default  what it limits
                                                      video replies count)
 ``AVATAR_STUDIO_CHAT_TURNS_PER_MINUTE``     12       messages a user sends in any 60 seconds
 ``AVATAR_STUDIO_VIDEO_SECONDS_PER_DAY``     1800     seconds of video a user makes per UTC day
-``AVATAR_STUDIO_QUEUED_PER_USER``           2        a user's renders and chat turns waiting or
-                                                     running at once
+``AVATAR_STUDIO_QUEUED_PER_USER``           2        a user's renders, chat turns, persona checks
+                                                     and document uploads waiting or running at once
 ``AVATAR_STUDIO_QUEUE_SIZE``                64       events waiting in the whole studio's queue
 ==========================================  =======  =============================================
 
@@ -42,6 +42,8 @@ ENVIRONMENT = {
     "queue_size": "AVATAR_STUDIO_QUEUE_SIZE",
 }
 LARGEST = 1_000_000
+STOPPED = {"render": "Your render did not start", "chat": "Your message was not sent",
+           "check": "Your persona check did not start", "knowledge": "Your document upload did not start"}
 
 
 class QuotaExceeded(BadInput):
@@ -110,12 +112,15 @@ def check_chat(store: JobStore, limits: Limits, *, now: dt.datetime | None = Non
                             f"allows per user; try again in {_span(wait)}.", _seconds(wait))
 
 
-def check_waiting(waiting: int, limits: Limits) -> None:
-    """``QuotaExceeded`` when a user already has ``waiting`` renders or chat turns queued or running."""
+def check_waiting(waiting: int, limits: Limits, *, asked: str = "render") -> None:
+    """``QuotaExceeded`` when a user already has ``waiting`` renders, chat turns, persona checks or
+    document uploads queued or running; the message says what it stopped: ``asked``, one of
+    ``STOPPED``'s kinds."""
     if limits.queued_per_user and waiting >= limits.queued_per_user:
-        what = "one render or chat turn" if waiting == 1 else f"{waiting} renders or chat turns"
-        raise QuotaExceeded(f"You already have {what} waiting or running, the most this studio allows per user; "
-                            "try again when one has finished.")
+        what = ("one render, chat turn, persona check or document upload" if waiting == 1 else
+                f"{waiting} renders, chat turns, persona checks or document uploads")
+        raise QuotaExceeded(f"{STOPPED[asked]}: you already have {what} waiting or running, the most this studio "
+                            f"allows per user; try again when {'it' if waiting == 1 else 'one'} has finished.")
 
 
 def _count(number: int, thing: str) -> str:

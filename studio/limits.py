@@ -10,8 +10,9 @@ browser shows the message under the event's first input (the portrait, the messa
 In a studio with users, ``quota`` checks, for the event's owner (the guard has set it: the
 validator runs through ``StudioBlocks.process_api`` like any event):
 
-* ``render``: no more renders and chat turns waiting or running than ``queued_per_user``, and the
-  render quotas of ``pipeline.quotas.check_render`` (per hour, video seconds per day);
+* ``render``: no more renders, chat turns, persona checks and document uploads waiting or running
+  than ``queued_per_user`` (the wait limit: its message names what it stopped), and the render
+  quotas of ``pipeline.quotas.check_render`` (per hour, video seconds per day);
 * ``chat``: the same wait limit, the chat quota, and the render quotas too when the reply is to be
   a video (the value at ``output_at`` among the event's inputs);
 * ``check`` (the persona check: one LLM call per sample question): the wait limit;
@@ -59,7 +60,7 @@ def quota(ctx: StudioContext, kind: str, *, output_at: int | None = None) -> Cal
 
 def _check(ctx: StudioContext, kind: str, output: Any) -> None:
     limits = ctx.settings.limits
-    check_waiting(ctx.waiting(), limits)
+    check_waiting(ctx.waiting(), limits, asked=kind)
     store = ctx.runner.store
     if kind == "chat":
         check_chat(store, limits)

@@ -180,7 +180,8 @@ def test_adding_documents_counts_as_waiting_work(settings, monkeypatch, document
     try:
         alice = _client(app, "alice")
         running = slow_chat_waiting(app, alice, "alice")
-        with pytest.raises(ValidationError, match="You already have one render or chat turn waiting or running"):
+        with pytest.raises(ValidationError, match="Your document upload did not start: you already have one render, "
+                                                  "chat turn, persona check or document upload waiting or running"):
             alice.predict("jenniel", _files(documents, "handbook.md"), api_name="/knowledge_add")
         assert Knowledge(settings, "alice").sources("jenniel") == []
         running.result()

@@ -67,12 +67,20 @@ def test_chat_messages_per_minute_count_the_users_own(stores):
     check_chat(ben, Limits(chat_turns_per_minute=2), now=NOW)
 
 
-def test_the_wait_limit():
+def test_the_wait_limit_names_what_it_stopped():
     check_waiting(1, Limits(queued_per_user=2))
-    with pytest.raises(QuotaExceeded, match="^You already have one render or chat turn waiting or running"):
+    with pytest.raises(QuotaExceeded) as refused:
         check_waiting(1, Limits(queued_per_user=1))
-    with pytest.raises(QuotaExceeded, match="^You already have 2 renders or chat turns waiting"):
-        check_waiting(2, Limits(queued_per_user=2))
+    assert str(refused.value) == ("Your render did not start: you already have one render, chat turn, persona check "
+                                  "or document upload waiting or running, the most this studio allows per user; try "
+                                  "again when it has finished.")
+    with pytest.raises(QuotaExceeded, match="^Your document upload did not start: you already have 2 renders, chat "
+                                            "turns, persona checks or document uploads waiting or running, the most "
+                                            r"this studio allows per user; try again when one has finished\.$"):
+        check_waiting(2, Limits(queued_per_user=2), asked="knowledge")
+    for asked, stopped in [("chat", "Your message was not sent"), ("check", "Your persona check did not start")]:
+        with pytest.raises(QuotaExceeded, match=f"^{stopped}: you already have one render"):
+            check_waiting(1, Limits(queued_per_user=1), asked=asked)
 
 
 def test_limits_come_from_the_environment():

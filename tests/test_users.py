@@ -179,7 +179,8 @@ def test_chat_quota_and_the_wait_limit(settings, monkeypatch):
     try:
         alice = _client(app, "alice")
         running = slow_chat_waiting(app, alice, "alice")
-        with pytest.raises(ValidationError, match="You already have one render or chat turn waiting or running"):
+        with pytest.raises(ValidationError, match="Your message was not sent: you already have one render, chat turn, "
+                                                  "persona check or document upload waiting or running"):
             alice.predict("jenniel", "And quickly?", "", "", "slow", "text", 50, api_name="/chat")
         assert running.result()[0].startswith("one two")
         alice.predict("jenniel", "Second.", "", "", "slow", "text", 50, api_name="/chat")
