@@ -13,6 +13,10 @@
 - **review outcomes**: of the replies held for review (``pipeline.review``), how many are still
   pending, approved as written, approved with the creator's edits, and rejected.
 
+``persona`` must be one the owner can open (``PersonaStore``) or one they have talked to (a deleted
+persona's conversations stay): anything else, a typo or another user's persona, is ``BadInput``
+in the store's words, never a page of zeros.
+
 The CLI prints it (``app.py analytics --persona ID [--json]``); the numbers are the same ones a
 plot in the studio would draw.
 """
@@ -76,7 +80,9 @@ def persona_analytics(settings: Settings, persona: str, *, days: int = 30, owner
     today = today or dt.datetime.now(dt.timezone.utc).date()
     first = today - dt.timedelta(days=days - 1)
     since = stamp(dt.datetime.combine(first, dt.time(), tzinfo=dt.timezone.utc))
-    turns = ConversationStore(JobStore(settings.db_path).for_owner(owner)).persona_turns(persona, since)
+    conversations = ConversationStore(JobStore(settings.db_path).for_owner(owner))
+    _check_persona(settings, persona, owner, conversations)
+    turns = conversations.persona_turns(persona, since)
     questions = [turn for turn in turns if turn.role == "user"]
     replies = [turn for turn in turns if turn.role == "assistant" and not turn.error]
     per_day = {(first + dt.timedelta(days=offset)).isoformat(): 0 for offset in range(days)}
@@ -109,6 +115,14 @@ def review_outcomes(replies: Sequence[Turn]) -> dict[str, int]:
     return {"held": len(held), "pending": sum(1 for turn in held if turn.review == "pending"),
             "approved": len(approved) - edited, "approved_with_edits": edited,
             "rejected": sum(1 for turn in held if turn.review == "rejected")}
+
+
+def _check_persona(settings: Settings, persona: str, owner: str | None, conversations: ConversationStore) -> None:
+    from personas import PersonaStore
+
+    store = PersonaStore(settings, owner=owner)
+    if not store.exists(persona) and not conversations.list(persona=persona, limit=1):
+        store.get(persona)  # BadInput: "no persona 'x'; known: …"
 
 
 def topics(questions: Sequence[str], settings: Settings, limit: int = MAX_TOPICS) -> list[Topic]:

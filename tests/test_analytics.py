@@ -8,11 +8,13 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 
 import fake_llm
 from conftest import ROOT
+from personas import PersonaStore
 from pipeline.analytics import persona_analytics
 from pipeline.chat import Chat, ChatRequest
 from pipeline.db import JobStore
@@ -81,3 +83,26 @@ def test_the_cli_prints_analytics(settings, fake, studio_home):
     text = subprocess.run([sys.executable, "app.py", "analytics", "--persona", "adam"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120)
     assert text.returncode == 0 and text.stdout.startswith("adam, last 30 days: 2 questions, 2 replies")
+
+
+def test_an_unknown_persona_is_an_error_not_zeros(settings, fake, studio_home):
+    with pytest.raises(BadInput, match=r"^no persona 'adma'; known: .*adam"):
+        persona_analytics(settings, "adma")
+    env = {**os.environ, "AVATAR_STUDIO_HOME": str(studio_home)}
+    done = subprocess.run([sys.executable, "app.py", "analytics", "--persona", "adma", "--json"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stdout == ""
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith("error: no persona 'adma'; known: ")
+
+
+def test_a_persona_is_known_to_its_owner_and_stays_known_by_its_conversations(settings, fake):
+    alices = PersonaStore(settings, owner="alice")
+    alices.save(replace(alices.get("adam"), id="alices-coach", name="Alice's coach", portrait=None))
+    fake.enqueue("Hers.")
+    ask(settings, "alices-coach", HOLIDAYS[0], owner="alice")
+    assert persona_analytics(settings, "alices-coach", days=7, owner="alice").questions == 1
+    with pytest.raises(BadInput, match="no persona 'alices-coach'"):
+        persona_analytics(settings, "alices-coach", days=7, owner="bob")  # bob has no such persona
+    alices.delete("alices-coach")
+    assert persona_analytics(settings, "alices-coach", days=7, owner="alice").questions == 1, "its turns remain"
