@@ -3,7 +3,8 @@
 ``persona_analytics(settings, persona, days=30, owner=None)`` reads the owner's conversations with
 ``persona`` over the last ``days`` days and returns plain data:
 
-- **questions per day** (UTC dates, every day of the window, zeros included);
+- **questions per day** (UTC dates, every day of the window, zeros included), and how many
+  conversations they were asked in;
 - **topics**: the questions grouped by meaning — each question's WordLlama vector joins the first
   topic whose centre is at least ``TOPIC_SIMILARITY`` close (greedy, biggest topics first after a
   second pass), named by its most central question and its most frequent uncommon words;
@@ -17,8 +18,8 @@
 persona's conversations stay): anything else, a typo or another user's persona, is ``BadInput``
 in the store's words, never a page of zeros.
 
-The CLI prints it (``app.py analytics --persona ID [--json]``); the numbers are the same ones a
-plot in the studio would draw.
+The CLI prints it (``app.py analytics --persona ID [--json]``); the studio draws it (History ›
+Analytics, ``studio.analytics_section``) and its ``persona_analytics`` endpoint returns the JSON.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ class PersonaAnalytics:
     days: int
     questions: int
     replies: int
+    conversations: int
     questions_per_day: dict[str, int]
     topics: list[Topic]
     grounded_replies: int
@@ -94,7 +96,8 @@ def persona_analytics(settings: Settings, persona: str, *, days: int = 30, owner
                if report.created_at >= since]
     grounded = sum(1 for turn in replies if turn.sources)
     return PersonaAnalytics(
-        persona=persona, days=days, questions=len(questions), replies=len(replies), questions_per_day=per_day,
+        persona=persona, days=days, questions=len(questions), replies=len(replies),
+        conversations=len({turn.conversation_id for turn in questions}), questions_per_day=per_day,
         topics=topics([turn.content for turn in questions], settings),
         grounded_replies=grounded, grounding_rate=round(grounded / len(replies), 4) if replies else None,
         reports=len(reports), report_rate=round(len(reports) / len(replies), 4) if replies else None,

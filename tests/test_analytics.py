@@ -49,7 +49,7 @@ def test_questions_topics_grounding_reports_and_latency_are_counted(settings, fa
 
     found = persona_analytics(settings, "adam", days=7)
     today = dt.datetime.now(dt.timezone.utc).date().isoformat()
-    assert (found.questions, found.replies) == (5, 5)
+    assert (found.questions, found.replies, found.conversations) == (5, 5, 5)
     assert len(found.questions_per_day) == 7 and found.questions_per_day[today] == 5
     assert found.grounded_replies == 3 and found.grounding_rate == 0.6, "expenses are not in a handbook of holidays"
     assert found.reports == 1 and found.report_rate == 0.2 and found.report_outcomes == {"open": 1}
