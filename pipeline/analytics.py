@@ -151,18 +151,28 @@ def topics(questions: Sequence[str], settings: Settings, limit: int = MAX_TOPICS
 
 
 def _group(vectors: np.ndarray, seeds: list[list[int]] | None) -> list[list[int]]:
-    centres = [vectors[members].mean(axis=0) for members in seeds] if seeds else []
-    groups: list[list[int]] = [[] for _ in centres]
+    # A centre is kept as its group's sum: the cosine to a sum is the cosine to the mean, and one
+    # matrix product per question compares it with every centre (thousands of questions in a second).
+    seeds = seeds or []
+    sums = np.zeros((len(seeds) + len(vectors), vectors.shape[1]), np.float64)
+    norms = np.zeros(len(sums))
+    groups: list[list[int]] = []
+    for members in seeds:
+        sums[len(groups)] = vectors[members].sum(axis=0)
+        norms[len(groups)] = np.linalg.norm(sums[len(groups)])
+        groups.append([])
     for index, vector in enumerate(vectors):
-        if centres:
-            similarity = [float(vector @ centre / (np.linalg.norm(centre) or 1.0)) for centre in centres]
+        count = len(groups)
+        if count:
+            similarity = sums[:count] @ vector / np.where(norms[:count] > 0, norms[:count], 1.0)
             best = int(np.argmax(similarity))
             if similarity[best] >= TOPIC_SIMILARITY:
                 groups[best].append(index)
-                if seeds is None:
-                    centres[best] = vectors[groups[best]].mean(axis=0)
+                if not seeds:
+                    sums[best] += vector
+                    norms[best] = np.linalg.norm(sums[best])
                 continue
-        centres.append(vector.copy())
+        sums[count], norms[count] = vector, np.linalg.norm(vector)
         groups.append([index])
     return [members for members in groups if members]
 
