@@ -18,6 +18,9 @@
 persona's conversations stay): anything else, a typo or another user's persona, is ``BadInput``
 in the store's words, never a page of zeros.
 
+Grouping is the slow part (the questions are embedded, then compared with each topic's centre:
+about a second for a few thousand): ``progress(fraction, message)`` says when it starts.
+
 The CLI prints it (``app.py analytics --persona ID [--json]``); the studio draws it (History ›
 Analytics, ``studio.analytics_section``) and its ``persona_analytics`` endpoint returns the JSON.
 """
@@ -28,7 +31,7 @@ import datetime as dt
 import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -41,6 +44,7 @@ from .style import COMMON_ZIPF
 TOPIC_SIMILARITY = 0.55
 MAX_TOPICS = 8
 _WORD = re.compile(r"[a-zA-Z][a-zA-Z'-]{2,}")
+Progress = Callable[[float, str], None]
 
 
 @dataclass(frozen=True)
@@ -76,7 +80,8 @@ class PersonaAnalytics:
 
 
 def persona_analytics(settings: Settings, persona: str, *, days: int = 30, owner: str | None = None,
-                      today: dt.date | None = None) -> PersonaAnalytics:
+                      today: dt.date | None = None, progress: Progress | None = None) -> PersonaAnalytics:
+    progress = progress or (lambda fraction, message: None)
     if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 3650:
         raise BadInput(f"days must be a whole number from 1 to 3650, got {days!r}")
     today = today or dt.datetime.now(dt.timezone.utc).date()
@@ -84,6 +89,7 @@ def persona_analytics(settings: Settings, persona: str, *, days: int = 30, owner
     since = stamp(dt.datetime.combine(first, dt.time(), tzinfo=dt.timezone.utc))
     conversations = ConversationStore(JobStore(settings.db_path).for_owner(owner))
     _check_persona(settings, persona, owner, conversations)
+    progress(0.0, "Reading the conversations…")
     turns = conversations.persona_turns(persona, since)
     questions = [turn for turn in turns if turn.role == "user"]
     replies = [turn for turn in turns if turn.role == "assistant" and not turn.error]
@@ -95,10 +101,13 @@ def persona_analytics(settings: Settings, persona: str, *, days: int = 30, owner
     reports = [report for report in ReportStore(settings.db_path, owner).list(persona=persona, limit=100000)
                if report.created_at >= since]
     grounded = sum(1 for turn in replies if turn.sources)
+    progress(0.2, f"Grouping {len(questions)} questions into topics…")
+    found_topics = topics([turn.content for turn in questions], settings)
+    progress(1.0, "Done.")
     return PersonaAnalytics(
         persona=persona, days=days, questions=len(questions), replies=len(replies),
         conversations=len({turn.conversation_id for turn in questions}), questions_per_day=per_day,
-        topics=topics([turn.content for turn in questions], settings),
+        topics=found_topics,
         grounded_replies=grounded, grounding_rate=round(grounded / len(replies), 4) if replies else None,
         reports=len(reports), report_rate=round(len(reports) / len(replies), 4) if replies else None,
         report_outcomes=dict(Counter(report.status for report in reports)),
