@@ -6,7 +6,7 @@ controls, errors) beside its video and a bar plot of its stage timings, with the
 proposed / used as a small table; the actions on that job (open in the Render lab, render again on
 another backend as a new job, resume on its own or another renderer, delete after a confirmation);
 then, folded away, all its fields as JSON, a side-by-side comparison of two jobs, and the statistics
-plots.
+plots; last, a persona's interaction analytics (``analytics_section``: its own handlers and endpoint).
 
 "Render again" and "Resume on" differ on purpose. Render again makes a *new* job from the old one's
 inputs (the old one is kept, done or not). Resume finishes the *same* failed or interrupted job from
@@ -49,7 +49,7 @@ from pipeline.errors import BadInput, StudioError
 from pipeline.render import renderers
 from pipeline.stages import STAGES
 
-from . import history_view
+from . import analytics_section, history_view
 from .common import LabTab, StudioContext, bind, progress_callback, shown_errors
 from .limits import quota
 
@@ -204,6 +204,8 @@ def build(ctx: StudioContext, tab: gr.Tab, *, lab: LabTab | None, tabs: gr.Tabs)
                   **private)
     gr.on([stats_panel.expand, stats_refresh.click, period.input], bind(load_stats, ctx), period,
           [stats_summary, success_plot, rtf_plot], **private)
+
+    analytics_section.build(ctx, tab)  # the last section of the tab
 
 # -- handlers -------------------------------------------------------------------------------------
 # The API's parameter names (list_jobs' persona_ … page_, get_job's job_id_) are what gradio_client

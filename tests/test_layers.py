@@ -97,6 +97,7 @@ HANDLERS = {
                                "report_reply", "list_reports", "report_note", "report_dismiss"},
     "studio.review_section": {"show_review", "pick_reply", "approve_reply", "approve_edited", "reject_reply",
                               "review_list", "review_approve", "review_reject", "review_hold"},
+    "studio.analytics_section": {"on_tab_selected", "show_analytics", "persona_analytics"},
     "studio.lab_tab": {"preview_quietly", "preview_portrait", "use_persona", "describe_recording", "suggest",
                        "apply_suggestion", "render", "render_from_lab", "render_on_release", "backend_chosen",
                        "refresh", "values_for_job", "option_panels", "option_field"},
