@@ -37,7 +37,7 @@ from . import analytics_view as view
 from .common import StudioContext, bind, progress_callback, shown_errors
 
 PRIVATE = {"api_visibility": "private"}
-TOPIC_COLUMN_WIDTHS = ["200px", "100px", "80px", "400px"]
+TOPIC_COLUMN_WIDTHS = ["30%", "12%", "10%", "48%"]
 API = ("What people asked one of your personas and how it answered. Inputs: persona id; days (1 to 3650; 30 when "
        "empty). Out: the same JSON as `app.py analytics --persona ID --days N --json`: persona, days, questions, "
        "replies, conversations, questions_per_day (every UTC day, zeros included), topics (label, words, questions), "
@@ -50,7 +50,7 @@ def build(ctx: StudioContext, tab: gr.Tab) -> None:
     """The section, laid out where it is called (the end of the History tab), and its endpoint."""
     with gr.Accordion("Persona analytics", open=True, elem_id="analytics-panel"):
         gr.Markdown(view.ABOUT, elem_id="analytics-about")
-        with gr.Row(equal_height=True):
+        with gr.Row():
             persona = gr.Dropdown(ctx.persona_choices(), value=None, label="Persona", scale=2, min_width=200,
                                   elem_id="analytics-persona")
             days = gr.Radio(view.DAY_CHOICES, value=view.DEFAULT_DAYS, label="Period: the last", scale=2,
@@ -62,7 +62,8 @@ def build(ctx: StudioContext, tab: gr.Tab) -> None:
                 per_day = gr.BarPlot(None, x=view.DAY, y=view.QUESTIONS, x_label_angle=-45,
                                      label="Questions per day (UTC)", scale=2, min_width=300,
                                      elem_id="analytics-per-day")
-                latency = gr.BarPlot(None, x=view.MEASURE, y=view.SECONDS, color=view.OF, sort="x",
+                latency = gr.BarPlot(None, x=view.MEASURE, y=view.SECONDS, color=view.OF, sort=view.LATENCY_ORDER,
+                                     x_title=" ", x_label_angle=-30,
                                      label="Reply time, p50 and p95 (s)", scale=1, min_width=240,
                                      elem_id="analytics-latency")
             topics = gr.Dataframe(headers=view.TOPIC_HEADERS, value=None, interactive=False, wrap=True,

@@ -13,7 +13,9 @@ from pipeline.analytics import PersonaAnalytics
 DAY_CHOICES = [("7 days", 7), ("30 days", 30), ("90 days", 90)]
 DEFAULT_DAYS = 30
 DAY, QUESTIONS = "day", "questions"
-MEASURE, SECONDS, OF = "measure", "seconds", "of"
+MEASURE, SECONDS, OF = "measure", "seconds", "time to"
+WHOLE_REPLY, FIRST_TOKEN = "the whole reply", "the first token"
+LATENCY_ORDER = ["reply p50", "reply p95", "1st token p50", "1st token p95"]
 TOPIC_HEADERS = ["topic", "questions", "share", "example question"]
 PICK_FIRST = "Pick a persona to see what people ask it."
 ABOUT = ("What people asked a persona in the chat and how it answered, counted from your conversations with it: "
@@ -53,9 +55,10 @@ def questions_per_day(found: PersonaAnalytics) -> pd.DataFrame:
 
 
 def latency_summary(found: PersonaAnalytics) -> pd.DataFrame | None:
-    """p50 and p95 of the whole reply and of its first token, in seconds (None: no timed reply)."""
-    rows = [[f"{what} {percentile}", value, what]
-            for what, prefix in (("reply", ""), ("first token", "first_token_"))
+    """p50 and p95 of the whole reply and of its first token, in seconds, in ``LATENCY_ORDER``
+    (None: no timed reply)."""
+    rows = [[f"{short} {percentile}", value, what]
+            for what, short, prefix in ((WHOLE_REPLY, "reply", ""), (FIRST_TOKEN, "1st token", "first_token_"))
             for percentile in ("p50", "p95")
             if (value := found.latency_s.get(prefix + percentile)) is not None]
     return pd.DataFrame(rows, columns=[MEASURE, SECONDS, OF]) if rows else None

@@ -63,6 +63,7 @@ def test_the_section_shows_the_numbers_every_day_and_the_topics(settings, fake):
 
     latency = shown["latency"]
     assert latency[analytics_view.MEASURE].tolist() == ["reply p50", "reply p95"]  # the fake has no first token
+    assert set(latency[analytics_view.OF]) == {analytics_view.WHOLE_REPLY}
 
     topics = shown["topics"]
     assert list(topics.columns) == analytics_view.TOPIC_HEADERS
