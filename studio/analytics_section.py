@@ -84,8 +84,9 @@ def build(ctx: StudioContext, tab: gr.Tab) -> None:
     gr.on([refresh.click, persona.input, days.input], bind(show_analytics, ctx, ui), [persona, days], shown,
           **progress_on, **PRIVATE)
     tab.select(bind(on_tab_selected, ctx, ui), [persona, days], [persona, *shown], **progress_on, **PRIVATE)
+    # preprocess=False: the values arrive as sent, and a word or a fraction for days is refused in words
     api_button.click(bind(persona_analytics, ctx), [api_persona, api_days], api_answer, api_name="persona_analytics",
-                     api_description=API)
+                     api_description=API, preprocess=False)
 
 
 # -- handlers -------------------------------------------------------------------------------------
@@ -116,11 +117,22 @@ def show_analytics(ctx: StudioContext, persona_id: str | None, days: int | None,
 
 
 @shown_errors
-def persona_analytics(ctx: StudioContext, persona: str, days: float | None) -> dict[str, Any]:
-    if not (persona or "").strip():
+def persona_analytics(ctx: StudioContext, persona: str, days: Any) -> dict[str, Any]:
+    if not isinstance(persona, str) or not persona.strip():
         raise BadInput("give the id of one of your personas (the Personas tab shows each one's id)")
-    return analytics.persona_analytics(ctx.settings, persona.strip(), days=view.DEFAULT_DAYS if days is None else days,
-                                       owner=ctx.owner).to_dict()
+    return analytics.persona_analytics(ctx.settings, persona.strip(), days=_days(days), owner=ctx.owner).to_dict()
+
+
+def _days(value: Any) -> Any:
+    """``days`` as sent to the endpoint: empty is the default, a whole number (7, 7.0, "7") is
+    itself, anything else is left for ``persona_analytics`` to refuse in its own words."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return view.DEFAULT_DAYS
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return value
 
 
 def _hidden(sentence: str) -> dict[str, Any]:

@@ -101,6 +101,13 @@ ROWS = [
         "status must be one of queued, running, done, failed, interrupted, got 'weird'"),
     Row("list_jobs with a page of minus one", "list_jobs", lambda files: ["", "", "", "", -1],
         "page must be at least 1, got -1"),
+    Row("persona_analytics with a word for days", "persona_analytics", lambda files: ["adam", "thirty"],
+        "days must be a whole number from 1 to 3650, got 'thirty'"),
+    Row("persona_analytics with a fraction of a day", "persona_analytics", lambda files: ["adam", 7.5],
+        "days must be a whole number from 1 to 3650, got 7.5"),
+    Row("persona_analytics of a typo", "persona_analytics", lambda files: ["adma", 30], "no persona 'adma'"),
+    Row("persona_analytics of a path", "persona_analytics", lambda files: ["../etc", 30],
+        "persona id '../etc' is not valid"),
     Row("suggest_controls with nothing to say", "suggest_controls", lambda files: ["  ", None, "", "auto", "rules"],
         "The script is empty"),
 ]
