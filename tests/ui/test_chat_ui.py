@@ -184,6 +184,7 @@ def test_a_reply_shows_the_sources_it_was_given_and_so_does_its_conversation_res
     store.save(replace(store.get("jenniel"), id="librarian", name="Librarian", portrait=None))
     handbook = tmp_path / "handbook.md"
     handbook.write_text("# Staff handbook\n\n## Holidays\n\nEvery employee has 28 days of paid holiday a year.\n\n"
+                        "## Requests\n\nAsk for holiday days two weeks ahead.\n\n"
                         "## Parking\n\nBicycles go in the shed behind building B.\n", encoding="utf-8")
     assert all(added.ok for added in Knowledge(settings).add("librarian", [handbook]))
     slow.enqueue("You get 28 days [1].")
@@ -195,7 +196,8 @@ def test_a_reply_shows_the_sources_it_was_given_and_so_does_its_conversation_res
     expect(sources).to_contain_text("Sources")
     expect(sources).to_contain_text("[1] handbook.md — Staff handbook › Holidays")
     expect(sources).to_contain_text("“Every employee has 28 days of paid holiday a year.”")
-    expect(sources).to_contain_text("[2] handbook.md — Staff handbook › Parking")
+    expect(sources).to_contain_text("[2] handbook.md — Staff handbook › Requests")
+    expect(sources).not_to_contain_text("Parking")  # not about holidays: below the relevance floor
     box = page.locator("#chat-chatbot").bounding_box()
     assert sources.bounding_box()["y"] >= box["y"] + box["height"] - 1  # under the chat
     screenshot(page, "chat-sources")
