@@ -9,7 +9,9 @@ passage only when it is found by either signal on its own merit:
 - **a meaning**: the cosine similarity of its vector to the question's is at least ``VECTOR_FLOOR``.
 
 A message with no content word and no passage that close gets no passages: the chat answers a
-greeting without reference material, and a grounded persona is told that nothing matches.
+greeting without reference material, and a grounded persona is told that nothing matches. The
+word lists are English; in another language every word is a content word, and small talk is held
+back by the vector floor alone.
 
 ``VECTOR_FLOOR`` was calibrated on the 1 MB standard-library corpus of ``bench/knowledge.py``
 (1,166 passages) with ``tests/data/stdlib_questions.json``. Twenty kinds of small talk ("hi",
