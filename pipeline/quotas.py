@@ -12,8 +12,9 @@ environment variable                        default  what it limits
                                                      video replies count)
 ``AVATAR_STUDIO_CHAT_TURNS_PER_MINUTE``     12       messages a user sends in any 60 seconds
 ``AVATAR_STUDIO_VIDEO_SECONDS_PER_DAY``     1800     seconds of video a user makes per UTC day
-``AVATAR_STUDIO_QUEUED_PER_USER``           2        a user's renders, chat turns, persona checks
-                                                     and document uploads waiting or running at once
+``AVATAR_STUDIO_QUEUED_PER_USER``           2        a user's renders, chat turns, persona checks,
+                                                     document uploads, style learning and approvals
+                                                     waiting or running at once
 ``AVATAR_STUDIO_QUEUE_SIZE``                64       events waiting in the whole studio's queue
 ==========================================  =======  =============================================
 
@@ -43,7 +44,9 @@ ENVIRONMENT = {
 }
 LARGEST = 1_000_000
 STOPPED = {"render": "Your render did not start", "chat": "Your message was not sent",
-           "check": "Your persona check did not start", "knowledge": "Your document upload did not start"}
+           "check": "Your persona check did not start", "knowledge": "Your document upload did not start",
+           "style": "Your style was not learned", "review": "Your approval did not start"}
+WAITING_WORK = "renders, chat turns, persona checks, document uploads, style learning or approvals"
 
 
 class QuotaExceeded(BadInput):
@@ -113,12 +116,12 @@ def check_chat(store: JobStore, limits: Limits, *, now: dt.datetime | None = Non
 
 
 def check_waiting(waiting: int, limits: Limits, *, asked: str = "render") -> None:
-    """``QuotaExceeded`` when a user already has ``waiting`` renders, chat turns, persona checks or
-    document uploads queued or running; the message says what it stopped: ``asked``, one of
+    """``QuotaExceeded`` when a user already has ``waiting`` pieces of work (``WAITING_WORK``)
+    queued or running; the message says what it stopped: ``asked``, one of
     ``STOPPED``'s kinds."""
     if limits.queued_per_user and waiting >= limits.queued_per_user:
-        what = ("one render, chat turn, persona check or document upload" if waiting == 1 else
-                f"{waiting} renders, chat turns, persona checks or document uploads")
+        what = (f"one piece of work ({WAITING_WORK})" if waiting == 1 else
+                f"{waiting} pieces of work ({WAITING_WORK})")
         raise QuotaExceeded(f"{STOPPED[asked]}: you already have {what} waiting or running, the most this studio "
                             f"allows per user; try again when {'it' if waiting == 1 else 'one'} has finished.")
 

@@ -180,8 +180,9 @@ def test_adding_documents_counts_as_waiting_work(settings, monkeypatch, document
     try:
         alice = _client(app, "alice")
         running = slow_chat_waiting(app, alice, "alice")
-        with pytest.raises(ValidationError, match="Your document upload did not start: you already have one render, "
-                                                  "chat turn, persona check or document upload waiting or running"):
+        with pytest.raises(ValidationError, match=r"Your document upload did not start: you already have one piece of "
+                                                  r"work \(renders, chat turns, persona checks, document uploads, "
+                                                  r"style learning or approvals\) waiting or running"):
             alice.predict("jenniel", _files(documents, "handbook.md"), api_name="/knowledge_add")
         assert Knowledge(settings, "alice").sources("jenniel") == []
         running.result()

@@ -71,16 +71,24 @@ def test_the_wait_limit_names_what_it_stopped():
     check_waiting(1, Limits(queued_per_user=2))
     with pytest.raises(QuotaExceeded) as refused:
         check_waiting(1, Limits(queued_per_user=1))
-    assert str(refused.value) == ("Your render did not start: you already have one render, chat turn, persona check "
-                                  "or document upload waiting or running, the most this studio allows per user; try "
-                                  "again when it has finished.")
-    with pytest.raises(QuotaExceeded, match="^Your document upload did not start: you already have 2 renders, chat "
-                                            "turns, persona checks or document uploads waiting or running, the most "
-                                            r"this studio allows per user; try again when one has finished\.$"):
+    assert str(refused.value) == ("Your render did not start: you already have one piece of work (renders, chat turns, "
+                                  "persona checks, document uploads, style learning or approvals) waiting or running, "
+                                  "the most this studio allows per user; try again when it has finished.")
+    with pytest.raises(QuotaExceeded, match=r"^Your document upload did not start: you already have 2 pieces of work "
+                                            r"\(.*\) waiting or running, the most this studio allows per user; try "
+                                            r"again when one has finished\.$"):
         check_waiting(2, Limits(queued_per_user=2), asked="knowledge")
-    for asked, stopped in [("chat", "Your message was not sent"), ("check", "Your persona check did not start")]:
-        with pytest.raises(QuotaExceeded, match=f"^{stopped}: you already have one render"):
+
+
+def test_every_kind_of_waiting_work_can_be_refused_in_its_own_words():
+    from studio.limits import KINDS
+
+    said = set()
+    for asked in KINDS:
+        with pytest.raises(QuotaExceeded) as refused:
             check_waiting(1, Limits(queued_per_user=1), asked=asked)
+        said.add(str(refused.value).split(":")[0])
+    assert len(said) == len(KINDS)  # each says what it stopped, none another's words
 
 
 def test_limits_come_from_the_environment():

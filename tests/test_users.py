@@ -179,8 +179,9 @@ def test_chat_quota_and_the_wait_limit(settings, monkeypatch):
     try:
         alice = _client(app, "alice")
         running = slow_chat_waiting(app, alice, "alice")
-        with pytest.raises(ValidationError, match="Your message was not sent: you already have one render, chat turn, "
-                                                  "persona check or document upload waiting or running"):
+        with pytest.raises(ValidationError, match=r"Your message was not sent: you already have one piece of work "
+                                                  r"\(renders, chat turns, persona checks, document uploads, "
+                                                  r"style learning or approvals\) waiting or running"):
             alice.predict("jenniel", "And quickly?", "", "", "slow", "text", 50, api_name="/chat")
         assert running.result()[0].startswith("one two")
         alice.predict("jenniel", "Second.", "", "", "slow", "text", 50, api_name="/chat")
