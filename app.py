@@ -7,7 +7,7 @@
                          [--backend NAME] [--option KEY=VALUE ...] [--enhance NAME]
     python app.py jobs [--json]        list recent jobs
     python app.py resume JOB_ID [--backend NAME]  finish a failed or interrupted job
-    python app.py chat --persona ID --message TEXT [--llm NAME] [--video] [--hold|--no-hold] [--json]
+    python app.py chat --persona ID --message TEXT [--llm NAME] [--video [--stream]] [--hold|--no-hold] [--json]
     python app.py review list|approve|reject ...  replies held for your review
     python app.py conversations [ID]   list conversations, or show one
     python app.py transcribe FILE      speech to text
@@ -134,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     output.add_argument("--speak", dest="output", action="store_const", const="audio",
                         help="speak the reply (audio only, instant)")
     chat.add_argument("--controller", choices=["rules", "llm"], help="with --video: who proposes the controls")
+    chat.add_argument("--stream", action="store_true",
+                      help="with --video: speak and draw the reply sentence by sentence as it is written, each "
+                           "segment playable as soon as it is ready (--json: one line per segment)")
     hold = chat.add_mutually_exclusive_group()
     hold.add_argument("--hold", dest="hold", action="store_const", const=True,
                       help="hold this conversation's replies for your review (python app.py review)")

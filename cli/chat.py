@@ -5,6 +5,12 @@ loading and thinking before it and a video render after it, never while the repl
 two would garble one terminal line). Under the reply come the passages of the persona's documents
 it was given, numbered as the reply cites them ("Sources: [1] handbook.md — Staff handbook ›
 Holidays").
+
+``chat --video --stream`` answers live (``pipeline.converse``): the reply streams to stdout as it is
+written, and a line on stderr says when each sentence's segment is ready and where
+(``segment 1 ready at 0.92 s: …/segment-000.mp4``). With ``--json`` it prints one JSON line per
+segment as it is ready — ``{"segment": path, "text": the sentence, "t_s": seconds since the
+question, "index", "duration_s", "timings"}`` — then the usual reply object last.
 """
 
 from __future__ import annotations
@@ -13,7 +19,8 @@ import json
 import sys
 
 from pipeline.chat import Chat, ChatRequest
-from pipeline.errors import StudioError
+from pipeline.converse import converse
+from pipeline.errors import BadInput, StudioError
 from pipeline.knowledge import source_label
 from pipeline.settings import resolve
 
@@ -28,6 +35,10 @@ def cmd_chat(args) -> int:
                           mode=args.mode, llm=args.llm, model=args.model, output=args.output or "text",
                           temperature=args.temperature, max_tokens=args.max_tokens, use_cache=not args.no_cache,
                           controller=args.controller, hold=args.hold)
+    if args.stream:
+        if request.output != "video":
+            return fail(BadInput("--stream answers with a live video: add --video"))
+        return _chat_live(args, chat, request)
     streamed = []
     bars: list[ProgressBar] = []
 
@@ -72,10 +83,51 @@ def cmd_chat(args) -> int:
               file=sys.stderr)
         return 130
     close_bar()
+    return _print_reply(args, reply, ended_line=bool(streamed) and streamed[-1] == "\n")
+
+
+def _chat_live(args, chat: Chat, request: ChatRequest) -> int:
+    """``chat --video --stream``: see the module docstring."""
+    shown = ""
+    reply = None
+    try:
+        for event in converse(chat, request):
+            if event.kind == "text" and not args.json:
+                if not shown:
+                    print(f"{args.persona}: ", end="", flush=True)
+                print(event.text[len(shown):], end="", flush=True)
+                shown = event.text
+            elif event.kind == "segment":
+                segment = event.segment
+                if args.json:
+                    print(json.dumps({"segment": str(segment.video), "text": segment.text, "t_s": round(event.t_s, 3),
+                                      "index": segment.index, "duration_s": segment.duration_s,
+                                      "timings": segment.timings}), flush=True)
+                else:
+                    print(f"segment {segment.index + 1} ready at {segment.ready_s:.2f} s: {segment.video}",
+                          file=sys.stderr, flush=True)
+            elif event.kind == "note":
+                print(f"note: {event.note}", file=sys.stderr, flush=True)
+            elif event.kind == "reply":
+                reply = event.reply
+    except StudioError as error:
+        if shown and not args.json:
+            print()
+        return fail(error)
+    except KeyboardInterrupt:
+        print("\ninterrupted: what was said is kept in its job (python app.py jobs)", file=sys.stderr)
+        return 130
+    if reply is None:
+        return fail(StudioError("the live reply ended without a reply"))
+    return _print_reply(args, reply, ended_line=False)
+
+
+def _print_reply(args, reply, *, ended_line: bool) -> int:
+    """The reply's closing lines (sources, notes, conversation, audio or video), or its JSON."""
     if args.json:
         print(json.dumps(reply.to_dict()))
         return 0
-    if not streamed or streamed[-1] != "\n":
+    if not ended_line:
         print()
     for line in source_lines(reply.sources):
         print(line)

@@ -175,3 +175,43 @@ def test_a_held_reply_is_not_spoken_live(chat):
     assert chat.jobs.list(limit=5) == []  # nothing rendered, live or whole
     turn = chat.history(reply.conversation_id)[-1]
     assert turn.review == "pending" and turn.requested_output["output"] == "video"
+
+
+def test_the_cli_streams_one_json_line_per_segment_then_the_reply(studio_home):
+    """``chat --video --stream --json`` against an OpenAI-compatible server on 127.0.0.1."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+    from fake_vendors import FakeOpenAI
+
+    with FakeOpenAI(key=None) as server:
+        server.script("chat", server.success(ANSWER))
+        env = {**os.environ, "AVATAR_STUDIO_HOME": str(studio_home), "OPENAI_BASE_URL": server.base_url}
+        done = subprocess.run([sys.executable, "app.py", "chat", "--persona", "jenniel", "--llm", "openai",
+                               "--message", "Where do we start?", "--video", "--stream", "--json"],
+                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    segments, reply = lines[:-1], lines[-1]
+    assert [s["text"] for s in segments] == ["Profit logic comes first.", "Market share follows from it.",
+                                             "Then we measure it every quarter."]
+    assert all(s["segment"].endswith(f"segment-{k:03d}.mp4") and os.path.exists(s["segment"])
+               for k, s in enumerate(segments))
+    assert [s["t_s"] for s in segments] == sorted(s["t_s"] for s in segments)
+    assert reply["reply"] == ANSWER and reply["video"].endswith("output.mp4") and reply["job_id"]
+
+
+def test_the_cli_stream_needs_a_video(studio_home):
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    done = subprocess.run([sys.executable, "app.py", "chat", "--persona", "jenniel", "--message", "hi", "--stream"],
+                          cwd=ROOT, env={**os.environ, "AVATAR_STUDIO_HOME": str(studio_home)}, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 2 and done.stderr.strip() == "error: --stream answers with a live video: add --video"
