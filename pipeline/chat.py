@@ -28,7 +28,9 @@
    passages given to the model as its ``sources``);
 7. optionally speaks the reply (``output="audio"``: a WAV, instant) or renders it
    (``output="video"``: a render job through the same runner as every other render, linked to
-   the turn, with the persona's portrait, voice and default controls) — ``deliver``.
+   the turn, with the persona's portrait, voice and default controls) — ``deliver``. A reply the
+   model stopped at the reply length (``finish_reason == "length"``) is spoken only to its last
+   whole sentence (``sentences.complete_part``); the text keeps all of it.
 
 Review: a conversation that holds its replies (its own ``hold_replies``, set by
 ``ChatRequest.hold`` or ``ConversationStore.set_hold``; when unset, its persona's
@@ -66,6 +68,7 @@ from .knowledge import Hit, Knowledge, fuse
 from .knowledge.relevance import content_words
 from .llm import get_llm
 from .llm.base import Completion, LLMBackend
+from .sentences import complete_part
 from .settings import Settings
 
 MAX_MESSAGE_CHARS = 4000
@@ -400,11 +403,18 @@ class Chat:
         """Speak (``output="audio"``) or render (``"video"``) the reply of ``turn``, filling in
         ``reply``'s audio, or job and video; "text" needs nothing more."""
         progress = progress or (lambda fraction, message: None)
+        if output not in ("audio", "video"):
+            return
+        spoken = reply.reply
+        if reply.finish_reason == "length":  # cut off by the reply length: never say half a sentence
+            spoken = complete_part(reply.reply)
+            if spoken != reply.reply:
+                reply.notes.append("the reply was cut off at its length limit; only its whole sentences are spoken")
         if output == "audio":
             progress(0.5, "speaking")
-            reply.audio = self._speak(persona, turn.conversation_id, turn, reply.reply)
-        elif output == "video":
-            self._render(persona, turn, reply, controller, progress)
+            reply.audio = self._speak(persona, turn.conversation_id, turn, spoken)
+        else:
+            self._render(persona, turn, reply, controller, progress, spoken)
 
     def _passages(self, persona, mode: str | None, message: str, previous: str | None,
                   notes: list[str]) -> list[Hit]:
@@ -479,7 +489,8 @@ class Chat:
         self.store.update_turn(turn.id, audio_path=path)
         return path
 
-    def _render(self, persona, turn: Turn, reply: ChatReply, controller: str | None, progress: Progress) -> None:
+    def _render(self, persona, turn: Turn, reply: ChatReply, controller: str | None, progress: Progress,
+                spoken: str) -> None:
         from .runner import RenderRequest, Runner
 
         defaults = self.personas.render_defaults(persona)
@@ -487,7 +498,7 @@ class Chat:
             raise BadInput(f"persona {persona.id} has no portrait to animate — add one in the Personas tab")
         runner = Runner(self.settings, self.jobs)
         render_request = RenderRequest(
-            image=defaults.portrait, text=reply.reply, persona=persona.id, controls=defaults.controls,
+            image=defaults.portrait, text=spoken, persona=persona.id, controls=defaults.controls,
             emotion=defaults.emotion, voice=defaults.voice,
             controller=controller, llm=reply.llm, llm_model=reply.model,
         )

@@ -92,7 +92,8 @@ class LiveTake:
         if len(synthesis.samples) == 0 or peak_dbfs(synthesis.samples) < SILENT_DBFS:
             return None
         if self._sample_rate not in (None, synthesis.sample_rate):
-            raise BadInput(f"the voice changed its sample rate mid-reply ({self._sample_rate} → {synthesis.sample_rate})")
+            raise BadInput(f"the voice changed its sample rate mid-reply "
+                           f"({self._sample_rate} → {synthesis.sample_rate})")
         self._sample_rate = rate = synthesis.sample_rate
         samples = _padded(np.asarray(synthesis.samples, np.float32), rate, self.fps)
         wav = write_wav(self.folder / f"speech-{index:03d}.wav", samples, rate)

@@ -51,6 +51,18 @@ class FakeLLM(LLMBackend):
                           finish_reason="stop")
 
 
+class CutOffLLM(FakeLLM):
+    """Stops where a token limit would — its answers end mid-sentence — and says so
+    (``finish_reason`` "length")."""
+
+    name = "cutoff"
+
+    def _complete(self, messages, **kwargs):
+        from dataclasses import replace
+
+        return replace(super()._complete(messages, **kwargs), finish_reason="length")
+
+
 def install(monkeypatch=None) -> FakeLLM:
     """Register a fresh FakeLLM as the "fake" llm backend and return it."""
     fake = FakeLLM()

@@ -243,3 +243,16 @@ def test_cli_chat_errors_are_one_readable_line(tmp_path):
                           env={**__import__("os").environ, "MISTRAL_API_KEY": ""})
     assert done.returncode == 1 and done.stderr.strip() == \
         "error: MISTRAL_API_KEY is not set — put it in the environment or in a .env file"
+
+
+
+def test_a_reply_cut_off_at_its_length_is_spoken_to_its_last_whole_sentence(chat):
+    from pipeline.llm import llms
+
+    fake_llm.CutOffLLM.serving = fake_llm.CutOffLLM().enqueue(
+        "Differentiated capabilities win. Market share follows from")
+    with llms.registered("cutoff", fake_llm.CutOffLLM):
+        reply = chat.ask(ChatRequest(persona="jenniel", message="Say it on camera?", llm="cutoff", output="video"))
+    assert reply.reply == "Differentiated capabilities win. Market share follows from"  # the text keeps it all
+    assert chat.jobs.get(reply.job_id).text == "Differentiated capabilities win."
+    assert "only its whole sentences are spoken" in " ".join(reply.notes)

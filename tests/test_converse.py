@@ -54,19 +54,11 @@ def test_segments_arrive_while_the_model_is_still_writing(chat):
     assert info.audio is not None and info.duration_s == pytest.approx(sum(s.duration_s for s in segments), abs=0.05)
 
 
-class CutOffLLM(fake_llm.FakeLLM):
-    """Stops where its token limit would: the last sentence unfinished, ``finish_reason`` "length"."""
-
-    name = "cutoff"
-
-    def _complete(self, messages, **kwargs):
-        return replace(super()._complete(messages, **kwargs), finish_reason="length")
-
 
 def test_a_reply_cut_off_at_the_token_limit_is_spoken_to_its_last_whole_sentence(chat):
-    fake = CutOffLLM().enqueue("Profit logic comes first. Market share follows from")
-    CutOffLLM.serving = fake
-    with llms.registered("cutoff", CutOffLLM):
+    fake = fake_llm.CutOffLLM().enqueue("Profit logic comes first. Market share follows from")
+    fake_llm.CutOffLLM.serving = fake
+    with llms.registered("cutoff", fake_llm.CutOffLLM):
         events = list(converse(chat, ask(chat, "cutoff")))
     said = [event.segment.text for event in events if event.kind == "segment"]
     assert said == ["Profit logic comes first."]
