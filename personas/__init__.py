@@ -1,7 +1,7 @@
 """Personas: who the avatar is, how it talks and the rules it keeps.
 
 - ``model``: the typed ``Persona`` (with ``Rule``, ``Mode``, ``LLMChoice``, ``KnowledgeUse``,
-  ``StyleUse``, ``ReviewPolicy``), validated where built; ``check_slug`` and ``slugify`` for ids.
+  ``StyleUse``, ``ReviewPolicy``, ``Speaking``), validated where built; ``check_slug`` and ``slugify`` for ids.
 - ``yamlfile``: reading and writing ``persona.yaml`` (strict on the way in, byte-stable out).
 - ``store``: ``PersonaStore`` — shipped examples (``personas/examples``) and the user's own
   (``<data dir>/personas``), a user copy overriding an example of the same id.
@@ -14,7 +14,7 @@ Imports the pipeline's errors, controls, settings and LLM interface; never gradi
 """
 
 from .check import CheckReport, QuestionResult, format_report, run_check, score_reply
-from .model import KnowledgeUse, LLMChoice, Mode, Persona, ReviewPolicy, Rule, StyleUse, check_slug, slugify
+from .model import KnowledgeUse, LLMChoice, Mode, Persona, ReviewPolicy, Rule, Speaking, StyleUse, check_slug, slugify
 from .prompt import build_system_prompt
 from .store import EXAMPLES_DIR, PersonaStore
 
@@ -29,6 +29,7 @@ __all__ = [
     "QuestionResult",
     "ReviewPolicy",
     "Rule",
+    "Speaking",
     "StyleUse",
     "build_system_prompt",
     "check_slug",

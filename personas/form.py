@@ -29,6 +29,8 @@ The text formats are chosen to be forgiving to type:
   a blank line between them is a set of examples as it stands. A mistake is named by the field and
   the line, or the example's number and line (``Style examples, example 3 (line 7): …``). The
   Style section of the studio fills these three from what it learned; Save keeps them.
+- ``spoken_sentences`` (``speaking.max_sentences``): a slider, 1–12 sentences a spoken reply may
+  have (3 by default).
 - ``hold_replies`` (``review.hold_replies``): a checkbox, ticked when its replies wait for the
   creator's review before they are delivered.
 
@@ -51,7 +53,7 @@ import yaml
 from pipeline.controls import CONTROL_NAMES, Controls
 from pipeline.errors import BadInput
 
-from .model import Mode, Persona, Rule, StyleUse, check_slug
+from .model import Mode, Persona, Rule, Speaking, StyleUse, check_slug
 from .store import PERSONA_FILE, PersonaStore
 from .yamlfile import (
     StrictLoader,  # the persona files' own loader: a repeated key is an error, not lost
@@ -63,7 +65,8 @@ CHOICE_KEYS = ("voice", "llm_backend", "llm_model", "emotion")
 CONTROL_KEYS = tuple(key for name in CONTROL_NAMES for key in (f"{name}_set", name))
 FLAG_KEYS = ("grounded", "hold_replies")
 STYLE_KEYS = ("style_description", "style_phrases", "style_examples")
-FORM_KEYS = TEXT_KEYS + CHOICE_KEYS + CONTROL_KEYS + FLAG_KEYS + STYLE_KEYS
+NUMBER_KEYS = ("spoken_sentences",)
+FORM_KEYS = TEXT_KEYS + CHOICE_KEYS + CONTROL_KEYS + FLAG_KEYS + STYLE_KEYS + NUMBER_KEYS
 NOT_SET = ""  # a dropdown's value for "not set" (voice, LLM backend, emotion)
 
 LABELS = {
@@ -71,6 +74,7 @@ LABELS = {
     "signature_vocabulary": "Signature vocabulary", "greeting": "Greeting", "always": "Always rules",
     "never": "Never rules", "modes": "Modes", "sample_questions": "Sample questions", "voice": "Voice",
     "llm": "LLM", "default_controls": "Default controls", "portrait": "Portrait", "knowledge": "Knowledge",
+    "speaking": "Spoken reply length",
     "style": "Style",
     "review": "Review",
 }
@@ -92,6 +96,7 @@ def blank_form() -> dict[str, Any]:
     values: dict[str, Any] = {key: "" for key in TEXT_KEYS + CHOICE_KEYS + STYLE_KEYS}
     values["grounded"] = False
     values["hold_replies"] = False
+    values["spoken_sentences"] = Speaking().max_sentences
     defaults = Controls()
     for name in CONTROL_NAMES:
         values[f"{name}_set"] = False
@@ -111,7 +116,7 @@ def form_from_persona(persona: Persona) -> dict[str, Any]:
         "llm_model": persona.llm.model or "", "emotion": persona.default_controls.get("emotion", NOT_SET),
         "grounded": persona.knowledge.grounded, "style_description": persona.style.description,
         "style_phrases": "\n".join(persona.style.phrases), "style_examples": "\n\n".join(persona.style.examples),
-        "hold_replies": persona.review.hold_replies,
+        "hold_replies": persona.review.hold_replies, "spoken_sentences": persona.speaking.max_sentences,
     })
     for name in CONTROL_NAMES:
         if name in persona.default_controls:
@@ -178,10 +183,16 @@ def persona_from_form(values: Mapping[str, Any], *, portrait: str | None = None,
             always=parse_rules(values["always"], "always"), never=parse_rules(values["never"], "never"),
             modes=parse_modes(values["modes"]), portrait=portrait, voice=str(values["voice"]).strip() or None,
             llm={"backend": backend, "model": model}, knowledge={"grounded": bool(values["grounded"])},
-            style=style, review={"hold_replies": bool(values["hold_replies"])}, default_controls=controls,
+            style=style, review={"hold_replies": bool(values["hold_replies"])},
+            speaking={"max_sentences": _whole(values["spoken_sentences"])}, default_controls=controls,
         )
     except BadInput as error:
         raise _naming_the_field(error, lines) from None
+
+
+def _whole(value: Any) -> Any:
+    """A slider's 3.0 as 3; anything else as it is, for the model to name what is wrong with it."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 def parse_rules(text: str, kind: str) -> tuple[Rule, ...]:

@@ -32,6 +32,9 @@ Shapes (the YAML file mirrors them; see ``personas/examples/*/persona.yaml``):
 - ``ReviewPolicy``: ``hold_replies: true`` holds every reply for the creator's review
   (``pipeline.review``): stored as pending, neither spoken nor rendered until approved. A
   conversation may say otherwise for itself. Written to the file only when set, like ``knowledge``.
+- ``Speaking``: how long a spoken reply is (``max_sentences``, 1–12, default 3): a reply to be
+  spoken or rendered asks the model for at most that many sentences, and no more than that are
+  said. Written to the file only when it differs from the default.
 
 Ids (persona and mode names) are slugs: 1–40 lowercase letters, digits and hyphens, not starting
 or ending with a hyphen. They name folders, so ``check_slug`` is the gate every path goes through.
@@ -64,6 +67,8 @@ MAX_ITEM = 120  # one expertise entry or signature term
 MAX_RULE = 300
 MAX_PATTERN = 200
 MAX_QUESTION = 500
+DEFAULT_SPOKEN_SENTENCES = 3  # a spoken reply of 2–4 sentences is 10–20 s: a turn in a conversation, not a lecture
+SPOKEN_SENTENCES_RANGE = (1, 12)
 MAX_EXAMPLE = 600  # one style example: pipeline.style.SAMPLE_CHARS, what learning keeps of a sample
 MAX_ITEMS = {"expertise": 20, "signature_vocabulary": 40, "rules": 30, "patterns": 10, "modes": 12,
              "sample_questions": 30, "phrases": 40, "examples": 24}
@@ -237,6 +242,26 @@ class StyleUse:
 
 
 @dataclass(frozen=True)
+class Speaking:
+    """How long the persona's spoken replies are; see the module docstring."""
+
+    max_sentences: int = DEFAULT_SPOKEN_SENTENCES
+
+    def __post_init__(self) -> None:
+        low, high = SPOKEN_SENTENCES_RANGE
+        value = self.max_sentences
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise BadInput(f"max_sentences must be a whole number from {low} to {high}, got {preview(value)}")
+
+    @property
+    def is_default(self) -> bool:
+        return self == Speaking()
+
+    def to_data(self) -> dict:
+        return {"max_sentences": self.max_sentences}
+
+
+@dataclass(frozen=True)
 class ReviewPolicy:
     """Whether the persona's replies wait for the creator's review; see the module docstring."""
 
@@ -279,6 +304,7 @@ class Persona:
     knowledge: KnowledgeUse = field(default_factory=KnowledgeUse)
     style: StyleUse = field(default_factory=StyleUse)
     review: ReviewPolicy = field(default_factory=ReviewPolicy)
+    speaking: Speaking = field(default_factory=Speaking)
     default_controls: dict[str, float | str] = field(default_factory=dict)
     origin: str | None = field(default=None, compare=False)
 
@@ -306,6 +332,7 @@ class Persona:
         set_("knowledge", _knowledge(self.knowledge))
         set_("style", _style(self.style))
         set_("review", _review(self.review))
+        set_("speaking", _speaking(self.speaking))
         set_("default_controls", _controls(self.default_controls))
         if self.origin not in (None, "example", "user", "edited-example"):
             raise BadInput(f"origin must be example, user or edited-example, got {preview(self.origin)}")
@@ -340,6 +367,7 @@ class Persona:
             **({} if self.knowledge.is_default else {"knowledge": self.knowledge.to_data()}),
             **({} if self.style.is_default else {"style": self.style.to_data()}),
             **({} if self.review.is_default else {"review": self.review.to_data()}),
+            **({} if self.speaking.is_default else {"speaking": self.speaking.to_data()}),
             "default_controls": dict(self.default_controls),
         }
 
@@ -597,6 +625,22 @@ def _review(value: Any) -> ReviewPolicy:
         return ReviewPolicy(hold_replies=value.get("hold_replies", False))
     except BadInput as error:
         raise BadInput(f"review: {error}") from None
+
+
+def _speaking(value: Any) -> Speaking:
+    if isinstance(value, Speaking):
+        return value
+    if value is None:
+        return Speaking()
+    if not isinstance(value, Mapping):
+        raise BadInput(f"speaking must be a mapping (max_sentences: 3), got {_kind(value)}")
+    for key in value:
+        if key != "max_sentences":
+            raise BadInput(f"speaking: unknown key {preview(key)}; speaking has: max_sentences")
+    try:
+        return Speaking(max_sentences=value.get("max_sentences", DEFAULT_SPOKEN_SENTENCES))
+    except BadInput as error:
+        raise BadInput(f"speaking: {error}") from None
 
 
 def _controls(value: Any) -> dict[str, float | str]:

@@ -30,7 +30,9 @@
    (``output="video"``: a render job through the same runner as every other render, linked to
    the turn, with the persona's portrait, voice and default controls) — ``deliver``. A reply the
    model stopped at the reply length (``finish_reason == "length"``) is spoken only to its last
-   whole sentence (``sentences.complete_part``); the text keeps all of it.
+   whole sentence (``sentences.complete_part``), and at most the persona's spoken length
+   (``speaking.max_sentences``, which the prompt of a reply to be spoken asks for) is said; the
+   text keeps all of it.
 
 Review: a conversation that holds its replies (its own ``hold_replies``, set by
 ``ChatRequest.hold`` or ``ConversationStore.set_hold``; when unset, its persona's
@@ -68,7 +70,7 @@ from .knowledge import Hit, Knowledge, fuse
 from .knowledge.relevance import content_words
 from .llm import get_llm
 from .llm.base import Completion, LLMBackend
-from .sentences import complete_part
+from .sentences import complete_part, first_sentences
 from .settings import Settings
 
 MAX_MESSAGE_CHARS = 4000
@@ -96,6 +98,7 @@ class ChatRequest:
     max_tokens: int = REPLY_TOKENS
     use_cache: bool = True
     controller: str | None = None  # for output="video": "rules" or "llm" (default: settings)
+    spoken: bool = False  # the reply will be spoken though output is "text" (a live reply speaks it itself)
     hold: bool | None = None  # hold replies for review: True/False sets the conversation's; None leaves it
 
 
@@ -214,7 +217,7 @@ def find_passages(knowledge: Knowledge, persona: str, message: str, previous: st
 
 
 def fit_examples(llm: LLMBackend, persona, mode: str | None, examples: list[str], message: str,
-                 reply_tokens: int) -> list[str]:
+                 reply_tokens: int, *, spoken: bool = False) -> list[str]:
     """The first of ``examples`` (most like the question first) with which the persona's prompt
     still leaves room for the message and the reply (``fit_history``'s budget); the least like it
     are left out first, all of them before the message would be refused."""
@@ -222,24 +225,25 @@ def fit_examples(llm: LLMBackend, persona, mode: str | None, examples: list[str]
 
     room = llm.context_window - reply_tokens - 16 - llm.count_tokens(message) - 8
     kept = list(examples)
-    while kept and llm.count_tokens(build_system_prompt(persona, mode, examples=kept)) > room:
+    while kept and llm.count_tokens(build_system_prompt(persona, mode, examples=kept, spoken=spoken)) > room:
         kept.pop()
     return kept
 
 
 def fit_passages(llm: LLMBackend, persona, mode: str | None, passages: list[Hit], message: str,
-                 reply_tokens: int, examples: list[str] | tuple[str, ...] = ()) -> list[Hit]:
+                 reply_tokens: int, examples: list[str] | tuple[str, ...] = (), *, spoken: bool = False) -> list[Hit]:
     """The best of ``passages`` whose reference block takes at most ``PASSAGE_SHARE`` of what the
     context window leaves after the persona's prompt (with its ``examples``), the message and the
     reply (``fit_history``'s budget), so the latest exchanges keep room too; the weakest are left
     out first."""
     from personas import build_system_prompt
 
-    bare = llm.count_tokens(build_system_prompt(persona, mode, examples=examples))
+    bare = llm.count_tokens(build_system_prompt(persona, mode, examples=examples, spoken=spoken))
     budget = llm.context_window - reply_tokens - 16
     allowance = PASSAGE_SHARE * (budget - bare - llm.count_tokens(message) - 8)
     kept = list(passages)
-    while kept and llm.count_tokens(build_system_prompt(persona, mode, kept, examples)) - bare > allowance:
+    while kept and (llm.count_tokens(build_system_prompt(persona, mode, kept, examples, spoken=spoken)) - bare
+                    > allowance):
         kept.pop()
     return kept
 
@@ -354,15 +358,16 @@ class Chat:
             llm.prepare(progress=lambda fraction, stage: progress(0.05 * fraction, stage))
             found = self._passages(persona, mode, message, history[-1][0] if history else None, notes)
             picked = self._examples(persona, mode, message, notes)
-            examples = fit_examples(llm, persona, mode, picked, message, request.max_tokens)
+            spoken = request.spoken or request.output in ("audio", "video")
+            examples = fit_examples(llm, persona, mode, picked, message, request.max_tokens, spoken=spoken)
             if len(examples) < len(picked):
                 notes.append(f"{len(picked) - len(examples)} of the {len(picked)} examples of {persona.name}'s "
                              f"writing were left out to fit {llm.model}'s context window")
-            passages = fit_passages(llm, persona, mode, found, message, request.max_tokens, examples)
+            passages = fit_passages(llm, persona, mode, found, message, request.max_tokens, examples, spoken=spoken)
             if len(passages) < len(found):
                 notes.append(f"{len(found) - len(passages)} of the {len(found)} passages found in "
                              f"{persona.name}'s documents were left out to fit {llm.model}'s context window")
-            system = build_system_prompt(persona, mode, passages, examples)
+            system = build_system_prompt(persona, mode, passages, examples, spoken=spoken)
             messages, trimmed = fit_history(llm, system, history, message, request.max_tokens)
             progress(0.05, "thinking")
             completion, cached = self._answer(llm, messages, request, on_token)
@@ -410,6 +415,10 @@ class Chat:
             spoken = complete_part(reply.reply)
             if spoken != reply.reply:
                 reply.notes.append("the reply was cut off at its length limit; only its whole sentences are spoken")
+        limit = persona.speaking.max_sentences
+        if (shorter := first_sentences(spoken, limit)) != spoken:
+            spoken = shorter
+            reply.notes.append(f"only the first {limit} sentences are spoken ({persona.name}'s spoken reply length)")
         if output == "audio":
             progress(0.5, "speaking")
             reply.audio = self._speak(persona, turn.conversation_id, turn, spoken)

@@ -18,7 +18,8 @@ What is spoken:
   controls from the words is skipped: it would cost an LLM call before the first frame);
 - complete sentences only when the model was cut off by its token limit: the unfinished last
   sentence is not said (``finish_reason == "length"``);
-- at most ``max_sentences`` sentences (None: all).
+- at most ``max_sentences`` sentences (None: the persona's spoken length, ``speaking.max_sentences``,
+  which the prompt asks the model to keep to — the turn is asked for as a spoken one).
 
 A caller that stops iterating (a browser that disconnects: Gradio closes the generator) leaves
 the job "interrupted" with what was said, recorded on a thread of its own within a second.
@@ -82,6 +83,7 @@ def converse(chat: Chat, request: ChatRequest, *, stop: threading.Event | None =
         raise BadInput(f"max_sentences must be at least 1, got {max_sentences}")
     settings = chat.settings
     persona = chat.personas.get(request.persona)
+    max_sentences = max_sentences or persona.speaking.max_sentences
     defaults = chat.personas.render_defaults(persona)
     if defaults.portrait is None:
         raise BadInput(f"persona {persona.id} has no portrait to animate — add one in the Personas tab")
@@ -110,7 +112,7 @@ def converse(chat: Chat, request: ChatRequest, *, stop: threading.Event | None =
     text, reply = "", None
 
     def speak(sentence: str) -> Iterator[LiveEvent]:
-        if stop.is_set() or (max_sentences is not None and len(spoken) >= max_sentences):
+        if stop.is_set() or len(spoken) >= max_sentences:
             return
         segment = take.say(sentence)
         spoken.append(sentence)
@@ -118,7 +120,7 @@ def converse(chat: Chat, request: ChatRequest, *, stop: threading.Event | None =
             yield LiveEvent("segment", time.perf_counter() - started, text=text, segment=segment)
 
     try:
-        for event in chat.stream(replace(request, output="text")):
+        for event in chat.stream(replace(request, output="text", spoken=True)):
             if event.kind == "text":
                 new, text = event.text[len(text):], event.text
                 yield LiveEvent("text", time.perf_counter() - started, text=text)

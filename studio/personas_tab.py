@@ -66,7 +66,7 @@ from personas.form import (
     save_form,
     saved_message,
 )
-from personas.model import Persona
+from personas.model import DEFAULT_SPOKEN_SENTENCES, SPOKEN_SENTENCES_RANGE, Persona
 from pipeline.chat import persona_llm
 from pipeline.controls import CONTROL_NAMES
 from pipeline.errors import BadInput, StudioError
@@ -172,6 +172,11 @@ def build(ctx: StudioContext, tab: gr.Tab, **wiring: Any) -> None:
                     hear_button = gr.Button("Hear it", size="sm", elem_id="personas-hear")
                     voice_audio = gr.Audio(label="Voice sample (the greeting)", type="numpy", interactive=False,
                                            autoplay=True, elem_id="personas-voice-sample")
+                    field["spoken_sentences"] = gr.Slider(
+                        *SPOKEN_SENTENCES_RANGE, step=1, value=DEFAULT_SPOKEN_SENTENCES,
+                        label="Spoken reply length (sentences)",
+                        info="a reply to be spoken or rendered asks for at most this many, and says no more",
+                        elem_id="personas-spoken-sentences")
             with gr.Accordion("Rules", open=True), gr.Row():
                 field["always"] = gr.Textbox(label="Always", info=RULES_HELP.format(key="require"), lines=5,
                                              max_lines=20, elem_id="personas-always")
