@@ -1,4 +1,4 @@
-"""The studio's app factory: four tabs over one in-process pipeline.
+"""The studio's app factory: five tabs over one in-process pipeline.
 
 ``build_app(settings, access)`` arranges the tabs (one module each) and wires the few things that
 cross them: History can open a job in the Render lab. It does no work at import and starts no
@@ -19,7 +19,7 @@ from starlette.middleware import Middleware
 
 from pipeline.settings import Settings
 
-from . import chat_tab, history_tab, lab_tab, personas_tab
+from . import chat_tab, history_tab, lab_tab, live_tab, personas_tab
 from .common import ASSETS_DIR, MAX_UPLOAD, StudioContext, public_files
 from .guard import OAUTH, Access, StudioBlocks, StudioHTTPGuard
 
@@ -46,6 +46,8 @@ def build_app(settings: Settings, access: Access | None = None) -> gr.Blocks:
                 personas_tab.build(ctx, tab)
             with gr.Tab("Chat", id="chat", elem_id="tab-chat") as tab:
                 chat_tab.build(ctx, tab)
+            with gr.Tab("Live", id="live", elem_id="tab-live") as tab:
+                live_tab.build(ctx, tab)
             with gr.Tab("Render lab", id="lab", elem_id="tab-lab") as tab:
                 lab = lab_tab.build(ctx, tab)
             with gr.Tab("History", id="history", elem_id="tab-history") as tab:

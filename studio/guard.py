@@ -20,7 +20,9 @@ not, validators included), which
 3. runs the event with the owner in a context variable (``current_owner``), which
    ``StudioContext`` turns into owner-scoped stores, so every query the handler makes is the
    owner's (the data layer does the filtering: see ``pipeline.db``);
-4. records the files the event sent back as this owner's (``FileGrants``).
+4. records the files the event sent back as this owner's (``FileGrants``) — whole values, and the
+   changes a streaming event sends after its first update (``streamed_file_paths``), so each
+   segment of a live reply can be fetched by the one it was made for.
 
 ``StudioHTTPGuard`` is the HTTP half, an ASGI middleware on Gradio's own app: uploads
 (``/gradio_api/upload``) are recorded as the uploader's; ``/gradio_api/file=`` serves nothing
@@ -159,6 +161,26 @@ def file_objects(value: Any) -> Iterator[dict]:
             yield from file_objects(item)
 
 
+DIFF_SETS = ("add", "replace")
+
+
+def streamed_file_paths(value: Any) -> Iterator[str]:
+    """The file paths a streamed output sends as changes. After its first update, each update a
+    generator yields reaches the browser as a diff of the last — ``["add", ["path"], "/…/x.mp4"]``
+    when a file output goes from empty to a file — so the file is in no dict with a ``path``
+    (``file_objects``), only in the change that sets one."""
+    if not isinstance(value, (list, tuple)):
+        return
+    if (len(value) == 3 and value[0] in DIFF_SETS and isinstance(value[1], list) and value[1]
+            and value[1][-1] == "path" and isinstance(value[2], str)):
+        yield value[2]
+        return
+    for item in value:
+        if isinstance(item, dict):  # a whole value set by a change: file_objects finds its files
+            continue
+        yield from streamed_file_paths(item)
+
+
 def refused_file(grants: FileGrants, owner: str | None, inputs: Iterable[Any]) -> str | None:
     """Why one of ``inputs`` may not be used (the first such file), or None when all may."""
     for found in file_objects(list(inputs)):
@@ -224,6 +246,8 @@ class StudioBlocks(gr.Blocks):
         for found in file_objects(result.get("data")):
             if isinstance(found.get("path"), str):
                 self.grants.grant(owner, found["path"])
+        for path in streamed_file_paths(result.get("data")):
+            self.grants.grant(owner, path)
         return result
 
 

@@ -136,3 +136,17 @@ def test_a_file_in_gradios_folder_that_was_never_given_out_is_not_served(studio_
     planted.write_text("left here by someone else")
     answer = httpx.get(f"{studio_app.local_url.rstrip('/')}/gradio_api/file={planted}")
     assert answer.status_code == 403
+
+
+def test_files_sent_as_changes_of_a_streamed_output_are_the_owner_s():
+    """A generator's later updates reach the browser as diffs; a file set by one must still be
+    granted to its owner, or the live player gets 403 for every segment after the first update."""
+    from studio.guard import streamed_file_paths
+
+    diff = [[["delete", ["__type__"], None], ["add", ["path"], "/tmp/g/ab/segment-000.mp4"],
+             ["add", ["url"], "http://127.0.0.1/gradio_api/file=/tmp/g/ab/segment-000.mp4"]],
+            [["replace", [], "Profit logic comes first."]], [], {"path": "/tmp/g/cd/output.mp4"}]
+    assert list(streamed_file_paths(diff)) == ["/tmp/g/ab/segment-000.mp4"]
+    assert list(streamed_file_paths([["replace", ["path"], "/tmp/g/ef/segment-001.mp4"]])) == \
+        ["/tmp/g/ef/segment-001.mp4"]
+    assert list(streamed_file_paths([["add", ["orig_name"], "x.mp4"], "text", None])) == []

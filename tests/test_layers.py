@@ -97,6 +97,7 @@ HANDLERS = {
                                "report_reply", "list_reports", "report_note", "report_dismiss"},
     "studio.review_section": {"show_review", "pick_reply", "approve_reply", "approve_edited", "reject_reply",
                               "review_list", "review_approve", "review_reject", "review_hold"},
+    "studio.live_tab": {"refresh", "refresh_llms", "new_conversation", "speak_live", "stop_live", "converse_api"},
     "studio.analytics_section": {"on_tab_selected", "show_analytics", "persona_analytics"},
     "studio.lab_tab": {"preview_quietly", "preview_portrait", "use_persona", "describe_recording", "suggest",
                        "apply_suggestion", "render", "render_from_lab", "render_on_release", "backend_chosen",
@@ -107,8 +108,8 @@ HANDLERS = {
 }
 
 
-@pytest.mark.parametrize("module_name", ["studio.chat_tab", "studio.personas_tab", "studio.lab_tab",
-                                         "studio.history_tab"])
+@pytest.mark.parametrize("module_name", ["studio.chat_tab", "studio.live_tab", "studio.personas_tab",
+                                         "studio.lab_tab", "studio.history_tab"])
 def test_every_tab_module_imports_and_has_a_build(module_name):
     assert callable(importlib.import_module(module_name).build)
 

@@ -1,0 +1,202 @@
+"""The Live tab: ask a persona — typed, or spoken into the microphone — and watch it answer
+sentence by sentence while the rest of the reply is still being written.
+
+Layout: the player on the left (``live_view.PLAYER_HTML``: two video elements that play the
+reply's segments back to back) with a status line under it; on the right the persona and the LLM
+(empty: the persona's own, else the studio's), the
+question box with Ask and Stop, the microphone (push to talk: record, stop, and the question is
+transcribed and asked), the reply's text as it is written, and the whole reply as one video once
+it is over.
+
+Asking runs ``pipeline.converse`` (``speak_live``, a generator): every segment it makes is handed
+to a hidden file component whose change event gives the segment's URL to the player in the
+browser (``live_view.ENQUEUE_JS``) — Gradio serves it as its cached copy, to its owner only, like
+every output. The reply's text, the status line (when the first sentence was ready, and what it
+cost) and, at the end, the whole reply's video follow. A renderer that does not stream, or a
+conversation that holds its replies for review, answers as the chat does, with a note saying why.
+
+Barge-in: Stop — or starting to record a question — stops the player at once in the browser and
+sets the reply's stop event on the server (``stop_live``): no further sentence is spoken, and the
+job keeps what was. Each reply has a random id (``take``), the key of its stop event in this
+process's table (with its owner: nobody stops another user's reply).
+
+The ``/converse`` endpoint is a hidden trigger over hidden inputs (persona, message, conversation
+id, LLM) that streams (segment, text so far, conversation id, details, whole video): each update
+carries the newest playable segment, and details its timings; the last carries the reply.
+
+Every handler is a module-level function taking the ``StudioContext``; ``build`` lays out and wires.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from typing import Any
+
+import gradio as gr
+
+from pipeline.chat import ChatRequest, check_message
+from pipeline.converse import converse
+from pipeline.errors import BadInput
+
+from . import live_view as view
+from .chat_tab import transcribe
+from .common import StudioContext, bind, shown_errors
+from .limits import quota
+
+PRIVATE = {"api_visibility": "private"}
+CONVERSE_API = ("Ask a persona and get the reply live, sentence by sentence. Inputs: persona id; message; "
+                "conversation_id ('' starts one); llm ('' for the persona's). Streams (segment, text, "
+                "conversation_id, details, video): segment is the newest playable MP4 (H.264 + AAC) of one "
+                "sentence, text the reply so far, details {t_s, segment: {index, text, duration_s, ready_s, "
+                "timings}}; the last update has the whole reply's video and details {t_s, reply}.")
+
+_stops: dict[tuple[str | None, str], threading.Event] = {}
+_stops_lock = threading.Lock()
+
+
+def build(ctx: StudioContext, tab: gr.Tab) -> None:
+    conversation = gr.State(None)
+    take = gr.State("")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3, min_width=300):
+            gr.HTML(value="", html_template=view.PLAYER_HTML, css_template=view.PLAYER_CSS,
+                    js_on_load=view.PLAYER_JS, elem_id="live-player")
+            status = gr.Markdown(elem_id="live-status")
+        with gr.Column(scale=2, min_width=300):
+            with gr.Row():
+                persona = gr.Dropdown(ctx.persona_choices(), label="Persona", elem_id="live-persona")
+                llm = gr.Dropdown(ctx.backend_choices("llm"), value=None, label="LLM (empty: the persona's)",
+                                  elem_id="live-llm")
+            message = gr.Textbox(label="Ask", placeholder="Type a question, or record one below", lines=2,
+                                 max_lines=6, elem_id="live-message")
+            with gr.Row():
+                ask = gr.Button("Ask", variant="primary", elem_id="live-ask")
+                stop = gr.Button("Stop", variant="stop", elem_id="live-stop")
+            mic = gr.Audio(sources=["microphone"], type="filepath", label="Or say it (record, then stop)",
+                           elem_id="live-mic")
+            reply = gr.Markdown(elem_id="live-reply")
+            whole = gr.Video(label="The whole reply", interactive=False, autoplay=False, elem_id="live-whole")
+    segment = gr.File(visible="hidden", elem_id="live-segment")  # each new segment, for the player
+
+    with gr.Column(visible=False):
+        api_inputs = [gr.Textbox(label="persona"), gr.Textbox(label="message"), gr.Textbox(label="conversation_id"),
+                      gr.Textbox(label="llm")]
+        api_outputs = [gr.File(label="segment"), gr.Textbox(label="text"), gr.Textbox(label="conversation_id"),
+                       gr.JSON(label="details"), gr.Video(label="video")]
+        api_trigger = gr.Button("converse", elem_id="live-api")
+
+    outputs = {"segment": segment, "reply": reply, "status": status, "whole": whole, "conversation": conversation,
+               "take": take, "message": message}
+    tab.select(bind(refresh, ctx), persona, persona, **PRIVATE)
+    tab.select(bind(refresh_llms, ctx), llm, llm, **PRIVATE)
+    persona.input(new_conversation, None, [conversation, reply, status], **PRIVATE)
+    segment.change(None, segment, None, js=view.ENQUEUE_JS, **PRIVATE)
+    asked = gr.on([ask.click, message.submit], None, None, None, js=view.RESET_JS, **PRIVATE)
+    asked.then(bind(speak_live, ctx, outputs), [persona, message, conversation, llm], list(outputs.values()),
+               validator=quota(ctx, "chat"), show_progress="hidden", **PRIVATE)
+    stopping = bind(stop_live, ctx)
+    stop.click(stopping, take, status, js=view.STOP_JS, show_progress="hidden", concurrency_limit=None, **PRIVATE)
+    mic.start_recording(stopping, take, status, js=view.STOP_JS, show_progress="hidden", concurrency_limit=None,
+                        **PRIVATE)
+    heard = mic.stop_recording(bind(transcribe, ctx), mic, message, show_progress_on=[message], **PRIVATE)
+    heard.success(None, None, None, js=view.RESET_JS, **PRIVATE).then(
+        bind(speak_live, ctx, outputs), [persona, message, conversation, llm], list(outputs.values()),
+        validator=quota(ctx, "chat"), show_progress="hidden", **PRIVATE)
+
+    api_trigger.click(bind(converse_api, ctx), api_inputs, api_outputs, api_name="converse",
+                      api_description=CONVERSE_API, validator=quota(ctx, "chat"))
+
+
+def refresh(ctx: StudioContext, persona_id: str | None):
+    """On opening the tab: the personas as they are now, the one picked kept."""
+    choices = ctx.persona_choices()
+    ids = [value for _, value in choices]
+    return gr.update(choices=choices, value=persona_id if persona_id in ids else (ids[0] if ids else None))
+
+
+def refresh_llms(ctx: StudioContext, llm_name: str | None):
+    """On opening the tab: the LLM backends as they are now (one that cannot run says why)."""
+    choices = ctx.backend_choices("llm")
+    return gr.update(choices=choices, value=llm_name if llm_name in [value for _, value in choices] else None)
+
+
+def new_conversation() -> tuple:
+    """(conversation, reply, status): another persona, a new conversation."""
+    return None, "", ""
+
+
+@shown_errors
+def speak_live(ctx: StudioContext, persona_id: str | None, message: str | None, conversation_id: str | None,
+               llm_name: str | None = None):
+    """The live reply to ``message``; yields what changes, by name (see the module docstring)."""
+    if not persona_id:
+        raise BadInput("pick a persona to ask")
+    question = check_message(message)
+    take = secrets.token_hex(8)
+    stop = _register(ctx.owner, take)
+    count, first_ready = 0, None
+    yield {"take": take, "message": "", "reply": f"**You:** {question}", "status": view.LISTENING, "whole": None,
+           "segment": None}
+    try:
+        request = ChatRequest(persona=persona_id, message=question, conversation_id=conversation_id or None,
+                              llm=llm_name or None)
+        for event in converse(ctx.chat, request, stop=stop):
+            if event.kind == "text":
+                yield {"reply": f"**You:** {question}\n\n**{persona_id}:** {event.text}"}
+            elif event.kind == "segment":
+                count += 1
+                if first_ready is None:
+                    first_ready = event.segment.ready_s
+                yield {"segment": str(event.segment.video), "status": view.segment_line(event.segment, count)}
+            elif event.kind == "note":
+                yield {"status": f"_{event.note}_"}
+            elif event.kind == "reply":
+                done = event.reply
+                yield {"conversation": done.conversation_id, "whole": done.video,
+                       "reply": f"**You:** {question}\n\n**{persona_id}:** {done.reply}",
+                       "status": view.finished_line(done, count, first_ready)}
+    finally:
+        _forget(ctx.owner, take)
+
+
+def stop_live(ctx: StudioContext, take: str | None) -> Any:
+    """Barge-in: the reply ``take`` (this owner's) says no further sentence."""
+    with _stops_lock:
+        stop = _stops.get((ctx.owner, take or ""))
+    if stop is None:
+        return gr.skip()
+    stop.set()
+    return "Stopped: the rest of the reply is not spoken. What was said is kept in History."
+
+
+@shown_errors
+def converse_api(ctx: StudioContext, persona: str, message: str, conversation_id: str, llm: str):
+    request = ChatRequest(persona=(persona or "").strip(), message=check_message(message),
+                          conversation_id=(conversation_id or "").strip() or None, llm=(llm or "").strip() or None)
+    for event in converse(ctx.chat, request):
+        if event.kind == "segment":
+            details = {"t_s": round(event.t_s, 4), "segment": {
+                key: value for key, value in event.segment.to_dict().items() if key != "video"}}
+            yield str(event.segment.video), event.text, conversation_id or "", details, None
+        elif event.kind == "text":
+            yield gr.skip(), event.text, conversation_id or "", gr.skip(), None
+        elif event.kind == "note":
+            yield gr.skip(), event.text, conversation_id or "", {"t_s": round(event.t_s, 4), "note": event.note}, None
+        elif event.kind == "reply":
+            done = event.reply
+            details = {"t_s": round(event.t_s, 4),
+                       "reply": {k: v for k, v in done.to_dict().items() if k not in ("video", "audio")}}
+            yield gr.skip(), done.reply, done.conversation_id, details, done.video
+
+
+def _register(owner: str | None, take: str) -> threading.Event:
+    stop = threading.Event()
+    with _stops_lock:
+        _stops[(owner, take)] = stop
+    return stop
+
+
+def _forget(owner: str | None, take: str) -> None:
+    with _stops_lock:
+        _stops.pop((owner, take), None)

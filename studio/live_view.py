@@ -1,0 +1,115 @@
+"""What the Live tab shows: the player that plays a live reply's segments back to back, and the
+lines under it. No Gradio events here, only layout values and text.
+
+The player is an HTML block with two ``<video>`` elements. Each new segment is loaded into the
+one that is not playing while the other plays, and starts the moment the other ends, so the
+sentences follow each other without a reload between them; a segment that arrives while nothing
+plays starts at once. ``window.liveEnqueue(url)`` adds one, ``window.liveStop()`` stops the reply
+(barge-in: the Stop button, or starting to talk into the microphone) and ``window.liveReset()``
+readies the player for the next question, noting when it was asked. When the first frame of a
+reply plays, the player writes how long after the question that was (milliseconds) to its
+``data-first-frame-ms`` attribute: what the latency benchmark reads in the browser.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+PLAYER_HTML = """
+<div class="live-stage">
+  <video class="live-segment" playsinline preload="auto"></video>
+  <video class="live-segment" playsinline preload="auto" style="display:none"></video>
+  <p class="live-hint">Ask something: the reply plays here sentence by sentence.</p>
+</div>
+"""
+
+PLAYER_CSS = """
+.live-stage { position: relative; width: 100%; min-height: 240px; background: #111; border-radius: 8px;
+              display: flex; align-items: center; justify-content: center; }
+.live-stage video { width: 100%; max-height: 480px; border-radius: 8px; }
+.live-stage .live-hint { color: #bbb; position: absolute; margin: 0; padding: 1em; text-align: center; }
+"""
+
+PLAYER_JS = """
+const videos = Array.from(element.querySelectorAll('video.live-segment'));
+const hint = element.querySelector('.live-hint');
+const stage = element.querySelector('.live-stage');
+const state = { queue: [], playing: -1, asked: performance.now(), first: false };
+
+function start(index) {
+  const video = videos[index];
+  videos.forEach((other, k) => { other.style.display = k === index ? '' : 'none'; });
+  hint.style.display = 'none';
+  state.playing = index;
+  video.play().catch(() => {});
+}
+function preload() {
+  const idle = state.playing === 0 ? 1 : 0;
+  const video = videos[idle];
+  if (!video.dataset.loaded && state.queue.length) {
+    video.src = state.queue.shift();
+    video.dataset.loaded = '1';
+    video.load();
+  }
+  return idle;
+}
+videos.forEach((video, index) => {
+  video.addEventListener('playing', () => {
+    if (!state.first) {
+      state.first = true;
+      stage.dataset.firstFrameMs = String(Math.round(performance.now() - state.asked));
+    }
+  });
+  video.addEventListener('ended', () => {
+    delete video.dataset.loaded;
+    state.playing = -1;
+    const next = videos[index === 0 ? 1 : 0];
+    if (next.dataset.loaded) { start(index === 0 ? 1 : 0); }
+    preload();
+  });
+});
+window.liveEnqueue = (url) => {
+  if (!url) return;
+  state.queue.push(url);
+  const idle = preload();
+  if (state.playing === -1 && videos[idle].dataset.loaded) { start(idle); preload(); }
+};
+window.liveStop = () => {
+  state.queue = [];
+  videos.forEach((video) => { video.pause(); delete video.dataset.loaded; });
+  state.playing = -1;
+  stage.dataset.stopped = String(Date.now());
+};
+window.liveReset = () => {
+  window.liveStop();
+  state.asked = performance.now();
+  state.first = false;
+  delete stage.dataset.firstFrameMs;
+};
+"""
+
+# The hidden file component's change hands each new segment's URL to the player.
+ENQUEUE_JS = "(segment) => { if (segment && segment.url && window.liveEnqueue) { window.liveEnqueue(segment.url); } }"
+RESET_JS = "() => { if (window.liveReset) { window.liveReset(); } }"
+STOP_JS = "(take) => { if (window.liveStop) { window.liveStop(); } return take; }"
+
+LISTENING = "Listening…"
+
+
+def segment_line(segment: Any, count: int) -> str:
+    """The status line once a segment is ready: when, and what it cost."""
+    timings = segment.timings
+    parts = ", ".join(f"{name} {timings[name]:.2f} s" for name in ("speech", "analysis", "render", "package")
+                      if name in timings)
+    first = f"First sentence ready {segment.ready_s:.2f} s after the question ({parts})." if segment.index == 0 else ""
+    return f"{first} {count} sentence{'s' if count != 1 else ''} spoken so far.".strip()
+
+
+def finished_line(reply: Any, count: int, first_ready_s: float | None) -> str:
+    """The status line once the reply is over."""
+    if reply.review == "pending":
+        return "Held for your review: nothing is spoken until you approve it (Personas › Review)."
+    first = f" The first was ready after {first_ready_s:.2f} s." if first_ready_s is not None else ""
+    video = f" The whole reply is kept as job `{reply.job_id}` in History." if reply.job_id else ""
+    notes = "".join(f"\n\n_{note}_" for note in reply.notes)
+    return f"{count} sentence{'s' if count != 1 else ''} spoken live.{first}{video}{notes}"
