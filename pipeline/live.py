@@ -15,6 +15,9 @@ exactly as long as each other and the pieces join without a gap or an overlap: t
 duration is the sum of its segments'.
 
 A sentence the voice cannot say (only emoji or symbols) is skipped: ``say`` returns None.
+
+While it listens, the face should not freeze: ``idle_clip`` is a short loop of it blinking and
+swaying a little with the mouth at rest, drawn by the same stream, made once per portrait.
 ``timings`` on each segment break its cost down (speech, analysis, render, packaging) for the
 latency benchmark; ``ready_s`` is when it was ready, from the take's ``started`` clock (the
 moment the user's turn ended, when the caller passes it).
@@ -22,6 +25,7 @@ moment the user's turn ended, when the caller passes it).
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -32,6 +36,7 @@ import numpy as np
 from .analysis import analyse
 from .controls import Controls
 from .errors import BadInput
+from .files import file_sha256
 from .media import FPS, mux, run_ffmpeg
 from .render.base import Renderer
 from .speech.base import Voice
@@ -151,3 +156,37 @@ def _padded(samples: np.ndarray, rate: int, fps: int) -> np.ndarray:
     while total * fps // rate < frames:  # rate not a multiple of fps: enough samples for the last frame
         total += 1
     return np.concatenate([samples, np.zeros(total - len(samples), np.float32)])
+
+
+IDLE_SECONDS = 3.0  # played forwards then backwards: a 6 s loop with no jump at either end
+IDLE_MIN_TILT = 0.3  # a listener's head sways a little even when the persona holds it still
+
+
+def idle_clip(portrait: Path, controls: Controls, renderer: Renderer, folder: Path, *, fps: int = FPS,
+              seed: int = 0, settings=None) -> Path:
+    """A loop of the face listening — blinking, swaying a little, the mouth at rest — made once per
+    portrait (its content), controls and renderer, and kept in ``folder``.
+
+    The take is drawn forwards and then backwards, so the loop's last frame is its first: a player
+    that loops it never shows a jump. A renderer that does not stream has no idle take: its
+    ``open_stream`` says why (``BackendUnavailable``)."""
+    calm = controls.merge({"head_tilt": max(controls.head_tilt, IDLE_MIN_TILT)})
+    key = hashlib.sha256(f"{file_sha256(Path(portrait))}|{calm.to_dict()}|{renderer.name}|{fps}|{seed}"
+                         .encode()).hexdigest()[:16]
+    out = Path(folder) / f"idle-{key}.mp4"
+    if out.is_file():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stream = renderer.open_stream(Path(portrait), calm, fps=fps, seed=seed, settings=settings)
+    forwards = out.with_name(f"{out.stem}-forwards.mp4")
+    try:
+        stream.segment(forwards, n_frames=round(IDLE_SECONDS * fps))
+        run_ffmpeg(["-i", str(forwards), "-filter_complex", "[0:v]reverse[back];[0:v][back]concat=n=2:v=1[v]",
+                    "-map", "[v]", "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
+                    "-movflags", "+faststart", str(out.with_suffix(".partial.mp4"))], what="making the idle loop")
+        out.with_suffix(".partial.mp4").replace(out)
+    finally:
+        forwards.unlink(missing_ok=True)
+        out.with_suffix(".partial.mp4").unlink(missing_ok=True)
+        stream.close()
+    return out

@@ -3,10 +3,11 @@ sentence by sentence while the rest of the reply is still being written.
 
 Layout: the player on the left (``live_view.PLAYER_HTML``: two video elements that play the
 reply's segments back to back) with a status line under it; on the right the persona and the LLM
-(empty: the persona's own, else the studio's), the
-question box with Ask and Stop, the microphone (push to talk: record, stop, and the question is
-transcribed and asked), the reply's text as it is written, and the whole reply as one video once
-it is over.
+(empty: the persona's own, else the studio's), the question box with Ask and Stop, the
+microphone (push to talk: record, stop, and the question is transcribed and asked — the player
+counts the time to the first frame from that stop, the end of the spoken question; a recording
+with no words is one message and nothing is asked), the reply's text as it is written, and the
+whole reply as one video once it is over.
 
 Asking runs ``pipeline.converse`` (``speak_live``, a generator): every segment it makes is handed
 to a hidden file component whose change event gives the segment's URL to the player in the
@@ -14,6 +15,9 @@ browser (``live_view.ENQUEUE_JS``) — Gradio serves it as its cached copy, to i
 every output. The reply's text, the status line (when the first sentence was ready, and what it
 cost) and, at the end, the whole reply's video follow. A renderer that does not stream, or a
 conversation that holds its replies for review, answers as the chat does, with a note saying why.
+
+Between replies the player loops the persona listening (``listening``: ``pipeline.live.idle_clip``,
+made once per portrait and controls, shown when the tab opens or the persona changes).
 
 Barge-in: Stop — or starting to record a question — stops the player at once in the browser and
 sets the reply's stop event on the server (``stop_live``): no further sentence is spoken, and the
@@ -36,12 +40,15 @@ from typing import Any
 import gradio as gr
 
 from pipeline.chat import ChatRequest, check_message
+from pipeline.controls import Controls
 from pipeline.converse import converse
-from pipeline.errors import BadInput
+from pipeline.errors import BadInput, StudioError
+from pipeline.live import idle_clip
+from pipeline.render import renderers
+from pipeline.speech.stt import transcribe_file
 
 from . import live_view as view
-from .chat_tab import transcribe
-from .common import StudioContext, bind, shown_errors
+from .common import StudioContext, bind, progress_callback, shown_errors
 from .limits import quota
 
 PRIVATE = {"api_visibility": "private"}
@@ -78,6 +85,7 @@ def build(ctx: StudioContext, tab: gr.Tab) -> None:
             reply = gr.Markdown(elem_id="live-reply")
             whole = gr.Video(label="The whole reply", interactive=False, autoplay=False, elem_id="live-whole")
     segment = gr.File(visible="hidden", elem_id="live-segment")  # each new segment, for the player
+    idle = gr.File(visible="hidden", elem_id="live-idle")  # the persona listening, looped between replies
 
     with gr.Column(visible=False):
         api_inputs = [gr.Textbox(label="persona"), gr.Textbox(label="message"), gr.Textbox(label="conversation_id"),
@@ -88,10 +96,13 @@ def build(ctx: StudioContext, tab: gr.Tab) -> None:
 
     outputs = {"segment": segment, "reply": reply, "status": status, "whole": whole, "conversation": conversation,
                "take": take, "message": message}
-    tab.select(bind(refresh, ctx), persona, persona, **PRIVATE)
+    tab.select(bind(refresh, ctx), persona, persona, **PRIVATE).then(
+        bind(listening, ctx), persona, idle, show_progress="hidden", **PRIVATE)
     tab.select(bind(refresh_llms, ctx), llm, llm, **PRIVATE)
     persona.input(new_conversation, None, [conversation, reply, status], **PRIVATE)
+    persona.input(bind(listening, ctx), persona, idle, show_progress="hidden", **PRIVATE)
     segment.change(None, segment, None, js=view.ENQUEUE_JS, **PRIVATE)
+    idle.change(None, idle, None, js=view.IDLE_JS, **PRIVATE)
     asked = gr.on([ask.click, message.submit], None, None, None, js=view.RESET_JS, **PRIVATE)
     asked.then(bind(speak_live, ctx, outputs), [persona, message, conversation, llm], list(outputs.values()),
                validator=quota(ctx, "chat"), show_progress="hidden", **PRIVATE)
@@ -99,10 +110,10 @@ def build(ctx: StudioContext, tab: gr.Tab) -> None:
     stop.click(stopping, take, status, js=view.STOP_JS, show_progress="hidden", concurrency_limit=None, **PRIVATE)
     mic.start_recording(stopping, take, status, js=view.STOP_JS, show_progress="hidden", concurrency_limit=None,
                         **PRIVATE)
-    heard = mic.stop_recording(bind(transcribe, ctx), mic, message, show_progress_on=[message], **PRIVATE)
-    heard.success(None, None, None, js=view.RESET_JS, **PRIVATE).then(
-        bind(speak_live, ctx, outputs), [persona, message, conversation, llm], list(outputs.values()),
-        validator=quota(ctx, "chat"), show_progress="hidden", **PRIVATE)
+    heard = mic.stop_recording(bind(hear, ctx), mic, message, js=view.RESET_WITH_INPUT_JS,
+                               show_progress_on=[message], **PRIVATE)
+    heard.success(bind(speak_live, ctx, outputs), [persona, message, conversation, llm], list(outputs.values()),
+                  validator=quota(ctx, "chat"), show_progress="hidden", **PRIVATE)
 
     api_trigger.click(bind(converse_api, ctx), api_inputs, api_outputs, api_name="converse",
                       api_description=CONVERSE_API, validator=quota(ctx, "chat"))
@@ -119,6 +130,25 @@ def refresh_llms(ctx: StudioContext, llm_name: str | None):
     """On opening the tab: the LLM backends as they are now (one that cannot run says why)."""
     choices = ctx.backend_choices("llm")
     return gr.update(choices=choices, value=llm_name if llm_name in [value for _, value in choices] else None)
+
+
+def listening(ctx: StudioContext, persona_id: str | None):
+    """The persona's idle loop (``pipeline.live.idle_clip``: made once, then kept), or nothing when
+    it has no portrait or the renderer does not stream — the player then shows the last frame."""
+    if not persona_id:
+        return None
+    try:
+        persona = ctx.personas.get(persona_id)
+        defaults = ctx.personas.render_defaults(persona)
+        if defaults.portrait is None:
+            return None
+        renderer = renderers.create(ctx.settings.renderer, ctx.settings)
+        emotion = {"emotion": defaults.emotion} if defaults.emotion else {}
+        controls = Controls().merge({**defaults.controls, **emotion})
+        return str(idle_clip(defaults.portrait, controls, renderer, ctx.settings.cache / "idle", fps=ctx.settings.fps,
+                             settings=ctx.settings))
+    except StudioError:
+        return None
 
 
 def new_conversation() -> tuple:
@@ -158,6 +188,18 @@ def speak_live(ctx: StudioContext, persona_id: str | None, message: str | None, 
                        "status": view.finished_line(done, count, first_ready)}
     finally:
         _forget(ctx.owner, take)
+
+
+@shown_errors
+def hear(ctx: StudioContext, audio: str | None, progress=gr.Progress()) -> str:
+    """The recorded question as text, or one clear message when nothing was said in it."""
+    if not audio:
+        raise BadInput("Nothing was recorded — press Record, ask your question, then stop.")
+    transcript = transcribe_file(ctx.settings, audio, progress=progress_callback(progress),
+                                 display_name="the recording")
+    if not transcript.text.strip():
+        raise BadInput("No words were heard in the recording — try again, closer to the microphone.")
+    return transcript.text
 
 
 def stop_live(ctx: StudioContext, take: str | None) -> Any:

@@ -6,7 +6,9 @@ one that is not playing while the other plays, and starts the moment the other e
 sentences follow each other without a reload between them; a segment that arrives while nothing
 plays starts at once. ``window.liveEnqueue(url)`` adds one, ``window.liveStop()`` stops the reply
 (barge-in: the Stop button, or starting to talk into the microphone) and ``window.liveReset()``
-readies the player for the next question, noting when it was asked. When the first frame of a
+readies the player for the next question, noting when it was asked. Between replies a third,
+muted video loops the persona listening (``window.liveIdle(url)``: blinking and swaying a little),
+so the face never freezes. When the first frame of a
 reply plays, the player writes how long after the question that was (milliseconds) to its
 ``data-first-frame-ms`` attribute: what the latency benchmark reads in the browser.
 """
@@ -17,7 +19,8 @@ from typing import Any
 
 PLAYER_HTML = """
 <div class="live-stage">
-  <video class="live-segment" playsinline preload="auto"></video>
+  <video class="live-idle" playsinline muted loop autoplay style="display:none"></video>
+  <video class="live-segment" playsinline preload="auto" style="display:none"></video>
   <video class="live-segment" playsinline preload="auto" style="display:none"></video>
   <p class="live-hint">Ask something: the reply plays here sentence by sentence.</p>
 </div>
@@ -32,13 +35,19 @@ PLAYER_CSS = """
 
 PLAYER_JS = """
 const videos = Array.from(element.querySelectorAll('video.live-segment'));
+const idle = element.querySelector('video.live-idle');
 const hint = element.querySelector('.live-hint');
 const stage = element.querySelector('.live-stage');
 const state = { queue: [], playing: -1, asked: performance.now(), first: false };
 
+function listen() {  // nothing to say: the idle loop, if there is one
+  videos.forEach((video) => { video.style.display = 'none'; });
+  if (idle.src) { idle.style.display = ''; idle.play().catch(() => {}); }
+}
 function start(index) {
   const video = videos[index];
   videos.forEach((other, k) => { other.style.display = k === index ? '' : 'none'; });
+  idle.style.display = 'none';
   hint.style.display = 'none';
   state.playing = index;
   video.play().catch(() => {});
@@ -64,7 +73,7 @@ videos.forEach((video, index) => {
     delete video.dataset.loaded;
     state.playing = -1;
     const next = videos[index === 0 ? 1 : 0];
-    if (next.dataset.loaded) { start(index === 0 ? 1 : 0); }
+    if (next.dataset.loaded) { start(index === 0 ? 1 : 0); } else { listen(); }
     preload();
   });
 });
@@ -74,10 +83,17 @@ window.liveEnqueue = (url) => {
   const idle = preload();
   if (state.playing === -1 && videos[idle].dataset.loaded) { start(idle); preload(); }
 };
+window.liveIdle = (url) => {
+  if (!url) return;
+  idle.src = url;
+  hint.style.display = 'none';
+  if (state.playing === -1) { listen(); }
+};
 window.liveStop = () => {
   state.queue = [];
   videos.forEach((video) => { video.pause(); delete video.dataset.loaded; });
   state.playing = -1;
+  listen();
   stage.dataset.stopped = String(Date.now());
 };
 window.liveReset = () => {
@@ -90,7 +106,9 @@ window.liveReset = () => {
 
 # The hidden file component's change hands each new segment's URL to the player.
 ENQUEUE_JS = "(segment) => { if (segment && segment.url && window.liveEnqueue) { window.liveEnqueue(segment.url); } }"
+IDLE_JS = "(clip) => { if (clip && clip.url && window.liveIdle) { window.liveIdle(clip.url); } }"
 RESET_JS = "() => { if (window.liveReset) { window.liveReset(); } }"
+RESET_WITH_INPUT_JS = "(audio) => { if (window.liveReset) { window.liveReset(); } return audio; }"
 STOP_JS = "(take) => { if (window.liveStop) { window.liveStop(); } return take; }"
 
 LISTENING = "Listening…"

@@ -102,3 +102,21 @@ def test_nothing_said_is_no_video(tmp_path, settings_module):
     assert live.say("…") is None
     with pytest.raises(BadInput, match="nothing was said"):
         live.finish(tmp_path / "reply.mp4")
+
+
+def test_the_idle_loop_is_the_face_listening_and_joins_itself(tmp_path, settings_module):
+    from pipeline.live import IDLE_SECONDS, idle_clip
+
+    renderer = renderers.create("embedded", settings_module)
+    clip = idle_clip(ASTRONAUT, Controls(head_tilt=0.0, blink_rate=0.8), renderer, tmp_path)
+    frames = _frames(clip)
+    assert len(frames) == 2 * round(IDLE_SECONDS * 25) and probe(clip).audio is None
+    def apart(a, b):
+        return np.abs(a.astype(np.int16) - b.astype(np.int16)).mean()
+
+    assert apart(frames[-1], frames[0]) < 1.0  # looping back shows the same face: coding noise, no jump
+    assert max(apart(frame, frames[0]) for frame in frames) > 2.0  # and it moves (blinks, sways)
+    again = idle_clip(ASTRONAUT, Controls(head_tilt=0.0, blink_rate=0.8), renderer, tmp_path)
+    assert again == clip and again.stat().st_mtime == clip.stat().st_mtime  # made once
+    with pytest.raises(BackendUnavailable, match="does not stream"):
+        idle_clip(ASTRONAUT, Controls(), renderers.create("heygen", settings_module), tmp_path)

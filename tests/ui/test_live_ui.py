@@ -29,7 +29,7 @@ def open_live(page) -> None:
 
 def playing_segments(page) -> int:
     """How many of the player's videos are playing (not paused, past their first frame) now."""
-    return page.evaluate("""() => Array.from(document.querySelectorAll('#live-player video'))
+    return page.evaluate("""() => Array.from(document.querySelectorAll('#live-player video.live-segment'))
         .filter(v => !v.paused && v.currentTime > 0).length""")
 
 
@@ -81,3 +81,13 @@ def test_a_spoken_question_is_transcribed_and_answered_live(page):
     stage = page.locator("#live-player .live-stage")
     expect(stage).to_have_attribute("data-first-frame-ms", re.compile(r"^\d+$"), timeout=60_000)
     expect(page.locator("#live-reply")).to_contain_text("Let me show you", timeout=60_000)
+
+
+def test_between_replies_the_face_listens_instead_of_freezing(page):
+    open_live(page)
+    idle = page.locator("#live-player video.live-idle")
+    expect(idle).to_have_attribute("src", re.compile(r"idle-[0-9a-f]+\.mp4"), timeout=60_000)
+    expect(idle).to_be_visible()
+    page.wait_for_function("() => { const v = document.querySelector('#live-player video.live-idle');"
+                           " return v && !v.paused && v.currentTime > 0.5; }", timeout=30_000)
+    screenshot(page, "live-listening")
