@@ -207,3 +207,25 @@ def test_the_cli_stream_needs_a_video(studio_home):
                           cwd=ROOT, env={**os.environ, "AVATAR_STUDIO_HOME": str(studio_home)}, capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 2 and done.stderr.strip() == "error: --stream answers with a live video: add --video"
+
+
+def test_two_live_replies_at_once_keep_to_themselves(chat, settings):
+    """Two sessions answered at the same time (the fake echoes each question): each gets its own
+    segments, its own job and its own conversation — nothing of one in the other."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    fake_llm.install_slow(delay_s=0.05)  # nothing queued: it echoes the question, word by word
+
+    def live(question: str):
+        events = list(converse(Chat(settings), ChatRequest(persona="jenniel", message=question, llm="slow")))
+        return [e.segment for e in events if e.kind == "segment"], events[-1].reply
+
+    with ThreadPoolExecutor(2) as pool:
+        alpha, beta = pool.map(live, ["Alpha asks first. Alpha again.", "Beta asks second. Beta again."])
+    for (segments, reply), name in ((alpha, "Alpha"), (beta, "Beta")):
+        assert [s.text for s in segments] == [f"echo: {name} asks {'first' if name == 'Alpha' else 'second'}.",
+                                              f"{name} again."]
+        job = chat.jobs.get(reply.job_id)
+        assert job.status == "done" and job.text == " ".join(s.text for s in segments)
+        assert all(str(s.video).startswith(str(settings.job_dir(job.id))) for s in segments)
+    assert alpha[1].conversation_id != beta[1].conversation_id
