@@ -112,3 +112,19 @@ def users_studio(settings):
     app = serve_with_users(settings)
     yield app
     app.close()
+
+
+def run_app(capsys, *args) -> tuple[int, str, str]:
+    """``app.py`` run in this process with ``args`` (its data dir: the test's, from the environment;
+    backends registered by the test are known): (exit code, stdout, stderr)."""
+    import signal
+
+    import app as entry
+
+    sigterm = signal.getsignal(signal.SIGTERM)  # app.main turns SIGTERM into an interrupt: not for pytest
+    try:
+        code = entry.main(list(args))
+    finally:
+        signal.signal(signal.SIGTERM, sigterm)
+    out, err = capsys.readouterr()
+    return code, out, err

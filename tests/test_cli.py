@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, run_app
 from fake_enhancer import NegatingEnhancer
 from media_checks import decode_frames
 from pipeline.db import JobStore
@@ -157,19 +157,6 @@ def test_a_job_sadtalker_cannot_render_finishes_on_the_embedded_renderer(studio_
 
 
 # -- a renderer's own options and a face enhancer (issue 6) ----------------------------------------
-def run_cli(capsys, *args) -> tuple[int, str, str]:
-    """``app.py`` in this process (so the enhancers registered here are known)."""
-    import app as entry
-
-    sigterm = signal.getsignal(signal.SIGTERM)  # app.main turns SIGTERM into an interrupt: not for pytest
-    try:
-        code = entry.main(list(args))
-    finally:
-        signal.signal(signal.SIGTERM, sigterm)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 @pytest.fixture
 def standin_sadtalker(tmp_path_factory, monkeypatch):
     """SADTALKER_DIR pointing at the stand-in checkout (``tests/sadtalker_standin.py``: SadTalker's call
@@ -189,7 +176,7 @@ def standin_sadtalker(tmp_path_factory, monkeypatch):
 def test_render_options_reach_sadtalker_and_are_recorded_on_the_job(studio_home, standin_sadtalker, capsys):
     from sadtalker_standin import calls
 
-    code, out, err = run_cli(capsys, "render", "--image", "assets/astronaut.png", "--text", "Options, please.",
+    code, out, err = run_app(capsys, "render", "--image", "assets/astronaut.png", "--text", "Options, please.",
                              "--backend", "sadtalker", "--option", "size=512", "--option", "preprocess=full",
                              "--option", "pose_style=11", "--option", "batch_size=1", "--json")
     assert code == 0, err
@@ -278,7 +265,7 @@ def outside_enhancers():
 
 def test_enhance_runs_the_named_enhancer_and_the_video_is_built_from_its_output(studio_home, outside_enhancers,
                                                                                  capsys):
-    code, out, err = run_cli(capsys, "render", "--image", "assets/astronaut.png", "--text", "Sharper, please.",
+    code, out, err = run_app(capsys, "render", "--image", "assets/astronaut.png", "--text", "Sharper, please.",
                              "--enhance", "negate", "--json")
     assert code == 0, err
     payload = json.loads(out)
@@ -293,7 +280,7 @@ def test_enhance_runs_the_named_enhancer_and_the_video_is_built_from_its_output(
 
 
 def test_an_enhancer_that_cannot_run_is_one_line_and_a_failed_job(studio_home, outside_enhancers, capsys):
-    code, out, err = run_cli(capsys, "render", "--image", "assets/astronaut.png", "--text", "hi",
+    code, out, err = run_app(capsys, "render", "--image", "assets/astronaut.png", "--text", "hi",
                              "--enhance", "weightless", "--json")
     assert code == 1
     assert err.splitlines() == ["error: no weights at /nowhere/weights.pth — set TEST_ENHANCER_WEIGHTS to the file"]
@@ -312,7 +299,7 @@ def test_render_help_lists_sadtalker_options_and_enhance():
 
 def test_out_of_range_controls_are_clamped_with_a_note_and_out_makes_its_folder(tmp_path, studio_home, capsys):
     out = tmp_path / "new" / "deeper" / "clip.mp4"
-    code, stdout, err = run_cli(capsys, "render", "--image", "assets/astronaut.png", "--text", "Hi there.",
+    code, stdout, err = run_app(capsys, "render", "--image", "assets/astronaut.png", "--text", "Hi there.",
                                 "--set", "mouth_openness=1.7", "--set", "blink_rate=-0.2", "--out", str(out))
     assert code == 0, err
     notes = ["mouth_openness 1.7 is outside 0–1; used 1.0", "blink_rate -0.2 is outside 0–1; used 0.0"]

@@ -10,20 +10,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import run_app
+from documents import POSTS
 
 from pipeline.errors import BadInput
 from pipeline.style import SAMPLE_CHARS, StyleProfile, analyse, samples_from_csv, samples_from_files, style_similarity
 
 ROOT = Path(__file__).resolve().parents[1]
-POSTS = [
-    "Morning crew! 🚀 Today we talk profit logic, not vanity metrics. Who's in?",
-    "Quick reminder: market share without profit logic is just expensive applause... 💸",
-    "Pricing is a conversation about willingness to pay. Ask first, price second! 🚀",
-    "Your customers already told you what they value. Did you listen? Profit logic starts there.",
-    "Big launch week!!! Willingness to pay beats discount panic every single time 🔥",
-    "Stop chasing share. Start asking about willingness to pay. That's the whole post 🚀",
-    "Weekend read: the profit logic behind subscriptions... thread below #pricing",
-]
 PLAIN = [
     "The committee reviewed the annual report and approved the budget for the coming year.",
     "Members are reminded that the library will be closed during the public holiday.",
@@ -129,21 +122,6 @@ def test_the_cli_prints_the_profile(tmp_path):
                              env={**os.environ, "AVATAR_STUDIO_HOME": str(tmp_path / "home")},
                              capture_output=True, text=True, timeout=120)
     assert refused.returncode == 2 and refused.stderr.startswith("error: give at least 3 samples")
-
-
-def run_app(capsys, *args) -> tuple[int, str, str]:
-    """``app.py`` in this process (its data dir: the test's, from the environment)."""
-    import signal
-
-    import app as entry
-
-    sigterm = signal.getsignal(signal.SIGTERM)  # app.main turns SIGTERM into an interrupt: not for pytest
-    try:
-        code = entry.main(list(args))
-    finally:
-        signal.signal(signal.SIGTERM, sigterm)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_the_cli_saves_the_learned_style_in_the_users_copy_of_a_persona(tmp_path, settings, capsys):

@@ -8,19 +8,14 @@ from __future__ import annotations
 
 import re
 
+from documents import POSTS as ALL_POSTS
 from playwright.sync_api import expect
 
 from personas import PersonaStore
 
 from .conftest import screenshot
 
-POSTS = [
-    "Morning crew! 🚀 Today we talk profit logic, not vanity metrics. Who's in?",
-    "Quick reminder: market share without profit logic is just expensive applause... 💸",
-    "Pricing is a conversation about willingness to pay. Ask first, price second! 🚀",
-    "Your customers already told you what they value. Did you listen? Profit logic starts there.",
-    "Big launch week!!! Willingness to pay beats discount panic every single time 🔥",
-]
+POSTS = ALL_POSTS[:5]
 
 
 def list_entry(page, label: str):
