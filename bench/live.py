@@ -8,7 +8,8 @@ typical of a small hosted model). A turn's latency is split into:
 
 * llm_first_sentence — submit → the first sentence complete in the stream (the splitter needs
   the first character after it, so one word more);
-* speech, analysis, render, package — the first segment's own costs;
+* speech, analysis, render — the first segment's own costs (render: drawn and encoded with its
+  sound into the playable MP4, in one ffmpeg pass);
 * first_segment — submit → the first segment playable (the sum, plus queueing between them).
 
 Reported as p50/p95 over ``--turns`` turns (20), after one warm-up turn (which loads the voice

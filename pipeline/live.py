@@ -1,13 +1,13 @@
 """A live reply: spoken and drawn one sentence at a time, each a playable video the moment it exists.
 
 ``LiveTake`` is one reply's take. ``say(sentence)`` speaks the sentence with the persona's voice,
-measures the speech (``analysis.analyse``), draws its frames with the renderer's stream
-(``Renderer.open_stream``: the face goes on from where the last sentence left it) and packs them
-with the speech into a small MP4 (H.264 and AAC, index at the front) — a ``Segment`` a player
-can start at once while the model is still writing the next sentence. ``finish(out)`` makes the
-whole reply one MP4 from the same pieces: the video streams joined as they are (no re-encoding,
-so every frame is the frame that was shown) and the speech joined sample for sample, then
-encoded once — what History keeps.
+measures the speech (``analysis.analyse``) and draws its frames with the renderer's stream
+(``Renderer.open_stream``: the face goes on from where the last sentence left it), encoded with
+the speech in the same ffmpeg pass into a small MP4 (H.264 and AAC, index at the front) — a
+``Segment`` a player can start at once while the model is still writing the next sentence.
+``finish(out)`` makes the whole reply one MP4 from the same pieces: their video streams joined as
+they are (no re-encoding, so every frame is the frame that was shown) and the speech joined
+sample for sample, then encoded once — what History keeps.
 
 Each sentence's speech is padded with silence to a whole number of frames, and at least
 ``SENTENCE_GAP_S`` (the pause a speaker leaves between sentences), so its video and its sound are
@@ -59,7 +59,7 @@ class Segment:
     duration_s: float
     frames: int
     ready_s: float  # from the take's start to this segment being playable
-    timings: dict[str, float] = field(default_factory=dict)  # speech, analysis, render, package (seconds)
+    timings: dict[str, float] = field(default_factory=dict)  # speech, analysis, render (with its sound), seconds
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "video": str(self.video)}
@@ -79,7 +79,7 @@ class LiveTake:
         self.stream = renderer.open_stream(Path(portrait), controls, fps=self.fps, seed=seed, max_side=max_side,
                                            settings=settings)
         self.segments: list[Segment] = []
-        self._pieces: list[tuple[Path, np.ndarray]] = []  # (video-only piece, its padded speech)
+        self._pieces: list[tuple[Path, np.ndarray]] = []  # (segment, its padded speech)
         self._sample_rate: int | None = None
 
     @property
@@ -109,24 +109,19 @@ class LiveTake:
         timings["analysis"] = time.perf_counter() - clock
 
         clock = time.perf_counter()
-        piece = self.folder / f"piece-{index:03d}.mp4"
+        video = self.folder / f"segment-{index:03d}.mp4"
         phonemes = [timing.to_dict() for timing in synthesis.phonemes] if synthesis.phonemes else None
         frames = len(samples) * self.fps // rate
-        self.stream.segment(piece, n_frames=frames, envelope=analysis.envelope, voiced_spans=analysis.voiced_spans,
-                            phonemes=phonemes)
+        self.stream.segment(video, n_frames=frames, envelope=analysis.envelope, voiced_spans=analysis.voiced_spans,
+                            phonemes=phonemes, audio=wav)
         timings["render"] = time.perf_counter() - clock
-
-        clock = time.perf_counter()
-        video = self.folder / f"segment-{index:03d}.mp4"
-        mux(piece, wav, video)
-        timings["package"] = time.perf_counter() - clock
 
         segment = Segment(index=index, text=sentence, video=video, start_s=round(self.duration_s, 5),
                           duration_s=round(frames / self.fps, 5), frames=frames,
                           ready_s=round(time.perf_counter() - self.started, 4),
                           timings={name: round(seconds, 4) for name, seconds in timings.items()})
         self.segments.append(segment)
-        self._pieces.append((piece, samples))
+        self._pieces.append((video, samples))
         return segment
 
     def finish(self, out: Path) -> Path:
@@ -137,8 +132,8 @@ class LiveTake:
         listing = self.folder / "pieces.txt"
         listing.write_text("".join(f"file '{piece.name}'\n" for piece, _ in self._pieces))
         joined = self.folder / "whole-video.mp4"
-        run_ffmpeg(["-f", "concat", "-safe", "0", "-i", str(listing), "-c", "copy", str(joined)],
-                   what="joining the reply's pieces")
+        run_ffmpeg(["-f", "concat", "-safe", "0", "-i", str(listing), "-map", "0:v:0", "-c", "copy", str(joined)],
+                   what="joining the reply's pieces")  # their pictures; the sound is joined from the samples
         speech = write_wav(self.folder / "whole-speech.wav", np.concatenate([s for _, s in self._pieces]),
                            int(self._sample_rate or 0))
         mux(joined, speech, out)

@@ -66,14 +66,16 @@ def _last_line(stderr: bytes) -> str:
 
 
 class VideoWriter:
-    """Streams RGB frames (H×W×3 uint8) into an H.264 yuv420p MP4 without audio.
+    """Streams RGB frames (H×W×3 uint8) into an H.264 yuv420p MP4 — without audio, or with
+    ``audio`` (a WAV file) encoded to AAC in the same pass: one ffmpeg where a mux would be a second.
 
     Use as a context manager; leaving it with an exception kills ffmpeg and removes the partial
     file, so a half-written video never looks like a finished one.
     """
 
     def __init__(self, path: Path, *, width: int, height: int, fps: int = FPS,
-                 preset: str = DEFAULT_PRESET, crf: int = DEFAULT_CRF, threads: int | None = None) -> None:
+                 preset: str = DEFAULT_PRESET, crf: int = DEFAULT_CRF, threads: int | None = None,
+                 audio: Path | None = None, audio_bitrate: str = "128k") -> None:
         if width % 2 or height % 2:
             raise ValueError(f"yuv420p needs even dimensions, got {width}x{height}")
         self.path = Path(path)
@@ -83,7 +85,10 @@ class VideoWriter:
         command = [
             ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
             "-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{width}x{height}", "-r", str(fps),
-            "-i", "pipe:0", "-an", "-c:v", "libx264", "-preset", preset, "-crf", str(crf),
+            "-i", "pipe:0",
+            *(["-i", str(audio), "-map", "0:v:0", "-map", "1:a:0", "-c:a", "aac", "-b:a", audio_bitrate]
+              if audio is not None else ["-an"]),
+            "-c:v", "libx264", "-preset", preset, "-crf", str(crf),
             "-threads", str(threads or max(1, (os.cpu_count() or 2) - 1)),
             "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(self._tmp),
         ]

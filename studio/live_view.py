@@ -117,7 +117,7 @@ LISTENING = "Listening…"
 def segment_line(segment: Any, count: int) -> str:
     """The status line once a segment is ready: when, and what it cost."""
     timings = segment.timings
-    parts = ", ".join(f"{name} {timings[name]:.2f} s" for name in ("speech", "analysis", "render", "package")
+    parts = ", ".join(f"{name} {timings[name]:.2f} s" for name in ("speech", "analysis", "render")
                       if name in timings)
     first = f"First sentence ready {segment.ready_s:.2f} s after the question ({parts})." if segment.index == 0 else ""
     return f"{first} {count} sentence{'s' if count != 1 else ''} spoken so far.".strip()

@@ -47,7 +47,7 @@ def test_segments_arrive_while_the_model_is_still_writing(chat):
     job = chat.jobs.get(reply.job_id)
     assert job.kind == LIVE_KIND and job.status == "done" and job.persona == "jenniel"
     assert job.video_path == reply.video and job.timings["first_segment_ready"] == first_segment.segment.ready_s
-    assert set(job.timings) >= {"speech", "analysis", "render", "package"}
+    assert set(job.timings) >= {"speech", "analysis", "render"}
     assert chat.history(reply.conversation_id)[-1].job_id == job.id
     info = probe(reply.video)
     segments = [event.segment for event in events if event.kind == "segment"]

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.db.knowledge import KNOWLEDGE_FILE, knowledge_path, old_sources
 from pipeline.errors import BadInput
-from pipeline.knowledge import Knowledge, match_expression
+from pipeline.knowledge import Knowledge, match_expression, move_old_knowledge
 
 ROOT = Path(__file__).resolve().parents[1]
 QUESTIONS = json.loads((ROOT / "tests" / "data" / "stdlib_questions.json").read_text())
@@ -181,7 +182,74 @@ def test_retrieval_finds_the_right_document_for_most_questions(knowledge, tmp_pa
 
 def test_a_database_made_again_at_the_same_path_gets_its_vector_table_again(settings, handbook):
     Knowledge(settings).add("jenniel", [handbook])
-    for leftover in settings.db_path.parent.glob(settings.db_path.name + "*"):
-        leftover.unlink()  # the studio's database deleted while the process lives on
+    for name in (settings.db_path.name, KNOWLEDGE_FILE):  # the databases deleted while the process lives on
+        for leftover in settings.db_path.parent.glob(name + "*"):
+            leftover.unlink()
     [added] = Knowledge(settings).add("jenniel", [handbook])
     assert added.ok and Knowledge(settings).search("jenniel", "lost badge", k=1)[0].source == "handbook.md"
+
+
+def test_knowledge_keeps_to_its_own_file_and_the_studio_database_stays_whole(settings, handbook):
+    """apsw's SQLite never opens studio.db: two copies of SQLite on one file do not see each other's
+    locks, and a chat turn reading knowledge while another thread wrote jobs corrupted the studio's
+    database ("file is not a database"). Here one thread reads and writes knowledge while another
+    writes jobs; afterwards studio.db passes SQLite's integrity check and holds every job."""
+    import threading
+
+    from pipeline.db import JobStore, connect
+
+    Knowledge(settings).add("jenniel", [handbook])
+    assert knowledge_path(settings.db_path).is_file() and old_sources(settings.db_path) == []
+    jobs, errors = JobStore(settings.db_path), []
+
+    def read_knowledge():
+        try:
+            for _ in range(40):
+                knowledge = Knowledge(settings)
+                assert knowledge.search("jenniel", "lost badge", k=1)[0].source == "handbook.md"
+                knowledge.add("jenniel", [handbook])
+        except BaseException as error:  # noqa: BLE001 — reported below
+            errors.append(error)
+
+    def write_jobs():
+        try:
+            for _ in range(80):
+                jobs.create(kind="render", status="queued")
+        except BaseException as error:  # noqa: BLE001
+            errors.append(error)
+
+    threads = [threading.Thread(target=read_knowledge), threading.Thread(target=write_jobs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with connect(settings.db_path) as db:
+        assert db.execute("pragma integrity_check").fetchone()[0] == "ok"
+    assert len(jobs.list(limit=500)) == 80
+
+
+def test_documents_kept_in_the_studio_database_move_to_the_knowledge_file(settings):
+    """A studio from before knowledge had its own file keeps its documents: moved on first use."""
+    from pipeline.db import JobStore, connect
+
+    JobStore(settings.db_path)  # the studio database with its migrations (m008's knowledge tables)
+    with connect(settings.db_path) as db, db.atomic():
+        db.execute("insert into knowledge_sources (id, owner, persona, name, kind, sha256, bytes, pages, chars, "
+                   "chunks, added_at) values (7, 'alice', 'jenniel', 'handbook.md', 'Markdown', 'abc', 300, null, "
+                   "120, 2, '2026-12-01T00:00:00+00:00')")
+        for chunk_id, locator, text in [(1, "Holidays", "Everyone gets 28 days of paid holiday a year."),
+                                        (2, "Badges", "Report a lost badge to reception the same day.")]:
+            db.execute("insert into knowledge_chunks (id, source_id, scope, ordinal, locator, text) "
+                       "values (?, 7, ?, ?, ?, ?)", [chunk_id, "alice\x1fjenniel", chunk_id - 1, locator, text])
+            db.execute("insert into knowledge_fts (rowid, body, scope) values (?, ?, ?)",
+                       [chunk_id, f"{locator}\n{text}", "alice\x1fjenniel"])
+    assert [old.name for old in old_sources(settings.db_path)] == ["handbook.md"]
+    assert move_old_knowledge(settings) == 1
+    assert old_sources(settings.db_path) == [] and move_old_knowledge(settings) == 0
+    [hit] = Knowledge(settings, "alice").search("jenniel", "How many holiday days do I get?", k=1)
+    assert hit.source == "handbook.md" and hit.locator == "Holidays" and "28 days" in hit.text
+    assert Knowledge(settings, "alice").sources("jenniel")[0].chunks == 2
+    assert Knowledge(settings, "bob").sources("jenniel") == []  # still alice's alone
+    with connect(settings.db_path) as db:
+        assert db.execute("select count(*) from knowledge_fts").fetchone()[0] == 0

@@ -61,7 +61,7 @@ def test_each_sentence_is_a_playable_segment_with_sound(take):
         assert len(_frames(segment.video)) == segment.frames
         assert segment.duration_s == pytest.approx(segment.frames / 25)
         assert segment.duration_s > 1.0  # a real sentence's worth of speech
-        assert set(segment.timings) == {"speech", "analysis", "render", "package"}
+        assert set(segment.timings) == {"speech", "analysis", "render"}
         assert segment.ready_s >= sum(segment.timings.values()) * 0.99
     assert segments[1].start_s == pytest.approx(segments[0].duration_s)
     assert segments[0].ready_s < segments[1].ready_s

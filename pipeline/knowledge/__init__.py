@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from ..db.knowledge import KnowledgeStore, Source
+from ..db.knowledge import KnowledgeStore, Source, forget_old_source, old_sources
 from ..errors import BadInput, StudioError
 from ..settings import Settings
 from .chunk import chunk_document
@@ -105,6 +106,7 @@ class Knowledge:
         self.owner = owner
         self.max_bytes = max_bytes
         self.store = KnowledgeStore(settings.db_path, owner)
+        move_old_knowledge(settings)
 
     def _persona(self, persona: str) -> str:
         from personas.store import PersonaStore
@@ -200,4 +202,32 @@ def _indexed(locator: str, text: str) -> str:
     return f"{locator}\n{text}" if locator else text
 
 
-__all__ = ["Added", "Hit", "Knowledge", "MODES", "check_source_name", "fuse", "match_expression", "source_label"]
+__all__ = ["Added", "Hit", "Knowledge", "MODES", "check_source_name", "fuse", "match_expression",
+           "move_old_knowledge", "source_label"]
+
+
+_moved: set[str] = set()
+_moving = threading.Lock()
+
+
+def move_old_knowledge(settings: Settings) -> int:
+    """Documents a studio kept in ``studio.db`` before knowledge had a file of its own, moved into
+    ``knowledge.db`` once per process: each re-embedded from its stored passages and stored there
+    (one transaction), then deleted from ``studio.db``. Returns how many moved."""
+    key = str(Path(settings.db_path).resolve())
+    if key in _moved:
+        return 0
+    with _moving:
+        if key in _moved:
+            return 0
+        moved = 0
+        for old in old_sources(settings.db_path):
+            if old.chunks:
+                vectors = embed(settings.cache, [_indexed(locator, text) for locator, text in old.chunks])
+                KnowledgeStore(settings.db_path, old.owner).replace_source(
+                    old.persona, name=old.name, kind=old.kind, sha256=old.sha256, size=old.bytes, pages=old.pages,
+                    chars=old.chars, chunks=old.chunks, vectors=vectors)
+            forget_old_source(settings.db_path, old.id)
+            moved += 1
+        _moved.add(key)
+        return moved

@@ -226,9 +226,12 @@ class RenderStream(ABC):
 
     @abstractmethod
     def segment(self, out: Path, *, n_frames: int, envelope: Sequence[float] = (),
-                voiced_spans: Sequence[tuple[float, float]] = (), phonemes: list[dict] | None = None) -> dict:
-        """The next ``n_frames`` as a video-only H.264 file at ``out``; speech timed from the piece's
-        start (no speech: the face idles — blinks, sways, mouth at rest). Returns frames, width, height."""
+                voiced_spans: Sequence[tuple[float, float]] = (), phonemes: list[dict] | None = None,
+                audio: Path | None = None) -> dict:
+        """The next ``n_frames`` as an H.264 file at ``out`` — with ``audio`` (the piece's speech, a
+        WAV as long as the frames) as its sound, encoded in the same pass, else video only; speech
+        timed from the piece's start (no speech: the face idles — blinks, sways, mouth at rest).
+        Returns frames, width, height."""
 
     def close(self) -> None:
         """Let go of what the take holds (nothing by default)."""

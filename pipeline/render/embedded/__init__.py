@@ -105,12 +105,13 @@ class EmbeddedStream(RenderStream):
         self.frames = 0
 
     def segment(self, out: Path, *, n_frames: int, envelope: Sequence[float] = (),
-                voiced_spans: Sequence[tuple[float, float]] = (), phonemes: list[dict] | None = None) -> dict:
+                voiced_spans: Sequence[tuple[float, float]] = (), phonemes: list[dict] | None = None,
+                audio: Path | None = None) -> dict:
         if int(n_frames) <= 0:
             raise BadInput(f"nothing to render: n_frames must be positive, got {n_frames}")
         states = self.planner.plan(n_frames=int(n_frames), envelope=envelope, voiced_spans=voiced_spans,
                                    phonemes=phonemes)
-        _write_frames(self.animator, states, Path(out), fps=self.fps)
+        _write_frames(self.animator, states, Path(out), fps=self.fps, audio=audio)
         self.frames += len(states)
         return {"frames": len(states), "width": self.width, "height": self.height}
 
@@ -123,11 +124,12 @@ def _prepared(key: tuple, display_name: str | None) -> tuple[Any, FaceAnimator]:
 
 
 def _write_frames(animator: FaceAnimator, states: Sequence[FrameState], out: Path, *, fps: int,
-                  progress: Callable[[float], None] | None = None) -> None:
-    """Draw ``states`` into an H.264 file at ``out``, drawing and encoding overlapped (``_FrameQueue``)."""
+                  progress: Callable[[float], None] | None = None, audio: Path | None = None) -> None:
+    """Draw ``states`` into an H.264 file at ``out`` (with ``audio``, if given), drawing and encoding
+    overlapped (``_FrameQueue``)."""
     height, width = animator.height, animator.width
     every = max(1, len(states) // 100)
-    with VideoWriter(out, width=width, height=height, fps=fps) as writer:
+    with VideoWriter(out, width=width, height=height, fps=fps, audio=audio) as writer:
         pending = _FrameQueue(writer.write)
         try:
             for index, state in enumerate(states):
