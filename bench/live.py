@@ -126,6 +126,8 @@ def run(turns: int, background: bool) -> dict[str, dict[str, float]]:
         time.sleep(2.0)  # the render is under way
     samples = [one_turn(chat, QUESTIONS[k % len(QUESTIONS)]) for k in range(turns)]
     stop.set()
+    if worker is not None:
+        worker.join(timeout=120)  # its render finishes: no thread is cut off mid-encode at exit
     return {name: {"p50": round(statistics.median(s[name] for s in samples), 3),
                    "p95": round(percentile([s[name] for s in samples], 0.95), 3)}
             for name in samples[0]}

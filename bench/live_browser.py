@@ -91,27 +91,29 @@ def main() -> None:
         context = browser.new_context(viewport={"width": 1280, "height": 800})
         context.grant_permissions(["microphone"], origin=app.local_url.rstrip("/"))
         page = context.new_page()
-        page.goto(app.local_url)
-        page.get_by_role("tab", name="Live").click()
-        page.locator("#live-persona input").click()
-        page.get_by_role("option", name="Jenniel (jenniel)", exact=True).click()
-        page.locator("#live-llm input").click()
-        page.get_by_role("option", name="openai", exact=True).click()
+
+        def open_live() -> None:  # a fresh Live tab: persona and model picked
+            page.goto(app.local_url)
+            page.get_by_role("tab", name="Live").click()
+            page.locator("#live-persona input").click()
+            page.get_by_role("option", name="Jenniel (jenniel)", exact=True).click()
+            page.locator("#live-llm input").click()
+            page.get_by_role("option", name="openai", exact=True).click()
+
+        open_live()
         for number in range(args.typed + 1):  # the first is a warm-up: the voice loads, the portrait is prepared
             page.locator("#live-message textarea").fill(QUESTIONS[number % len(QUESTIONS)])
             page.locator("#live-ask").click()
             measured = first_frame_ms(page)
             if number:
                 typed.append(measured)
-        mic = page.locator("#live-mic")
         for _ in range(args.spoken):
+            open_live()  # a fresh recorder each time
+            mic = page.locator("#live-mic")
             mic.get_by_role("button", name="Record", exact=True).click()
             time.sleep(7.0)  # one pass of the 6.8 s sample
             mic.locator("button.stop-button").click()
             spoken.append(first_frame_ms(page, timeout_ms=120_000))
-            clear = mic.get_by_label("Clear")
-            if clear.count():  # back to a Record button for the next question
-                clear.first.click()
         browser.close()
     app.close()
     results = {"machine": {"cores": os.cpu_count(), "load_1min": round(os.getloadavg()[0], 2)},
