@@ -19,6 +19,9 @@ conversation that holds its replies for review, answers as the chat does, with a
 Between replies the player loops the persona listening (``listening``: ``pipeline.live.idle_clip``,
 made once per portrait and controls, shown when the tab opens or the persona changes).
 
+Opening the tab or picking a persona or an LLM loads that model on a thread of its own
+(``warm_up``), so the first question does not wait for the bundled model to load.
+
 Barge-in: Stop — or starting to record a question — stops the player at once in the browser and
 sets the reply's stop event on the server (``stop_live``): no further sentence is spoken, and the
 job keeps what was. Each reply has a random id (``take``), the key of its stop event in this
@@ -39,7 +42,7 @@ from typing import Any
 
 import gradio as gr
 
-from pipeline.chat import ChatRequest, check_message
+from pipeline.chat import ChatRequest, check_message, persona_llm
 from pipeline.controls import Controls
 from pipeline.converse import converse
 from pipeline.errors import BadInput, StudioError
@@ -101,6 +104,8 @@ def build(ctx: StudioContext, tab: gr.Tab) -> None:
     tab.select(bind(refresh_llms, ctx), llm, llm, **PRIVATE)
     persona.input(new_conversation, None, [conversation, reply, status], **PRIVATE)
     persona.input(bind(listening, ctx), persona, idle, show_progress="hidden", **PRIVATE)
+    gr.on([tab.select, persona.input, llm.input], bind(warm_up, ctx), [persona, llm], None, queue=False,
+          show_progress="hidden", **PRIVATE)
     segment.change(None, segment, None, js=view.ENQUEUE_JS, **PRIVATE)
     idle.change(None, idle, None, js=view.IDLE_JS, **PRIVATE)
     asked = gr.on([ask.click, message.submit], None, None, None, js=view.RESET_JS, **PRIVATE)
@@ -149,6 +154,27 @@ def listening(ctx: StudioContext, persona_id: str | None):
                              settings=ctx.settings))
     except StudioError:
         return None
+
+
+def warm_up(ctx: StudioContext, persona_id: str | None, llm_name: str | None) -> None:
+    """Load the model that will answer (the bundled one takes seconds to load) on a thread of its
+    own while the question is typed, so the first reply does not wait for it; returns at once. A
+    model that cannot load here says so when the question is asked."""
+    if not persona_id:
+        return None
+    try:
+        llm = persona_llm(ctx.settings, ctx.personas.get(persona_id), llm_name or None)
+    except StudioError:
+        return None
+    threading.Thread(target=_prepare_quietly, args=(llm,), name="llm-warm-up", daemon=True).start()
+    return None
+
+
+def _prepare_quietly(llm) -> None:
+    try:
+        llm.prepare()
+    except StudioError:
+        pass  # the question's own turn will say why
 
 
 def new_conversation() -> tuple:

@@ -97,7 +97,7 @@ HANDLERS = {
                                "report_reply", "list_reports", "report_note", "report_dismiss"},
     "studio.review_section": {"show_review", "pick_reply", "approve_reply", "approve_edited", "reject_reply",
                               "review_list", "review_approve", "review_reject", "review_hold"},
-    "studio.live_tab": {"refresh", "refresh_llms", "listening", "new_conversation", "speak_live", "hear",
+    "studio.live_tab": {"refresh", "refresh_llms", "listening", "warm_up", "new_conversation", "speak_live", "hear",
                         "stop_live", "converse_api"},
     "studio.analytics_section": {"on_tab_selected", "show_analytics", "persona_analytics"},
     "studio.lab_tab": {"preview_quietly", "preview_portrait", "use_persona", "describe_recording", "suggest",
