@@ -55,8 +55,9 @@ from .speech.tts import get_voice
 class LiveEvent:
     """One update of a live reply; see the module docstring for the kinds."""
 
-    kind: str  # "text", "segment", "note" or "reply"
+    kind: str  # "text", "segment", "note", "progress" (a whole reply's render) or "reply"
     t_s: float  # seconds since the turn started
+    fraction: float = 0.0  # "progress": how far (note: what is happening)
     text: str = ""  # the reply so far
     segment: Segment | None = None
     note: str = ""
@@ -200,6 +201,8 @@ def _whole_reply(chat: Chat, request: ChatRequest, started: float, *, note: str)
     for event in chat.stream(replace(request, output="video")):
         if event.kind == "text":
             yield LiveEvent("text", time.perf_counter() - started, text=event.text)
+        elif event.kind == "progress":
+            yield LiveEvent("progress", time.perf_counter() - started, note=event.message, fraction=event.fraction)
         elif event.kind == "reply":
             reply = event.reply
     if reply is not None:

@@ -28,6 +28,11 @@ events carry the UI's state. Both run the same
 ``Chat.stream``. ``/transcribe`` is the microphone's own event: an audio file in, its text out
 into the message box, ready to edit and send.
 
+A video reply is answered live (``pipeline.converse``, as in the Live tab): each sentence goes
+to the live player above "Latest reply" (``live_view``, named "chat") the moment it is drawn, and
+the whole reply lands in "Latest reply" at the end without playing again. The ``/chat`` endpoint
+renders video replies whole, as before.
+
 "Report this reply" under the chat (the latest reply of the conversation on screen reported as
 wrong, with a reason and the right answer) is laid out, wired and handled in ``reports_section``,
 given the ``conversation`` state.
@@ -56,12 +61,13 @@ import gradio as gr
 from personas.model import Persona
 from pipeline import review as pipeline_review
 from pipeline.chat import REPLY_TOKENS, ChatRequest, check_message, holds_replies, persona_llm_name
+from pipeline.converse import converse
 from pipeline.db import Turn
 from pipeline.errors import BadInput, StudioError
 from pipeline.speech.stt import transcribe_file
 
 from . import chat_view as view
-from . import reports_section
+from . import live_view, reports_section
 from .chat_view import NO_MODE, THINKING
 from .common import StudioContext, bind, progress_callback, shown_errors
 from .limits import quota
@@ -70,6 +76,7 @@ OUTPUT_CHOICES = [("Video", "video"), ("Audio only", "audio"), ("Text only", "te
 LIST_HEADERS = ["Persona", "Title", "Updated"]
 LIST_LIMIT = 50
 PRIVATE = {"api_visibility": "private"}
+PLAYER = "chat"  # this tab's live player's name (live_view)
 
 CHAT_API_DESCRIPTION = (
     "Send a message to a persona and get its reply. Inputs: persona id (e.g. 'jenniel'); the message; "
@@ -123,8 +130,11 @@ def build(ctx: StudioContext, tab: gr.Tab, **wiring: Any) -> None:
             # -- Report this reply: laid out, wired and handled in studio/reports_section.py ----------
             reports_section.build_chat_report(ctx, conversation=conversation)
         with gr.Column(scale=3, min_width=300, elem_id="chat-reply"):
+            player = gr.HTML(value=PLAYER, html_template=live_view.PLAYER_HTML, css_template=live_view.PLAYER_CSS,
+                    js_on_load=live_view.PLAYER_JS, elem_id="chat-player")
             video = gr.Video(label="Latest reply", autoplay=True, interactive=False, height=380, buttons=["download"],
                              elem_id="chat-video")
+            segment = gr.File(visible="hidden", elem_id="chat-segment")  # a live reply's sentences, for the player
             audio = gr.Audio(label="Latest reply", autoplay=True, interactive=False, visible=False, buttons=["download"],
                              elem_id="chat-audio")
             status = gr.Markdown(elem_id="chat-status")
@@ -145,7 +155,8 @@ def build(ctx: StudioContext, tab: gr.Tab, **wiring: Any) -> None:
 
     fresh_chat = [conversation, chatbot, status, sources, hold]
     turn_outputs = {"chatbot": chatbot, "conversation": conversation, "status": status, "sources": sources,
-                    "video": video, "audio": audio, "message": message}
+                    "video": video, "audio": audio, "message": message, "segment": segment}
+    segment.change(None, segment, None, js=live_view.enqueue_js(PLAYER), **PRIVATE)
 
     # One bound function per handler: events wired to the same function share its concurrency group.
     start_over, turn_over = bind(new_conversation, ctx), bind(end_turn, ctx)
@@ -155,7 +166,7 @@ def build(ctx: StudioContext, tab: gr.Tab, **wiring: Any) -> None:
     mode.input(start_over, persona, fresh_chat, **PRIVATE)
     new.click(start_over, persona, fresh_chat, **PRIVATE)
     chatbot.clear(start_over, persona, fresh_chat, **PRIVATE)  # its bin icon: a fresh start, not a blank view
-    output.change(reply_player, output, [video, audio], queue=False, show_progress="hidden", **PRIVATE)
+    output.change(reply_player, output, [player, video, audio], queue=False, show_progress="hidden", **PRIVATE)
     conversations.select(bind(resume, ctx), listed,
                          [persona, mode, llm, conversation, chatbot, status, sources, video, audio, hold], **PRIVATE)
     hold.input(bind(hold_replies, ctx), [conversation, hold], status, show_progress="hidden", **PRIVATE)
@@ -166,7 +177,7 @@ def build(ctx: StudioContext, tab: gr.Tab, **wiring: Any) -> None:
     # answering (a client posting the answer event on its own meets it too).
     sent = gr.on([message.submit, send.click], take_message, [message, chatbot, output],
                  [message, send, pending, chatbot], concurrency_limit=None, show_progress="hidden",
-                 validator=quota(ctx, "chat", output_at=2), **PRIVATE)
+                 validator=quota(ctx, "chat", output_at=2), js=live_view.reset_js(PLAYER), **PRIVATE)
     answering = sent.success(bind(answer, ctx, turn_outputs),
                              [pending, persona, conversation, mode, llm, output, length, hold, chatbot],
                              list(turn_outputs.values()), show_progress_on=[video, audio],
@@ -255,8 +266,9 @@ def end_turn(ctx: StudioContext) -> tuple:
 
 
 def reply_player(output_kind: str) -> tuple:
-    """(video, audio): the player for the kind of reply asked for."""
-    return gr.update(visible=output_kind != "audio"), gr.update(visible=output_kind == "audio")
+    """(live player, video, audio): the players for the kind of reply asked for."""
+    return (gr.update(visible=output_kind == "video"), gr.update(visible=output_kind != "audio"),
+            gr.update(visible=output_kind == "audio"))
 
 
 # -- sending a message (see the module docstring) ----------------------------------------------------
@@ -282,6 +294,9 @@ def answer(ctx: StudioContext, question: str, persona_id: str, conversation_id: 
     show = progress_callback(progress)
     messages = list(messages)
     yield {"sources": ""}  # the previous reply's sources go with it
+    if request.output == "video":
+        yield from _answer_live(ctx, request, messages, conversation_id, question, show)
+        return
     try:
         for event in ctx.chat.stream(request):
             if event.kind == "text":
@@ -302,6 +317,39 @@ def answer(ctx: StudioContext, question: str, persona_id: str, conversation_id: 
         unanswered = not turns or (turns[-1].role == "user" and turns[-1].error)
         yield {"chatbot": view.chat_messages(turns), "conversation": kept,
                "message": question if unanswered else gr.skip()}  # a retry is one click
+        raise
+
+
+def _answer_live(ctx: StudioContext, request: ChatRequest, messages: list, conversation_id: str | None,
+                 question: str, show) -> Any:
+    """A video reply, live (``pipeline.converse``): each sentence to the player as soon as it is
+    drawn, while the rest is written; the whole reply into "Latest reply" at the end, not played
+    again. A renderer that does not stream (or a held reply) ends as a chat video reply does."""
+    spoken_live = False
+    try:
+        for event in converse(ctx.chat, request):
+            if event.kind == "text":
+                messages[-1] = {"role": "assistant", "content": event.text}
+                yield {"chatbot": messages}
+            elif event.kind == "segment":
+                spoken_live = True
+                yield {"segment": str(event.segment.video)}
+            elif event.kind == "progress":
+                show(event.fraction, event.note)
+            elif event.kind == "note":
+                yield {"status": f"_{event.note}_"}
+            elif event.kind == "reply":
+                reply = event.reply
+                messages[-1] = {"role": "assistant", "content": view.reply_bubble(reply.reply, reply.review)}
+                whole = (gr.update(value=reply.video, autoplay=not spoken_live) if reply.video else gr.skip())
+                yield {"chatbot": messages, "conversation": reply.conversation_id, "status": view.reply_facts(reply),
+                       "sources": view.sources_markdown(reply.sources), "video": whole}
+    except StudioError as error:
+        kept = getattr(error, "conversation_id", None) or conversation_id
+        turns = ctx.chat.history(kept) if kept else []
+        unanswered = not turns or (turns[-1].role == "user" and turns[-1].error)
+        yield {"chatbot": view.chat_messages(turns), "conversation": kept,
+               "message": question if unanswered else gr.skip()}
         raise
 
 

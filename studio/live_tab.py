@@ -11,7 +11,7 @@ whole reply as one video once it is over.
 
 Asking runs ``pipeline.converse`` (``speak_live``, a generator): every segment it makes is handed
 to a hidden file component whose change event gives the segment's URL to the player in the
-browser (``live_view.ENQUEUE_JS``) — Gradio serves it as its cached copy, to its owner only, like
+browser (``live_view.enqueue_js``) — Gradio serves it as its cached copy, to its owner only, like
 every output. The reply's text, the status line (when the first sentence was ready, and what it
 cost) and, at the end, the whole reply's video follow. A renderer that does not stream, or a
 conversation that holds its replies for review, answers as the chat does, with a note saying why.
@@ -55,6 +55,7 @@ from .common import StudioContext, bind, progress_callback, shown_errors
 from .limits import quota
 
 PRIVATE = {"api_visibility": "private"}
+PLAYER = "live"  # this tab's player's name (live_view)
 CONVERSE_API = ("Ask a persona and get the reply live, sentence by sentence. Inputs: persona id; message; "
                 "conversation_id ('' starts one); llm ('' for the persona's). Streams (segment, text, "
                 "conversation_id, details, video): segment is the newest playable MP4 (H.264 + AAC) of one "
@@ -70,7 +71,7 @@ def build(ctx: StudioContext, tab: gr.Tab) -> None:
     take = gr.State("")
     with gr.Row(equal_height=False):
         with gr.Column(scale=3, min_width=300):
-            gr.HTML(value="", html_template=view.PLAYER_HTML, css_template=view.PLAYER_CSS,
+            gr.HTML(value=PLAYER, html_template=view.PLAYER_HTML, css_template=view.PLAYER_CSS,
                     js_on_load=view.PLAYER_JS, elem_id="live-player")
             status = gr.Markdown(elem_id="live-status")
         with gr.Column(scale=2, min_width=300):
@@ -106,16 +107,17 @@ def build(ctx: StudioContext, tab: gr.Tab) -> None:
     persona.input(bind(listening, ctx), persona, idle, show_progress="hidden", **PRIVATE)
     gr.on([tab.select, persona.input, llm.input], bind(warm_up, ctx), [persona, llm], None, queue=False,
           show_progress="hidden", **PRIVATE)
-    segment.change(None, segment, None, js=view.ENQUEUE_JS, **PRIVATE)
-    idle.change(None, idle, None, js=view.IDLE_JS, **PRIVATE)
-    asked = gr.on([ask.click, message.submit], None, None, None, js=view.RESET_JS, **PRIVATE)
+    segment.change(None, segment, None, js=view.enqueue_js(PLAYER), **PRIVATE)
+    idle.change(None, idle, None, js=view.idle_js(PLAYER), **PRIVATE)
+    asked = gr.on([ask.click, message.submit], None, None, None, js=view.reset_js(PLAYER), **PRIVATE)
     asked.then(bind(speak_live, ctx, outputs), [persona, message, conversation, llm], list(outputs.values()),
                validator=quota(ctx, "chat"), show_progress="hidden", **PRIVATE)
     stopping = bind(stop_live, ctx)
-    stop.click(stopping, take, status, js=view.STOP_JS, show_progress="hidden", concurrency_limit=None, **PRIVATE)
-    mic.start_recording(stopping, take, status, js=view.STOP_JS, show_progress="hidden", concurrency_limit=None,
-                        **PRIVATE)
-    heard = mic.stop_recording(bind(hear, ctx), mic, message, js=view.RESET_WITH_INPUT_JS,
+    stop.click(stopping, take, status, js=view.stop_js(PLAYER), show_progress="hidden", concurrency_limit=None,
+               **PRIVATE)
+    mic.start_recording(stopping, take, status, js=view.stop_js(PLAYER), show_progress="hidden",
+                        concurrency_limit=None, **PRIVATE)
+    heard = mic.stop_recording(bind(hear, ctx), mic, message, js=view.reset_js(PLAYER),
                                show_progress_on=[message], **PRIVATE)
     heard.success(bind(speak_live, ctx, outputs), [persona, message, conversation, llm], list(outputs.values()),
                   validator=quota(ctx, "chat"), show_progress="hidden", **PRIVATE)

@@ -4,11 +4,13 @@ lines under it. No Gradio events here, only layout values and text.
 The player is an HTML block with two ``<video>`` elements. Each new segment is loaded into the
 one that is not playing while the other plays, and starts the moment the other ends, so the
 sentences follow each other without a reload between them; a segment that arrives while nothing
-plays starts at once. ``window.liveEnqueue(url)`` adds one, ``window.liveStop()`` stops the reply
-(barge-in: the Stop button, or starting to talk into the microphone) and ``window.liveReset()``
-readies the player for the next question, noting when it was asked. Between replies a third,
-muted video loops the persona listening (``window.liveIdle(url)``: blinking and swaying a little),
-so the face never freezes. When the first frame of a
+plays starts at once. A page may have several players (the Live tab's and the Chat tab's): each is
+named by its component's value and registers its hands under that name in
+``window.livePlayers[name]`` — ``enqueue(url)`` adds a segment, ``stop()`` stops the reply
+(barge-in: the Stop button, or starting to talk into the microphone) and ``reset()`` readies the
+player for the next question, noting when it was asked; the ``*_js(name)`` snippets call them.
+Between replies a third, muted video loops the persona listening (``idle(url)``: blinking and
+swaying a little), so the face never freezes. When the first frame of a
 reply plays, the player writes how long after the question that was (milliseconds) to its
 ``data-first-frame-ms`` attribute: what the latency benchmark reads in the browser.
 """
@@ -18,7 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 PLAYER_HTML = """
-<div class="live-stage">
+<div class="live-stage" data-player="${value}">
   <video class="live-idle" playsinline muted loop autoplay style="display:none"></video>
   <video class="live-segment" playsinline preload="auto" style="display:none"></video>
   <video class="live-segment" playsinline preload="auto" style="display:none"></video>
@@ -39,6 +41,9 @@ const idle = element.querySelector('video.live-idle');
 const hint = element.querySelector('.live-hint');
 const stage = element.querySelector('.live-stage');
 const state = { queue: [], playing: -1, asked: performance.now(), first: false };
+const player = {};  // this player's hands, under its name (the component's value) in window.livePlayers
+window.livePlayers = window.livePlayers || {};
+window.livePlayers[stage.dataset.player || 'live'] = player;
 
 function listen() {  // nothing to say: the idle loop, if there is one
   videos.forEach((video) => { video.style.display = 'none'; });
@@ -77,39 +82,55 @@ videos.forEach((video, index) => {
     preload();
   });
 });
-window.liveEnqueue = (url) => {
+player.enqueue = (url) => {
   if (!url) return;
   state.queue.push(url);
   const idle = preload();
   if (state.playing === -1 && videos[idle].dataset.loaded) { start(idle); preload(); }
 };
-window.liveIdle = (url) => {
+player.idle = (url) => {
   if (!url) return;
   idle.src = url;
   hint.style.display = 'none';
   if (state.playing === -1) { listen(); }
 };
-window.liveStop = () => {
+player.stop = () => {
   state.queue = [];
   videos.forEach((video) => { video.pause(); delete video.dataset.loaded; });
   state.playing = -1;
   listen();
   stage.dataset.stopped = String(Date.now());
 };
-window.liveReset = () => {
-  window.liveStop();
+player.reset = () => {
+  player.stop();
   state.asked = performance.now();
   state.first = false;
   delete stage.dataset.firstFrameMs;
 };
 """
 
-# The hidden file component's change hands each new segment's URL to the player.
-ENQUEUE_JS = "(segment) => { if (segment && segment.url && window.liveEnqueue) { window.liveEnqueue(segment.url); } }"
-IDLE_JS = "(clip) => { if (clip && clip.url && window.liveIdle) { window.liveIdle(clip.url); } }"
-RESET_JS = "() => { if (window.liveReset) { window.liveReset(); } }"
-RESET_WITH_INPUT_JS = "(audio) => { if (window.liveReset) { window.liveReset(); } return audio; }"
-STOP_JS = "(take) => { if (window.liveStop) { window.liveStop(); } return take; }"
+def _player(name: str, call: str) -> str:
+    return f"(window.livePlayers || {{}})['{name}']?.{call}"
+
+
+# Each page may hold several players (the Live tab's, the Chat tab's), each named by its value.
+def enqueue_js(name: str) -> str:
+    """The hidden file component's change: each new segment's URL to the player ``name``."""
+    return f"(segment) => {{ if (segment && segment.url) {{ {_player(name, 'enqueue(segment.url)')}; }} }}"
+
+
+def idle_js(name: str) -> str:
+    return f"(clip) => {{ if (clip && clip.url) {{ {_player(name, 'idle(clip.url)')}; }} }}"
+
+
+def reset_js(name: str) -> str:
+    """Before a question: the player ready, its clock started; passes the event's inputs on."""
+    return f"(...inputs) => {{ {_player(name, 'reset()')}; return inputs.length === 1 ? inputs[0] : inputs; }}"
+
+
+def stop_js(name: str) -> str:
+    """Barge-in: the player silenced at once; passes the event's input on."""
+    return f"(take) => {{ {_player(name, 'stop()')}; return take; }}"
 
 LISTENING = "Listening…"
 

@@ -73,13 +73,17 @@ def test_a_message_gets_a_streamed_reply_and_a_playable_video(page, slow, live_s
     growing = [text for text in seen if text != ANSWER and ANSWER.startswith(text.rstrip("…").strip())]
     assert len(growing) >= 3, f"the reply did not arrive in pieces: {seen}"
 
+    # Spoken live: the first sentence played in the chat's player (see tests/ui/test_live_ui.py for
+    # the timing), then the whole reply is kept under it — there to replay, not played twice.
+    expect(page.locator("#chat-player .live-stage")).to_have_attribute("data-first-frame-ms", re.compile(r"^\d+$"),
+                                                                       timeout=60_000)
     page.wait_for_function("""() => {
         const video = document.querySelector('#chat-video video');
         return video && video.readyState >= 1 && video.duration > 0;
     }""", timeout=120_000)
     duration = page.evaluate("document.querySelector('#chat-video video').duration")
     assert duration > 1.0
-    page.wait_for_function("document.querySelector('#chat-video video').currentTime > 0")  # it plays by itself
+    assert page.evaluate("document.querySelector('#chat-video video').paused")
     expect(page.locator("#chat-status")).to_contain_text("video: job")
     expect(page.locator("#chat-send")).to_be_enabled()
     newest = page.locator("#chat-conversations tbody tr").first
