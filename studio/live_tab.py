@@ -6,7 +6,7 @@ reply's segments back to back) with a status line under it; on the right the per
 (empty: the persona's own, else the studio's), the question box with Ask and Stop, the
 microphone (push to talk: record, stop, and the question is transcribed and asked — the player
 counts the time to the first frame from that stop, the end of the spoken question; a recording
-with no words is one message and nothing is asked), the reply's text as it is written, and the
+with no words, or longer than ``MAX_QUESTION_S``, is one message and nothing is asked), the reply's text as it is written, and the
 whole reply as one video once it is over.
 
 Asking runs ``pipeline.converse`` (``speak_live``, a generator): every segment it makes is handed
@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import secrets
 import threading
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -47,6 +48,7 @@ from pipeline.controls import Controls
 from pipeline.converse import converse
 from pipeline.errors import BadInput, StudioError
 from pipeline.live import idle_clip
+from pipeline.media import probe
 from pipeline.render import renderers
 from pipeline.speech.stt import transcribe_file
 
@@ -56,6 +58,7 @@ from .limits import quota
 
 PRIVATE = {"api_visibility": "private"}
 PLAYER = "live"  # this tab's player's name (live_view)
+MAX_QUESTION_S = 60  # a longer recording is refused: a monologue is not a question, and it transcribes slowly
 CONVERSE_API = ("Ask a persona and get the reply live, sentence by sentence. Inputs: persona id; message; "
                 "conversation_id ('' starts one); llm ('' for the persona's). Streams (segment, text, "
                 "conversation_id, details, video): segment is the newest playable MP4 (H.264 + AAC) of one "
@@ -223,6 +226,10 @@ def hear(ctx: StudioContext, audio: str | None, progress=gr.Progress()) -> str:
     """The recorded question as text, or one clear message when nothing was said in it."""
     if not audio:
         raise BadInput("Nothing was recorded — press Record, ask your question, then stop.")
+    length = probe(Path(audio)).duration_s or 0.0
+    if length > MAX_QUESTION_S:
+        raise BadInput(f"The recording is {int(length // 60)}:{int(length % 60):02d} long; a spoken question may "
+                       f"be at most {MAX_QUESTION_S} seconds — ask it in shorter pieces.")
     transcript = transcribe_file(ctx.settings, audio, progress=progress_callback(progress),
                                  display_name="the recording")
     if not transcript.text.strip():

@@ -66,3 +66,14 @@ def test_a_recording_with_no_words_asks_nothing(ctx, tmp_path):
         live_tab.hear(ctx, str(silence))
     with pytest.raises(gr.Error, match="Nothing was recorded"):
         live_tab.hear(ctx, None)
+
+
+def test_a_monologue_is_refused_before_it_is_transcribed(ctx, tmp_path):
+    import gradio as gr
+    import numpy as np
+
+    from pipeline.speech.wav import write_wav
+
+    long = write_wav(tmp_path / "monologue.wav", np.zeros(16000 * 95, np.float32), 16000)
+    with pytest.raises(gr.Error, match="The recording is 1:35 long; a spoken question may be at most 60 seconds"):
+        live_tab.hear(ctx, str(long))
