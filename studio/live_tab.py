@@ -6,8 +6,8 @@ reply's segments back to back) with a status line under it; on the right the per
 (empty: the persona's own, else the studio's), the question box with Ask and Stop, the
 microphone (push to talk: record, stop, and the question is transcribed and asked — the player
 counts the time to the first frame from that stop, the end of the spoken question; a recording
-with no words, or longer than ``MAX_QUESTION_S``, is one message and nothing is asked), the reply's text as it is written, and the
-whole reply as one video once it is over.
+with no words, or longer than ``MAX_QUESTION_S``, is one message and nothing is asked), the
+reply's text as it is written, and the whole reply as one video once it is over.
 
 Asking runs ``pipeline.converse`` (``speak_live``, a generator): every segment it makes is handed
 to a hidden file component whose change event gives the segment's URL to the player in the
