@@ -24,14 +24,16 @@ MAX_TEXT = 4000
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
-def _text(value: str | None, what: str) -> str | None:
+def clean_text(value: str | None, what: str, limit: int = MAX_TEXT) -> str | None:
+    """A person's free text (a reason, a correction, an edited reply): control characters out,
+    trimmed, at most ``limit`` characters (else ``BadInput`` naming ``what``); None when empty."""
     if value is None:
         return None
     if not isinstance(value, str):
         raise BadInput(f"the {what} must be text, got {value!r}")
     cleaned = _CONTROL.sub("", value).strip()
-    if len(cleaned) > MAX_TEXT:
-        raise BadInput(f"the {what} is {len(cleaned):,} characters; at most {MAX_TEXT:,}")
+    if len(cleaned) > limit:
+        raise BadInput(f"the {what} is {len(cleaned):,} characters; at most {limit:,}")
     return cleaned or None
 
 
@@ -47,7 +49,7 @@ def report_reply(settings: Settings, turn_id: str, *, reason: str | None = None,
     return ReportStore(settings.db_path, owner).add(
         persona=conversation.persona, conversation_id=conversation.id, turn_id=turn.id,
         question=asked[-1].content if asked else None, reply=turn.content, sources=turn.sources,
-        reason=_text(reason, "reason"), correction=_text(correction, "correction"))
+        reason=clean_text(reason, "reason"), correction=clean_text(correction, "correction"))
 
 
 def reports(settings: Settings, *, persona: str | None = None, status: str | None = None,
@@ -63,7 +65,7 @@ def note_from_report(settings: Settings, report_id: str, *, correction: str | No
 
     store = ReportStore(settings.db_path, owner)
     report = store.get(report_id)
-    fixed = _text(correction, "correction") or report.correction
+    fixed = clean_text(correction, "correction") or report.correction
     if not fixed:
         raise BadInput(f"report {report.id} has no correction to learn from: write the right answer first")
     name = f"correction-{report.id}.md"

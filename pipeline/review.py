@@ -23,19 +23,18 @@ user's turn is "no chat turn" and another user's conversation "no conversation".
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
 from .chat import Chat, ChatReply
 from .db import Conversation, ConversationStore, JobStore
 from .db.review import ALL, REVIEW_STATUSES, HeldReply, ReviewStore
 from .errors import BadInput
+from .reports import clean_text
 from .settings import Settings
 
 MAX_REASON = 2000
 MAX_REPLY = 20_000  # an edited reply: the longest reply a chat asks for (4,096 tokens) with room to spare
 STATUS_CHOICES = (*REVIEW_STATUSES, ALL)
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 Progress = Callable[[float, str], None]
 
 
@@ -59,7 +58,7 @@ def approve(settings: Settings, turn_id: str, *, text: str | None = None, owner:
     jobs = _jobs(settings, owner)
     queue = ReviewStore(jobs)
     held = queue.get_pending(str(turn_id or ""))
-    edited = _text(text, "edited reply", MAX_REPLY)
+    edited = clean_text(text, "edited reply", MAX_REPLY)
     chat = Chat(settings, jobs=jobs)
     persona = None
     if held.output in ("audio", "video"):
@@ -84,7 +83,7 @@ def reject(settings: Settings, turn_id: str, reason: str | None, *, owner: str |
     later turns of its conversation do not see it."""
     queue = ReviewStore(_jobs(settings, owner))
     held = queue.get_pending(str(turn_id or ""))
-    why = _text(reason, "reason", MAX_REASON)
+    why = clean_text(reason, "reason", MAX_REASON)
     if not why:
         raise BadInput(f"say why reply {held.turn_id} is rejected: the reason is kept with it")
     rejected = queue.settle(held.turn_id, "rejected", reason=why)
@@ -127,15 +126,6 @@ def _jobs(settings: Settings, owner: str | None) -> JobStore:
     return JobStore(settings.db_path).for_owner(owner)
 
 
-def _text(value: str | None, what: str, limit: int) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise BadInput(f"the {what} must be text, got {value!r}")
-    cleaned = _CONTROL.sub("", value).strip()
-    if len(cleaned) > limit:
-        raise BadInput(f"the {what} is {len(cleaned):,} characters; at most {limit:,}")
-    return cleaned or None
 
 
 def _reply_of(held: HeldReply, turn) -> ChatReply:
