@@ -29,6 +29,7 @@ import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from pipeline.controls import Controls
 from pipeline.errors import BadInput
 from pipeline.settings import Settings
 
@@ -53,6 +54,11 @@ class RenderDefaults:
     voice: str | None
     controls: dict = field(default_factory=dict)
     emotion: str | None = None
+
+    def as_controls(self) -> Controls:
+        """The standard controls with the persona's own and its emotion laid on top: what a live
+        reply (and its idle loop) is drawn with, no controller asked."""
+        return Controls().merge({**self.controls, **({"emotion": self.emotion} if self.emotion else {})})
 
 
 class PersonaStore:

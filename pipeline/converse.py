@@ -42,7 +42,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .chat import HELD_NOTE, Chat, ChatReply, ChatRequest, holds_replies
-from .controls import Controls
 from .db import now
 from .errors import BadInput, StudioError
 from .live import LIVE_KIND, LiveTake, Segment
@@ -98,7 +97,7 @@ def converse(chat: Chat, request: ChatRequest, *, stop: threading.Event | None =
         yield from _whole_reply(chat, request, started, note=f"{renderer.label or renderer.name} does not stream "
                                 f"({capabilities.whole_reply_only}); the reply is rendered whole, then shown")
         return
-    controls = Controls().merge({**defaults.controls, **({"emotion": defaults.emotion} if defaults.emotion else {})})
+    controls = defaults.as_controls()
     voice = get_voice(defaults.voice, settings)
     job = chat.jobs.create(kind=LIVE_KIND, persona=persona.id, backend=renderer.name, status="running",
                            started_at=now(), image_path=str(defaults.portrait), controls_user=defaults.controls,

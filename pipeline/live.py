@@ -147,9 +147,7 @@ def _padded(samples: np.ndarray, rate: int, fps: int) -> np.ndarray:
     """``samples`` with ``SENTENCE_GAP_S`` of silence or more after them, to a whole number of frames."""
     minimum = len(samples) + round(SENTENCE_GAP_S * rate)
     frames = -(-minimum * fps // rate)  # ceil
-    total = -(-frames * rate // fps)
-    while total * fps // rate < frames:  # rate not a multiple of fps: enough samples for the last frame
-        total += 1
+    total = -(-frames * rate // fps)  # ceil: total·fps ≥ frames·rate, so exactly ``frames`` whole frames
     return np.concatenate([samples, np.zeros(total - len(samples), np.float32)])
 
 

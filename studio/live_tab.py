@@ -44,7 +44,6 @@ from typing import Any
 import gradio as gr
 
 from pipeline.chat import ChatRequest, check_message, persona_llm
-from pipeline.controls import Controls
 from pipeline.converse import converse
 from pipeline.errors import BadInput, StudioError
 from pipeline.live import idle_clip
@@ -153,9 +152,7 @@ def listening(ctx: StudioContext, persona_id: str | None):
         if defaults.portrait is None:
             return None
         renderer = renderers.create(ctx.settings.renderer, ctx.settings)
-        emotion = {"emotion": defaults.emotion} if defaults.emotion else {}
-        controls = Controls().merge({**defaults.controls, **emotion})
-        return str(idle_clip(defaults.portrait, controls, renderer, ctx.settings.cache / "idle", fps=ctx.settings.fps,
+        return str(idle_clip(defaults.portrait, defaults.as_controls(), renderer, ctx.settings.cache / "idle", fps=ctx.settings.fps,
                              settings=ctx.settings))
     except StudioError:
         return None
