@@ -312,12 +312,18 @@ def answer(ctx: StudioContext, question: str, persona_id: str, conversation_id: 
                        "video": reply.video if reply.video else gr.skip(),
                        "audio": view.audio_value(reply.audio) if reply.audio else gr.skip()}
     except StudioError as error:
-        kept = getattr(error, "conversation_id", None) or conversation_id
-        turns = ctx.chat.history(kept) if kept else []
-        unanswered = not turns or (turns[-1].role == "user" and turns[-1].error)
-        yield {"chatbot": view.chat_messages(turns), "conversation": kept,
-               "message": question if unanswered else gr.skip()}  # a retry is one click
+        yield _after_failure(ctx, error, conversation_id, question)
         raise
+
+
+def _after_failure(ctx: StudioContext, error: StudioError, conversation_id: str | None, question: str) -> dict:
+    """What a failed turn leaves on screen: the chat as the pipeline kept it, and a question that
+    got no answer back in the box (a retry is one click)."""
+    kept = getattr(error, "conversation_id", None) or conversation_id
+    turns = ctx.chat.history(kept) if kept else []
+    unanswered = not turns or (turns[-1].role == "user" and turns[-1].error)
+    return {"chatbot": view.chat_messages(turns), "conversation": kept,
+            "message": question if unanswered else gr.skip()}
 
 
 def _answer_live(ctx: StudioContext, request: ChatRequest, messages: list, conversation_id: str | None,
@@ -345,11 +351,7 @@ def _answer_live(ctx: StudioContext, request: ChatRequest, messages: list, conve
                 yield {"chatbot": messages, "conversation": reply.conversation_id, "status": view.reply_facts(reply),
                        "sources": view.sources_markdown(reply.sources), "video": whole}
     except StudioError as error:
-        kept = getattr(error, "conversation_id", None) or conversation_id
-        turns = ctx.chat.history(kept) if kept else []
-        unanswered = not turns or (turns[-1].role == "user" and turns[-1].error)
-        yield {"chatbot": view.chat_messages(turns), "conversation": kept,
-               "message": question if unanswered else gr.skip()}
+        yield _after_failure(ctx, error, conversation_id, question)
         raise
 
 
