@@ -28,6 +28,7 @@ from pipeline.speech.stt import (
     FasterWhisperSTT,
     OpenAIWhisperSTT,
     Transcript,
+    WhisperBackend,
     bundled_model_path,
     transcribe_file,
 )
@@ -260,3 +261,25 @@ def test_openai_whisper_not_installed_says_how_to_install(speech):
                           text=True, timeout=60, check=False)
     assert done.stdout.strip() == "BackendUnavailable: openai-whisper is not installed — pip install openai-whisper", (
         done.stderr)
+
+
+class _LateTimestamps(WhisperBackend):
+    """A backend whose model stamps its last segment past the end of the audio, as tiny.en sometimes does."""
+
+    name = "late"
+
+    def load(self):
+        return object()
+
+    def _languages(self, model):
+        return ["en"]
+
+    def _recognise(self, model, audio, duration, language, report):
+        return [{"start": 0.0, "end": 3.0, "text": "our studio"},
+                {"start": 3.0, "end": duration + 2.65, "text": "in a few seconds"}], "en"
+
+
+def test_segment_times_stay_inside_the_audio(speech):
+    transcript = _LateTimestamps(model="late").transcribe(speech["studio"])
+    ends = [segment["end"] for segment in transcript.segments]
+    assert ends == [3.0, transcript.duration_s] and transcript.text == "our studio in a few seconds"

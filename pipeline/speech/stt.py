@@ -157,6 +157,7 @@ class WhisperBackend(Transcriber):
             segments, language = [], language or ""
         else:
             segments, language = self._recognise(model, audio, duration, language, report)
+            segments = _within(segments, duration)
         report(1.0, "Transcribed.")
         return Transcript(
             text=" ".join(segment["text"] for segment in segments if segment["text"]),
@@ -179,6 +180,15 @@ class WhisperBackend(Transcriber):
 
 def _segment(start: float, end: float, text: str) -> dict[str, Any]:
     return {"start": round(float(start), 3), "end": round(float(end), 3), "text": text.strip()}
+
+
+def _within(segments: list[dict[str, Any]], duration: float) -> list[dict[str, Any]]:
+    """Segment times held inside the audio. Whisper predicts its timestamps as tokens, and the small models
+    sometimes put a short clip's last one past the end (7.0 s for 4.35 s of speech), which no caption or
+    progress bar should show."""
+    end = round(float(duration), 3)
+    return [{**segment, "start": min(max(0.0, segment["start"]), end), "end": min(max(0.0, segment["end"]), end)}
+            for segment in segments]
 
 
 def _load_failure(backend: str, model: str, error: Exception, advice: str) -> BackendUnavailable:
