@@ -11,6 +11,9 @@ probability each, with hysteresis (speech from ``THRESHOLD`` up, quiet below ``Q
 - ``turn``: speech followed by ``END_SILENCE_S`` of quiet. The question is the recorded audio at the
   microphone's own rate, from ``PRE_ROLL_S`` before the first word to the end of the last, ready to
   transcribe. A blip shorter than ``MIN_TURN_S`` (a cough, a click) is not a turn.
+  Someone who goes on talking within ``CONTINUE_S`` of a turn's end was only pausing. Their next
+  turn starts where the one before did (``continues`` is set), so the question is asked whole.
+  The answer to its first half has been stopped by the ``speech`` that came before it.
 - ``too_long``: no pause for ``MAX_TURN_S``. A monologue is not a question. It is dropped, and the
   detector waits for quiet before it listens again.
 
@@ -39,6 +42,7 @@ END_SILENCE_S = 0.6  # the pause that ends a question: longer than a breath betw
 MIN_TURN_S = 0.25  # less speech than this is a blip, not a question
 PRE_ROLL_S = 0.3  # kept before the first word, so its onset is not clipped
 MAX_TURN_S = 60.0  # as the push-to-talk limit (live_tab.MAX_QUESTION_S)
+CONTINUE_S = 1.5  # talking again this soon after a turn ended goes on with that question
 
 
 @dataclass
@@ -49,6 +53,7 @@ class TurnEvent:
     ended_s: float = 0.0  # turn: when its speech stopped
     audio: np.ndarray | None = None  # turn: int16 mono at ``rate``
     rate: int = 0
+    continues: bool = False  # turn: it goes on with the turn before (which it includes)
 
 
 CONTEXT = 64  # samples of the window before that the model reads with each window
@@ -112,24 +117,53 @@ def vad_model() -> SileroVAD:
                                  "use push to talk instead.") from error
 
 
-def to_vad_rate(samples: np.ndarray, rate: int) -> np.ndarray:
-    """Mono float32 in [-1, 1] at ``RATE``: channels averaged, then a whole-number rate (48 kHz, 32 kHz)
-    decimated by averaging, any other rate interpolated. Good enough for detecting voice, which is
-    all this copy is for (the question keeps the microphone's own samples)."""
+def mono_float(samples: np.ndarray) -> np.ndarray:
+    """Mono float32 in [-1, 1], from int16 or float, mono or (samples, channels)."""
     audio = np.asarray(samples)
     if audio.ndim == 2:
         audio = audio.mean(axis=1)
     if np.issubdtype(audio.dtype, np.integer):
-        audio = audio.astype(np.float32) / 32768.0
-    audio = audio.astype(np.float32)
-    if rate == RATE or not len(audio):
-        return audio
-    if rate % RATE == 0:
-        step = rate // RATE
-        usable = len(audio) - len(audio) % step
-        return audio[:usable].reshape(-1, step).mean(axis=1)
-    count = int(round(len(audio) * RATE / rate))
-    return np.interp(np.arange(count) * (rate / RATE), np.arange(len(audio)), audio).astype(np.float32)
+        return audio.astype(np.float32) / 32768.0
+    return audio.astype(np.float32)
+
+
+class ToVADRate:
+    """The microphone's audio at ``RATE``, chunk by chunk, with nothing lost or doubled at the joins.
+
+    A whole-number ratio (48 kHz, 32 kHz) is decimated by averaging, which is a rough low-pass
+    filter. Any other rate is interpolated linearly. Either way, what is left over at the end of a
+    chunk is carried into the next one, so the audio clock does not drift with the chunk size.
+    That is good enough for detecting a voice, which is all this copy is for: the question keeps
+    the microphone's own samples."""
+
+    def __init__(self, rate: int) -> None:
+        self.rate = rate
+        self._left = np.zeros(0, np.float32)  # the microphone's samples not yet used
+        self._position = 0.0  # where (in _left) the next sample at RATE falls, when interpolating
+
+    def __call__(self, samples: np.ndarray) -> np.ndarray:
+        audio = np.concatenate([self._left, mono_float(samples)])
+        if self.rate == RATE:
+            self._left = audio[:0]
+            return audio
+        if self.rate % RATE == 0:
+            step = self.rate // RATE
+            usable = len(audio) - len(audio) % step
+            self._left = audio[usable:]
+            return audio[:usable].reshape(-1, step).mean(axis=1)
+        step = self.rate / RATE
+        count = max(0, int(np.floor((len(audio) - 1 - self._position) / step)) + 1) if len(audio) else 0
+        positions = self._position + step * np.arange(count)
+        out = np.interp(positions, np.arange(len(audio)), audio).astype(np.float32)
+        following = self._position + step * count  # the next position, in this buffer's samples
+        used = min(len(audio), int(np.floor(following)))
+        self._left, self._position = audio[used:], following - used
+        return out
+
+
+def to_vad_rate(samples: np.ndarray, rate: int) -> np.ndarray:
+    """A whole recording at ``RATE`` (see ``ToVADRate``)."""
+    return ToVADRate(rate)(samples)
 
 
 def to_int16_mono(samples: np.ndarray) -> np.ndarray:
@@ -152,6 +186,7 @@ class TurnDetector:
         self.rate = 0  # the microphone's, from its first chunk
         self._pending = np.zeros(0, np.float32)  # at RATE, not yet a whole window
         self._state = VADState()
+        self._resample: ToVADRate | None = None
         self._windows = 0  # windows read so far: the audio clock
         self._chunks: list[np.ndarray] = []  # the microphone's samples: pre-roll, or the turn so far
         self._kept_from = 0  # the microphone sample index of _chunks[0][0]
@@ -162,6 +197,13 @@ class TurnDetector:
         self._last_speech = 0.0  # the end of its latest speech window
         self._speech_s = 0.0  # how much of the turn is speech
         self._waiting_for_quiet = False  # after a too-long turn
+        self._last_turn: tuple[float, float, float] | None = None  # (started, ended, speech) of the turn before
+        self._continuing = False
+
+    @property
+    def received_s(self) -> float:
+        """Seconds of the microphone received."""
+        return self._received / self.rate if self.rate else 0.0
 
     @property
     def listening_s(self) -> float:
@@ -177,7 +219,9 @@ class TurnDetector:
         raw = to_int16_mono(samples)
         self._chunks.append(raw)
         self._received += len(raw)
-        self._pending = np.concatenate([self._pending, to_vad_rate(samples, rate)])
+        if self._resample is None:
+            self._resample = ToVADRate(rate)
+        self._pending = np.concatenate([self._pending, self._resample(samples)])
         whole = len(self._pending) - len(self._pending) % WINDOW
         if not whole:
             return []
@@ -189,8 +233,9 @@ class TurnDetector:
             event = self._step(float(probability))
             if event is not None:
                 events.append(event)
-        if self._started is None:
-            self._trim()
+        if self._started is None and (self._last_turn is None
+                                      or self.listening_s - self._last_turn[1] > CONTINUE_S):
+            self._trim()  # (a turn that may yet go on keeps its audio)
         return events
 
     def _step(self, probability: float) -> TurnEvent | None:
@@ -211,9 +256,13 @@ class TurnDetector:
                 if self._run * WINDOW / RATE >= ONSET_S - 1e-9:
                     self._talking = True
                     if self._started is None:  # a new turn (talking again after a breath is the same one)
-                        self._started = now - self._run * WINDOW / RATE
-                        self._speech_s = self._run * WINDOW / RATE
-                        return TurnEvent("speech", at_s=now, started_s=self._started)
+                        onset = now - self._run * WINDOW / RATE
+                        self._started, self._speech_s = onset, self._run * WINDOW / RATE
+                        self._continuing = self._last_turn is not None and onset - self._last_turn[1] <= CONTINUE_S
+                        if self._continuing:
+                            self._started = self._last_turn[0]
+                            self._speech_s += self._last_turn[2]
+                        return TurnEvent("speech", at_s=now, started_s=onset)
             if self._started is not None and now - self._started > self.max_turn_s:
                 return self._too_long(now)
             return None
@@ -224,16 +273,17 @@ class TurnDetector:
         return self._finish(now)
 
     def _finish(self, now: float) -> TurnEvent | None:
-        started, ended, speech_s = self._started, self._last_speech, self._speech_s
-        self._started, self._speech_s = None, 0.0
-        audio = self._samples(started - PRE_ROLL_S, ended)
+        started, ended, speech_s, continues = self._started, self._last_speech, self._speech_s, self._continuing
+        self._started, self._speech_s, self._continuing = None, 0.0, False
         if speech_s < MIN_TURN_S:
             return None
-        return TurnEvent("turn", at_s=now, started_s=started, ended_s=ended, audio=audio, rate=self.rate)
+        self._last_turn = (started, ended, speech_s)
+        return TurnEvent("turn", at_s=now, started_s=started, ended_s=ended, rate=self.rate, continues=continues,
+                         audio=self._samples(started - PRE_ROLL_S, ended))
 
     def _too_long(self, now: float) -> TurnEvent:
         self._started, self._speech_s, self._talking, self._run = None, 0.0, False, 0
-        self._waiting_for_quiet = True
+        self._waiting_for_quiet, self._last_turn, self._continuing = True, None, False
         self._chunks, self._kept_from = [], self._received
         return TurnEvent("too_long", at_s=now)
 

@@ -22,6 +22,16 @@ made once per portrait and controls, shown when the tab opens or the persona cha
 Opening the tab or picking a persona or an LLM loads that model on a thread of its own
 (``warm_up``), so the first question does not wait for the bundled model to load.
 
+Hands-free (``hands_free``, a streaming microphone): Record once, then talk. Every chunk (each
+``STREAM_EVERY_S``) goes to ``listen``, which feeds this page's ``Listening`` (a
+``pipeline.turns.TurnDetector``: Silero VAD). Someone starting to talk barges in: the reply's stop
+event is set on the server, and ``barged`` changes so that the browser stops the player. When a
+question is over (a pause), ``heard`` changes, the player's clock starts from when the speech
+stopped, ``hear_turn`` transcribes the question, and it is asked as a typed one would be. A
+monologue past the limit is refused with a message. The microphone's audio arrives as WAV
+chunks, and Gradio keeps only the newest one when the server falls behind. When more than
+``MAX_LOSS`` of it goes missing, the page says that push to talk is safer on this machine.
+
 Barge-in: Stop — or starting to record a question — stops the player at once in the browser and
 sets the reply's stop event on the server (``stop_live``): no further sentence is spoken, and the
 job keeps what was. Each reply has a random id (``take``), the key of its stop event in this
@@ -37,7 +47,9 @@ Every handler is a module-level function taking the ``StudioContext``; ``build``
 from __future__ import annotations
 
 import secrets
+import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +62,8 @@ from pipeline.live import idle_clip
 from pipeline.media import probe
 from pipeline.render import renderers
 from pipeline.speech.stt import transcribe_file
+from pipeline.speech.wav import read_wav, write_wav
+from pipeline.turns import TurnDetector, TurnEvent
 
 from . import live_view as view
 from .common import StudioContext, bind, progress_callback, shown_errors
@@ -58,6 +72,10 @@ from .limits import quota
 PRIVATE = {"api_visibility": "private"}
 PLAYER = "live"  # this tab's player's name (live_view)
 MAX_QUESTION_S = 60  # a longer recording is refused: a monologue is not a question, and it transcribes slowly
+STREAM_EVERY_S = 0.2  # hands-free: how often the browser sends the microphone (the barge-in delay's largest part)
+MAX_LISTEN_S = 30 * 60  # hands-free: a listening session ends after this (Record again to go on)
+LOSS_WINDOW_S = 5.0  # hands-free: how long to listen before judging how much of the audio is lost
+MAX_LOSS = 0.15  # hands-free: more lost than this, and the page is told push to talk is safer here
 CONVERSE_API = ("Ask a persona and get the reply live, sentence by sentence. Inputs: persona id; message; "
                 "conversation_id ('' starts one); llm ('' for the persona's). Streams (segment, text, "
                 "conversation_id, details, video): segment is the newest playable MP4 (H.264 + AAC) of one "
@@ -88,10 +106,16 @@ def build(ctx: StudioContext, tab: gr.Tab) -> None:
                 stop = gr.Button("Stop", variant="stop", elem_id="live-stop")
             mic = gr.Audio(sources=["microphone"], type="filepath", label="Or say it (record, then stop)",
                            elem_id="live-mic")
+            hands_free = gr.Audio(sources=["microphone"], streaming=True, type="filepath", elem_id="live-listen",
+                                  label="Or talk hands-free (record once: a pause ends each question, "
+                                        "talking over the reply stops it)")
             reply = gr.Markdown(elem_id="live-reply")
             whole = gr.Video(label="The whole reply", interactive=False, autoplay=False, elem_id="live-whole")
     segment = gr.File(visible="hidden", elem_id="live-segment")  # each new segment, for the player
     idle = gr.File(visible="hidden", elem_id="live-idle")  # the persona listening, looped between replies
+    listener = gr.State(None)  # hands-free: this page's Listening
+    turn_heard = gr.Textbox(visible="hidden", elem_id="live-heard")  # hands-free: "turn:ms since it ended", per turn
+    barged = gr.Textbox(visible="hidden", elem_id="live-barged")  # hands-free: a count of onsets (barge-in)
 
     with gr.Column(visible=False):
         api_inputs = [gr.Textbox(label="persona"), gr.Textbox(label="message"), gr.Textbox(label="conversation_id"),
@@ -119,10 +143,20 @@ def build(ctx: StudioContext, tab: gr.Tab) -> None:
                **PRIVATE)
     mic.start_recording(stopping, take, status, js=view.stop_js(PLAYER), show_progress="hidden",
                         concurrency_limit=None, **PRIVATE)
-    heard = mic.stop_recording(bind(hear, ctx), mic, message, js=view.reset_js(PLAYER),
+    recorded = mic.stop_recording(bind(hear, ctx), mic, message, js=view.reset_js(PLAYER),
                                show_progress_on=[message], **PRIVATE)
-    heard.success(bind(speak_live, ctx, outputs), [persona, message, conversation, llm], list(outputs.values()),
+    recorded.success(bind(speak_live, ctx, outputs), [persona, message, conversation, llm], list(outputs.values()),
                   validator=quota(ctx, "chat"), show_progress="hidden", **PRIVATE)
+
+    hands_free.start_recording(start_listening, None, listener, show_progress="hidden", **PRIVATE)
+    hands_free.stream(bind(listen, ctx), [hands_free, listener, take], [listener, turn_heard, barged, status],
+                      stream_every=STREAM_EVERY_S, time_limit=MAX_LISTEN_S, concurrency_limit=None,
+                      show_progress="hidden", **PRIVATE)
+    barged.change(None, None, None, js=view.stop_js(PLAYER), **PRIVATE)
+    turn = turn_heard.change(bind(hear_turn, ctx), listener, message, js=view.turn_js(PLAYER),
+                        show_progress_on=[message], **PRIVATE)
+    turn.success(bind(speak_live, ctx, outputs), [persona, message, conversation, llm], list(outputs.values()),
+                 validator=quota(ctx, "chat"), show_progress="hidden", **PRIVATE)
 
     api_trigger.click(bind(converse_api, ctx), api_inputs, api_outputs, api_name="converse",
                       api_description=CONVERSE_API, validator=quota(ctx, "chat"))
@@ -231,6 +265,84 @@ def hear(ctx: StudioContext, audio: str | None, progress=gr.Progress()) -> str:
                                  display_name="the recording")
     if not transcript.text.strip():
         raise BadInput("No words were heard in the recording — try again, closer to the microphone.")
+    return transcript.text
+
+
+class Listening:
+    """One page's hands-free session: its turn detector, and the question last heard (not yet
+    transcribed). Kept in the page's ``gr.State``, so no other page can reach it."""
+
+    def __init__(self) -> None:
+        self.detector = TurnDetector()
+        self.turns = 0
+        self.onsets = 0
+        self.question: TurnEvent | None = None
+        self.first_chunk_at: float | None = None  # monotonic time the first chunk arrived
+        self.warned = False
+
+    def lost(self) -> float:
+        """The share of the microphone's audio that never arrived, from the audio received against the
+        time since the first chunk. Gradio keeps only the newest chunk of a stream, so a server that falls
+        behind loses the rest."""
+        elapsed = time.monotonic() - (self.first_chunk_at or time.monotonic())
+        return max(0.0, 1.0 - self.detector.received_s / elapsed) if elapsed >= LOSS_WINDOW_S else 0.0
+
+
+def start_listening() -> None:
+    """Record pressed on the hands-free microphone: a fresh session (its detector is made with the
+    first chunk, so a studio without the VAD model says so then)."""
+    return None
+
+
+@shown_errors
+def listen(ctx: StudioContext, chunk: str | None, listening: Listening | None, take: str | None):
+    """One chunk of the hands-free microphone → (listening, heard, barged, status). Someone starting
+    to talk stops the reply being spoken (on the server here; ``barged`` tells the browser to stop
+    playing it); a question that has ended is announced on ``heard`` for ``hear_turn``.
+
+    The chunk comes as its WAV file (Gradio's ``filepath``), read here with the standard library.
+    The ``numpy`` type decodes each chunk through ffmpeg, and that took longer than the 0.2 s
+    between chunks on a busy machine. Gradio then keeps only the newest chunk, and the question
+    arrived with holes in it."""
+    if listening is None:
+        listening = Listening()
+    if not chunk:
+        return listening, gr.skip(), gr.skip(), gr.skip()
+    samples, rate = read_wav(chunk)
+    if listening.first_chunk_at is None:
+        listening.first_chunk_at = time.monotonic() - len(samples) / rate
+    heard = barged = status = gr.skip()
+    if not listening.warned and listening.lost() > MAX_LOSS:
+        listening.warned = True
+        status = view.falling_behind_line(listening.lost())
+    for event in listening.detector.feed(rate, samples):
+        if event.kind == "speech":
+            listening.onsets += 1
+            barged = str(listening.onsets)
+            status = stop_live(ctx, take)
+        elif event.kind == "turn":
+            listening.turns += 1
+            listening.question = event
+            heard = f"{listening.turns}:{round((listening.detector.listening_s - event.ended_s) * 1000)}"
+            status = view.HEARD
+        elif event.kind == "too_long":
+            status = view.too_long_line(int(listening.detector.max_turn_s))
+    return listening, heard, barged, status
+
+
+@shown_errors
+def hear_turn(ctx: StudioContext, listening: Listening | None, progress=gr.Progress()) -> str:
+    """The question the hands-free microphone last heard, as text (taken: each is asked once)."""
+    question = listening.question if listening is not None else None
+    if question is None or question.audio is None:
+        raise BadInput("Nothing has been heard yet — press Record on the hands-free microphone and ask.")
+    listening.question = None
+    with tempfile.TemporaryDirectory(prefix="turn-") as folder:
+        wav = write_wav(Path(folder) / "turn.wav", question.audio / 32768.0, question.rate)
+        transcript = transcribe_file(ctx.settings, wav, progress=progress_callback(progress),
+                                     display_name="what you said")
+    if not transcript.text.strip():
+        raise BadInput("No words were heard in what you said — try again, closer to the microphone.")
     return transcript.text
 
 

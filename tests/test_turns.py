@@ -11,6 +11,7 @@ from pipeline.turns import (
     END_SILENCE_S,
     PRE_ROLL_S,
     WINDOW,
+    ToVADRate,
     TurnDetector,
     VADState,
     to_vad_rate,
@@ -92,8 +93,24 @@ def test_a_breath_between_phrases_is_one_turn_a_real_pause_is_two(question):
     breath = listen(np.concatenate([quiet(0.5), question, quiet(0.3), second, quiet(1.2)]))
     assert [event.kind for event in breath] == ["speech", "turn"]
     assert breath[1].ended_s - breath[1].started_s > (len(question) + len(second)) / MIC_RATE - 0.8
-    two = listen(np.concatenate([quiet(0.5), question, quiet(1.2), second, quiet(1.2)]))
+    two = listen(np.concatenate([quiet(0.5), question, quiet(2.5), second, quiet(1.2)]))
     assert [event.kind for event in two] == ["speech", "turn", "speech", "turn"]
+    assert not two[3].continues and two[3].started_s > two[1].ended_s + 2.0
+
+
+def test_going_on_after_a_turn_ended_asks_the_whole_question(question, settings, tmp_path):
+    """A pause long enough to end a turn, then more: the first half is a turn (its answer starts, and
+    the "speech" that follows stops it), and the next turn is the whole question."""
+    from pipeline.speech.stt import transcribe_file
+
+    second = at_mic_rate(SECOND)
+    events = listen(np.concatenate([quiet(0.5), question, quiet(1.0), second, quiet(1.2)]))
+    assert [event.kind for event in events] == ["speech", "turn", "speech", "turn"]
+    first, whole = events[1], events[3]
+    assert not first.continues and whole.continues and whole.started_s == first.started_s
+    assert len(whole.audio) > len(question) + len(second)
+    heard = transcribe_file(settings, write_wav(tmp_path / "whole.wav", whole.audio / 32768.0, MIC_RATE)).text.lower()
+    assert "customers" in heard and "quarter" in heard, heard
 
 
 def test_a_monologue_is_refused_then_the_next_question_is_heard(question):
@@ -119,6 +136,11 @@ def test_stereo_float_and_other_rates_are_read_too(question):
     assert np.allclose(to_vad_rate(stereo, MIC_RATE), mono, atol=1e-6)
     at_44k = to_vad_rate(question[:44_100], 44_100)
     assert len(at_44k) == 16_000
+    for rate in (44_100, 48_000, 16_000, 22_050):  # read in odd pieces, the same samples as read whole
+        resample = ToVADRate(rate)
+        pieces = np.concatenate([resample(question[start:start + 4_321]) for start in range(0, 88_200, 4_321)])
+        whole = to_vad_rate(question[:88_200 + 4_321 - 88_200 % 4_321], rate)
+        assert len(pieces) == len(whole) and np.allclose(pieces, whole, atol=1e-5), rate
     detector = TurnDetector()
     detector.feed(MIC_RATE, quiet(0.2))
     with pytest.raises(ValueError, match="changed from 48000 to 44100"):
