@@ -102,11 +102,11 @@ def converse(chat: Chat, request: ChatRequest, *, stop: threading.Event | None =
     job = chat.jobs.create(kind=LIVE_KIND, persona=persona.id, backend=renderer.name, status="running",
                            started_at=now(), image_path=str(defaults.portrait), controls_user=defaults.controls,
                            controls_final=controls.to_dict(),
-                           options={"voice": defaults.voice, "fps": settings.fps, "emotion": defaults.emotion,
-                                    "live": True})
+                           options={"voice": defaults.voice, "max_side": settings.max_side, "fps": settings.fps,
+                                    "emotion": defaults.emotion, "live": True})
     job_dir = settings.job_dir(job.id)
     take = LiveTake(portrait=defaults.portrait, controls=controls, voice=voice, renderer=renderer,
-                    folder=job_dir / "live", fps=settings.fps, started=started)
+                    folder=job_dir / "live", max_side=settings.max_side, fps=settings.fps, started=started)
     splitter = SentenceSplitter()
     spoken: list[str] = []
     text, reply = "", None

@@ -21,6 +21,10 @@ swaying a little with the mouth at rest, drawn by the same stream, made once per
 ``timings`` on each segment break its cost down (speech, analysis, render, packaging) for the
 latency benchmark; ``ready_s`` is when it was ready, from the take's ``started`` clock (the
 moment the user's turn ended, when the caller passes it).
+
+The take and the idle loop are drawn at the size the caller gives (``max_side``: the studio's
+``settings.max_side``, as every rendered video is); they have no size of their own, so a studio
+set to draw small draws its live replies and its listening face small too.
 """
 
 from __future__ import annotations
@@ -69,7 +73,7 @@ class LiveTake:
     """One live reply's take; see the module docstring."""
 
     def __init__(self, *, portrait: Path, controls: Controls, voice: Voice, renderer: Renderer, folder: Path,
-                 fps: int = FPS, seed: int = 0, max_side: int = 512, settings=None,
+                 max_side: int, fps: int = FPS, seed: int = 0, settings=None,
                  started: float | None = None) -> None:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -155,22 +159,22 @@ IDLE_SECONDS = 3.0  # played forwards then backwards: a 6 s loop with no jump at
 IDLE_MIN_TILT = 0.3  # a listener's head sways a little even when the persona holds it still
 
 
-def idle_clip(portrait: Path, controls: Controls, renderer: Renderer, folder: Path, *, fps: int = FPS,
-              seed: int = 0, settings=None) -> Path:
+def idle_clip(portrait: Path, controls: Controls, renderer: Renderer, folder: Path, *, max_side: int,
+              fps: int = FPS, seed: int = 0, settings=None) -> Path:
     """A loop of the face listening — blinking, swaying a little, the mouth at rest — made once per
-    portrait (its content), controls and renderer, and kept in ``folder``.
+    portrait (its content), controls, renderer and size, and kept in ``folder``.
 
     The take is drawn forwards and then backwards, so the loop's last frame is its first: a player
     that loops it never shows a jump. A renderer that does not stream has no idle take: its
     ``open_stream`` says why (``BackendUnavailable``)."""
     calm = controls.merge({"head_tilt": max(controls.head_tilt, IDLE_MIN_TILT)})
-    key = hashlib.sha256(f"{file_sha256(Path(portrait))}|{calm.to_dict()}|{renderer.name}|{fps}|{seed}"
+    key = hashlib.sha256(f"{file_sha256(Path(portrait))}|{calm.to_dict()}|{renderer.name}|{fps}|{seed}|{int(max_side)}"
                          .encode()).hexdigest()[:16]
     out = Path(folder) / f"idle-{key}.mp4"
     if out.is_file():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
-    stream = renderer.open_stream(Path(portrait), calm, fps=fps, seed=seed, settings=settings)
+    stream = renderer.open_stream(Path(portrait), calm, fps=fps, seed=seed, max_side=max_side, settings=settings)
     forwards = out.with_name(f"{out.stem}-forwards.mp4")
     try:
         stream.segment(forwards, n_frames=round(IDLE_SECONDS * fps))

@@ -186,8 +186,8 @@ def listening(ctx: StudioContext, persona_id: str | None):
         if defaults.portrait is None:
             return None
         renderer = renderers.create(ctx.settings.renderer, ctx.settings)
-        return str(idle_clip(defaults.portrait, defaults.as_controls(), renderer, ctx.settings.cache / "idle", fps=ctx.settings.fps,
-                             settings=ctx.settings))
+        return str(idle_clip(defaults.portrait, defaults.as_controls(), renderer, ctx.settings.cache / "idle",
+                             max_side=ctx.settings.max_side, fps=ctx.settings.fps, settings=ctx.settings))
     except StudioError:
         return None
 

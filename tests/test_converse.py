@@ -55,6 +55,20 @@ def test_segments_arrive_while_the_model_is_still_writing(chat):
 
 
 
+def test_a_live_reply_is_drawn_at_the_studios_size(settings):
+    """``settings.max_side`` reaches the live take as it reaches every render (the portrait drawn at
+    the default 512 px is bigger than 256)."""
+    fake_llm.install().enqueue("Profit logic comes first.")
+    chat = Chat(replace(settings, max_side=256))
+    events = list(converse(chat, ask(chat, "fake")))
+    videos = [event.segment.video for event in events if event.kind == "segment"] + [events[-1].reply.video]
+    assert len(videos) == 2
+    for video in videos:
+        info = probe(video).video
+        assert max(info.width, info.height) <= 256
+    assert chat.jobs.get(events[-1].reply.job_id).options["max_side"] == 256  # History says the size
+
+
 def test_a_reply_cut_off_at_the_token_limit_is_spoken_to_its_last_whole_sentence(chat):
     fake = fake_llm.CutOffLLM().enqueue("Profit logic comes first. Market share follows from")
     fake_llm.CutOffLLM.serving = fake

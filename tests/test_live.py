@@ -36,7 +36,8 @@ def _frames(path: Path) -> list[np.ndarray]:
 def take(tmp_path_factory, settings_module):
     folder = tmp_path_factory.mktemp("live")
     live = LiveTake(portrait=ASTRONAUT, controls=Controls(head_tilt=0.6), voice=get_voice(None),
-                    renderer=renderers.create("embedded", settings_module), folder=folder)
+                    renderer=renderers.create("embedded", settings_module), folder=folder,
+                    max_side=settings_module.max_side)
     said = [live.say(sentence) for sentence in SENTENCES]
     whole = live.finish(folder / "reply.mp4")
     return live, said, whole
@@ -93,12 +94,12 @@ def test_speech_is_continuous_and_padded_to_whole_frames(take):
 def test_a_renderer_that_does_not_stream_says_why(tmp_path, settings_module):
     with pytest.raises(BackendUnavailable, match="does not stream"):
         LiveTake(portrait=ASTRONAUT, controls=Controls(), voice=get_voice(None),
-                 renderer=renderers.create("heygen", settings_module), folder=tmp_path)
+                 renderer=renderers.create("heygen", settings_module), folder=tmp_path, max_side=512)
 
 
 def test_nothing_said_is_no_video(tmp_path, settings_module):
     live = LiveTake(portrait=ASTRONAUT, controls=Controls(), voice=get_voice(None),
-                    renderer=renderers.create("embedded", settings_module), folder=tmp_path)
+                    renderer=renderers.create("embedded", settings_module), folder=tmp_path, max_side=512)
     assert live.say("…") is None
     with pytest.raises(BadInput, match="nothing was said"):
         live.finish(tmp_path / "reply.mp4")
@@ -108,7 +109,7 @@ def test_the_idle_loop_is_the_face_listening_and_joins_itself(tmp_path, settings
     from pipeline.live import IDLE_SECONDS, idle_clip
 
     renderer = renderers.create("embedded", settings_module)
-    clip = idle_clip(ASTRONAUT, Controls(head_tilt=0.0, blink_rate=0.8), renderer, tmp_path)
+    clip = idle_clip(ASTRONAUT, Controls(head_tilt=0.0, blink_rate=0.8), renderer, tmp_path, max_side=512)
     frames = _frames(clip)
     assert len(frames) == 2 * round(IDLE_SECONDS * 25) and probe(clip).audio is None
     def apart(a, b):
@@ -116,7 +117,32 @@ def test_the_idle_loop_is_the_face_listening_and_joins_itself(tmp_path, settings
 
     assert apart(frames[-1], frames[0]) < 1.0  # looping back shows the same face: coding noise, no jump
     assert max(apart(frame, frames[0]) for frame in frames) > 2.0  # and it moves (blinks, sways)
-    again = idle_clip(ASTRONAUT, Controls(head_tilt=0.0, blink_rate=0.8), renderer, tmp_path)
+    again = idle_clip(ASTRONAUT, Controls(head_tilt=0.0, blink_rate=0.8), renderer, tmp_path, max_side=512)
     assert again == clip and again.stat().st_mtime == clip.stat().st_mtime  # made once
     with pytest.raises(BackendUnavailable, match="does not stream"):
-        idle_clip(ASTRONAUT, Controls(), renderers.create("heygen", settings_module), tmp_path)
+        idle_clip(ASTRONAUT, Controls(), renderers.create("heygen", settings_module), tmp_path, max_side=512)
+
+
+def _long_side(video: Path) -> int:
+    info = probe(video).video
+    return max(info.width, info.height)
+
+
+def test_the_take_and_the_idle_loop_are_drawn_at_the_size_asked_for(take, tmp_path, settings_module):
+    """A studio set to draw at 256 px draws its live replies and its listening face at 256 px, not
+    at the renderer's own default (the 512 px take above is bigger, so a size ignored shows)."""
+    from pipeline.live import idle_clip
+
+    _, said, _ = take
+    assert _long_side(said[0].video) > 256
+    renderer = renderers.create("embedded", settings_module)
+    small = LiveTake(portrait=ASTRONAUT, controls=Controls(head_tilt=0.6), voice=get_voice(None),
+                     renderer=renderer, folder=tmp_path / "small", max_side=256)
+    segment = small.say(SENTENCES[0])
+    assert _long_side(segment.video) <= 256
+    assert _long_side(small.finish(tmp_path / "small.mp4")) <= 256
+    small.close()
+    calm = Controls(blink_rate=0.8)
+    loops = {size: idle_clip(ASTRONAUT, calm, renderer, tmp_path / "idle", max_side=size) for size in (256, 512)}
+    assert loops[256] != loops[512]  # one loop per size: the smaller one is not the bigger one's cached copy
+    assert _long_side(loops[256]) <= 256 < _long_side(loops[512])

@@ -46,6 +46,16 @@ def test_the_idle_loop_is_the_persona_s_and_none_without_a_portrait(ctx, setting
     assert live_tab.listening(ctx, None) is None
 
 
+def test_the_idle_loop_is_drawn_at_the_studios_size(settings):
+    from dataclasses import replace
+
+    from pipeline.media import probe
+
+    small = StudioContext(replace(settings, max_side=256), Access())
+    info = probe(live_tab.listening(small, "jenniel")).video
+    assert max(info.width, info.height) <= 256
+
+
 def test_stop_reaches_only_the_reply_it_names(ctx):
     stop = live_tab._register(ctx.owner, "take-1")
     try:
