@@ -40,7 +40,8 @@ Review: a conversation that holds its replies (its own ``hold_replies``, set by
 for the creator (``pipeline.review.approve`` calls ``deliver``). The caller still gets the text,
 marked ``review="pending"``. Pending and rejected replies are left out of the history later turns
 send the model (an approved one goes in as approved, edits included). A held reply is held even
-when it came from the cache, so a cached answer never skips review.
+when it came from the cache, so a cached answer never skips review. ``Chat.holds`` is the one
+place that decides, for the turn and for a caller that must know before it (a live reply).
 
 The backend is chosen as: the request's, else the persona's preferred one, else the settings'.
 Errors are ``StudioError``s; the failed turn keeps the message. An error raised once the
@@ -248,9 +249,11 @@ def fit_passages(llm: LLMBackend, persona, mode: str | None, passages: list[Hit]
     return kept
 
 
-def holds_replies(persona, conversation) -> bool:
-    """Whether the conversation's replies wait for review: its own setting, else its persona's."""
-    if conversation.hold_replies is not None:
+def holds_replies(persona, conversation=None) -> bool:
+    """Whether the conversation's replies wait for review: its own setting, else its persona's (a
+    conversation not started yet, None, has no setting of its own). A turn's request may set it
+    first: ``Chat.holds`` decides for a turn."""
+    if conversation is not None and conversation.hold_replies is not None:
         return conversation.hold_replies
     return persona.review.hold_replies
 
@@ -307,6 +310,20 @@ class Chat:
         except StudioError as error:
             error.conversation_id = conversation.id  # a client can continue the conversation after a failed turn
             raise
+
+    def holds(self, request: ChatRequest, persona=None, conversation=None) -> bool:
+        """Whether ``request``'s reply will be held for review: the one decision, made by the turn
+        itself and by a caller that must know before the turn starts (``pipeline.converse`` does not
+        speak a held reply live). The request's ``hold`` when it sets one (``ask`` makes it the
+        conversation's), else ``holds_replies``: the conversation's own setting, else its
+        persona's. ``persona`` and ``conversation`` are looked up from the request when not given."""
+        if request.hold is not None:
+            return request.hold
+        if persona is None:
+            persona = self.personas.get(request.persona)
+        if conversation is None and request.conversation_id:
+            conversation = self.store.get(request.conversation_id)
+        return holds_replies(persona, conversation)
 
     def history(self, conversation_id: str) -> list[Turn]:
         return self.store.turns(conversation_id)
@@ -378,7 +395,7 @@ class Chat:
             self.store.update_turn(user_turn.id, error=str(error))
             raise
         sources = [{"source": hit.source, "locator": hit.locator, "text": hit.text} for hit in passages]
-        held = holds_replies(persona, conversation)
+        held = self.holds(request, persona, conversation)
         turn = self.store.add_turn(
             conversation.id, "assistant", reply_text, llm=llm.name, model=completion.model or llm.model,
             latency_s=completion.latency_s, first_token_s=completion.first_token_s,

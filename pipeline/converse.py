@@ -28,9 +28,9 @@ the job "interrupted" with what was said, recorded on a thread of its own within
 keeps what was. The model's turn finishes in the background and is recorded as usual.
 
 A renderer that does not stream (``Capabilities.streams`` false) answers with the whole reply
-rendered at once, as the chat's ``output="video"`` does, after a "note" saying why. A conversation
-that holds its replies for review (``chat.holds_replies``) is not spoken at all: the reply is
-written and held as a video reply, and approving it renders it (``pipeline.review``).
+rendered at once, as the chat's ``output="video"`` does, after a "note" saying why. A reply the
+chat will hold for review (``Chat.holds``) is not spoken at all: it is written and held as a
+video reply, and approving it renders it (``pipeline.review``).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .chat import HELD_NOTE, Chat, ChatReply, ChatRequest, holds_replies
+from .chat import HELD_NOTE, Chat, ChatReply, ChatRequest
 from .db import now
 from .errors import BadInput, StudioError
 from .live import LIVE_KIND, LiveTake, Segment
@@ -87,7 +87,7 @@ def converse(chat: Chat, request: ChatRequest, *, stop: threading.Event | None =
     defaults = chat.personas.render_defaults(persona)
     if defaults.portrait is None:
         raise BadInput(f"persona {persona.id} has no portrait to animate — add one in the Personas tab")
-    if _held(chat, persona, request):
+    if chat.holds(request, persona):
         note = HELD_NOTE.split(":")[0]
         yield from _whole_reply(chat, request, started, note=f"{note}: this reply is not spoken live")
         return
@@ -182,15 +182,6 @@ def _keep(chat: Chat, take: LiveTake, job_id: str, status: str, message: str | N
                      text=" ".join(segment.text for segment in take.segments) or None, **fields)
     take.close()
     return video
-
-
-def _held(chat: Chat, persona, request: ChatRequest) -> bool:
-    """Whether this turn's reply will be held for review (the chat decides the same way)."""
-    if request.hold is not None:
-        return request.hold
-    if request.conversation_id:
-        return holds_replies(persona, chat.store.get(request.conversation_id))
-    return persona.review.hold_replies
 
 
 def _whole_reply(chat: Chat, request: ChatRequest, started: float, *, note: str) -> Iterator[LiveEvent]:

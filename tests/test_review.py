@@ -137,6 +137,29 @@ def test_a_conversation_can_hold_when_its_persona_does_not_and_the_other_way_rou
         review.set_hold(settings, "c-nope", True)
 
 
+@pytest.mark.parametrize("persona_holds", [False, True])
+def test_the_hold_known_before_a_turn_is_the_turn_s_own(settings, fake, persona_holds):
+    """``Chat.holds`` (what a live reply asks before it speaks) says what the turn then does, for
+    every persona, conversation and request setting: the request's, else the conversation's, else
+    the persona's."""
+    if persona_holds:
+        holding(settings)
+    talk = chat(settings)
+    first = talk.ask(ChatRequest(persona="jenniel", message="First?", llm="fake"))
+    for own in (None, True, False):
+        for asked in (None, True, False):
+            review.set_hold(settings, first.conversation_id, own)  # a request's hold becomes the conversation's
+            request = ChatRequest(persona="jenniel", message=f"{own} {asked}?", llm="fake",
+                                  conversation_id=first.conversation_id, hold=asked)
+            expected = asked if asked is not None else own if own is not None else persona_holds
+            assert talk.holds(request) is expected, (own, asked)
+            assert (talk.ask(request).review == "pending") is expected, (own, asked)
+    for asked in (None, True, False):  # a new conversation: nothing of its own yet
+        request = ChatRequest(persona="jenniel", message=f"New {asked}?", llm="fake", hold=asked)
+        expected = asked if asked is not None else persona_holds
+        assert talk.holds(request) is expected and (talk.ask(request).review == "pending") is expected, asked
+
+
 def test_a_cached_answer_is_still_held(settings, fake):
     fake.enqueue(WRONG)
     delivered = ask(settings, QUESTION)
