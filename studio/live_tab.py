@@ -41,6 +41,9 @@ The ``/converse`` endpoint is a hidden trigger over hidden inputs (persona, mess
 id, LLM) that streams (segment, text so far, conversation id, details, whole video): each update
 carries the newest playable segment, and details its timings; the last carries the reply.
 
+A microphone that cannot be had (no device, or permission denied) is one message in the status
+line when Record is pressed (``live_view.mic_check_js``); Gradio's recorder says nothing there.
+
 Every handler is a module-level function taking the ``StudioContext``; ``build`` lays out and wires.
 """
 
@@ -129,6 +132,8 @@ def build(ctx: StudioContext, tab: gr.Tab) -> None:
     tab.select(bind(refresh, ctx), persona, persona, **PRIVATE).then(
         bind(listening, ctx), persona, idle, show_progress="hidden", **PRIVATE)
     tab.select(bind(refresh_llms, ctx), llm, llm, **PRIVATE)
+    # Installed as the page loads, before Record can be pressed: no microphone is one message (live_view)
+    ctx.blocks.load(None, None, None, js=view.mic_check_js("live-mic", "live-status"), **PRIVATE)
     persona.input(new_conversation, None, [conversation, reply, status], **PRIVATE)
     persona.input(bind(listening, ctx), persona, idle, show_progress="hidden", **PRIVATE)
     gr.on([tab.select, persona.input, llm.input], bind(warm_up, ctx), [persona, llm], None, queue=False,

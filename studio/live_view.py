@@ -13,10 +13,14 @@ Between replies a third, muted video loops the persona listening (``idle(url)``:
 swaying a little), so the face never freezes. When the first frame of a
 reply plays, the player writes how long after the question that was (milliseconds) to its
 ``data-first-frame-ms`` attribute: what the latency benchmark reads in the browser.
+
+A microphone that cannot be had (no device, permission denied) is one message in the status line
+when Record is pressed (``mic_check_js``): Gradio's recorder itself says nothing.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 PLAYER_HTML = """
@@ -171,3 +175,37 @@ def finished_line(reply: Any, count: int, first_ready_s: float | None) -> str:
     video = f" The whole reply is kept as job `{reply.job_id}` in History." if reply.job_id else ""
     notes = "".join(f"\n\n_{note}_" for note in reply.notes)
     return f"{count} sentence{'s' if count != 1 else ''} spoken live.{first}{video}{notes}"
+
+
+MIC_UNAVAILABLE = ("The microphone is not available (no device, or permission was denied) — type your question "
+                   "instead, or allow the microphone in the browser's site settings.")
+
+
+def mic_check_js(mic_id: str, status_id: str) -> str:
+    """Installed as the page loads (once a page): pressing Record in the microphone ``mic_id`` also
+    asks the browser for the microphone, and when it refuses — no device, permission denied, a page
+    that is not secure — ``MIC_UNAVAILABLE`` is written as the status line ``status_id``. Gradio's
+    recorder fails silently there (Record does nothing; the error reaches neither the page nor the
+    server), so without this the user is left pressing a dead button. The request is made in the
+    same click as Gradio's own, and the stream it gets is let go at once (Gradio records from its
+    own). The next status the server sends replaces the message; a Record that works clears it."""
+    return f"""() => {{
+  const flag = 'micCheck_{mic_id}';
+  if (window[flag]) return;
+  window[flag] = true;
+  const message = {json.dumps(MIC_UNAVAILABLE)};
+  const line = () => document.querySelector('#{status_id} .md') || document.getElementById('{status_id}');
+  document.addEventListener('click', async (event) => {{
+    if (!event.target.closest || !event.target.closest('#{mic_id} button.record-button')) return;
+    try {{
+      if (!navigator.mediaDevices) throw new Error('no media devices on this page');
+      const stream = await navigator.mediaDevices.getUserMedia({{ audio: true }});
+      stream.getTracks().forEach((track) => track.stop());
+      const shown = line();
+      if (shown && shown.textContent === message) shown.textContent = '';
+    }} catch (error) {{
+      const shown = line();
+      if (shown) shown.textContent = message;
+    }}
+  }}, true);
+}}"""
