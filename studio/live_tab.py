@@ -133,7 +133,8 @@ def build(ctx: StudioContext, tab: gr.Tab) -> None:
         bind(listening, ctx), persona, idle, show_progress="hidden", **PRIVATE)
     tab.select(bind(refresh_llms, ctx), llm, llm, **PRIVATE)
     # Installed as the page loads, before Record can be pressed: no microphone is one message (live_view)
-    ctx.blocks.load(None, None, None, js=view.mic_check_js("live-mic", "live-status"), **PRIVATE)
+    for microphone in ("live-mic", "live-listen"):
+        ctx.blocks.load(None, None, None, js=view.mic_check_js(microphone, "live-status"), **PRIVATE)
     persona.input(new_conversation, None, [conversation, reply, status], **PRIVATE)
     persona.input(bind(listening, ctx), persona, idle, show_progress="hidden", **PRIVATE)
     gr.on([tab.select, persona.input, llm.input], bind(warm_up, ctx), [persona, llm], None, queue=False,

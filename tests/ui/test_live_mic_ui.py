@@ -74,6 +74,8 @@ def test_a_microphone_that_cannot_be_had_is_one_clear_message(refused_page):
     page.locator("#live-ask").click()
     expect(status).not_to_have_text(MIC_UNAVAILABLE)
     expect(page.locator("#live-reply")).to_contain_text("Start from the profit logic.")
+    page.locator("#live-listen button.record-button").click()  # hands-free: the same message
+    expect(status).to_have_text(MIC_UNAVAILABLE)
 
 
 def test_a_working_microphone_shows_no_such_message(page):
