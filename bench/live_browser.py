@@ -7,14 +7,23 @@ frame played (``data-first-frame-ms``); the question's moment is the Ask click f
 question, and the end of the recording (the microphone's stop) for a spoken one — Chromium's
 fake capture device plays ``assets/sample_speech.mp3``, so a spoken turn includes transcribing it.
 
-    .venv/bin/python bench/live_browser.py [--typed 20] [--spoken 5] [--json]
+Hands-free turns (``--hands-free``) use a second browser whose fake microphone loops quiet, the
+sample question and quiet: the Live tab's streaming microphone hears the question, and the turn
+ends on a pause. There the clock starts when the speech stopped (the server's estimate, from the
+audio itself). The time is then split into the pause that ends the turn (VAD), transcribing it
+(STT: what the studio logs), the first sentence ready (the status line: model, voice, drawing)
+and the rest: delivery to the page and the start of playing.
+
+    .venv/bin/python bench/live_browser.py [--typed 20] [--spoken 5] [--hands-free 10] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -45,6 +54,37 @@ def fake_microphone(folder: Path) -> Path:
     return out
 
 
+def conversation_microphone(folder: Path, quiet_s: float = 6.0) -> Path:
+    """Quiet, the sample question, quiet (the fake device loops it): a conversation partner."""
+    import wave
+
+    import numpy as np
+    from imageio_ffmpeg import get_ffmpeg_exe
+
+    raw = subprocess.run([get_ffmpeg_exe(), "-loglevel", "error", "-i", str(ROOT / "assets" / "sample_speech.mp3"),
+                          "-ac", "1", "-ar", "48000", "-f", "s16le", "-"], check=True, capture_output=True).stdout
+    quiet = np.zeros(int(quiet_s * 48000), np.int16)
+    out = folder / "conversation.wav"
+    with wave.open(str(out), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(48000)
+        wav.writeframes(np.concatenate([quiet, np.frombuffer(raw, np.int16), quiet]).tobytes())
+    return out
+
+
+class _Heard(logging.Handler):
+    """The studio's log line for each hands-free question: how long transcribing it took."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.stt_s: list[float] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if hasattr(record, "stt_s"):
+            self.stt_s.append(float(record.stt_s))
+
+
 def first_frame_ms(page, timeout_ms: int = 60_000) -> float:
     stage = page.locator("#live-player .live-stage")
     page.wait_for_function("() => document.querySelector('#live-player .live-stage').dataset.firstFrameMs",
@@ -59,6 +99,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--typed", type=int, default=20)
     parser.add_argument("--spoken", type=int, default=5)
+    parser.add_argument("--hands-free", type=int, default=10)
     parser.add_argument("--first-token", type=float, default=0.35)
     parser.add_argument("--rate", type=float, default=40.0)
     parser.add_argument("--json", action="store_true")
@@ -83,6 +124,7 @@ def main() -> None:
     chromium = os.environ.get("AVATAR_STUDIO_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
     typed: list[float] = []
     spoken: list[float] = []
+    hands_free: dict[str, list[float]] = {}
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, args=[
             "--no-sandbox", "--disable-gpu", "--autoplay-policy=no-user-gesture-required",
@@ -115,6 +157,8 @@ def main() -> None:
             mic.locator("button.stop-button").click()
             spoken.append(first_frame_ms(page, timeout_ms=120_000))
         browser.close()
+        if args.hands_free:
+            hands_free = hands_free_turns(playwright, chromium, app.local_url, home, args.hands_free)
     app.close()
     results = {"machine": {"cores": os.cpu_count(), "load_1min": round(os.getloadavg()[0], 2)},
                "model": {"first_token_s": args.first_token, "words_per_s": args.rate}}
@@ -122,15 +166,64 @@ def main() -> None:
         if values:
             results[name] = {"turns": len(values), "first_frame_p50_s": round(statistics.median(values) / 1000, 3),
                              "first_frame_p95_s": round(percentile(values, 0.95) / 1000, 3)}
+    if hands_free.get("total"):
+        results["hands_free"] = {"turns": len(hands_free["total"]), **{
+            f"{part}_p50_s": round(statistics.median(values) / 1000, 3) for part, values in hands_free.items() if values}, **{
+            f"{part}_p95_s": round(percentile(values, 0.95) / 1000, 3) for part, values in hands_free.items() if values}}
     if args.json:
         print(json.dumps(results, indent=2))
         return
+    if "hands_free" in results:
+        found = results["hands_free"]
+        parts = ", ".join(f"{part} {found[f'{part}_p50_s']:.2f}/{found[f'{part}_p95_s']:.2f}"
+                          for part in ("vad", "stt", "first_segment", "delivery") if f"{part}_p50_s" in found)
+        print(f"hands-free: {found['turns']} turns, from the end of the question to its first frame playing "
+              f"p50 {found['total_p50_s']:.2f} s, p95 {found['total_p95_s']:.2f} s ({parts}; p50/p95 s)")
     for name in ("typed", "spoken"):
         if name in results:
             found = results[name]
             print(f"{name}: {found['turns']} turns, first frame playing p50 {found['first_frame_p50_s']:.2f} s, "
                   f"p95 {found['first_frame_p95_s']:.2f} s")
     print(f"(model: first token {args.first_token} s, {args.rate:g} words/s; load {results['machine']['load_1min']})")
+
+
+def hands_free_turns(playwright, chromium: str, url: str, home: Path, turns: int) -> dict[str, list[float]]:
+    """``turns`` hands-free questions, each on a fresh page: Record, wait for the reply's first frame.
+    Milliseconds per turn: total (end of speech → first frame), vad, stt, first_segment, delivery."""
+    heard = _Heard()
+    logging.getLogger("studio.live_tab").addHandler(heard)
+    logging.getLogger("studio.live_tab").setLevel(logging.INFO)
+    browser = playwright.chromium.launch(executable_path=chromium, args=[
+        "--no-sandbox", "--disable-gpu", "--autoplay-policy=no-user-gesture-required",
+        "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={conversation_microphone(home)}"])
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    context.grant_permissions(["microphone"], origin=url.rstrip("/"))
+    parts: dict[str, list[float]] = {"total": [], "vad": [], "stt": [], "first_segment": [], "delivery": []}
+    for _ in range(turns):
+        page = context.new_page()
+        page.goto(url)
+        page.get_by_role("tab", name="Live").click()
+        page.locator("#live-persona input").click()
+        page.get_by_role("option", name="Jenniel (jenniel)", exact=True).click()
+        page.locator("#live-llm input").click()
+        page.get_by_role("option", name="openai", exact=True).click()
+        before = len(heard.stt_s)
+        page.locator("#live-listen").get_by_role("button", name="Record", exact=True).click()
+        total = first_frame_ms(page, timeout_ms=120_000)
+        turn = page.locator("#live-heard textarea").input_value()
+        status = page.locator("#live-status").inner_text()
+        ready = re.search(r"(?:First sentence ready|The first was ready after) ([0-9.]+) s", status)
+        page.close()
+        if len(heard.stt_s) <= before or not ready or ":" not in turn:
+            print(f"(a hands-free turn left out: heard {turn!r}, status {status[:80]!r})", file=sys.stderr)
+            continue  # not one clean turn (the loop began mid-question): left out
+        vad, stt, first = float(turn.split(":")[1]), heard.stt_s[before] * 1000, float(ready.group(1)) * 1000
+        for part, value in (("total", total), ("vad", vad), ("stt", stt), ("first_segment", first),
+                            ("delivery", max(0.0, total - vad - stt - first))):
+            parts[part].append(value)
+    browser.close()
+    return parts
 
 
 if __name__ == "__main__":

@@ -49,6 +49,7 @@ Every handler is a module-level function taking the ``StudioContext``; ``build``
 
 from __future__ import annotations
 
+import logging
 import secrets
 import tempfile
 import threading
@@ -85,6 +86,7 @@ CONVERSE_API = ("Ask a persona and get the reply live, sentence by sentence. Inp
                 "sentence, text the reply so far, details {t_s, segment: {index, text, duration_s, ready_s, "
                 "timings}}; the last update has the whole reply's video and details {t_s, reply}.")
 
+log = logging.getLogger(__name__)
 _stops: dict[tuple[str | None, str], threading.Event] = {}
 _stops_lock = threading.Lock()
 
@@ -347,6 +349,8 @@ def hear_turn(ctx: StudioContext, listening: Listening | None, progress=gr.Progr
         wav = write_wav(Path(folder) / "turn.wav", question.audio / 32768.0, question.rate)
         transcript = transcribe_file(ctx.settings, wav, progress=progress_callback(progress),
                                      display_name="what you said")
+    log.info("hands-free question: %.2f s heard, transcribed in %.2f s", len(question.audio) / question.rate,
+             transcript.elapsed_s, extra={"stt_s": transcript.elapsed_s})
     if not transcript.text.strip():
         raise BadInput("No words were heard in what you said — try again, closer to the microphone.")
     return transcript.text
