@@ -74,15 +74,19 @@ def conversation_microphone(folder: Path, quiet_s: float = 6.0) -> Path:
 
 
 class _Heard(logging.Handler):
-    """The studio's log line for each hands-free question: how long transcribing it took."""
+    """The studio's log lines for hands-free turns: how long transcribing each question took, and
+    when (by the audio's clock) each time someone started talking was."""
 
     def __init__(self) -> None:
         super().__init__(logging.INFO)
         self.stt_s: list[float] = []
+        self.onsets: list[float] = []  # wall-clock times someone started talking (from the audio's clock)
 
     def emit(self, record: logging.LogRecord) -> None:
         if hasattr(record, "stt_s"):
             self.stt_s.append(float(record.stt_s))
+        if hasattr(record, "speech_started_at"):
+            self.onsets.append(float(record.speech_started_at))
 
 
 def first_frame_ms(page, timeout_ms: int = 60_000) -> float:
@@ -177,6 +181,9 @@ def main() -> None:
         found = results["hands_free"]
         parts = ", ".join(f"{part} {found[f'{part}_p50_s']:.2f}/{found[f'{part}_p95_s']:.2f}"
                           for part in ("vad", "stt", "first_segment", "delivery") if f"{part}_p50_s" in found)
+        if "barge_in_p50_s" in found:
+            parts += (f"; barge-in, from someone starting to talk to the player stopping, "
+                      f"{found['barge_in_p50_s']:.2f}/{found['barge_in_p95_s']:.2f}")
         print(f"hands-free: {found['turns']} turns, from the end of the question to its first frame playing "
               f"p50 {found['total_p50_s']:.2f} s, p95 {found['total_p95_s']:.2f} s ({parts}; p50/p95 s)")
     for name in ("typed", "spoken"):
@@ -185,6 +192,23 @@ def main() -> None:
             print(f"{name}: {found['turns']} turns, first frame playing p50 {found['first_frame_p50_s']:.2f} s, "
                   f"p95 {found['first_frame_p95_s']:.2f} s")
     print(f"(model: first token {args.first_token} s, {args.rate:g} words/s; load {results['machine']['load_1min']})")
+
+
+def barge_in_ms(page, heard: _Heard, timeout_ms: int = 30_000) -> float | None:
+    """The question comes round again (the loop) while the reply is still on: from when that voice
+    started (the studio's estimate, from the audio) to the player stopping in the page (its
+    ``data-stopped``, wall-clock ms on this same machine). None when it did not come in time."""
+    stage = "document.querySelector('#live-player .live-stage')"
+    before = page.evaluate(f"() => {stage}.dataset.stopped || ''")
+    known = len(heard.onsets)
+    try:
+        page.wait_for_function(f"(before) => ({stage}.dataset.stopped || '') !== before", arg=before,
+                               timeout=timeout_ms)
+    except Exception:  # Playwright's TimeoutError: this turn gives no figure
+        return None
+    stopped_ms = float(page.evaluate(f"() => {stage}.dataset.stopped"))
+    onsets = [onset for onset in heard.onsets[known:] if onset * 1000 <= stopped_ms]
+    return stopped_ms - onsets[-1] * 1000 if onsets else None
 
 
 def hands_free_turns(playwright, chromium: str, url: str, home: Path, turns: int) -> dict[str, list[float]]:
@@ -199,7 +223,8 @@ def hands_free_turns(playwright, chromium: str, url: str, home: Path, turns: int
         f"--use-file-for-fake-audio-capture={conversation_microphone(home)}"])
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     context.grant_permissions(["microphone"], origin=url.rstrip("/"))
-    parts: dict[str, list[float]] = {"total": [], "vad": [], "stt": [], "first_segment": [], "delivery": []}
+    parts: dict[str, list[float]] = {"total": [], "vad": [], "stt": [], "first_segment": [], "delivery": [],
+                                     "barge_in": []}
     for _ in range(turns):
         page = context.new_page()
         page.goto(url)
@@ -214,6 +239,9 @@ def hands_free_turns(playwright, chromium: str, url: str, home: Path, turns: int
         turn = page.locator("#live-heard textarea").input_value()
         status = page.locator("#live-status").inner_text()
         ready = re.search(r"(?:First sentence ready|The first was ready after) ([0-9.]+) s", status)
+        barge = barge_in_ms(page, heard)
+        if barge is not None:
+            parts["barge_in"].append(barge)
         page.close()
         if len(heard.stt_s) <= before or not ready or ":" not in turn:
             print(f"(a hands-free turn left out: heard {turn!r}, status {status[:80]!r})", file=sys.stderr)

@@ -285,7 +285,8 @@ class Listening:
         self.turns = 0
         self.onsets = 0
         self.question: TurnEvent | None = None
-        self.first_chunk_at: float | None = None  # monotonic time the first chunk arrived
+        self.first_chunk_at: float | None = None  # monotonic time the first chunk's audio began
+        self.first_chunk_wall = 0.0  # the same, as wall-clock time (for the log a benchmark reads)
         self.warned = False
 
     def lost(self) -> float:
@@ -319,6 +320,7 @@ def listen(ctx: StudioContext, chunk: str | None, listening: Listening | None, t
     samples, rate = read_wav(chunk)
     if listening.first_chunk_at is None:
         listening.first_chunk_at = time.monotonic() - len(samples) / rate
+        listening.first_chunk_wall = time.time() - len(samples) / rate
     heard = barged = status = gr.skip()
     if not listening.warned and listening.lost() > MAX_LOSS:
         listening.warned = True
@@ -328,6 +330,8 @@ def listen(ctx: StudioContext, chunk: str | None, listening: Listening | None, t
             listening.onsets += 1
             barged = str(listening.onsets)
             status = stop_live(ctx, take)
+            log.info("hands-free: someone started talking", extra={
+                "speech_started_at": listening.first_chunk_wall + event.started_s})
         elif event.kind == "turn":
             listening.turns += 1
             listening.question = event

@@ -41,7 +41,9 @@ def fake_mic_wav(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def browser(fake_mic_wav):
+def playwright_session():
+    """The one Playwright of the test session: the sync API runs one per thread, so every browser —
+    the shared one below, and those a module launches with other microphones — comes from it."""
     path = chromium_path()
     if path is None:
         if os.environ.get("AVATAR_STUDIO_REQUIRE_BROWSER") == "1":
@@ -50,13 +52,21 @@ def browser(fake_mic_wav):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=path, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-            "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-audio-capture={fake_mic_wav}",
-        ])
-        yield browser
-        browser.close()
+        yield playwright
+
+
+def launch_chromium(playwright, *args: str):
+    """Debian's Chromium through Playwright, headless, with the flags every browser test needs."""
+    return playwright.chromium.launch(executable_path=chromium_path(), args=[
+        "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", *args])
+
+
+@pytest.fixture(scope="session")
+def browser(playwright_session, fake_mic_wav):
+    browser = launch_chromium(playwright_session, "--use-fake-ui-for-media-stream",
+                              "--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={fake_mic_wav}")
+    yield browser
+    browser.close()
 
 
 @pytest.fixture(scope="module")

