@@ -22,6 +22,14 @@ backends through the Python entry point group of the kind (``avatar_studio.rende
 wins over an outside one. An entry point that cannot be imported is not an error for the rest: it
 is listed with the import error as the reason it is unavailable. ``refresh`` reads them again.
 
+Some backends are not known until the settings say where to look: Piper voice files in a folder
+(``speech.piper_files``). A kind lists them with ``add_finder(finder)``: ``finder(settings)`` →
+{name: class}, a class per thing found, like any registered one. Every lookup that has the settings
+(``names(settings)``, ``create``, ``unavailable``, ``availability``) runs the finders first: what
+they find now is registered, what they found before and no longer find is removed, and a name
+registered otherwise (built in, or an entry point) wins over a found one. ``names()`` without the
+settings answers with what the last lookup found.
+
 ``unregister`` removes a name; ``registered(...)`` registers one for the length of a ``with``
 block (tests). Unknown names raise ``UnknownBackend`` listing what is known.
 """
@@ -34,7 +42,7 @@ from dataclasses import dataclass
 from importlib import import_module
 from importlib.metadata import entry_points
 from importlib.util import find_spec
-from typing import Any, ClassVar, Generic, Iterator, TypeVar
+from typing import Any, Callable, ClassVar, Generic, Iterator, Mapping, TypeVar
 
 from .errors import BackendUnavailable, StudioError, UnknownBackend
 
@@ -99,6 +107,8 @@ class Registry(Generic[T]):
         self._entries: dict[str, type[T] | str | _Broken] = {}
         self._outside_read = False
         self._lock = threading.Lock()
+        self._finders: list[Callable[[Any], Mapping[str, type[T]]] | str] = []
+        self._found: dict[str, type[T]] = {}  # what the finders put in ``_entries`` at the last lookup
 
     # -- registering ------------------------------------------------------------------------
     def register(self, name: str, backend: type[T] | str) -> None:
@@ -124,6 +134,33 @@ class Registry(Generic[T]):
             else:
                 self._entries[name] = before
 
+    def add_finder(self, finder: Callable[[Any], Mapping[str, type[T]]] | str) -> None:
+        """Backends found from the settings (see the module docstring): a function, or
+        ``"package.module:function"``, imported on the first lookup that runs it."""
+        self._finders.append(finder)
+
+    def find(self, settings: Any) -> None:
+        """Run the finders for ``settings``: register what they find, drop what they no longer find."""
+        if not self._finders or settings is None:
+            return
+        self._read_outside()
+        found: dict[str, type[T]] = {}
+        for index, finder in enumerate(self._finders):
+            if isinstance(finder, str):
+                module, _, attribute = finder.partition(":")
+                finder = self._finders[index] = getattr(import_module(module), attribute)
+            for name, backend in finder(settings).items():
+                found.setdefault(name, backend)
+        with self._lock:
+            for name, backend in self._found.items():
+                if self._entries.get(name) is backend and name not in found:
+                    del self._entries[name]
+            kept = {}
+            for name, backend in found.items():
+                if name not in self._entries or self._entries[name] is self._found.get(name):
+                    self._entries[name] = kept[name] = backend
+            self._found = kept
+
     def _read_outside(self) -> None:
         """Add the backends installed packages declare under this kind's entry point group."""
         with self._lock:
@@ -140,7 +177,9 @@ class Registry(Generic[T]):
         self._read_outside()
 
     # -- looking up -------------------------------------------------------------------------
-    def names(self) -> list[str]:
+    def names(self, settings: Any = None) -> list[str]:
+        """Every name, in order; with ``settings``, after running the finders for them."""
+        self.find(settings)
         self._read_outside()
         return list(self._entries)
 
@@ -167,10 +206,15 @@ class Registry(Generic[T]):
 
     def create(self, name: str, settings: Any, **kwargs: Any) -> T:
         """A new ``name`` backend for this call (``cls.from_settings(settings, **kwargs)``)."""
+        self.find(settings)
         return self.backend_class(name).from_settings(settings, **kwargs)
 
     def unavailable(self, name: str, settings: Any) -> str | None:
         """Why ``name`` cannot run now, or None; constructs nothing."""
+        self.find(settings)
+        return self._unavailable(name, settings)
+
+    def _unavailable(self, name: str, settings: Any) -> str | None:
         try:
             return self.backend_class(name).unavailable(settings)
         except UnknownBackend as error:
@@ -180,7 +224,7 @@ class Registry(Generic[T]):
 
     def availability(self, settings: Any) -> list[Availability]:
         """Every backend of this kind with why it cannot run now, for pickers that show what is there."""
-        return [Availability(self.kind, name, self.unavailable(name, settings)) for name in self.names()]
+        return [Availability(self.kind, name, self._unavailable(name, settings)) for name in self.names(settings)]
 
 
 def needs_module(module: str, package: str) -> str | None:

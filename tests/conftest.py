@@ -35,6 +35,7 @@ def studio_home(tmp_path, monkeypatch, model_cache) -> Path:
                      "SADTALKER_BATCH_SIZE", "SADTALKER_FP16", "SADTALKER_ALLOW_CPU",
                      "GFPGAN_WEIGHTS", "GFPGAN_SMOOTHING"):
         monkeypatch.delenv(variable, raising=False)
+    monkeypatch.delenv("AVATAR_STUDIO_VOICES_DIR", raising=False)  # voice files: only the tests' own
     return home
 
 

