@@ -118,6 +118,7 @@ def cmd_render(args) -> int:
         controls = parse_assignments(args.set)
         renderer_options = parse_options(args.option)
         image, voice, emotion = args.image, args.voice, args.emotion
+        tuning = None  # the voice as it is, unless a persona tunes it
         if args.persona:  # the persona fills in what the command line left out
             from personas import PersonaStore
 
@@ -126,12 +127,13 @@ def cmd_render(args) -> int:
             image = image or defaults.portrait
             voice = voice or defaults.voice
             emotion = emotion or defaults.emotion
+            tuning = defaults.voice_tuning  # the persona's speed and pitch, with its voice or the one asked for
             controls = {**defaults.controls, **controls}
         if image is None:
             raise BadInput("give a portrait with --image, or a --persona that has one")
         request = RenderRequest(
             image=image, text=args.text, audio=args.audio, persona=args.persona, backend=args.backend,
-            controls=controls, emotion=emotion, voice=voice, max_side=args.size, seed=args.seed,
+            controls=controls, emotion=emotion, voice=voice, voice_tuning=tuning, max_side=args.size, seed=args.seed,
             controller=args.controller, llm=args.llm,
             hosted={k: v for k, v in {"avatar_id": args.avatar_id, "voice_id": args.vendor_voice}.items() if v},
             renderer_options=renderer_options, enhancer=args.enhance,

@@ -33,6 +33,8 @@ The text formats are chosen to be forgiving to type:
   have (3 by default).
 - ``hold_replies`` (``review.hold_replies``): a checkbox, ticked when its replies wait for the
   creator's review before they are delivered.
+- ``voice_speed`` and ``voice_pitch`` (``voice_tuning.speed`` and ``.pitch``): sliders, 1 and 0 by
+  default, which leave ``voice_tuning`` out of the file.
 
 Also here, because they are decisions and not layout: where the editor's portrait comes from on
 save (``save_form``), what a duplicate is called (``duplicate_form``), and what may be deleted and
@@ -52,6 +54,7 @@ import yaml
 
 from pipeline.controls import CONTROL_NAMES, Controls
 from pipeline.errors import BadInput
+from pipeline.speech.tuning import VoiceTuning
 
 from .model import Mode, Persona, Rule, Speaking, StyleUse, check_slug
 from .store import PERSONA_FILE, PersonaStore
@@ -65,7 +68,7 @@ CHOICE_KEYS = ("voice", "llm_backend", "llm_model", "emotion")
 CONTROL_KEYS = tuple(key for name in CONTROL_NAMES for key in (f"{name}_set", name))
 FLAG_KEYS = ("grounded", "hold_replies")
 STYLE_KEYS = ("style_description", "style_phrases", "style_examples")
-NUMBER_KEYS = ("spoken_sentences",)
+NUMBER_KEYS = ("spoken_sentences", "voice_speed", "voice_pitch")
 FORM_KEYS = TEXT_KEYS + CHOICE_KEYS + CONTROL_KEYS + FLAG_KEYS + STYLE_KEYS + NUMBER_KEYS
 NOT_SET = ""  # a dropdown's value for "not set" (voice, LLM backend, emotion)
 
@@ -75,6 +78,7 @@ LABELS = {
     "never": "Never rules", "modes": "Modes", "sample_questions": "Sample questions", "voice": "Voice",
     "llm": "LLM", "default_controls": "Default controls", "portrait": "Portrait", "knowledge": "Knowledge",
     "speaking": "Spoken reply length",
+    "voice_tuning": "Voice speed and pitch",
     "style": "Style",
     "review": "Review",
 }
@@ -97,6 +101,7 @@ def blank_form() -> dict[str, Any]:
     values["grounded"] = False
     values["hold_replies"] = False
     values["spoken_sentences"] = Speaking().max_sentences
+    values["voice_speed"], values["voice_pitch"] = VoiceTuning().speed, VoiceTuning().pitch
     defaults = Controls()
     for name in CONTROL_NAMES:
         values[f"{name}_set"] = False
@@ -117,6 +122,7 @@ def form_from_persona(persona: Persona) -> dict[str, Any]:
         "grounded": persona.knowledge.grounded, "style_description": persona.style.description,
         "style_phrases": "\n".join(persona.style.phrases), "style_examples": "\n\n".join(persona.style.examples),
         "hold_replies": persona.review.hold_replies, "spoken_sentences": persona.speaking.max_sentences,
+        "voice_speed": persona.voice_tuning.speed, "voice_pitch": persona.voice_tuning.pitch,
     })
     for name in CONTROL_NAMES:
         if name in persona.default_controls:
@@ -185,6 +191,7 @@ def persona_from_form(values: Mapping[str, Any], *, portrait: str | None = None,
             llm={"backend": backend, "model": model}, knowledge={"grounded": bool(values["grounded"])},
             style=style, review={"hold_replies": bool(values["hold_replies"])},
             speaking={"max_sentences": _whole(values["spoken_sentences"])}, default_controls=controls,
+            voice_tuning={"speed": values["voice_speed"], "pitch": values["voice_pitch"]},
         )
     except BadInput as error:
         raise _naming_the_field(error, lines) from None

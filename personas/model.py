@@ -35,6 +35,10 @@ Shapes (the YAML file mirrors them; see ``personas/examples/*/persona.yaml``):
 - ``Speaking``: how long a spoken reply is (``max_sentences``, 1–12, default 3): a reply to be
   spoken or rendered asks the model for at most that many sentences, and no more than that are
   said. Written to the file only when it differs from the default.
+- ``voice_tuning`` (``pipeline.speech.tuning.VoiceTuning``): how fast and how high the persona's
+  voice speaks — ``speed`` 0.5–2 (× the voice's own pace, default 1) and ``pitch`` −12 to +12
+  semitones (default 0). Every render, spoken reply and live reply of the persona uses it. Written
+  to the file only when set, and then only the values that differ from the default.
 
 Ids (persona and mode names) are slugs: 1–40 lowercase letters, digits and hyphens, not starting
 or ending with a hyphen. They name folders, so ``check_slug`` is the gate every path goes through.
@@ -52,6 +56,7 @@ from typing import Any
 from pipeline.controls import CONTROL_NAMES, EMOTIONS, Controls, check_emotion
 from pipeline.errors import BadInput
 from pipeline.settings import LLM_BACKENDS
+from pipeline.speech.tuning import VoiceTuning
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
 SLUG_MAX = 40
@@ -306,6 +311,7 @@ class Persona:
     review: ReviewPolicy = field(default_factory=ReviewPolicy)
     speaking: Speaking = field(default_factory=Speaking)
     default_controls: dict[str, float | str] = field(default_factory=dict)
+    voice_tuning: VoiceTuning = field(default_factory=VoiceTuning)
     origin: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
@@ -334,6 +340,7 @@ class Persona:
         set_("review", _review(self.review))
         set_("speaking", _speaking(self.speaking))
         set_("default_controls", _controls(self.default_controls))
+        set_("voice_tuning", VoiceTuning.from_data(self.voice_tuning, "voice_tuning"))
         if self.origin not in (None, "example", "user", "edited-example"):
             raise BadInput(f"origin must be example, user or edited-example, got {preview(self.origin)}")
 
@@ -363,6 +370,7 @@ class Persona:
             "always": [r.to_data() for r in self.always], "never": [r.to_data() for r in self.never],
             "modes": {mode.name: mode.to_data() for mode in self.modes},
             "sample_questions": list(self.sample_questions), "portrait": self.portrait, "voice": self.voice,
+            **({} if self.voice_tuning.is_default else {"voice_tuning": self.voice_tuning.to_data()}),
             "llm": self.llm.to_data(),
             **({} if self.knowledge.is_default else {"knowledge": self.knowledge.to_data()}),
             **({} if self.style.is_default else {"style": self.style.to_data()}),

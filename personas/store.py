@@ -32,6 +32,7 @@ from pathlib import Path
 from pipeline.controls import Controls
 from pipeline.errors import BadInput
 from pipeline.settings import Settings
+from pipeline.speech.tuning import VoiceTuning
 
 from . import yamlfile
 from .model import SLUG_MAX, Persona, check_slug, slugify
@@ -54,6 +55,7 @@ class RenderDefaults:
     voice: str | None
     controls: dict = field(default_factory=dict)
     emotion: str | None = None
+    voice_tuning: VoiceTuning = field(default_factory=VoiceTuning)  # the voice's speed and pitch
 
     def as_controls(self) -> Controls:
         """The standard controls with the persona's own and its emotion laid on top: what a live
@@ -116,7 +118,7 @@ class PersonaStore:
         controls = dict(persona.default_controls or {})
         emotion = controls.pop("emotion", None)
         return RenderDefaults(portrait=self.portrait_path(persona), voice=persona.voice, controls=controls,
-                              emotion=emotion)
+                              emotion=emotion, voice_tuning=persona.voice_tuning)
 
     def free_id(self, name: str) -> str:
         """An unused id for a new persona called ``name`` ("Jenniel" → "jenniel-2" if taken)."""

@@ -507,7 +507,8 @@ class Chat:
 
         out_dir = self.settings.home / "chat" / conversation_id / turn.id
         try:
-            make_speech(text=text, audio_path=None, out_dir=out_dir, voice=persona.voice)
+            make_speech(text=text, audio_path=None, out_dir=out_dir, voice=persona.voice, settings=self.settings,
+                        tuning=persona.voice_tuning)
         except StudioError as error:
             self.store.update_turn(turn.id, error=f"speaking the reply failed: {error}")
             raise
@@ -525,7 +526,7 @@ class Chat:
         runner = Runner(self.settings, self.jobs)
         render_request = RenderRequest(
             image=defaults.portrait, text=spoken, persona=persona.id, controls=defaults.controls,
-            emotion=defaults.emotion, voice=defaults.voice,
+            emotion=defaults.emotion, voice=defaults.voice, voice_tuning=defaults.voice_tuning,
             controller=controller, llm=reply.llm, llm_model=reply.model,
         )
         job = runner.submit(render_request)

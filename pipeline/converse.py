@@ -48,6 +48,7 @@ from .live import LIVE_KIND, LiveTake, Segment
 from .render import renderers
 from .sentences import SentenceSplitter, is_complete
 from .speech.tts import get_voice
+from .speech.tuning import tuning_option
 
 
 @dataclass
@@ -98,11 +99,12 @@ def converse(chat: Chat, request: ChatRequest, *, stop: threading.Event | None =
                                 f"({capabilities.whole_reply_only}); the reply is rendered whole, then shown")
         return
     controls = defaults.as_controls()
-    voice = get_voice(defaults.voice, settings)
+    voice = get_voice(defaults.voice, settings, defaults.voice_tuning)
     job = chat.jobs.create(kind=LIVE_KIND, persona=persona.id, backend=renderer.name, status="running",
                            started_at=now(), image_path=str(defaults.portrait), controls_user=defaults.controls,
                            controls_final=controls.to_dict(),
-                           options={"voice": defaults.voice, "max_side": settings.max_side, "fps": settings.fps,
+                           options={"voice": defaults.voice, **tuning_option(defaults.voice_tuning),
+                                    "max_side": settings.max_side, "fps": settings.fps,
                                     "emotion": defaults.emotion, "live": True})
     job_dir = settings.job_dir(job.id)
     take = LiveTake(portrait=defaults.portrait, controls=controls, voice=voice, renderer=renderer,

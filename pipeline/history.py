@@ -27,6 +27,7 @@ from .db import Job, JobStore
 from .errors import BadInput, StudioError
 from .runner import Progress, RenderRequest, Runner, job_input
 from .settings import Settings
+from .speech.tuning import VoiceTuning
 from .stages import renderer_options
 
 RESUMABLE = ("failed", "interrupted")  # what the History offers to resume (resume_refusal)
@@ -193,6 +194,7 @@ def rerender_request(settings: Settings, job: Job, backend: str) -> RenderReques
     return RenderRequest(
         image=portrait, text=None if audio else job.text, audio=audio, persona=job.persona, backend=backend,
         controls=dict(job.controls_user or {}), emotion=options.get("emotion"), voice=options.get("voice"),
+        voice_tuning=VoiceTuning.from_data(options.get("voice_tuning")),
         max_side=options.get("max_side"), seed=int(options.get("seed") or 0), controller=options.get("controller"),
         llm=options.get("llm"), llm_model=options.get("llm_model"),
         renderer_options=renderer_options(options) if backend == job.backend else {},

@@ -35,6 +35,7 @@ from .files import file_sha256
 from .live import LIVE_KIND
 from .leftovers import mark_children, remove_partials, stop_leftovers
 from .settings import CONTROLLERS, MAX_SIDE_RANGE, Settings
+from .speech.tuning import VoiceTuning, tuning_option
 from .stages import OUTPUTS, STAGE_FUNCTIONS, STAGES, StageContext, stage_weights
 
 Progress = Callable[[float, str], None]
@@ -51,6 +52,7 @@ class RenderRequest:
     controls: dict = field(default_factory=dict)  # only what the user set; these always win
     emotion: str | None = None  # forced emotion, else detected
     voice: str | None = None
+    voice_tuning: VoiceTuning | None = None  # the voice's speed and pitch (a persona's); None: as it is
     max_side: int | None = None
     seed: int = 0
     controller: str | None = None  # "rules" or "llm" (default: settings.controller)
@@ -107,7 +109,8 @@ class Runner:
             image_path=str(request.image) if request.image else None,
             audio_path=str(request.audio) if request.audio else None,
             controls_user=dict(request.controls), pid=os.getpid(),
-            options={"voice": request.voice, "max_side": request.max_side or self.settings.max_side,
+            options={"voice": request.voice, **tuning_option(request.voice_tuning),
+                     "max_side": request.max_side or self.settings.max_side,
                      "fps": self.settings.fps, "seed": request.seed, "emotion": request.emotion,
                      "controller": request.controller or self.settings.controller,
                      "llm": request.llm or self.settings.llm, "llm_model": request.llm_model,
@@ -147,6 +150,10 @@ class Runner:
             raise BadInput(f"unknown LLM backend {request.llm!r}; known: {', '.join(llms.names())}")
         if request.text is not None and request.audio is not None:
             raise BadInput("give either a script or an audio file, not both")
+        if request.audio is None:  # a script: its voice is known and can speak at the tuning, before any work
+            from .speech.tts import get_voice
+
+            get_voice(request.voice, self.settings, VoiceTuning.from_data(request.voice_tuning))
         if request.emotion is not None:
             check_emotion(request.emotion)
         check_user_controls(request.controls)  # unknown names, no value, non-numbers, NaN/inf are BadInput

@@ -129,10 +129,12 @@ def stage_inputs(ctx: StageContext) -> dict:
 
 def stage_speech(ctx: StageContext) -> dict:
     from .speech import make_speech
+    from .speech.tuning import VoiceTuning
 
     use_text = ctx.text if ctx.audio is None else None
     make_speech(text=use_text, audio_path=ctx.audio, out_dir=ctx.job_dir, voice=ctx.options.get("voice"),
-                display_name=ctx.options.get("audio_name"))
+                display_name=ctx.options.get("audio_name"), settings=ctx.settings,
+                tuning=VoiceTuning.from_data(ctx.options.get("voice_tuning")))
     return {}
 
 

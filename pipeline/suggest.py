@@ -24,6 +24,7 @@ from .controls import CONTROL_NAMES, Controls, check_emotion
 from .errors import BadInput
 from .llm import llms
 from .settings import CONTROLLERS, Settings
+from .speech.tuning import tuning_option
 from .stages import STAGE_FUNCTIONS, StageContext
 
 SUGGEST_STAGES = ("speech", "analysis", "emotion", "control")
@@ -70,12 +71,12 @@ def suggest_controls(settings: Settings, *, text: str | None = None, audio: str 
         raise BadInput(f"controller must be one of {', '.join(CONTROLLERS)}, got {controller!r}")
     if emotion is not None:
         emotion = check_emotion(emotion)
-    voice = None
+    voice, tuning = None, None
     if persona:
         from personas import PersonaStore
 
         chosen = PersonaStore(settings, owner=owner).get(persona)
-        voice = chosen.voice
+        voice, tuning = chosen.voice, chosen.voice_tuning
         llm, model = llm or chosen.llm.backend, model or (chosen.llm.model if not llm else None)
     if llm is not None and llm not in llms.names():
         raise BadInput(f"unknown LLM backend {llm!r}; known: {', '.join(llms.names())}")
@@ -85,7 +86,8 @@ def suggest_controls(settings: Settings, *, text: str | None = None, audio: str 
         ctx = StageContext(
             job_dir=scratch, settings=settings, text=text, image=Path(portrait) if portrait else None,
             audio=Path(audio) if audio is not None else None, backend=settings.renderer,
-            options={"voice": voice, "fps": settings.fps, "emotion": emotion, "controller": controller,
+            options={"voice": voice, **tuning_option(tuning),
+                     "fps": settings.fps, "emotion": emotion, "controller": controller,
                      "llm": llm or settings.llm, "llm_model": model, "max_side": settings.max_side,
                      "image_name": Path(portrait).name if portrait else None,
                      "audio_name": Path(audio).name if audio is not None else None},

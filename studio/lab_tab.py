@@ -342,6 +342,7 @@ def render(ctx: StudioContext, portrait: Any, script: str | None = None, audio: 
         image=portrait, text=text, audio=recording, persona=chosen_persona.id if chosen_persona else None,
         backend=backend or None, controls=values, emotion=_forced(emotion),
         voice=chosen_persona.voice if chosen_persona else None, renderer_options=own,
+        voice_tuning=chosen_persona.voice_tuning if chosen_persona else None,
         **_enhancer(ctx, enhance))
     job = ctx.runner.render(request, progress=progress_callback(progress))
     return job.video_path, view.render_details(job, ignored_script=bool(recording and (script or "").strip()))
