@@ -1,8 +1,8 @@
 """The Personas tab: list, create, duplicate, edit, delete and check personas.
 
 Left, the persona list (examples marked) with New / Duplicate / Delete; right, the editor: who the
-persona is, the portrait with its face check, the voice with "Hear it", rules, modes and sample
-questions, the LLM and default controls, and the persona check. Every conversion between the form
+persona is, the portrait with its face check, the voice (its speed and pitch) with "Hear it", rules, modes
+and sample questions, the LLM and default controls, and the persona check. Every conversion between the form
 and a ``Persona`` — and every decision such as where a duplicated persona's portrait comes from —
 is in ``personas.form``, and what the components show is shaped in ``personas_view``. Each
 handler is a module-level function taking the ``StudioContext`` (whose ``personas`` are those of
@@ -73,6 +73,7 @@ from pipeline.errors import BadInput, StudioError
 from pipeline.face.check import check_face
 from pipeline.knowledge import Knowledge
 from pipeline.speech.samples import voice_choices, voice_sample_audio
+from pipeline.speech.tuning import PITCH_RANGE, SPEED_RANGE, VoiceTuning
 
 from . import knowledge_section, reports_section, review_section, style_section
 from . import personas_view as view
@@ -167,11 +168,18 @@ def build(ctx: StudioContext, tab: gr.Tab, **wiring: Any) -> None:
                     face_facts = gr.Markdown(view.NO_PORTRAIT, elem_id="personas-face-facts")
                     portrait_button = gr.UploadButton("Upload a portrait", file_types=["image"], size="sm",
                                                       elem_id="personas-portrait-upload")
-                    field["voice"] = gr.Dropdown(voice_choices(), value=NOT_SET, label="Voice",
+                    field["voice"] = gr.Dropdown(voice_choices(ctx.settings), value=NOT_SET, label="Voice",
                                                  allow_custom_value=True, elem_id="personas-voice")
                     hear_button = gr.Button("Hear it", size="sm", elem_id="personas-hear")
                     voice_audio = gr.Audio(label="Voice sample (the greeting)", type="numpy", interactive=False,
                                            autoplay=True, elem_id="personas-voice-sample")
+                    with gr.Row():  # the voice's speed and pitch (voice_tuning); "Hear it" plays them
+                        field["voice_speed"] = gr.Slider(*SPEED_RANGE, step=0.05, value=1.0, label="Voice speed",
+                                                         info="× its own pace", min_width=120,
+                                                         elem_id="personas-voice-speed")
+                        field["voice_pitch"] = gr.Slider(*PITCH_RANGE, step=0.5, value=0.0, label="Voice pitch",
+                                                         info="semitones", min_width=120,
+                                                         elem_id="personas-voice-pitch")
                     field["spoken_sentences"] = gr.Slider(
                         *SPOKEN_SENTENCES_RANGE, step=1, value=DEFAULT_SPOKEN_SENTENCES,
                         label="Spoken reply length (sentences)",
@@ -286,8 +294,8 @@ def build(ctx: StudioContext, tab: gr.Tab, **wiring: Any) -> None:
     # -- portrait, voice, LLM ------------------------------------------------------------------------
     portrait_button.upload(bind(take_portrait, ctx, ui), [portrait_button, portrait_from],
                            [face_image, face_facts, upload, dirty], show_progress_on=[face_image], **PRIVATE)
-    hear_button.click(bind(hear, ctx), [field["voice"], field["greeting"]], voice_audio, show_progress_on=[voice_audio],
-                      **PRIVATE)
+    hear_button.click(bind(hear, ctx), [field["voice"], field["greeting"], field["voice_speed"], field["voice_pitch"]],
+                      voice_audio, show_progress_on=[voice_audio], **PRIVATE)
     field["llm_backend"].change(bind(show_model_hint, ctx), field["llm_backend"], field["llm_model"], **QUIET)
 
     # -- save, duplicate, delete (after confirmation) ------------------------------------------------
@@ -370,9 +378,12 @@ def take_portrait(ctx: StudioContext, photo: str | None, source_id: str | None) 
 
 
 @shown_errors
-def hear(ctx: StudioContext, voice: str | None, greeting: str | None):
-    """The greeting in the voice picked."""
-    return voice_sample_audio(ctx.settings, voice or None, greeting or None)
+def hear(ctx: StudioContext, voice: str | None, greeting: str | None, speed: float | None = None,
+         pitch: float | None = None):
+    """The greeting in the voice picked, at the speed and pitch on the sliders."""
+    tuning = VoiceTuning.from_data({"speed": 1.0 if speed is None else speed, "pitch": 0.0 if pitch is None else pitch},
+                                   "Voice speed and pitch")
+    return voice_sample_audio(ctx.settings, voice or None, greeting or None, tuning)
 
 
 def show_model_hint(ctx: StudioContext, backend: str | None):
@@ -444,7 +455,7 @@ def refresh(ctx: StudioContext) -> tuple:
     store = ctx.personas
     return (gr.update(choices=view.list_choices(store.list())), view.problems(store.problems()),
             gr.update(choices=view.persona_llm_choices(ctx)), gr.update(choices=view.check_llm_choices(ctx)),
-            gr.update(choices=voice_choices()))
+            gr.update(choices=voice_choices(ctx.settings)))
 
 
 # -- the editor ------------------------------------------------------------------------------------
