@@ -11,6 +11,7 @@
     python app.py review list|approve|reject ...  replies held for your review
     python app.py conversations [ID]   list conversations, or show one
     python app.py transcribe FILE      speech to text
+    python app.py voices [--json]      every TTS voice (your Piper voice files too), and why one cannot be used
     python app.py persona list|show|check ...
 
 The CLI paths never import gradio. Errors print one readable line to stderr and exit non-zero
@@ -161,6 +162,11 @@ def build_parser() -> argparse.ArgumentParser:
     transcribe.add_argument("--model", help="model name or path (default: the bundled tiny.en)")
     transcribe.add_argument("--language", help="language code, e.g. en (default: detect)")
     transcribe.add_argument("--json", action="store_true")
+
+    voices = commands.add_parser("voices", help="every TTS voice: the bundled one and your Piper voice files "
+                                                "(AVATAR_STUDIO_VOICES_DIR, voices/ in the data folder), and why "
+                                                "one cannot be used")
+    voices.add_argument("--json", action="store_true", help="print one JSON object instead of text")
 
     backends = commands.add_parser("backends", help="list every backend (plugins included), whether it can run "
                                                     "here and why not, and each renderer's controls and options")

@@ -3,7 +3,7 @@
 ``app.py`` parses the arguments and calls ``main(args)``; each command is one ``cmd_*`` function
 taking those parsed arguments and returning the exit code: ``render`` (render, resume, jobs),
 ``chat`` (chat, conversations), ``personas`` (persona list / show / check), ``speech``
-(transcribe), ``users`` (hash-password), ``backends`` (what is installed and ready),
+(transcribe, voices), ``users`` (hash-password), ``backends`` (what is installed and ready),
 ``knowledge`` (a persona's documents), ``style`` (a creator's writing, measured, and kept in a
 persona with ``--save``), ``reports`` (replies found wrong), ``review`` (replies held for the
 creator) and ``analytics`` (what people ask a persona). Nothing in ``pipeline/`` or ``personas/``
@@ -27,7 +27,8 @@ from .output import fail
 # (``jobs``) does not pay for loading the LLM, persona and speech code the others need.
 COMMANDS = {"render": ("render", "cmd_render"), "jobs": ("render", "cmd_jobs"), "resume": ("render", "cmd_resume"),
             "chat": ("chat", "cmd_chat"), "conversations": ("chat", "cmd_conversations"),
-            "transcribe": ("speech", "cmd_transcribe"), "persona": ("personas", "cmd_persona"),
+            "transcribe": ("speech", "cmd_transcribe"), "voices": ("speech", "cmd_voices"),
+            "persona": ("personas", "cmd_persona"),
             "hash-password": ("users", "cmd_hash_password"), "backends": ("backends", "cmd_backends"),
             "knowledge": ("knowledge", "cmd_knowledge"), "style": ("style", "cmd_style"),
             "report": ("reports", "cmd_report"), "reports": ("reports", "cmd_reports"),
