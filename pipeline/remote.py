@@ -166,7 +166,8 @@ def vendor_message(body: Any) -> str:
 
     Understands ``{"error": {"message"}}`` (OpenAI, Gemini — with ``status`` appended), ``{"error":
     "text"}``, ``{"message"}`` (Mistral), ``{"detail": "text" | [{"msg"}]}`` (FastAPI-style, Mistral
-    422), a one-element list of those (Gemini streams), and plain text or HTML."""
+    422), ``{"detail": {"status", "message"}}`` (ElevenLabs), a one-element list of those (Gemini
+    streams), and plain text or HTML."""
     if isinstance(body, (bytes, bytearray)):
         body = bytes(body).decode("utf-8", "replace")
     if isinstance(body, str):
@@ -206,6 +207,8 @@ def _message_of(body: dict) -> str:
             parts = [str(item.get("msg") or item.get("message") or item) if isinstance(item, dict) else str(item)
                      for item in value]
             return "; ".join(parts)
+        if isinstance(value, dict) and str(value.get("message") or "").strip():
+            return str(value["message"])
     return ""
 
 

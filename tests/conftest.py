@@ -35,7 +35,10 @@ def studio_home(tmp_path, monkeypatch, model_cache) -> Path:
                      "SADTALKER_BATCH_SIZE", "SADTALKER_FP16", "SADTALKER_ALLOW_CPU",
                      "GFPGAN_WEIGHTS", "GFPGAN_SMOOTHING"):
         monkeypatch.delenv(variable, raising=False)
-    monkeypatch.delenv("AVATAR_STUDIO_VOICES_DIR", raising=False)  # voice files: only the tests' own
+    for variable in ("AVATAR_STUDIO_VOICES_DIR", "ELEVENLABS_API_KEY", "ELEVENLABS_BASE_URL", "ELEVENLABS_MODEL",
+                     "ELEVENLABS_VOICE_ID", "OPENAI_TTS_BASE_URL", "OPENAI_TTS_MODEL", "OPENAI_TTS_VOICE",
+                     "AVATAR_STUDIO_TTS_TIMEOUT", "AVATAR_STUDIO_TTS_RETRIES"):  # voices: only the tests' own
+        monkeypatch.delenv(variable, raising=False)
     return home
 
 

@@ -543,3 +543,114 @@ class FakeGemini(FakeChatVendor):
         # Gemini frames its SSE events with CRLF pairs.
         return Reply.sse([json.dumps(response(w, i == len(words) - 1)) for i, w in enumerate(words)],
                          separator="\r\n\r\n")
+
+
+# -- text-to-speech fakes ---------------------------------------------------------------------------
+
+SPEECH_KEY = "test-speech-key-0123456789abcdef"
+
+
+class FakeSpeechVendor(FakeVendor):
+    """What the two speech fakes share: key checking, and audio made from the text — a voiced,
+    syllable-pulsed tone at ``f0`` Hz, ``seconds_per_char`` long per character at speed 1 (the
+    vendor's ``speed`` shortens it, as a real voice's would)."""
+
+    def __init__(self, *, key: str | None = SPEECH_KEY, f0: float = 180.0, rate: int = 24_000,
+                 seconds_per_char: float = 0.06) -> None:
+        super().__init__()
+        self.key = key  # None: any or no key (a self-hosted server)
+        self.f0, self.rate, self.seconds_per_char = f0, rate, seconds_per_char
+
+    def audio(self, text: str, speed: float = 1.0):
+        import numpy as np
+
+        t = np.arange(int(self.rate * max(0.3, len(text) * self.seconds_per_char / speed))) / self.rate
+        voice = sum(np.sin(2 * np.pi * self.f0 * k * t) / k for k in range(1, 6))
+        pulses = 0.2 + 0.8 * np.sin(np.pi * 4.0 * t) ** 2  # four syllables a second
+        return (0.3 * voice * pulses / 2.3).astype(np.float32)
+
+    @staticmethod
+    def pcm16(samples) -> bytes:
+        import numpy as np
+
+        return np.clip(np.round(samples * 32767), -32768, 32767).astype("<i2").tobytes()
+
+    def failure(self, status: int, message: str | None = None, *, retry_after: float | str | None = None) -> Reply:
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+        message = message or {401: "Invalid API key", 429: "Too many requests", 500: "Internal server error",
+                              503: "Service unavailable"}.get(status, "Error")
+        return Reply.json(self.error_body(status, message), status=status, headers=headers)
+
+    def error_body(self, status: int, message: str) -> dict:
+        raise NotImplementedError
+
+
+class FakeOpenAISpeech(FakeSpeechVendor):
+    """``POST /v1/audio/speech`` as OpenAI answers it: a WAV for ``response_format: wav`` (base URL
+    ``{url}/v1``); a wrong key is echoed back in the error, as OpenAI does (masked there)."""
+
+    service = "openai-speech"
+    voices = ("alloy", "ash", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer")
+
+    @property
+    def base_url(self) -> str:
+        return self.url + "/v1"
+
+    @route("POST", "/v1/audio/speech", name="speech")
+    def speech(self, request: Request) -> Reply:
+        presented = (request.header("authorization") or "")[7:] or None
+        if self.key is not None and presented != self.key:
+            return Reply.json(self.error_body(401, f"Incorrect API key provided: {presented}."), status=401)
+        body = request.body or {}
+        if body.get("voice") not in self.voices:
+            return Reply.json(self.error_body(400, f"Invalid value for 'voice': {body.get('voice')!r}."), status=400)
+        if not 0.25 <= float(body.get("speed", 1.0)) <= 4.0:
+            return Reply.json(self.error_body(400, "speed must be between 0.25 and 4.0"), status=400)
+        import io
+        import wave
+
+        buffer = io.BytesIO()
+        with wave.open(buffer, "wb") as wav:
+            wav.setnchannels(1)
+            wav.setsampwidth(2)
+            wav.setframerate(self.rate)
+            wav.writeframes(self.pcm16(self.audio(body.get("input", ""), float(body.get("speed", 1.0)))))
+        return Reply(body=buffer.getvalue(), content_type="audio/wav")
+
+    def error_body(self, status: int, message: str) -> dict:
+        code = {401: "invalid_api_key", 429: "rate_limit_exceeded"}.get(status)
+        return {"error": {"message": message, "type": "invalid_request_error" if status < 500 else "server_error",
+                          "param": None, "code": code}}
+
+
+class FakeElevenLabs(FakeSpeechVendor):
+    """``POST /v1/text-to-speech/{voice_id}?output_format=pcm_24000`` as ElevenLabs answers it: raw
+    16-bit PCM, the key in ``xi-api-key``, errors as ``{"detail": {"status", "message"}}``."""
+
+    service = "elevenlabs"
+    voices = ("21m00Tcm4TlvDq8gAcAm", "EXAVITQu4vr4xnSDxMaL")  # Rachel, Sarah
+
+    @property
+    def base_url(self) -> str:
+        return self.url
+
+    @route("POST", "/v1/text-to-speech/{voice_id}", name="speech")
+    def speech(self, request: Request) -> Reply:
+        if self.key is not None and request.header("xi-api-key") != self.key:
+            return Reply.json(self.error_body(401, "Invalid API key"), status=401)
+        if request.params["voice_id"] not in self.voices:
+            return Reply.json(self.error_body(404, f"A voice with voice_id {request.params['voice_id']} was not "
+                                                   "found."), status=404)
+        output_format = (request.query.get("output_format") or ["mp3_44100_128"])[0]
+        if output_format != f"pcm_{self.rate}":
+            return Reply.json(self.error_body(422, f"this fake answers pcm_{self.rate} only"), status=422)
+        body = request.body or {}
+        speed = float((body.get("voice_settings") or {}).get("speed", 1.0))
+        if not 0.7 <= speed <= 1.2:
+            return Reply.json(self.error_body(400, "speed must be between 0.7 and 1.2"), status=400)
+        return Reply(body=self.pcm16(self.audio(body.get("text", ""), speed)), content_type="application/octet-stream")
+
+    def error_body(self, status: int, message: str) -> dict:
+        kind = {401: "invalid_api_key", 404: "voice_not_found", 429: "too_many_concurrent_requests"}.get(
+            status, "error")
+        return {"detail": {"status": kind, "message": message}}

@@ -206,7 +206,8 @@ def test_an_unknown_voice_is_one_line_and_a_failed_job(settings, capsys):
     code, out, err = run_app(capsys, "render", "--image", "assets/astronaut.png", "--text", "Hi.",
                              "--voice", "en_GB-nobody", "--json")
     assert code == 2
-    assert err.splitlines() == [f"error: unknown voice 'en_GB-nobody'; known voices: en_US-joe-medium, {COPY}"]
+    assert err.splitlines() == [f"error: unknown voice 'en_GB-nobody'; known voices: en_US-joe-medium, elevenlabs, "
+                                f"{COPY}, openai-tts"]
     job = JobStore(settings.db_path).get(json.loads(out)["job_id"])
     assert (job.status, job.error_stage) == ("failed", "inputs") and "speech" not in job.timings
 

@@ -7,7 +7,9 @@ embedded renderer then shapes the mouth from loudness alone). ``tuned(tuning)`` 
 a speed and pitch (``tuning.VoiceTuning``, a persona's ``voice_tuning``): a voice that can change
 them overrides it; the base class speaks only as it is, and says so rather than ignore a tuning.
 ``describe(settings)`` (class method, cheap) is what a listing shows about it (``VoiceInfo``:
-language, quality, sample rate, where it comes from). Voice names follow ``VOICE_NAME``.
+language, quality, sample rate, where it comes from). Voice names follow ``VOICE_NAME``; a hosted
+voice (``vendor_voices``) also answers to ``NAME:VOICE``, one of the vendor's own voices
+(``hosted.py``).
 
 Besides the registered voices, the registry *finds* voices at run time: Piper voice files (an
 ``.onnx`` and its ``.onnx.json``) in the folders the settings point to (``piper_files``), each
@@ -29,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 import re
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
@@ -96,6 +98,8 @@ class Voice(Backend, ABC):
     """A TTS voice; see the module docstring."""
 
     tuning: VoiceTuning = DEFAULT  # the speed and pitch it speaks at: set by ``tuned``
+    # True: "NAME:VOICE" picks one of a vendor's own voices, made with from_settings(settings, vendor_voice=VOICE)
+    vendor_voices: ClassVar[bool] = False
 
     @abstractmethod
     def synthesize(self, text: str) -> Synthesis:
@@ -133,6 +137,8 @@ class Transcriber(Backend, ABC):
 
 voices: Registry[Voice] = Registry("tts", "avatar_studio.voices")
 voices.register("en_US-joe-medium", "pipeline.speech.tts:BundledVoice")
+voices.register("openai-tts", "pipeline.speech.hosted:OpenAISpeech")
+voices.register("elevenlabs", "pipeline.speech.hosted:ElevenLabsSpeech")
 voices.add_finder("pipeline.speech.piper_files:find_voice_files")
 transcribers: Registry[Transcriber] = Registry("stt", "avatar_studio.transcribers")
 transcribers.register("faster-whisper", "pipeline.speech.stt:FasterWhisperSTT")

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import BadInput, UnknownBackend
+from ..errors import BadInput, StudioError, UnknownBackend
 from ..settings import Settings
 from .base import VoiceInfo, voices
 from .piper_files import PiperFileVoice, scan
@@ -65,6 +65,8 @@ def registered_voices(settings: Settings) -> list[VoiceInfo]:
             described = voices.backend_class(name).describe(settings)
         except UnknownBackend:  # a plugin whose module does not import: unavailable says why
             described = VoiceInfo(name=name, source="plugin")
+        except StudioError:  # its own settings are wrong (a hosted voice's timeout): unavailable says why
+            described = VoiceInfo(name=name, source=voices.backend_class(name).__module__)
         listed.append(replace(described, name=name, reason=voices.unavailable(name, settings)))
     return listed
 

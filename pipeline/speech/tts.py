@@ -66,7 +66,7 @@ MIN_LENGTH_SCALE = 0.1  # × the voice's own: below it Piper has nothing left to
 
 FileKey = tuple[Path, int, int]  # a file, its size and its mtime: a replaced file is a new one
 _loaded: dict[tuple[FileKey, FileKey], Any] = {}  # (model, config) → loaded piper.PiperVoice, shared by all
-_failed: dict[tuple[FileKey, FileKey], str] = {}  # (model, config) → why loading failed (tried again once one changes)
+_failed: dict[tuple[FileKey, FileKey], str] = {}  # (model, config) → why loading failed; retried once one changes
 _fixed_shares: dict[int, float] = {}  # id of a loaded voice → its fixed share (see the module docstring)
 _load_lock = threading.Lock()
 
@@ -297,6 +297,10 @@ def get_voice(name: str | None = None, settings=None, tuning: VoiceTuning | None
     creator's voice files; without them only registered voices are known."""
     default = (settings.voice if settings is not None else None) or DEFAULT_VOICE
     name = default if name is None or not str(name).strip() else str(name).strip()
+    base, _, vendor_voice = name.partition(":")
+    if name not in voices.names(settings) and vendor_voice and base in voices.names() \
+            and voices.backend_class(base).vendor_voices:  # "elevenlabs:<voice id>": one of the vendor's voices
+        return voices.create(base, settings, vendor_voice=vendor_voice).tuned(tuning or DEFAULT)
     if name not in voices.names(settings):
         # A voice is something the user picked, so a miss is their input, not a missing plugin.
         known = list_voices(settings)
