@@ -194,21 +194,25 @@ def main() -> None:
     print(f"(model: first token {args.first_token} s, {args.rate:g} words/s; load {results['machine']['load_1min']})")
 
 
-def barge_in_ms(page, heard: _Heard, timeout_ms: int = 30_000) -> float | None:
-    """The question comes round again (the loop) while the reply is still on: from when that voice
-    started (the studio's estimate, from the audio) to the player stopping in the page (its
-    ``data-stopped``, wall-clock ms on this same machine). None when it did not come in time."""
-    stage = "document.querySelector('#live-player .live-stage')"
-    before = page.evaluate(f"() => {stage}.dataset.stopped || ''")
-    known = len(heard.onsets)
-    try:
-        page.wait_for_function(f"(before) => ({stage}.dataset.stopped || '') !== before", arg=before,
-                               timeout=timeout_ms)
-    except Exception:  # Playwright's TimeoutError: this turn gives no figure
-        return None
-    stopped_ms = float(page.evaluate(f"() => {stage}.dataset.stopped"))
-    onsets = [onset for onset in heard.onsets[known:] if onset * 1000 <= stopped_ms]
-    return stopped_ms - onsets[-1] * 1000 if onsets else None
+WATCH_STOPS = """() => {  // every time the player is stopped (its data-stopped, wall-clock ms), kept in order
+  const stage = document.querySelector('#live-player .live-stage');
+  window.benchStops = [];
+  new MutationObserver(() => window.benchStops.push(Number(stage.dataset.stopped)))
+    .observe(stage, { attributes: true, attributeFilter: ['data-stopped'] });
+}"""
+
+
+def barge_in_ms(stops_ms: list[float], onsets: list[float]) -> list[float]:
+    """For each time someone started talking (the studio's estimate from the audio, wall-clock s),
+    how long until the player in the page stopped (the first stop after it, wall-clock ms on this
+    same machine). The player stops at the onset itself (barge-in), before a question ends, so the
+    first stop after an onset is that one's."""
+    found = []
+    for onset in onsets:
+        later = [stop for stop in stops_ms if stop >= onset * 1000]
+        if later:
+            found.append(min(later) - onset * 1000)
+    return found
 
 
 def hands_free_turns(playwright, chromium: str, url: str, home: Path, turns: int) -> dict[str, list[float]]:
@@ -233,15 +237,15 @@ def hands_free_turns(playwright, chromium: str, url: str, home: Path, turns: int
         page.get_by_role("option", name="Jenniel (jenniel)", exact=True).click()
         page.locator("#live-llm input").click()
         page.get_by_role("option", name="openai", exact=True).click()
-        before = len(heard.stt_s)
+        before, onsets_before = len(heard.stt_s), len(heard.onsets)
+        page.evaluate(WATCH_STOPS)
         page.locator("#live-listen").get_by_role("button", name="Record", exact=True).click()
         total = first_frame_ms(page, timeout_ms=120_000)
         turn = page.locator("#live-heard textarea").input_value()
         status = page.locator("#live-status").inner_text()
         ready = re.search(r"(?:First sentence ready|The first was ready after) ([0-9.]+) s", status)
-        barge = barge_in_ms(page, heard)
-        if barge is not None:
-            parts["barge_in"].append(barge)
+        page.wait_for_timeout(12_000)  # the loop comes round: someone talks over the reply (or its end)
+        parts["barge_in"] += barge_in_ms(page.evaluate("() => window.benchStops"), heard.onsets[onsets_before:])
         page.close()
         if len(heard.stt_s) <= before or not ready or ":" not in turn:
             print(f"(a hands-free turn left out: heard {turn!r}, status {status[:80]!r})", file=sys.stderr)
