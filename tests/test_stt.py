@@ -122,6 +122,22 @@ def test_microphone_and_upload_formats_transcribe(faster_whisper, speech, tmp_pa
     assert word_error_rate(SENTENCES["studio"], transcript.text) <= MAX_WER, transcript.text
 
 
+def test_word_timestamps_are_the_words_in_order_inside_the_audio(faster_whisper, speech):
+    """What a recording's captions are timed by: each word once, in order, inside the audio, the
+    words together the transcript."""
+    plain = faster_whisper.transcribe(speech["fox"])
+    assert plain.words == [] and all("words" not in segment for segment in plain.segments)
+    transcript = faster_whisper.transcribe(speech["fox"], word_timestamps=True)
+    words = transcript.words
+    assert word_error_rate(SENTENCES["fox"], "".join(w["word"] for w in words)) <= MAX_WER
+    assert "".join(w["word"] for w in words).strip() == transcript.text
+    assert all(0 <= w["start"] <= w["end"] <= transcript.duration_s for w in words)
+    assert [w["start"] for w in words] == sorted(w["start"] for w in words)
+    # "river" is said in the last third of the sentence: its time says so
+    river = next(w for w in words if "river" in w["word"].lower())
+    assert river["start"] > transcript.duration_s * 0.55
+
+
 def test_transcribe_file_uses_the_configured_backend_and_model(settings, speech):
     folder = str(bundled_model_path())  # the same model given as a folder, as a user would configure one
     transcript = transcribe_file(settings.with_(stt_model=folder), speech["fox"])
@@ -231,6 +247,10 @@ def test_openai_whisper_transcribes_with_a_checkpoint(settings, speech, random_w
     assert isinstance(transcript.text, str) and transcript.segments
     assert all(set(segment) == {"start", "end", "text"} for segment in transcript.segments)
     assert steps[0] == 0.0 and steps[-1] == 1.0
+    timed = transcribe_file(settings.with_(stt="openai-whisper", stt_model=str(random_whisper_checkpoint)),
+                            speech["sister"], word_timestamps=True)
+    assert all(0 <= w["start"] <= w["end"] <= timed.duration_s for w in timed.words)
+    assert all("words" in segment for segment in timed.segments)
     assert OpenAIWhisperSTT(str(random_whisper_checkpoint)).load() is OpenAIWhisperSTT(
         str(random_whisper_checkpoint)).load()
 
@@ -274,12 +294,17 @@ class _LateTimestamps(WhisperBackend):
     def _languages(self, model):
         return ["en"]
 
-    def _recognise(self, model, audio, duration, language, report):
-        return [{"start": 0.0, "end": 3.0, "text": "our studio"},
-                {"start": 3.0, "end": duration + 2.65, "text": "in a few seconds"}], "en"
+    def _recognise(self, model, audio, duration, language, report, words):
+        late = {"start": 3.0, "end": duration + 2.65, "text": "in a few seconds"}
+        if words:
+            late["words"] = [{"word": " in", "start": 3.0, "end": 3.2},
+                             {"word": " seconds", "start": duration + 2.0, "end": duration + 2.65}]
+        return [{"start": 0.0, "end": 3.0, "text": "our studio"}, late], "en"
 
 
 def test_segment_times_stay_inside_the_audio(speech):
-    transcript = _LateTimestamps(model="late").transcribe(speech["studio"])
+    transcript = _LateTimestamps(model="late").transcribe(speech["studio"], word_timestamps=True)
     ends = [segment["end"] for segment in transcript.segments]
     assert ends == [3.0, transcript.duration_s] and transcript.text == "our studio in a few seconds"
+    assert [(w["start"], w["end"]) for w in transcript.words] == [
+        (3.0, 3.2), (transcript.duration_s, transcript.duration_s)]

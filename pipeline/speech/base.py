@@ -17,7 +17,9 @@ listed under its file name, a broken one with the reason it cannot be used.
 
 A **transcriber** (``Transcriber``; registry ``transcribers``, kind "stt", entry points
 ``avatar_studio.transcribers``) has a ``name``, a ``model`` and ``transcribe(audio_path, *,
-language, progress, display_name) -> Transcript``; ``from_settings(settings, model=None)``.
+language, progress, display_name, word_timestamps) -> Transcript``; ``from_settings(settings,
+model=None)``. With ``word_timestamps`` each segment also has its ``words`` (``{"word", "start",
+"end"}``): what a recording's captions are timed by.
 
 Both, like every backend: ``unavailable(settings)`` (class method, cheap: imports and loads
 nothing) says why one cannot run here now, and ``from_settings`` makes one per call — loaded
@@ -64,13 +66,19 @@ class Transcript:
     text: str  # the segments' text joined by spaces; "" when nothing was said
     language: str  # the language code used or detected, e.g. "en"
     duration_s: float  # length of the audio
-    segments: list[dict[str, Any]] = field(default_factory=list)  # {"start", "end", "text"}, seconds
+    # {"start", "end", "text"} in seconds, and "words" [{"word", "start", "end"}] when they were asked for
+    segments: list[dict[str, Any]] = field(default_factory=list)
     backend: str = ""
     model: str = ""
     elapsed_s: float = 0.0  # from the call to the result: decoding, (first-time) model load, recognition
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def words(self) -> list[dict[str, Any]]:
+        """Every segment's words in order (empty unless ``word_timestamps`` was asked for)."""
+        return [word for segment in self.segments for word in segment.get("words", ())]
 
 
 @dataclass(frozen=True)
@@ -131,8 +139,8 @@ class Transcriber(Backend, ABC):
 
     @abstractmethod
     def transcribe(self, audio_path: str | Path, *, language: str | None = None, progress: Progress | None = None,
-                   display_name: str | None = None) -> Transcript:
-        """What was said in the file."""
+                   display_name: str | None = None, word_timestamps: bool = False) -> Transcript:
+        """What was said in the file; with ``word_timestamps``, when each word was said too."""
 
 
 voices: Registry[Voice] = Registry("tts", "avatar_studio.voices")

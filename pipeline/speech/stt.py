@@ -72,11 +72,13 @@ OPENAI_WHISPER_GPU_SECONDS = 60
 
 def transcribe_file(settings, audio_path: str | Path, *, backend: str | None = None, model: str | None = None,
                     language: str | None = None, progress: Progress | None = None,
-                    display_name: str | None = None) -> Transcript:
+                    display_name: str | None = None, word_timestamps: bool = False) -> Transcript:
     """Transcribe an audio file with ``backend`` (default ``settings.stt``) and ``model`` (default:
-    ``settings.stt_model`` when it is that backend's setting, else the backend's default)."""
+    ``settings.stt_model`` when it is that backend's setting, else the backend's default); with
+    ``word_timestamps``, each segment's words and their times too."""
     stt = transcribers.create(backend or settings.stt, settings, model=model)
-    return stt.transcribe(audio_path, language=language, progress=progress, display_name=display_name)
+    return stt.transcribe(audio_path, language=language, progress=progress, display_name=display_name,
+                          word_timestamps=word_timestamps)
 
 
 def load_speech(audio_path: str | Path, *, display_name: str | None = None) -> tuple[np.ndarray, float]:
@@ -120,7 +122,7 @@ class WhisperBackend(Transcriber):
     """What both backends share: the order of work, language checks and the ``Transcript``.
 
     Subclasses implement ``load`` (the shared, loaded model), ``_languages(model)`` and
-    ``_recognise(model, audio, duration, language, report) -> (segments, language)``."""
+    ``_recognise(model, audio, duration, language, report, words) -> (segments, language)``."""
 
     name = "whisper"
 
@@ -140,11 +142,11 @@ class WhisperBackend(Transcriber):
         raise NotImplementedError
 
     def _recognise(self, model: Any, audio: np.ndarray, duration: float, language: str | None,
-                   report: Progress) -> tuple[list[dict[str, Any]], str]:
+                   report: Progress, words: bool) -> tuple[list[dict[str, Any]], str]:
         raise NotImplementedError
 
     def transcribe(self, audio_path: str | Path, *, language: str | None = None, progress: Progress | None = None,
-                   display_name: str | None = None) -> Transcript:
+                   display_name: str | None = None, word_timestamps: bool = False) -> Transcript:
         started = time.perf_counter()
         report = progress or _no_progress
         report(0.0, "Loading the speech model…")
@@ -156,7 +158,7 @@ class WhisperBackend(Transcriber):
         if no_speech(audio):
             segments, language = [], language or ""
         else:
-            segments, language = self._recognise(model, audio, duration, language, report)
+            segments, language = self._recognise(model, audio, duration, language, report, word_timestamps)
             segments = _within(segments, duration)
         report(1.0, "Transcribed.")
         return Transcript(
@@ -178,16 +180,25 @@ class WhisperBackend(Transcriber):
         return code
 
 
-def _segment(start: float, end: float, text: str) -> dict[str, Any]:
-    return {"start": round(float(start), 3), "end": round(float(end), 3), "text": text.strip()}
+def _segment(start: float, end: float, text: str, words: list[tuple[str, float, float]] | None = None
+             ) -> dict[str, Any]:
+    segment = {"start": round(float(start), 3), "end": round(float(end), 3), "text": text.strip()}
+    if words is not None:
+        segment["words"] = [{"word": word, "start": round(float(a), 3), "end": round(float(b), 3)}
+                            for word, a, b in words]
+    return segment
 
 
 def _within(segments: list[dict[str, Any]], duration: float) -> list[dict[str, Any]]:
-    """Segment times held inside the audio. Whisper predicts its timestamps as tokens, and the small models
-    sometimes put a short clip's last one past the end (7.0 s for 4.35 s of speech), which no caption or
-    progress bar should show."""
+    """Segment (and word) times held inside the audio. Whisper predicts its timestamps as tokens, and the
+    small models sometimes put a short clip's last one past the end (7.0 s for 4.35 s of speech), which no
+    caption or progress bar should show."""
     end = round(float(duration), 3)
-    return [{**segment, "start": min(max(0.0, segment["start"]), end), "end": min(max(0.0, segment["end"]), end)}
+
+    def held(item: dict[str, Any]) -> dict[str, Any]:
+        return {**item, "start": min(max(0.0, item["start"]), end), "end": min(max(0.0, item["end"]), end)}
+
+    return [{**held(segment), **({"words": [held(word) for word in segment["words"]]} if "words" in segment else {})}
             for segment in segments]
 
 
@@ -281,11 +292,13 @@ class FasterWhisperSTT(WhisperBackend):
     def _languages(self, model: Any) -> list[str]:
         return list(model.supported_languages)
 
-    def _recognise(self, model, audio, duration, language, report):
-        pieces, info = model.transcribe(audio, language=language, beam_size=BEAM_SIZE, vad_filter=_vad_available())
+    def _recognise(self, model, audio, duration, language, report, words):
+        pieces, info = model.transcribe(audio, language=language, beam_size=BEAM_SIZE, vad_filter=_vad_available(),
+                                        word_timestamps=words)
         segments = []
         for piece in pieces:  # a generator: recognition happens as it is consumed, in time order
-            segments.append(_segment(piece.start, piece.end, piece.text))
+            timed = [(w.word, w.start, w.end) for w in piece.words or ()] if words else None
+            segments.append(_segment(piece.start, piece.end, piece.text, timed))
             report(min(1.0, piece.end / duration) if duration else 1.0,
                    f"Transcribed {min(piece.end, duration):.1f} of {duration:.1f} s…")
         return segments, info.language
@@ -350,21 +363,24 @@ class OpenAIWhisperSTT(WhisperBackend):
         model, _ = loaded
         return list(LANGUAGES)[: model.num_languages] if model.is_multilingual else ["en"]
 
-    def _recognise(self, loaded, audio, duration, language, report):
+    def _recognise(self, loaded, audio, duration, language, report, words):
         model, lock = loaded
         # The library reports no progress while it works, so the fraction jumps from 0 to 1.
         with lock:
-            result = run_openai_whisper(model, audio, language)
-        segments = [_segment(piece["start"], piece["end"], piece["text"]) for piece in result["segments"]]
+            result = run_openai_whisper(model, audio, language, words)
+        segments = [_segment(piece["start"], piece["end"], piece["text"],
+                             [(w["word"], w["start"], w["end"]) for w in piece.get("words", ())] if words else None)
+                    for piece in result["segments"]]
         return segments, result.get("language") or language or ""
 
 
 @gpu_task(OPENAI_WHISPER_GPU_SECONDS)
-def run_openai_whisper(model: Any, audio: np.ndarray, language: str | None) -> dict[str, Any]:
+def run_openai_whisper(model: Any, audio: np.ndarray, language: str | None, words: bool = False) -> dict[str, Any]:
     """openai-whisper's recognition of 16 kHz samples: the transcription's GPU work. On a ZeroGPU
     Space this is where the GPU is lent, so the half-precision choice is made here, on the device
     the model is on while it runs."""
     import torch
 
     with torch.inference_mode():
-        return model.transcribe(audio, fp16=model.device.type == "cuda", language=language, verbose=None)
+        return model.transcribe(audio, fp16=model.device.type == "cuda", language=language, verbose=None,
+                                word_timestamps=words)
