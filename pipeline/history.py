@@ -50,6 +50,16 @@ def job_video(settings: Settings, job: Job) -> Path | None:
     return video
 
 
+def job_captions(settings: Settings, job: Job) -> dict[str, str] | None:
+    """The job's caption files, ``{"vtt": path, "srt": path}``, if both are inside its own folder."""
+    files = {kind: job.captions.get(kind) for kind in ("vtt", "srt")} if job.captions else {}
+    folder = settings.job_dir(job.id).resolve()
+    if not files or not all(path and Path(path).is_file() and folder in Path(path).resolve().parents
+                            for path in files.values()):
+        return None
+    return files
+
+
 def job_details(settings: Settings, job: Job) -> dict[str, Any]:
     """One job as plain, JSON-ready data, for people (the History tab lays it out) and for API clients."""
     options = job.options or {}
@@ -67,6 +77,7 @@ def job_details(settings: Settings, job: Job) -> dict[str, Any]:
             "seed": options.get("seed"), "emotion_forced": options.get("emotion"),
             "controller": options.get("controller"), "llm": options.get("llm"), "llm_model": options.get("llm_model"),
             "renderer_options": renderer_options(options), "enhancer": options.get("enhancer"),
+            "burn_captions": bool(options.get("burn_captions")),
         },
         "controls": {name: {"user": user.get(name), "proposed": proposed.get(name), "final": final.get(name)}
                      for name in (*CONTROL_NAMES, "emotion")},
@@ -79,8 +90,18 @@ def job_details(settings: Settings, job: Job) -> dict[str, Any]:
         "rtf": round(work / job.duration_s, 3) if job.duration_s else None,
         "notes": list(job.notes or []),
         "video": str(video) if video else None,
+        "captions": _captions(settings, job),
         "remote_id": job.remote_id,
     }
+
+
+def _captions(settings: Settings, job: Job) -> dict[str, Any] | None:
+    """The captions as ``job_details`` gives them: the files (when they are there), how many cues,
+    where the words came from, whether they are drawn into the video."""
+    files = job_captions(settings, job)
+    if files is None:
+        return None
+    return {**files, **{key: job.captions.get(key) for key in ("cues", "source", "burned_in")}}
 
 
 def _controller(job: Job) -> dict[str, Any] | None:
@@ -123,7 +144,8 @@ def _comparable(details: dict[str, Any]) -> dict[tuple[str, str], Any]:
     inputs = details["inputs"]
     flat: dict[tuple[str, str], Any] = {("job", name): details[name] or "" for name in
                                         ("job_id", "status", "backend", "persona", "created_at")}
-    for name in ("text", "audio", "portrait", "voice", "size", "seed", "controller", "llm", "enhancer"):
+    for name in ("text", "audio", "portrait", "voice", "size", "seed", "controller", "llm", "enhancer",
+                 "burn_captions"):
         flat[("inputs", name)] = inputs[name] if inputs[name] is not None else ""
     for name, value in inputs["renderer_options"].items():
         flat[("inputs", name)] = value
@@ -198,7 +220,7 @@ def rerender_request(settings: Settings, job: Job, backend: str) -> RenderReques
         max_side=options.get("max_side"), seed=int(options.get("seed") or 0), controller=options.get("controller"),
         llm=options.get("llm"), llm_model=options.get("llm_model"),
         renderer_options=renderer_options(options) if backend == job.backend else {},
-        enhancer=options.get("enhancer"),
+        enhancer=options.get("enhancer"), burn_captions=bool(options.get("burn_captions")),
     )
 
 

@@ -67,6 +67,7 @@ class RenderRequest:
     # both set one; refused, in words saying so, for a renderer that runs here
     hosted: dict = field(default_factory=dict)
     enhancer: str | None = None  # a face enhancer run on the rendered video ("gfpgan"), or none
+    burn_captions: bool = False  # the captions drawn into the video's frames too (they are always written beside it)
 
 
 def job_result(job: Job) -> dict:
@@ -75,6 +76,7 @@ def job_result(job: Job) -> dict:
     return {
         "job_id": job.id, "status": job.status, "video": job.video_path, "duration_s": job.duration_s,
         "controls": job.controls_final, "emotion": job.emotion, "timings": job.timings,
+        **({"captions": job.captions} if job.captions else {}),
         **({"error": job.error} if job.error else {}), **({"notes": job.notes} if job.notes else {}),
     }
 
@@ -115,7 +117,7 @@ class Runner:
                      "controller": request.controller or self.settings.controller,
                      "llm": request.llm or self.settings.llm, "llm_model": request.llm_model,
                      "renderer_options": {**request.hosted, **request.renderer_options},
-                     "enhancer": request.enhancer,
+                     "enhancer": request.enhancer, "burn_captions": bool(request.burn_captions),
                      "image_name": Path(request.image).name if request.image else None,
                      "audio_name": Path(request.audio).name if request.audio else None},
         )
@@ -200,12 +202,13 @@ class Runner:
         old = job.backend or self.settings.renderer
         if (job_dir / "remote.json").exists():
             (job_dir / "remote.json").replace(job_dir / f"remote.{old}.json")
-        for name in (*OUTPUTS["render"], "render.json", *OUTPUTS["enhance"], "enhanced.mp4", *OUTPUTS["encode"]):
+        for name in (*OUTPUTS["render"], "render.json", *OUTPUTS["enhance"], "enhanced.mp4", *OUTPUTS["captions"],
+                     *OUTPUTS["encode"]):
             (job_dir / name).unlink(missing_ok=True)
         kept = {stage: seconds for stage, seconds in job.timings.items()
-                if stage not in ("render", "enhance", "encode")}
+                if stage not in ("render", "enhance", "captions", "encode")}
         self.store.update(job.id, backend=backend, options=options, timings=kept, remote_id=None, remote=None,
-                          controls_ignored=None, video_path=None)
+                          controls_ignored=None, video_path=None, captions=None)
         self._log(job.id, f"renderer changed from {old} to {backend}")
 
     def first_unfinished_stage(self, job: Job) -> str:

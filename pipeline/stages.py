@@ -18,7 +18,9 @@ Files in a job folder, by the stage that writes them::
                               vendor's id, written before the first poll, so resume never re-submits)
     enhance.json    enhance   which face enhancer ran (``{"enhancer": null}`` when none was asked for);
                               enhanced.mp4: the render with the face restored, when one ran
-    output.mp4      encode    H.264 + AAC, faststart: the deliverable
+    output.vtt      captions  the captions as WebVTT, beside the video; output.srt: the same as SubRip;
+                              captions.json: the cues, where the words came from, the timed words
+    output.mp4      encode    H.264 + AAC, faststart: the deliverable (the captions drawn in, when asked)
     job.log                   what happened, one line each: stages, failures, leftovers stopped
 
 Every file a stage writes is written first under a name only that attempt uses (``ctx.writing``:
@@ -44,16 +46,17 @@ from .errors import BadInput, StudioError
 from .files import partial_path
 from .settings import Settings
 
-STAGES = ("inputs", "speech", "analysis", "emotion", "control", "render", "enhance", "encode")
+STAGES = ("inputs", "speech", "analysis", "emotion", "control", "render", "enhance", "captions", "encode")
 # Share of the whole job each stage usually takes, for one honest progress bar (``stage_weights``
 # gives the enhancer its share only when the job asks for one).
 STAGE_WEIGHTS = {"inputs": 0.04, "speech": 0.12, "analysis": 0.03, "emotion": 0.01,
-                 "control": 0.01, "render": 0.74, "enhance": 0.0, "encode": 0.05}
+                 "control": 0.01, "render": 0.74, "enhance": 0.0, "captions": 0.01, "encode": 0.05}
 ENHANCE_WEIGHT = 0.45  # restoring every frame's face costs about as much again as a render
 OUTPUTS = {
     "inputs": ("inputs.json",), "speech": ("speech.wav", "speech.json"),
     "analysis": ("analysis.json",), "emotion": ("emotion.json",), "control": ("controls.json",),
-    "render": ("render.mp4",), "enhance": ("enhance.json",), "encode": ("output.mp4",),
+    "render": ("render.mp4",), "enhance": ("enhance.json",),
+    "captions": ("output.vtt", "output.srt", "captions.json"), "encode": ("output.mp4",),
 }
 
 
@@ -260,6 +263,50 @@ def stage_enhance(ctx: StageContext) -> dict:
     return {"notes": _notes(ctx, info.get("notes", []))}
 
 
+def stage_captions(ctx: StageContext) -> dict:
+    """``output.vtt`` and ``output.srt`` (``captions.json`` keeps their cues) from the words the video
+    says: the TTS's word timings for a script; Whisper's word timestamps for a recording, and for a
+    hosted vendor that spoke the script in its own voice (its timing is not ours); the script spread
+    over the voiced spans when the voice gave no timings. A recording with no transcriber here has
+    empty captions and a note saying why, rather than no video."""
+    from .captions import Captions, cues_from_words, display_words, estimated_words, heard_words, write_captions
+    from .errors import BackendUnavailable
+
+    speech = ctx.read_json("speech.json")
+    render = ctx.read_json("render.json") if ctx.path("render.json").exists() else {}
+    analysis = _analysis(ctx)
+    duration = min(float(speech["duration_s"]), analysis.n_frames / analysis.fps)
+    notes: list[str] = []
+    heard_from = None
+    if render.get("hosted") and render.get("speech") != "audio":
+        from .media import probe
+
+        heard_from, duration = ctx.path("render.mp4"), probe(ctx.path("render.mp4")).duration_s
+    elif speech.get("source") != "tts":
+        heard_from = ctx.path("speech.wav")
+    if heard_from is not None:
+        from .speech.stt import transcribe_file
+
+        try:
+            transcript = transcribe_file(ctx.settings, heard_from, word_timestamps=True, display_name="the speech")
+            words, source = heard_words(transcript.words), "transcribed"
+        except BackendUnavailable as error:
+            words, source = [], "none"
+            notes.append(f"no captions: the speech could not be transcribed ({error})")
+    elif speech.get("words"):
+        timed = [(w["word"], w["start"], w["end"]) for w in speech["words"]]
+        words, source = display_words(speech["text"], timed), "tts"
+    else:
+        words, source = estimated_words(speech.get("text") or "", analysis.voiced_spans, duration), "estimated"
+        notes.append("the voice gave no word timings: the captions' times are estimated from the speech's pauses")
+    cues = tuple(cues_from_words(words, duration))
+    if source == "transcribed" and not cues:
+        notes.append("no words were recognised in the speech: the captions are empty")
+    record = write_captions(ctx.job_dir, Captions(cues=cues, source=source, words=tuple(words), notes=tuple(notes)))
+    record["burned_in"] = bool(ctx.options.get("burn_captions"))
+    return {"captions": record, "notes": _notes(ctx)}
+
+
 def _render_frames(ctx: StageContext, render: dict) -> int:
     """How many frames ``render.mp4`` has: the analysis's count for a local renderer (the render
     stage checked it), the count taken when a vendor's file was accepted, else counted now."""
@@ -277,10 +324,12 @@ def _rendered_video(ctx: StageContext) -> Path:
 
 
 def _notes(ctx: StageContext, extra: list[str] = ()) -> list[str]:
-    """What the user should know so far: from the inputs check, the controller and ``extra``."""
+    """What the user should know so far: from the inputs check, the controller, the renderer, the
+    enhancer and the captions (each stage's file keeps its notes), and ``extra``."""
     notes = ctx.read_json("inputs.json").get("notes", [])
-    if ctx.path("controls.json").exists():
-        notes = [*notes, *ctx.read_json("controls.json").get("notes", [])]
+    for name in ("controls.json", "render.json", "enhance.json", "captions.json"):
+        if ctx.path(name).exists():
+            notes = [*notes, *ctx.read_json(name).get("notes", [])]
     return list(dict.fromkeys([*notes, *extra]))
 
 
@@ -313,5 +362,5 @@ def stage_encode(ctx: StageContext) -> dict:
 STAGE_FUNCTIONS: dict[str, Callable[[StageContext], dict]] = {
     "inputs": stage_inputs, "speech": stage_speech, "analysis": stage_analysis,
     "emotion": stage_emotion, "control": stage_control, "render": stage_render, "enhance": stage_enhance,
-    "encode": stage_encode,
+    "captions": stage_captions, "encode": stage_encode,
 }

@@ -83,15 +83,15 @@ def test_jobs_from_before_m005_are_searchable_after_the_upgrade(tmp_path):
 
 def test_work_seconds_column_knows_every_stage(tmp_path):
     """work_s (in the stats index) sums the stage names the newest migration knew: a new stage needs a
-    new migration (m006 added "enhance")."""
-    from pipeline.db.migrations import _WORK_STAGES_6 as _WORK_STAGES  # the newest definition of work_s
+    new migration (m006 added "enhance", m011 "captions")."""
+    from pipeline.db.migrations import _WORK_STAGES_11 as _WORK_STAGES  # the newest definition of work_s
 
     assert tuple(_WORK_STAGES) == tuple(STAGES)
     store = JobStore(tmp_path / "studio.db")
     job = store.create(timings={stage: 0.5 + i for i, stage in enumerate(STAGES)}, duration_s=2.0)
     with store.connect() as db:
         stored = db.execute("select work_s from jobs where id = ?", [job.id]).fetchone()[0]
-    assert stored == pytest.approx(history.work_seconds(store.get(job.id))) == pytest.approx(32.0)
+    assert stored == pytest.approx(history.work_seconds(store.get(job.id))) == pytest.approx(40.5)
 
 
 @pytest.fixture

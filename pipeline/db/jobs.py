@@ -37,7 +37,7 @@ from .connection import connect, open_database
 
 STATUSES = ("queued", "running", "done", "failed", "interrupted")
 JSON_COLUMNS = ("controls_user", "controls_proposed", "controls_final", "emotion_evidence",
-                "timings", "notes", "options", "controller_detail", "remote", "controls_ignored")
+                "timings", "notes", "options", "controller_detail", "remote", "controls_ignored", "captions")
 
 
 def now() -> str:
@@ -90,6 +90,7 @@ class Job:
     remote: dict | None = None  # hosted renders: vendor, API version, status, uploaded assets, result URL
     controls_ignored: list | None = None  # controls the job's renderer cannot honour
     owner: str | None = None  # the user who made it, in a studio with users
+    captions: dict | None = None  # the caption files (vtt, srt), how many cues, where the words came from
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> "Job":

@@ -6,7 +6,7 @@ The history is append-only: a migration that has shipped is never edited, rename
 a database made by any release upgrades in place because of that — and a change to the schema is a
 new function at the end, with a comment saying why. ``tests/test_db.py`` holds the shipped names.
 
-The jobs table and its indexes come from m001, m003–m007; the chat tables (conversations, turns,
+The jobs table and its indexes come from m001, m003–m007 and m011 (captions); the chat tables (conversations, turns,
 and the LLM answer cache) from m002, m007, m008 and m010 (replies held for review); personas'
 knowledge from m008 and reports from m009, so one database holds everything a person did.
 """
@@ -190,8 +190,23 @@ def m010_review(db: sqlite_utils.Database) -> None:
     db["conversations"].add_column("hold_replies", int)
 
 
+@migrations()
+def m011_captions(db: sqlite_utils.Database) -> None:
+    # Every render gets captions (the captions stage, between enhance and encode): the job keeps
+    # where its caption files are, how many cues, and where the words came from (``captions``,
+    # JSON). The new stage's seconds are work too, so work_s is redefined over the new stage list
+    # (the stats index has to go while its column changes, as in m006).
+    db["jobs"].add_column("captions", str)
+    db.execute("drop index if exists idx_jobs_stats")
+    db.execute("alter table jobs drop column work_s")
+    work = " + ".join(f"coalesce(json_extract(timings, '$.{stage}'), 0)" for stage in _WORK_STAGES_11)
+    db.execute(f"alter table jobs add column work_s float generated always as ({work}) virtual")
+    db["jobs"].create_index(["status", "backend", "created_at", "duration_s", "work_s"], index_name="idx_jobs_stats")
+
+
 _WORK_STAGES = ("inputs", "speech", "analysis", "emotion", "control", "render", "encode")
 _WORK_STAGES_6 = ("inputs", "speech", "analysis", "emotion", "control", "render", "enhance", "encode")
+_WORK_STAGES_11 = ("inputs", "speech", "analysis", "emotion", "control", "render", "enhance", "captions", "encode")
 _FTS_SCHEMA = (
     """create virtual table jobs_fts using fts5(
            id, text, error, content='jobs', content_rowid='rowid', tokenize='trigram')""",
