@@ -9,7 +9,8 @@ stream) and, last, "reply" (the finished ``ChatReply``, whose ``video`` is the w
 
 The whole reply is also a job in History, as a rendered chat reply is: a job of kind "live",
 recorded when the turn starts, so a reply that stops half way still leaves its job with what was
-said (status "interrupted" or "failed", the video of the sentences spoken). Its timings say when
+said (status "interrupted" or "failed", the video of the sentences spoken, and its captions,
+``output.vtt`` and ``output.srt`` beside it as a render's are). Its timings say when
 the first segment was ready and what the segments cost in speech, analysis, render and packaging.
 
 What is spoken:
@@ -41,6 +42,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
+from .captions import write_captions
 from .chat import HELD_NOTE, Chat, ChatReply, ChatRequest
 from .db import now
 from .errors import BadInput, StudioError
@@ -171,7 +173,8 @@ def _keep(chat: Chat, take: LiveTake, job_id: str, status: str, message: str | N
             message = f"{message}; the reply's video could not be joined: {error}" if message else str(error)
             status = "failed"
         else:
-            fields.update(video_path=str(video), duration_s=round(take.duration_s, 3))
+            fields.update(video_path=str(video), duration_s=round(take.duration_s, 3),
+                          captions=write_captions(out.parent, take.captions()))
     totals: dict[str, float] = {}
     for segment in take.segments:
         for name, seconds in segment.timings.items():

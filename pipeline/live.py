@@ -16,6 +16,10 @@ duration is the sum of its segments'.
 
 A sentence the voice cannot say (only emoji or symbols) is skipped: ``say`` returns None.
 
+Each sentence's words are timed as a render's are (the voice's phoneme timings, else spread over
+its voiced spans) and kept on the take's clock (``words``), so the whole reply gets captions like
+any render (``captions``).
+
 While it listens, the face should not freeze: ``idle_clip`` is a short loop of it blinking and
 swaying a little with the mouth at rest, drawn by the same stream, made once per portrait.
 ``timings`` on each segment break its cost down (speech, analysis, render, packaging) for the
@@ -38,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from .analysis import analyse
+from .captions import Captions, TimedWord, cues_from_words, display_words, estimated_words
 from .controls import Controls
 from .errors import BadInput
 from .files import file_sha256
@@ -45,6 +50,7 @@ from .media import FPS, mux, run_ffmpeg
 from .render.base import Renderer
 from .speech.base import Voice
 from .speech.stage import speakable
+from .speech.words import word_timings
 from .speech.wav import peak_dbfs, write_wav
 
 LIVE_KIND = "live"  # the job kind of a reply spoken live (``pipeline.converse``); such a job cannot be resumed
@@ -83,6 +89,7 @@ class LiveTake:
         self.stream = renderer.open_stream(Path(portrait), controls, fps=self.fps, seed=seed, max_side=max_side,
                                            settings=settings)
         self.segments: list[Segment] = []
+        self.words: list[TimedWord] = []  # every sentence's words, timed on the whole reply's clock
         self._pieces: list[tuple[Path, np.ndarray]] = []  # (segment, its padded speech)
         self._sample_rate: int | None = None
 
@@ -120,7 +127,11 @@ class LiveTake:
                             phonemes=phonemes, audio=wav)
         timings["render"] = time.perf_counter() - clock
 
-        segment = Segment(index=index, text=sentence, video=video, start_s=round(self.duration_s, 5),
+        offset = self.duration_s
+        timed = word_timings(text, synthesis.phonemes) if synthesis.phonemes else None
+        said = display_words(text, timed) if timed else estimated_words(text, analysis.voiced_spans, frames / self.fps)
+        self.words.extend(TimedWord(word.text, word.start + offset, word.end + offset) for word in said)
+        segment = Segment(index=index, text=sentence, video=video, start_s=round(offset, 5),
                           duration_s=round(frames / self.fps, 5), frames=frames,
                           ready_s=round(time.perf_counter() - self.started, 4),
                           timings={name: round(seconds, 4) for name, seconds in timings.items()})
@@ -142,6 +153,10 @@ class LiveTake:
                            int(self._sample_rate or 0))
         mux(joined, speech, out)
         return out
+
+    def captions(self) -> Captions:
+        """The whole reply's captions, from every sentence's timed words."""
+        return Captions(cues=tuple(cues_from_words(self.words, self.duration_s)), source="tts", words=tuple(self.words))
 
     def close(self) -> None:
         self.stream.close()

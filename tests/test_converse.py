@@ -54,6 +54,24 @@ def test_segments_arrive_while_the_model_is_still_writing(chat):
     assert info.audio is not None and info.duration_s == pytest.approx(sum(s.duration_s for s in segments), abs=0.05)
 
 
+def test_a_live_reply_is_captioned_like_a_render(chat):
+    """The live job's output.vtt and output.srt: the reply's words, each sentence's cues starting
+    inside that sentence's segment, all inside the video."""
+    from test_captions import check_readable, normalised, parse
+
+    fake_llm.install_slow(ANSWER, delay_s=0.0)
+    events = list(converse(chat, ask(chat, "slow")))
+    job = chat.jobs.get(events[-1].reply.job_id)
+    assert job.captions and job.captions["source"] == "tts"
+    cues = parse(open(job.captions["vtt"], encoding="utf-8").read(), separator=".")
+    assert cues == parse(open(job.captions["srt"], encoding="utf-8").read(), separator=",")
+    check_readable(cues, probe(job.video_path).duration_s)
+    assert normalised(" ".join(" ".join(lines) for _, _, lines in cues)) == normalised(ANSWER)
+    segments = [event.segment for event in events if event.kind == "segment"]
+    third = next(cue for cue in cues if cue[2][0].startswith("Then"))
+    assert segments[2].start_s <= third[0] < segments[2].start_s + segments[2].duration_s
+
+
 
 def test_a_live_reply_is_drawn_at_the_studios_size(settings):
     """``settings.max_side`` reaches the live take as it reaches every render (the portrait drawn at
