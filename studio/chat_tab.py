@@ -71,6 +71,7 @@ from . import live_view, reports_section
 from .chat_view import NO_MODE, THINKING
 from .common import StudioContext, bind, progress_callback, shown_errors
 from .limits import quota
+from .video_view import job_player
 
 OUTPUT_CHOICES = [("Video", "video"), ("Audio only", "audio"), ("Text only", "text")]
 LIST_HEADERS = ["Persona", "Title", "Updated"]
@@ -309,7 +310,7 @@ def answer(ctx: StudioContext, question: str, persona_id: str, conversation_id: 
                 messages[-1] = {"role": "assistant", "content": view.reply_bubble(reply.reply, reply.review)}
                 yield {"chatbot": messages, "conversation": reply.conversation_id, "status": view.reply_facts(reply),
                        "sources": view.sources_markdown(reply.sources),
-                       "video": reply.video if reply.video else gr.skip(),
+                       "video": _reply_player(ctx, reply) if reply.video else gr.skip(),
                        "audio": view.audio_value(reply.audio) if reply.audio else gr.skip()}
     except StudioError as error:
         yield _after_failure(ctx, error, conversation_id, question)
@@ -347,7 +348,7 @@ def _answer_live(ctx: StudioContext, request: ChatRequest, messages: list, conve
             elif event.kind == "reply":
                 reply = event.reply
                 messages[-1] = {"role": "assistant", "content": view.reply_bubble(reply.reply, reply.review)}
-                whole = (gr.update(value=reply.video, autoplay=not spoken_live) if reply.video else gr.skip())
+                whole = _reply_player(ctx, reply, autoplay=not spoken_live) if reply.video else gr.skip()
                 yield {"chatbot": messages, "conversation": reply.conversation_id, "status": view.reply_facts(reply),
                        "sources": view.sources_markdown(reply.sources), "video": whole}
     except StudioError as error:
@@ -451,6 +452,12 @@ def _conversation_rows(ctx: StudioContext) -> tuple[list[list[str]], list]:
     return view.conversation_rows(ctx.chat.store.list(limit=LIST_LIMIT))
 
 
+def _reply_player(ctx: StudioContext, reply, **props: Any) -> Any:
+    """A reply's video for "Latest reply", with the captions of the job that made it."""
+    job = ctx.runner.store.get(reply.job_id) if reply.job_id else None
+    return job_player(ctx.settings, job, **props) or gr.update(value=reply.video, **props)
+
+
 def _latest_media(ctx: StudioContext, turns: list[Turn]) -> tuple[Any, Any]:
     """The newest reply's video (a file in the job folder) and audio (as samples: it lives outside
     the served folders)."""
@@ -461,7 +468,7 @@ def _latest_media(ctx: StudioContext, turns: list[Turn]) -> tuple[Any, Any]:
             except StudioError:
                 continue  # deleted in History
             if job.video_path:
-                return job.video_path, gr.skip()
+                return job_player(ctx.settings, job) or job.video_path, gr.skip()
         if turn.audio_path:
             return gr.skip(), view.audio_value(turn.audio_path)
     return None, None

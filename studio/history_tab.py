@@ -52,6 +52,7 @@ from pipeline.stages import STAGES
 from . import analytics_section, history_view
 from .common import LabTab, StudioContext, bind, progress_callback, shown_errors
 from .limits import quota
+from .video_view import job_player
 
 ANY = ""
 STATS_PERIODS = {"last 7 days": 7, "last 30 days": 30, "last 365 days": 365, "all time": None}
@@ -261,7 +262,8 @@ def show_details(ctx: StudioContext, found: dict[str, Any] | None):
         return history_view.NO_JOB_SHOWN, gr.update(value=[], visible=False), None, None, *resume_state
     return (history_view.details_markdown(found),
             gr.update(value=history_view.controls_table(found), visible=True),
-            found["video"], history_view.stage_timings(found), *resume_state)
+            job_player(ctx.settings, _store(ctx).get(found["job_id"])) if found["video"] else None,
+            history_view.stage_timings(found), *resume_state)
 
 
 @shown_errors
@@ -334,7 +336,7 @@ def compare_jobs(ctx: StudioContext, a: str, b: str, only: bool):
     store = _store(ctx)
     first, second = store.get(a.strip()), store.get(b.strip())
     fields = history.compare_jobs(ctx.settings, first, second)
-    return (history.job_video(ctx.settings, first), history.job_video(ctx.settings, second),
+    return (job_player(ctx.settings, first), job_player(ctx.settings, second),
             history_view.comparison_table(fields, only_differences=only))
 
 

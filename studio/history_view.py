@@ -83,10 +83,19 @@ def details_markdown(details: dict[str, Any]) -> str:
                          *chooser["reasons"]])
     if details["controls_ignored"]:
         sections.append([f"**Ignored by {details['backend']}:** " + ", ".join(details["controls_ignored"])])
+    captions = details.get("captions")
+    if captions:
+        drawn = ", drawn into the video" if captions.get("burned_in") else ""
+        sections.append([f"**Captions** — {captions.get('cues')} cues, timed from "
+                         f"{CAPTION_SOURCES.get(captions.get('source'), 'the speech')}{drawn}"])
     if details["duration_s"]:
         sections.append([f"**Timing** — {details['duration_s']:.2f} s of video in {details['work_s']:.2f} s of work "
                          f"(real-time factor {details['rtf']})"])
     return "\n\n".join("  \n".join(section) for section in sections)
+
+
+CAPTION_SOURCES = {"tts": "the voice's word timings", "transcribed": "the words heard in the speech",
+                   "estimated": "the speech's pauses (estimated)", "none": "nothing: no words could be told"}
 
 
 def controls_rows(details: dict[str, Any]) -> list[list[Any]]:

@@ -66,6 +66,7 @@ from pipeline.suggest import suggest_controls
 from . import lab_view as view
 from .common import SAMPLE_PORTRAIT, LabTab, StudioContext, bind, progress_callback, shown_errors
 from .limits import quota
+from .video_view import job_player
 
 AUTO = "auto"
 NO_PERSONA = ""
@@ -349,11 +350,13 @@ def render(ctx: StudioContext, portrait: Any, script: str | None = None, audio: 
 
 
 def render_from_lab(ctx: StudioContext, options: OptionPanels, *values, progress=gr.Progress()):
-    """The Render button: the base fields, then every options panel's values (the chosen backend's are sent)."""
+    """The Render button: the base fields, then every options panel's values (the chosen backend's are
+    sent). The player gets the video with its captions (``video_view``); the API answers the path."""
     count = len(BASE_FIELDS)
     base, panel_values = list(values[:count]), values[count:]
     chosen = base[BASE_FIELDS.index("backend")] or ctx.settings.renderer
-    return render(ctx, *base, renderer_options=options.chosen(chosen, panel_values), progress=progress)
+    _, details = render(ctx, *base, renderer_options=options.chosen(chosen, panel_values), progress=progress)
+    return job_player(ctx.settings, ctx.runner.store.get(details["job_id"])), details
 
 
 def render_on_release(ctx: StudioContext, options: OptionPanels, auto: bool, portrait, script, audio, *rest,

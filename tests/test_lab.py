@@ -110,7 +110,7 @@ def test_render_returns_a_playable_video_and_records_the_job(studio_client, sett
     assert _video_path(video).endswith(".mp4") and probe(Path(_video_path(video))).duration_s > 0.5
     assert details["status"] == "done" and details["emotion"] == "happy" and details["backend"] == "embedded"
     assert set(details["timings"]) == {"inputs", "speech", "analysis", "emotion", "control", "render", "enhance",
-                                       "encode"}
+                                       "captions", "encode"}
     assert "enhancer" not in details and "renderer_options" not in details
     job = JobStore(settings.db_path).get(details["job_id"])
     assert job.status == "done" and job.text == "Nice to meet you." and job.emotion == "happy"

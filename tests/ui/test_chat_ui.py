@@ -84,6 +84,9 @@ def test_a_message_gets_a_streamed_reply_and_a_playable_video(page, slow, live_s
     duration = page.evaluate("document.querySelector('#chat-video video').duration")
     assert duration > 1.0
     assert page.evaluate("document.querySelector('#chat-video video').paused")
+    cues = page.wait_for_function("""() => { const t = document.querySelector('#chat-video video').textTracks[0];
+        return t && t.cues && t.cues.length ? Array.from(t.cues, c => c.text).join(' ') : false; }""").json_value()
+    assert re.findall(r"\w+", cues.lower()) == re.findall(r"\w+", ANSWER.lower())  # the reply's captions
     expect(page.locator("#chat-status")).to_contain_text("video: job")
     expect(page.locator("#chat-send")).to_be_enabled()
     newest = page.locator("#chat-conversations tbody tr").first

@@ -1,0 +1,36 @@
+"""What a video player shows for a finished job: its video with its captions as the subtitle track.
+
+The Render lab, History and Chat hand a job to a ``gr.Video`` through ``job_player``. Gradio 6's
+player takes the captions as a component property (``subtitles``), not as part of the value, so
+the answer is an update (``gr.update``) carrying both; it always sets ``subtitles`` (None for a job
+without captions), because a property once set stays until it is set again, and an old job's
+video must not play under the previous job's captions.
+
+Serving follows the guard's rule for every output (``studio/guard.py``): Gradio copies the WebVTT
+file from the job folder into its cache, like the video, and the guard records the copy as the
+owner's, so only the one who rendered the job can fetch it. Nothing inside the data folder is ever
+served as it is.
+
+The programmatic API (``/render``, ``/chat``) keeps answering with the video's path alone: a
+``gradio_client`` caller would otherwise receive an update dict where it has always had a file.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from pipeline.db import Job
+from pipeline.history import job_captions, job_video
+from pipeline.settings import Settings
+
+
+def job_player(settings: Settings, job: Job | None, **props: Any) -> dict | None:
+    """``job``'s video with its captions as an update of a ``gr.Video`` (``props``: other properties to
+    set, such as ``autoplay``); None when the job has no video to show."""
+    video = job_video(settings, job) if job is not None else None
+    if video is None:
+        return None
+    captions = job_captions(settings, job)
+    return gr.update(value=str(video), subtitles=captions["vtt"] if captions else None, **props)
