@@ -4,7 +4,7 @@
                                        launch the studio (Gradio); --auth/--auth-file give it users
     python app.py hash-password        print a password's hash for an --auth-file line
     python app.py render --image IMG (--text TEXT | --audio FILE) [--set NAME=VALUE ...] [--json]
-                         [--backend NAME] [--option KEY=VALUE ...] [--enhance NAME]
+                         [--backend NAME] [--option KEY=VALUE ...] [--enhance NAME] [--burn-captions]
     python app.py jobs [--json]        list recent jobs
     python app.py resume JOB_ID [--backend NAME]  finish a failed or interrupted job
     python app.py chat --persona ID --message TEXT [--llm NAME] [--video [--stream]] [--hold|--no-hold] [--json]
@@ -98,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "pose_style=0–45, batch_size=1–64 (default: the SADTALKER_* settings)")
     render.add_argument("--enhance", metavar="NAME", help="run a face enhancer on the rendered video: gfpgan "
                                                           "(needs the GPU extras and its weights)")
+    render.add_argument("--burn-captions", action="store_true",
+                        help="draw the captions into the video too (they are always written beside it as "
+                             "output.vtt and output.srt)")
     render.add_argument("--avatar-id", help="heygen: a HeyGen avatar instead of the portrait (default: HEYGEN_AVATAR_ID)")
     render.add_argument("--vendor-voice", help="heygen/did: the vendor speaks the script with this voice id "
                                                "(default: HEYGEN_VOICE_ID / DID_VOICE_ID)")
@@ -108,7 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--controller", choices=["rules", "llm"],
                         help="who proposes the controls: the rule-based controller (default) or an LLM")
     render.add_argument("--llm", help="LLM backend for --controller llm: local, mistral, gemini, openai")
-    render.add_argument("--out", help="also copy the finished MP4 here")
+    render.add_argument("--out", help="also copy the finished MP4 here (and its captions beside it: the same name "
+                                      "with .vtt and .srt)")
     render.add_argument("--json", action="store_true", help="print one JSON object instead of text")
 
     jobs = commands.add_parser("jobs", help="list recent jobs, newest first")

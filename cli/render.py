@@ -49,8 +49,13 @@ def check_out(out: str | None) -> Path | None:
 
 
 def _copy_out(job: Job, out: Path) -> None:
+    """The video to ``out``, and its captions beside it under the same name (``clip.vtt``, ``clip.srt``),
+    where players that open ``clip.mp4`` look for them."""
+    copies = [(job.video_path, out), *((job.captions[kind], out.with_suffix(f".{kind}"))
+                                       for kind in ("vtt", "srt") if job.captions and job.captions.get(kind))]
     try:
-        shutil.copyfile(job.video_path, out)
+        for source, target in copies:
+            shutil.copyfile(source, target)
     except OSError as error:  # the disk filled up, the folder went away: the video itself is safe
         raise StudioError(f"the video is done ({job.video_path}) but copying it to {out} failed "
                           f"({error.strerror or type(error).__name__})") from None
@@ -136,7 +141,7 @@ def cmd_render(args) -> int:
             controls=controls, emotion=emotion, voice=voice, voice_tuning=tuning, max_side=args.size, seed=args.seed,
             controller=args.controller, llm=args.llm,
             hosted={k: v for k, v in {"avatar_id": args.avatar_id, "voice_id": args.vendor_voice}.items() if v},
-            renderer_options=renderer_options, enhancer=args.enhance,
+            renderer_options=renderer_options, enhancer=args.enhance, burn_captions=args.burn_captions,
         )
     except StudioError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -51,10 +51,11 @@ def ffmpeg_exe() -> str:
         raise BackendUnavailable(f"the bundled ffmpeg is missing — reinstall imageio-ffmpeg ({error})") from None
 
 
-def run_ffmpeg(args: list[str], *, what: str) -> subprocess.CompletedProcess:
-    """Run ffmpeg quietly; a failure becomes a ``StudioError`` naming ``what`` was being done."""
+def run_ffmpeg(args: list[str], *, what: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run ffmpeg quietly (in ``cwd``, when a filter names files relative to it); a failure becomes a
+    ``StudioError`` naming ``what`` was being done."""
     command = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *args]
-    result = subprocess.run(command, capture_output=True)
+    result = subprocess.run(command, capture_output=True, cwd=cwd)
     if result.returncode != 0:
         raise StudioError(f"ffmpeg failed while {what}: {_last_line(result.stderr)}")
     return result

@@ -20,7 +20,7 @@ Files in a job folder, by the stage that writes them::
                               enhanced.mp4: the render with the face restored, when one ran
     output.vtt      captions  the captions as WebVTT, beside the video; output.srt: the same as SubRip;
                               captions.json: the cues, where the words came from, the timed words
-    output.mp4      encode    H.264 + AAC, faststart: the deliverable (the captions drawn in, when asked)
+    output.mp4      encode    H.264 + AAC, faststart: the deliverable (with the captions drawn in, when asked)
     job.log                   what happened, one line each: stages, failures, leftovers stopped
 
 Every file a stage writes is written first under a name only that attempt uses (``ctx.writing``:
@@ -303,7 +303,7 @@ def stage_captions(ctx: StageContext) -> dict:
     if source == "transcribed" and not cues:
         notes.append("no words were recognised in the speech: the captions are empty")
     record = write_captions(ctx.job_dir, Captions(cues=cues, source=source, words=tuple(words), notes=tuple(notes)))
-    record["burned_in"] = bool(ctx.options.get("burn_captions"))
+    record["burned_in"] = bool(ctx.options.get("burn_captions")) and bool(cues)
     return {"captions": record, "notes": _notes(ctx)}
 
 
@@ -335,28 +335,47 @@ def _notes(ctx: StageContext, extra: list[str] = ()) -> list[str]:
 
 def stage_encode(ctx: StageContext) -> dict:
     """``output.mp4``, checked before it takes that name: both streams there, index at the front,
-    every frame of the packaged video in it and all of it decoding without an error."""
+    every frame of the packaged video in it and all of it decoding without an error. With
+    ``burn_captions`` the captions are drawn into the frames as the video is packaged (re-encoded
+    with libass: ``burn_in.py``); otherwise the picture is copied as it is."""
+    from .burn_in import burn_captions
     from .media import check_deliverable, mux
 
     speech_s = ctx.read_json("speech.json")["duration_s"]
     render = ctx.read_json("render.json") if ctx.path("render.json").exists() else {}
     frames = _render_frames(ctx, render)  # the enhanced video, when there is one, has as many
+    cues = _cues_to_draw(ctx)
     if render.get("hosted"):  # the vendor's video carries its own speech; checks in render/hosted.py
         from .render.hosted import encode_hosted
 
         with ctx.writing("output.mp4") as out:
             fields = encode_hosted(_rendered_video(ctx), out, speech_s=speech_s, render=render,
                                    speech_wav=ctx.path("speech.wav"), frames=frames)
+            if cues:  # drawn over the packaged video, its sound copied: in place, then checked again
+                burn_captions(out, cues, out)
+                check_deliverable(out)
         encode_notes = fields.pop("notes")
         return {**fields, "video_path": str(ctx.path("output.mp4")),
                 "notes": _notes(ctx, [*render.get("notes", []), *encode_notes])}
     with ctx.writing("output.mp4") as out:
-        mux(_rendered_video(ctx), ctx.path("speech.wav"), out)
+        if cues:
+            burn_captions(_rendered_video(ctx), cues, out, audio=ctx.path("speech.wav"))
+        else:
+            mux(_rendered_video(ctx), ctx.path("speech.wav"), out)
         info = check_deliverable(out, frames=frames)
         fps = ctx.options.get("fps", ctx.settings.fps)
         if abs(info.duration_s - speech_s) > 1.0 / fps + 0.03:  # AAC priming rounds to ~1 audio frame
             raise StudioError(f"the video lasts {info.duration_s:.2f} s but the speech {speech_s:.2f} s")
     return {"video_path": str(ctx.path("output.mp4")), "duration_s": round(speech_s, 3)}
+
+
+def _cues_to_draw(ctx: StageContext) -> tuple:
+    """The cues to burn into the video: none unless the job asked for it (``burn_captions``)."""
+    if not ctx.options.get("burn_captions"):
+        return ()
+    from .captions import Captions
+
+    return Captions.load(ctx.job_dir).cues
 
 
 STAGE_FUNCTIONS: dict[str, Callable[[StageContext], dict]] = {

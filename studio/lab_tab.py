@@ -35,6 +35,8 @@ Events, and why they are wired the way they are:
   three SadTalker parameters it had before (``sadtalker_size`` …) still work for this release.
 - **Enhance the face** lights up when a face enhancer (GFPGAN) is registered and ready
   (``pipeline.enhance.first_ready``); otherwise its line says why not.
+- **Draw the captions into the video** burns them into the frames (``RenderRequest.burn_captions``);
+  the player shows every render's captions as its subtitle track either way (``video_view``).
 
 Every handler is a module-level function taking the ``StudioContext`` first (and, for those that
 read the options panels, the ``OptionPanels``); ``build`` only lays out the components and wires
@@ -83,7 +85,8 @@ SLIDER_HELP = {
 SAMPLE_SCRIPT = "Hello! Move a slider to shape my face, and let go to hear me say it."
 # The /render API's parameters that SadTalker's options had before renderer_options (one release).
 LEGACY_SADTALKER = {"sadtalker_size": "size", "sadtalker_preprocess": "preprocess", "sadtalker_pose_style": "pose_style"}
-BASE_FIELDS = ("portrait", "script", "audio", "persona", "emotion", *CONTROL_NAMES, "backend", "enhance")
+BASE_FIELDS = ("portrait", "script", "audio", "persona", "emotion", *CONTROL_NAMES, "backend", "enhance",
+               "burn_captions")
 
 RENDER_API = f"""Render a talking-head video in one call, like the Render button.
 
@@ -99,10 +102,12 @@ batch_size; HeyGen: avatar_id, voice_id, resolution, aspect_ratio, background; D
 left out ones take their defaults; `python app.py backends --json` lists each renderer's options).
 Deprecated, kept for this release: sadtalker_size, sadtalker_preprocess, sadtalker_pose_style
 (the same as renderer_options size, preprocess, pose_style when backend is "sadtalker").
+burn_captions (true: the captions are drawn into the video's frames as well; every render writes
+them beside the video as output.vtt and output.srt either way).
 
 Returns (video, details): the MP4, and a dict with job_id, status, video, duration_s, controls,
-emotion, timings (seconds per stage), notes, backend, persona, controller, and when used,
-renderer_options and enhancer."""
+emotion, timings (seconds per stage), captions (vtt, srt, cues, source, burned_in), notes, backend,
+persona, controller, and when used, renderer_options and enhancer."""
 
 SUGGEST_API = """Suggest the five controls and the emotion for a script or a recording, without rendering.
 
@@ -185,6 +190,8 @@ def build(ctx: StudioContext, tab: gr.Tab) -> LabTab:
             enhancer_name, enhancer_info = first_ready(ctx.settings)
             enhance = gr.Checkbox(False, label="Enhance the face", info=enhancer_info,
                                   interactive=enhancer_name is not None, elem_id="lab-enhance")
+            burn = gr.Checkbox(False, label="Draw the captions into the video", elem_id="lab-burn-captions",
+                               info="for feeds that play without captions; the .vtt and .srt are made either way")
             with gr.Accordion("Job details", open=False):
                 details = gr.JSON(label="Render", elem_id="lab-details")
                 suggestion = gr.JSON(label="Suggestion", elem_id="lab-suggestion")
@@ -225,7 +232,7 @@ def build(ctx: StudioContext, tab: gr.Tab) -> LabTab:
     # a control that is not a number, reaches the pipeline and becomes a failed job with its reason
     # (Gradio's own decoding would refuse it first with a generic error and record nothing). The
     # guard has already checked every file in it is this client's upload.
-    base_inputs = [portrait, script, audio, persona, emotion, *sliders, backend, enhance]
+    base_inputs = [portrait, script, audio, persona, emotion, *sliders, backend, enhance, burn]
     panel_fields = options.components()
     lab_render = partial(render_from_lab, ctx, options)
     render_button.click(lab_render, [*base_inputs, *panel_fields], [video, details], api_visibility="private",
@@ -233,7 +240,8 @@ def build(ctx: StudioContext, tab: gr.Tab) -> LabTab:
     gr.on([slider.release for slider in sliders], partial(render_on_release, ctx, options),
           [auto_render, *base_inputs, *panel_fields], [video, details], trigger_mode="always_last",
           concurrency_id="lab-render", api_visibility="private", preprocess=False, validator=quota(ctx, "render"))
-    api_render.click(bind(render, ctx), [*base_inputs, *legacy, api_options], [video, details],
+    # burn_captions came after the others: it is the API's last parameter, so positional callers still fit
+    api_render.click(bind(render, ctx), [*base_inputs[:-1], *legacy, api_options, burn], [video, details],
                      api_name="render", api_description=RENDER_API, concurrency_id="lab-render",
                      preprocess=False, validator=quota(ctx, "render"))
     details.change(view.job_markdown, details, job_summary, queue=False, api_visibility="private",
@@ -325,7 +333,7 @@ def render(ctx: StudioContext, portrait: Any, script: str | None = None, audio: 
            mouth_openness: float = REST.mouth_openness, eyebrow_raise: float = REST.eyebrow_raise,
            backend: str | None = None, enhance: bool = False, sadtalker_size: int | None = None,
            sadtalker_preprocess: str | None = None, sadtalker_pose_style: float | None = None,
-           renderer_options: dict | str | None = None, progress=gr.Progress()):
+           renderer_options: dict | str | None = None, burn_captions: bool = False, progress=gr.Progress()):
     """The /render API (and the lab's button, through ``render_from_lab``): one job, its video and details."""
     portrait, audio = _upload_path(portrait), _upload_path(audio)
     if not portrait:
@@ -344,7 +352,7 @@ def render(ctx: StudioContext, portrait: Any, script: str | None = None, audio: 
         backend=backend or None, controls=values, emotion=_forced(emotion),
         voice=chosen_persona.voice if chosen_persona else None, renderer_options=own,
         voice_tuning=chosen_persona.voice_tuning if chosen_persona else None,
-        **_enhancer(ctx, enhance))
+        burn_captions=bool(burn_captions), **_enhancer(ctx, enhance))
     job = ctx.runner.render(request, progress=progress_callback(progress))
     return job.video_path, view.render_details(job, ignored_script=bool(recording and (script or "").strip()))
 
@@ -353,9 +361,9 @@ def render_from_lab(ctx: StudioContext, options: OptionPanels, *values, progress
     """The Render button: the base fields, then every options panel's values (the chosen backend's are
     sent). The player gets the video with its captions (``video_view``); the API answers the path."""
     count = len(BASE_FIELDS)
-    base, panel_values = list(values[:count]), values[count:]
-    chosen = base[BASE_FIELDS.index("backend")] or ctx.settings.renderer
-    _, details = render(ctx, *base, renderer_options=options.chosen(chosen, panel_values), progress=progress)
+    base, panel_values = dict(zip(BASE_FIELDS, values[:count])), values[count:]
+    chosen = base["backend"] or ctx.settings.renderer
+    _, details = render(ctx, **base, renderer_options=options.chosen(chosen, panel_values), progress=progress)
     return job_player(ctx.settings, ctx.runner.store.get(details["job_id"])), details
 
 
@@ -384,8 +392,8 @@ def refresh(ctx: StudioContext, options: OptionPanels, backend_name):
 def values_for_job(ctx: StudioContext, options: OptionPanels, job: Job | str) -> list:
     """The lab's fields for ``job`` in ``lab_fields`` order: its own input copies, its text,
     persona, forced emotion (else auto), the controls it was rendered with, its backend, whether
-    it asked for a face enhancer, and every options panel's values (its own renderer's from the
-    job, the others at their defaults)."""
+    it asked for a face enhancer and for its captions drawn in, and every options panel's values
+    (its own renderer's from the job, the others at their defaults)."""
     job = job if isinstance(job, Job) else ctx.runner.store.get(job)
     job_dir = ctx.settings.job_dir(job.id)
     controls = {**Controls().to_dict(), **(job.controls_final or job.controls_user or {})}
@@ -399,6 +407,7 @@ def values_for_job(ctx: StudioContext, options: OptionPanels, job: Job | str) ->
     return [str(copy) if copy else None, job.text or "", str(recording) if recording else None,
             job.persona or NO_PERSONA, recorded.get("emotion") or AUTO,
             *(float(controls[name]) for name in CONTROL_NAMES), backend_name, bool(recorded.get("enhancer")),
+            bool(recorded.get("burn_captions")),
             *panel_values]
 
 

@@ -38,7 +38,7 @@ def render(portrait="portrait", script="Hello there.", audio=None, persona="", e
     def data(files):
         return [files(portrait) if isinstance(portrait, str) else portrait, script,
                 files(audio) if isinstance(audio, str) else audio, persona, emotion, *controls, backend, False,
-                None, None, None, renderer_options]  # the three deprecated SadTalker parameters, then the options
+                None, None, None, renderer_options, False]  # the three deprecated SadTalker ones, the options, burn
     return data
 
 

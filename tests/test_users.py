@@ -34,7 +34,8 @@ def _render(client, script="Only for alice."):
 
 def _render_data(portrait, script="Hello there."):
     return [portrait, script, None, "", "auto", 0.3, 0.3, 0.4, 0.5, 0.3, "embedded", False, None, None, None,
-            None]  # the raw protocol sends every input: the deprecated SadTalker three, renderer_options
+            None, False]  # the raw protocol sends every input: the deprecated SadTalker three, renderer_options,
+    # burn_captions
 
 
 def test_each_users_jobs_are_theirs_alone(users_studio, settings):

@@ -58,3 +58,16 @@ def test_the_lab_and_history_players_show_the_captions(page, live_studio):
     shown = loaded_cues(page, "#history-video")
     assert [cue["text"] for cue in shown["cues"]] == [cue["text"] for cue in found["cues"]]
     screenshot(page, "captions-history")
+
+
+def test_the_lab_burns_the_captions_in_when_asked(page, live_studio):
+    _, settings = live_studio
+    open_tab(page, "Render lab")
+    page.locator("#lab-script textarea").fill("Drawn into the frames.")
+    page.locator("#lab-burn-captions input").check()
+    page.locator("#lab-render").click()
+    loaded_cues(page, "#lab-video")
+    job = newest_job(settings)
+    assert job.text == "Drawn into the frames." and job.options["burn_captions"] is True
+    assert job.captions["burned_in"] is True
+    expect(page.locator("#lab-job")).to_contain_text(job.id)
