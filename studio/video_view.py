@@ -1,4 +1,5 @@
-"""What a video player shows for a finished job: its video with its captions as the subtitle track.
+"""What a video player shows for a finished job: its video with its captions as the subtitle track,
+under the name it downloads as (``pipeline.downloads``: persona, first words, job id).
 
 The Render lab, History and Chat hand a job to a ``gr.Video`` through ``job_player``. Gradio 6's
 player takes the captions as a component property (``subtitles``), not as part of the value, so
@@ -22,15 +23,17 @@ from typing import Any
 import gradio as gr
 
 from pipeline.db import Job
+from pipeline.downloads import named_files
 from pipeline.history import job_captions, job_video
 from pipeline.settings import Settings
 
 
 def job_player(settings: Settings, job: Job | None, **props: Any) -> dict | None:
     """``job``'s video with its captions as an update of a ``gr.Video`` (``props``: other properties to
-    set, such as ``autoplay``); None when the job has no video to show."""
+    set, such as ``autoplay``), both under the job's download name; None when it has no video to show."""
     video = job_video(settings, job) if job is not None else None
     if video is None:
         return None
-    captions = job_captions(settings, job)
-    return gr.update(value=str(video), subtitles=captions["vtt"] if captions else None, **props)
+    named = named_files(settings, job)
+    captions = named.get("vtt") if job_captions(settings, job) else None
+    return gr.update(value=str(named.get("video", video)), subtitles=str(captions) if captions else None, **props)

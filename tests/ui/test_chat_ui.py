@@ -87,6 +87,8 @@ def test_a_message_gets_a_streamed_reply_and_a_playable_video(page, slow, live_s
     cues = page.wait_for_function("""() => { const t = document.querySelector('#chat-video video').textTracks[0];
         return t && t.cues && t.cues.length ? Array.from(t.cues, c => c.text).join(' ') : false; }""").json_value()
     assert re.findall(r"\w+", cues.lower()) == re.findall(r"\w+", ANSWER.lower())  # the reply's captions
+    expect(page.locator("#chat-video a[data-testid=download-link]")).to_have_attribute(  # named, not output.mp4
+        "download", re.compile(r"^jenniel_start-from-the-profit_\d{8}-\d{6}-[0-9a-f]{6}\.mp4$"))
     expect(page.locator("#chat-status")).to_contain_text("video: job")
     expect(page.locator("#chat-send")).to_be_enabled()
     newest = page.locator("#chat-conversations tbody tr").first
