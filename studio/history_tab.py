@@ -52,7 +52,7 @@ from pipeline.stages import STAGES
 from . import analytics_section, history_view
 from .common import LabTab, StudioContext, bind, progress_callback, shown_errors
 from .limits import quota
-from .video_view import job_player
+from .video_view import caption_downloads, job_player
 
 ANY = ""
 STATS_PERIODS = {"last 7 days": 7, "last 30 days": 30, "last 365 days": 365, "all time": None}
@@ -104,6 +104,8 @@ def build(ctx: StudioContext, tab: gr.Tab, *, lab: LabTab | None, tabs: gr.Tabs)
                                     elem_id="history-controls")
         with gr.Column(scale=2, min_width=300):
             video = gr.Video(label="Video", interactive=False, elem_id="history-video", height=300)
+            captions = gr.File(label="Captions (WebVTT, SRT)", file_count="multiple", interactive=False,
+                               elem_id="history-captions")
             timings = gr.BarPlot(None, x="stage", y="seconds",
                                  sort=list(STAGES), label="Stage timings (s)", elem_id="history-timings")
     with gr.Row(equal_height=True):
@@ -203,6 +205,8 @@ def build(ctx: StudioContext, tab: gr.Tab, *, lab: LabTab | None, tabs: gr.Tabs)
 
     compare.click(bind(compare_jobs, ctx), [compare_a, compare_b, only_differences], [video_a, video_b, comparison],
                   **private)
+    details_json.change(bind(caption_downloads, ctx), details_json, captions, queue=False, show_progress="hidden",
+                        **private)
     gr.on([stats_panel.expand, stats_refresh.click, period.input], bind(load_stats, ctx), period,
           [stats_summary, success_plot, rtf_plot], **private)
 

@@ -68,7 +68,7 @@ from pipeline.suggest import suggest_controls
 from . import lab_view as view
 from .common import SAMPLE_PORTRAIT, LabTab, StudioContext, bind, progress_callback, shown_errors
 from .limits import quota
-from .video_view import job_player
+from .video_view import caption_downloads, job_player
 
 AUTO = "auto"
 NO_PERSONA = ""
@@ -180,6 +180,8 @@ def build(ctx: StudioContext, tab: gr.Tab) -> LabTab:
             render_button = gr.Button("Render", variant="primary", elem_id="lab-render")
             video = gr.Video(label="Video", interactive=False, height=320, elem_id="lab-video")
             job_summary = gr.Markdown(elem_id="lab-job")
+            captions = gr.File(label="Captions (WebVTT, SRT)", file_count="multiple", interactive=False,
+                               elem_id="lab-captions")
             backend = gr.Dropdown(ctx.backend_choices("renderer"), value=ctx.settings.renderer, label="Backend",
                                   allow_custom_value=True, elem_id="lab-backend")
             honours_line, honours_table = view.honours(ctx.settings, ctx.settings.renderer)
@@ -245,6 +247,8 @@ def build(ctx: StudioContext, tab: gr.Tab) -> LabTab:
                      api_name="render", api_description=RENDER_API, concurrency_id="lab-render",
                      preprocess=False, validator=quota(ctx, "render"))
     details.change(view.job_markdown, details, job_summary, queue=False, api_visibility="private",
+                   show_progress="hidden")
+    details.change(bind(caption_downloads, ctx), details, captions, queue=False, api_visibility="private",
                    show_progress="hidden")
 
     # -- backends and what may have changed elsewhere -----------------------------------------

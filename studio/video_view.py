@@ -14,6 +14,10 @@ served as it is.
 
 The programmatic API (``/render``, ``/chat``) keeps answering with the video's path alone: a
 ``gradio_client`` caller would otherwise receive an update dict where it has always had a file.
+
+``caption_downloads`` fills the Render lab's and History's "Captions" file list from the job the
+panel shows: the WebVTT and SRT under the job's download name, for a creator to upload with the
+video where captions are a separate file.
 """
 
 from __future__ import annotations
@@ -24,8 +28,24 @@ import gradio as gr
 
 from pipeline.db import Job
 from pipeline.downloads import named_files
+from pipeline.errors import StudioError
 from pipeline.history import job_captions, job_video
 from pipeline.settings import Settings
+
+
+def caption_downloads(ctx, shown: dict | None) -> list[str] | None:
+    """The shown job's caption files (``shown``: its details, with ``job_id``) under its download name;
+    None when no job is shown or it has no captions."""
+    if not shown or not shown.get("job_id"):
+        return None
+    try:
+        job = ctx.runner.store.get(shown["job_id"])
+    except StudioError:  # deleted meanwhile, or not this owner's: nothing to offer
+        return None
+    if job_captions(ctx.settings, job) is None:
+        return None
+    named = named_files(ctx.settings, job)
+    return [str(named[kind]) for kind in ("vtt", "srt") if kind in named] or None
 
 
 def job_player(settings: Settings, job: Job | None, **props: Any) -> dict | None:

@@ -78,3 +78,14 @@ def test_the_players_hand_gradio_the_named_files(settings, rendered):
     name = f"jenniel_profit-logic-beats-market_{rendered.id}"
     assert os.path.basename(video["value"]) == f"{name}.mp4"
     assert os.path.basename(video["subtitles"]) == f"{name}.vtt"
+
+
+def test_the_caption_files_to_download_are_the_shown_jobs_under_its_name(settings, rendered):
+    from studio.video_view import caption_downloads
+
+    ctx = StudioContext(settings)
+    name = f"jenniel_profit-logic-beats-market_{rendered.id}"
+    files = caption_downloads(ctx, history_tab.get_job(ctx, rendered.id))
+    assert [os.path.basename(path) for path in files] == [f"{name}.vtt", f"{name}.srt"]
+    assert caption_downloads(ctx, None) is None
+    assert caption_downloads(ctx, {"job_id": "20260101-000000-abcdef"}) is None  # gone: nothing, quietly
