@@ -5,6 +5,7 @@
     python app.py hash-password        print a password's hash for an --auth-file line
     python app.py render --image IMG (--text TEXT | --audio FILE) [--set NAME=VALUE ...] [--json]
                          [--backend NAME] [--option KEY=VALUE ...] [--enhance NAME] [--burn-captions]
+                         [--format as-is|1:1|9:16|16:9 [--background blurred|extended]]
     python app.py jobs [--json]        list recent jobs
     python app.py resume JOB_ID [--backend NAME]  finish a failed or interrupted job
     python app.py chat --persona ID --message TEXT [--llm NAME] [--video [--stream]] [--hold|--no-hold] [--json]
@@ -101,6 +102,11 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--burn-captions", action="store_true",
                         help="draw the captions into the video too (they are always written beside it as "
                              "output.vtt and output.srt)")
+    render.add_argument("--format", dest="output_format", choices=["as-is", "1:1", "9:16", "16:9"],
+                        help="frame the video for where it is posted, the face in the format's safe area "
+                             "(default as-is)")
+    render.add_argument("--background", choices=["blurred", "extended"],
+                        help="around a framed video: the picture blurred (default) or its edges extended")
     render.add_argument("--avatar-id", help="heygen: a HeyGen avatar instead of the portrait (default: HEYGEN_AVATAR_ID)")
     render.add_argument("--vendor-voice", help="heygen/did: the vendor speaks the script with this voice id "
                                                "(default: HEYGEN_VOICE_ID / DID_VOICE_ID)")

@@ -142,6 +142,7 @@ def cmd_render(args) -> int:
             controller=args.controller, llm=args.llm,
             hosted={k: v for k, v in {"avatar_id": args.avatar_id, "voice_id": args.vendor_voice}.items() if v},
             renderer_options=renderer_options, enhancer=args.enhance, burn_captions=args.burn_captions,
+            output_format=args.output_format, background=args.background,
         )
     except StudioError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -1,10 +1,11 @@
 """Captions drawn into the video's frames ("burned in"), for places that show no caption track.
 
 The bundled ffmpeg (imageio-ffmpeg's static build) has libass, so the captions are drawn by its
-``ass`` filter in the same pass that encodes the video — no frame goes through Python, and the
-cost is one libx264 encode, which packaging with burned captions needs anyway. We write the ASS
-document ourselves from the cues (``ass_document``) rather than hand ffmpeg the SRT: the cue's
-lines stay the lines the captions stage chose, and the style is sized to this video.
+``ass`` filter in the same pass that encodes the video (``compose.compose_video``) — no frame goes
+through Python, and the cost is one libx264 encode, which packaging with burned captions needs
+anyway. We write the ASS document ourselves from the cues (``ass_document``) rather than hand
+ffmpeg the SRT: the cue's lines stay the lines the captions stage chose, and the style is sized to
+this video — and kept inside a format's safe area (``formats.py``) when the video is framed.
 
 The font is DejaVu Sans from matplotlib's package data (matplotlib is a dependency of the studio),
 given to libass as the only font in a folder of its own (``fontsdir``): what is drawn never
@@ -12,23 +13,16 @@ depends on the fonts a machine happens to have, and a Space without any still ge
 size is measured with Pillow's FreeType on the same font file: the widest line of all the cues
 fits 90% of the frame's width, and the font's em is at most ``MAX_SIZE_OF_HEIGHT`` of the frame's
 height; white with a dark outline, centred near the bottom, where a viewer's eye expects captions.
-
-ffmpeg runs in a temporary folder holding the ASS file and the font, named relatively, so no path
-(a data folder with a colon or a quote in it) has to survive the filter syntax's escaping.
 """
 
 from __future__ import annotations
 
 import functools
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 from .captions import Cue
 from .errors import BackendUnavailable
-from .files import partial_path
-from .media import DEFAULT_CRF, DEFAULT_PRESET, probe, run_ffmpeg
 
 FONT_NAME = "DejaVu Sans"
 FONT_FILE = "DejaVuSans.ttf"
@@ -50,9 +44,10 @@ def font_file() -> Path:
     return path
 
 
-def font_size(cues: Sequence[Cue], width: int, height: int) -> int:
+def font_size(cues: Sequence[Cue], width: float, height: int) -> int:
     """The ASS font size (libass sizes a font by its ascent plus descent, not its em) at which the widest
-    line of ``cues`` fits ``WIDTH_USED`` of ``width``, capped at ``MAX_SIZE_OF_HEIGHT`` of ``height``."""
+    line of ``cues`` fits ``WIDTH_USED`` of ``width`` (the frame's, or its safe area's), capped at
+    ``MAX_SIZE_OF_HEIGHT`` of ``height``."""
     from PIL import ImageFont
 
     probe_size = 100
@@ -77,13 +72,16 @@ def _ass_text(line: str) -> str:
     return line.replace("\\", "＼").replace("{", "｛").replace("}", "｝")
 
 
-def ass_document(cues: Sequence[Cue], *, width: int, height: int) -> str:
-    """The cues as an ASS script for a ``width``×``height`` video (see the module docstring)."""
-    size = font_size(cues, width, height)
+def ass_document(cues: Sequence[Cue], *, width: int, height: int,
+                 safe: tuple[int, int, int, int] | None = None) -> str:
+    """The cues as an ASS script for a ``width``×``height`` video (see the module docstring), inside
+    ``safe`` (left, top, right, bottom in pixels) when given: a framed format's safe area."""
+    left, right = (safe[0], safe[2]) if safe else (round(width * 0.05), width - round(width * 0.05))
+    bottom = safe[3] if safe else height - round(height * MARGIN_OF_HEIGHT)
+    size = font_size(cues, (right - left) / WIDTH_USED * 0.95 if safe else width, height)
     outline = max(1, round(size * 0.08))
-    margin = round(height * MARGIN_OF_HEIGHT)
     style = (f"Style: Caption,{FONT_NAME},{size},&H00FFFFFF,&H00FFFFFF,&H00101010,&H80000000,0,0,0,0,100,100,0,0,"
-             f"1,{outline},0,2,{round(width * 0.05)},{round(width * 0.05)},{margin},1")
+             f"1,{outline},0,2,{left},{width - right},{height - bottom},1")
     events = [f"Dialogue: 0,{_ass_time(cue.start)},{_ass_time(cue.end)},Caption,,0,0,0,,"
               + r"\N".join(_ass_text(line) for line in cue.lines) for cue in cues]
     return "\n".join([
@@ -95,29 +93,3 @@ def ass_document(cues: Sequence[Cue], *, width: int, height: int) -> str:
         "MarginR, MarginV, Encoding", style, "",
         "[Events]", "Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text", *events, "",
     ])
-
-
-def burn_captions(video: Path, cues: Sequence[Cue], out: Path, *, audio: Path | None = None,
-                  audio_bitrate: str = "128k") -> None:
-    """``video`` with ``cues`` drawn into its frames, as ``out`` (H.264 yuv420p, faststart): every frame
-    kept as it is stored (``-fps_mode passthrough``). The sound is ``audio`` (a WAV, encoded to AAC)
-    when given, else ``video``'s own, copied."""
-    stream = probe(video).video
-    width, height = stream.width, stream.height
-    tmp = partial_path(out)
-    try:
-        with tempfile.TemporaryDirectory(prefix="captions-") as folder:
-            fonts = Path(folder) / "fonts"
-            fonts.mkdir()
-            os.symlink(font_file(), fonts / FONT_FILE)
-            (Path(folder) / "captions.ass").write_text(ass_document(cues, width=width, height=height),
-                                                      encoding="utf-8")
-            sound = (["-i", str(audio), "-map", "0:v:0", "-map", "1:a:0", "-c:a", "aac", "-b:a", audio_bitrate]
-                     if audio is not None else ["-map", "0:v:0", "-map", "0:a:0", "-c:a", "copy"])
-            run_ffmpeg(["-i", str(Path(video).resolve()), *sound, "-vf", "ass=captions.ass:fontsdir=fonts",
-                        "-fps_mode", "passthrough", "-c:v", "libx264", "-preset", DEFAULT_PRESET,
-                        "-crf", str(DEFAULT_CRF), "-pix_fmt", "yuv420p", "-movflags", "+faststart",
-                        str(tmp.resolve())], what="drawing the captions into the video", cwd=Path(folder))
-        tmp.replace(out)
-    finally:
-        tmp.unlink(missing_ok=True)

@@ -78,6 +78,7 @@ def job_details(settings: Settings, job: Job) -> dict[str, Any]:
             "controller": options.get("controller"), "llm": options.get("llm"), "llm_model": options.get("llm_model"),
             "renderer_options": renderer_options(options), "enhancer": options.get("enhancer"),
             "burn_captions": bool(options.get("burn_captions")),
+            "output_format": options.get("output_format") or "as-is", "background": options.get("background"),
         },
         "controls": {name: {"user": user.get(name), "proposed": proposed.get(name), "final": final.get(name)}
                      for name in (*CONTROL_NAMES, "emotion")},
@@ -145,7 +146,7 @@ def _comparable(details: dict[str, Any]) -> dict[tuple[str, str], Any]:
     flat: dict[tuple[str, str], Any] = {("job", name): details[name] or "" for name in
                                         ("job_id", "status", "backend", "persona", "created_at")}
     for name in ("text", "audio", "portrait", "voice", "size", "seed", "controller", "llm", "enhancer",
-                 "burn_captions"):
+                 "burn_captions", "output_format"):
         flat[("inputs", name)] = inputs[name] if inputs[name] is not None else ""
     for name, value in inputs["renderer_options"].items():
         flat[("inputs", name)] = value
@@ -221,6 +222,7 @@ def rerender_request(settings: Settings, job: Job, backend: str) -> RenderReques
         llm=options.get("llm"), llm_model=options.get("llm_model"),
         renderer_options=renderer_options(options) if backend == job.backend else {},
         enhancer=options.get("enhancer"), burn_captions=bool(options.get("burn_captions")),
+        output_format=options.get("output_format"), background=options.get("background"),
     )
 
 

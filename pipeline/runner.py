@@ -31,6 +31,7 @@ from .render import renderers
 from .controls import check_emotion, check_user_controls
 from .db import Job, JobStore, now
 from .errors import BadInput, StudioError
+from .formats import check_format
 from .files import file_sha256
 from .live import LIVE_KIND
 from .leftovers import mark_children, remove_partials, stop_leftovers
@@ -68,6 +69,8 @@ class RenderRequest:
     hosted: dict = field(default_factory=dict)
     enhancer: str | None = None  # a face enhancer run on the rendered video ("gfpgan"), or none
     burn_captions: bool = False  # the captions drawn into the video's frames too (they are always written beside it)
+    output_format: str | None = None  # "as-is" (default), "1:1", "9:16" or "16:9": framed for where it is posted
+    background: str | None = None  # around a framed video: "blurred" (default) or "extended"
 
 
 def job_result(job: Job) -> dict:
@@ -118,6 +121,7 @@ class Runner:
                      "llm": request.llm or self.settings.llm, "llm_model": request.llm_model,
                      "renderer_options": {**request.hosted, **request.renderer_options},
                      "enhancer": request.enhancer, "burn_captions": bool(request.burn_captions),
+                     "output_format": request.output_format or "as-is", "background": request.background or "blurred",
                      "image_name": Path(request.image).name if request.image else None,
                      "audio_name": Path(request.audio).name if request.audio else None},
         )
@@ -158,6 +162,7 @@ class Runner:
             get_voice(request.voice, self.settings, VoiceTuning.from_data(request.voice_tuning))
         if request.emotion is not None:
             check_emotion(request.emotion)
+        check_format(request.output_format, request.background)
         check_user_controls(request.controls)  # unknown names, no value, non-numbers, NaN/inf are BadInput
         low, high = MAX_SIDE_RANGE
         if request.max_side is not None and not low <= int(request.max_side) <= high:

@@ -21,6 +21,7 @@ Files in a job folder, by the stage that writes them::
     output.vtt      captions  the captions as WebVTT, beside the video; output.srt: the same as SubRip;
                               captions.json: the cues, where the words came from, the timed words
     output.mp4      encode    H.264 + AAC, faststart: the deliverable (with the captions drawn in, when asked)
+    framing.json    encode    a format other than as-is: the canvas, where the video and its face were placed
     job.log                   what happened, one line each: stages, failures, leftovers stopped
 
 Every file a stage writes is written first under a name only that attempt uses (``ctx.writing``:
@@ -126,8 +127,19 @@ def stage_inputs(ctx: StageContext) -> dict:
     renderer = renderers.create(ctx.backend, ctx.settings)
     checked = renderer.check_inputs(ctx.image, settings=ctx.settings, display_name=ctx.options.get("image_name"),
                                     max_side=ctx.options.get("max_side", ctx.settings.max_side))
+    _check_framing(ctx, checked)
     ctx.write_json("inputs.json", checked)
     return {"notes": checked.get("notes", [])}
+
+
+def _check_framing(ctx: StageContext, checked: dict) -> None:
+    """A format the portrait's face cannot be framed in is refused now, before anything is spoken or
+    drawn (from the face the renderer found: a hosted one's video is only checked once it exists)."""
+    from .formats import frame
+
+    face = (checked.get("face") or {}).get("bbox")
+    if face and checked.get("width") and checked.get("height"):
+        frame(ctx.options.get("output_format") or "as-is", (checked["width"], checked["height"]), face)
 
 
 def stage_speech(ctx: StageContext) -> dict:
@@ -338,28 +350,30 @@ def stage_encode(ctx: StageContext) -> dict:
     every frame of the packaged video in it and all of it decoding without an error. With
     ``burn_captions`` the captions are drawn into the frames as the video is packaged (re-encoded
     with libass: ``burn_in.py``); otherwise the picture is copied as it is."""
-    from .burn_in import burn_captions
+    from .compose import compose_video
     from .media import check_deliverable, mux
 
     speech_s = ctx.read_json("speech.json")["duration_s"]
     render = ctx.read_json("render.json") if ctx.path("render.json").exists() else {}
     frames = _render_frames(ctx, render)  # the enhanced video, when there is one, has as many
-    cues = _cues_to_draw(ctx)
+    cues, framing = _cues_to_draw(ctx), _framing(ctx, frames)
+    background = ctx.options.get("background") or "blurred"
     if render.get("hosted"):  # the vendor's video carries its own speech; checks in render/hosted.py
         from .render.hosted import encode_hosted
 
         with ctx.writing("output.mp4") as out:
             fields = encode_hosted(_rendered_video(ctx), out, speech_s=speech_s, render=render,
                                    speech_wav=ctx.path("speech.wav"), frames=frames)
-            if cues:  # drawn over the packaged video, its sound copied: in place, then checked again
-                burn_captions(out, cues, out)
+            if cues or framing:  # drawn over the packaged video, its sound copied: in place, then checked again
+                compose_video(out, out, cues=cues, framing=framing, background=background)
                 check_deliverable(out)
         encode_notes = fields.pop("notes")
         return {**fields, "video_path": str(ctx.path("output.mp4")),
                 "notes": _notes(ctx, [*render.get("notes", []), *encode_notes])}
     with ctx.writing("output.mp4") as out:
-        if cues:
-            burn_captions(_rendered_video(ctx), cues, out, audio=ctx.path("speech.wav"))
+        if cues or framing:
+            compose_video(_rendered_video(ctx), out, cues=cues, framing=framing, background=background,
+                          audio=ctx.path("speech.wav"))
         else:
             mux(_rendered_video(ctx), ctx.path("speech.wav"), out)
         info = check_deliverable(out, frames=frames)
@@ -367,6 +381,36 @@ def stage_encode(ctx: StageContext) -> dict:
         if abs(info.duration_s - speech_s) > 1.0 / fps + 0.03:  # AAC priming rounds to ~1 audio frame
             raise StudioError(f"the video lasts {info.duration_s:.2f} s but the speech {speech_s:.2f} s")
     return {"video_path": str(ctx.path("output.mp4")), "duration_s": round(speech_s, 3)}
+
+
+def _framing(ctx: StageContext, frames: int):
+    """Where the video goes in the job's format (None: as it is), from the face found in the rendered
+    video's first frame — whatever drew it — else the portrait's face scaled to the video. Kept in
+    ``framing.json``."""
+    from .formats import AS_IS, frame
+    from .media import VideoReader
+
+    preset = ctx.options.get("output_format") or AS_IS
+    ctx.path("framing.json").unlink(missing_ok=True)
+    if preset == AS_IS:
+        return None
+    from .face.mesh import find_faces
+
+    with VideoReader(_rendered_video(ctx)) as reader:
+        size = (reader.width, reader.height)
+        first = next(iter(reader), None)
+    faces = find_faces(first) if first is not None else []
+    if faces:
+        face = faces[0].bbox
+    else:
+        checked = ctx.read_json("inputs.json")
+        box = (checked.get("face") or {}).get("bbox") or (0, 0, checked.get("width", 1), checked.get("height", 1))
+        sx, sy = size[0] / checked.get("width", size[0]), size[1] / checked.get("height", size[1])
+        face = (box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy)
+    framing = frame(preset, size, face)
+    ctx.write_json("framing.json", {**framing.to_dict(), "background": ctx.options.get("background") or "blurred",
+                                    "face_from": "video" if faces else "portrait"})
+    return framing
 
 
 def _cues_to_draw(ctx: StageContext) -> tuple:

@@ -64,6 +64,8 @@ def details_markdown(details: dict[str, Any]) -> str:
                      f"size {inputs['size']} px · seed {inputs['seed']} · controller {controller}"
                      + (f" ({inputs['llm']})" if controller == "llm" else "")
                      + (f" · face enhancer {inputs['enhancer']}" if inputs["enhancer"] else "")
+                     + (f" · format {inputs['output_format']} ({inputs['background'] or 'blurred'})"
+                        if inputs.get("output_format") not in (None, "as-is") else "")
                      + "".join(f" · {name.replace('_', ' ')} {value}"
                                for name, value in sorted(inputs["renderer_options"].items()))])
     if details["emotion"]:

@@ -37,6 +37,9 @@ Events, and why they are wired the way they are:
   (``pipeline.enhance.first_ready``); otherwise its line says why not.
 - **Draw the captions into the video** burns them into the frames (``RenderRequest.burn_captions``);
   the player shows every render's captions as its subtitle track either way (``video_view``).
+  **Format** frames the video as-is, 1:1, 9:16 or 16:9, on a blurred or extended background
+  (``pipeline/formats.py``). These three came after ``renderer_options`` in the ``/render`` API and
+  are its last parameters (``OUTPUT_FIELDS``), so callers that pass values by position still fit.
 
 Every handler is a module-level function taking the ``StudioContext`` first (and, for those that
 read the options panels, the ``OptionPanels``); ``build`` only lays out the components and wires
@@ -58,6 +61,7 @@ from pipeline.controls import CONTROL_NAMES, EMOTIONS, Controls
 from pipeline.db import Job
 from pipeline.enhance import first_ready
 from pipeline.errors import BackendUnavailable, BadInput, StudioError
+from pipeline.formats import AS_IS, BACKGROUNDS, PRESETS
 from pipeline.media import probe
 from pipeline.preview import portrait_image, render_preview
 from pipeline.render import OptionSpec, renderers
@@ -85,8 +89,10 @@ SLIDER_HELP = {
 SAMPLE_SCRIPT = "Hello! Move a slider to shape my face, and let go to hear me say it."
 # The /render API's parameters that SadTalker's options had before renderer_options (one release).
 LEGACY_SADTALKER = {"sadtalker_size": "size", "sadtalker_preprocess": "preprocess", "sadtalker_pose_style": "pose_style"}
+# The /render API's parameters that came after renderer_options: last, so positional callers still fit.
+OUTPUT_FIELDS = ("burn_captions", "output_format", "background")
 BASE_FIELDS = ("portrait", "script", "audio", "persona", "emotion", *CONTROL_NAMES, "backend", "enhance",
-               "burn_captions")
+               *OUTPUT_FIELDS)
 
 RENDER_API = f"""Render a talking-head video in one call, like the Render button.
 
@@ -103,7 +109,9 @@ left out ones take their defaults; `python app.py backends --json` lists each re
 Deprecated, kept for this release: sadtalker_size, sadtalker_preprocess, sadtalker_pose_style
 (the same as renderer_options size, preprocess, pose_style when backend is "sadtalker").
 burn_captions (true: the captions are drawn into the video's frames as well; every render writes
-them beside the video as output.vtt and output.srt either way).
+them beside the video as output.vtt and output.srt either way), output_format ("as-is", "1:1",
+"9:16" or "16:9": the video framed for where it is posted, the face in the format's safe area),
+background ("blurred" or "extended": what fills the frame around the video).
 
 Returns (video, details): the MP4, and a dict with job_id, status, video, duration_s, controls,
 emotion, timings (seconds per stage), captions (vtt, srt, cues, source, burned_in), notes, backend,
@@ -194,6 +202,10 @@ def build(ctx: StudioContext, tab: gr.Tab) -> LabTab:
                                   interactive=enhancer_name is not None, elem_id="lab-enhance")
             burn = gr.Checkbox(False, label="Draw the captions into the video", elem_id="lab-burn-captions",
                                info="for feeds that play without captions; the .vtt and .srt are made either way")
+            output_format = gr.Radio(list(PRESETS), value=AS_IS, label="Format", elem_id="lab-format",
+                                     info="framed for where it is posted, the face where apps draw no buttons")
+            background = gr.Radio(list(BACKGROUNDS), value=BACKGROUNDS[0], label="Around the video",
+                                  elem_id="lab-background", info="a blurred copy, or its edges drawn outwards")
             with gr.Accordion("Job details", open=False):
                 details = gr.JSON(label="Render", elem_id="lab-details")
                 suggestion = gr.JSON(label="Suggestion", elem_id="lab-suggestion")
@@ -234,7 +246,8 @@ def build(ctx: StudioContext, tab: gr.Tab) -> LabTab:
     # a control that is not a number, reaches the pipeline and becomes a failed job with its reason
     # (Gradio's own decoding would refuse it first with a generic error and record nothing). The
     # guard has already checked every file in it is this client's upload.
-    base_inputs = [portrait, script, audio, persona, emotion, *sliders, backend, enhance, burn]
+    base_inputs = [portrait, script, audio, persona, emotion, *sliders, backend, enhance, burn, output_format,
+                   background]
     panel_fields = options.components()
     lab_render = partial(render_from_lab, ctx, options)
     render_button.click(lab_render, [*base_inputs, *panel_fields], [video, details], api_visibility="private",
@@ -242,9 +255,9 @@ def build(ctx: StudioContext, tab: gr.Tab) -> LabTab:
     gr.on([slider.release for slider in sliders], partial(render_on_release, ctx, options),
           [auto_render, *base_inputs, *panel_fields], [video, details], trigger_mode="always_last",
           concurrency_id="lab-render", api_visibility="private", preprocess=False, validator=quota(ctx, "render"))
-    # burn_captions came after the others: it is the API's last parameter, so positional callers still fit
-    api_render.click(bind(render, ctx), [*base_inputs[:-1], *legacy, api_options, burn], [video, details],
-                     api_name="render", api_description=RENDER_API, concurrency_id="lab-render",
+    newer = len(OUTPUT_FIELDS)
+    api_render.click(bind(render, ctx), [*base_inputs[:-newer], *legacy, api_options, *base_inputs[-newer:]],
+                     [video, details], api_name="render", api_description=RENDER_API, concurrency_id="lab-render",
                      preprocess=False, validator=quota(ctx, "render"))
     details.change(view.job_markdown, details, job_summary, queue=False, api_visibility="private",
                    show_progress="hidden")
@@ -337,7 +350,8 @@ def render(ctx: StudioContext, portrait: Any, script: str | None = None, audio: 
            mouth_openness: float = REST.mouth_openness, eyebrow_raise: float = REST.eyebrow_raise,
            backend: str | None = None, enhance: bool = False, sadtalker_size: int | None = None,
            sadtalker_preprocess: str | None = None, sadtalker_pose_style: float | None = None,
-           renderer_options: dict | str | None = None, burn_captions: bool = False, progress=gr.Progress()):
+           renderer_options: dict | str | None = None, burn_captions: bool = False, output_format: str | None = AS_IS,
+           background: str | None = BACKGROUNDS[0], progress=gr.Progress()):
     """The /render API (and the lab's button, through ``render_from_lab``): one job, its video and details."""
     portrait, audio = _upload_path(portrait), _upload_path(audio)
     if not portrait:
@@ -356,7 +370,8 @@ def render(ctx: StudioContext, portrait: Any, script: str | None = None, audio: 
         backend=backend or None, controls=values, emotion=_forced(emotion),
         voice=chosen_persona.voice if chosen_persona else None, renderer_options=own,
         voice_tuning=chosen_persona.voice_tuning if chosen_persona else None,
-        burn_captions=bool(burn_captions), **_enhancer(ctx, enhance))
+        burn_captions=bool(burn_captions), output_format=output_format or None, background=background or None,
+        **_enhancer(ctx, enhance))
     job = ctx.runner.render(request, progress=progress_callback(progress))
     return job.video_path, view.render_details(job, ignored_script=bool(recording and (script or "").strip()))
 
@@ -396,8 +411,8 @@ def refresh(ctx: StudioContext, options: OptionPanels, backend_name):
 def values_for_job(ctx: StudioContext, options: OptionPanels, job: Job | str) -> list:
     """The lab's fields for ``job`` in ``lab_fields`` order: its own input copies, its text,
     persona, forced emotion (else auto), the controls it was rendered with, its backend, whether
-    it asked for a face enhancer and for its captions drawn in, and every options panel's values
-    (its own renderer's from the job, the others at their defaults)."""
+    it asked for a face enhancer and for its captions drawn in, its format and background, and
+    every options panel's values (its own renderer's from the job, the others at their defaults)."""
     job = job if isinstance(job, Job) else ctx.runner.store.get(job)
     job_dir = ctx.settings.job_dir(job.id)
     controls = {**Controls().to_dict(), **(job.controls_final or job.controls_user or {})}
@@ -411,7 +426,8 @@ def values_for_job(ctx: StudioContext, options: OptionPanels, job: Job | str) ->
     return [str(copy) if copy else None, job.text or "", str(recording) if recording else None,
             job.persona or NO_PERSONA, recorded.get("emotion") or AUTO,
             *(float(controls[name]) for name in CONTROL_NAMES), backend_name, bool(recorded.get("enhancer")),
-            bool(recorded.get("burn_captions")),
+            bool(recorded.get("burn_captions")), recorded.get("output_format") or AS_IS,
+            recorded.get("background") or BACKGROUNDS[0],
             *panel_values]
 
 

@@ -4,8 +4,9 @@ under the name it downloads as (``pipeline.downloads``: persona, first words, jo
 The Render lab, History and Chat hand a job to a ``gr.Video`` through ``job_player``. Gradio 6's
 player takes the captions as a component property (``subtitles``), not as part of the value, so
 the answer is an update (``gr.update``) carrying both; it always sets ``subtitles`` (None for a job
-without captions), because a property once set stays until it is set again, and an old job's
-video must not play under the previous job's captions.
+without captions, and for one whose captions are drawn into the picture already), because a
+property once set stays until it is set again, and an old job's video must not play under the
+previous job's captions.
 
 Serving follows the guard's rule for every output (``studio/guard.py``): Gradio copies the WebVTT
 file from the job folder into its cache, like the video, and the guard records the copy as the
@@ -55,5 +56,6 @@ def job_player(settings: Settings, job: Job | None, **props: Any) -> dict | None
     if video is None:
         return None
     named = named_files(settings, job)
-    captions = named.get("vtt") if job_captions(settings, job) else None
+    # captions drawn into the picture are not shown a second time as a track
+    captions = named.get("vtt") if job_captions(settings, job) and not job.captions.get("burned_in") else None
     return gr.update(value=str(named.get("video", video)), subtitles=str(captions) if captions else None, **props)

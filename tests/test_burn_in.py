@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from conftest import SAMPLE_PORTRAIT, run_app
-from pipeline.burn_in import MAX_SIZE_OF_HEIGHT, WIDTH_USED, ass_document, burn_captions, font_file, font_size
+from pipeline.burn_in import MAX_SIZE_OF_HEIGHT, WIDTH_USED, ass_document, font_file, font_size
 from pipeline.captions import Captions, Cue
+from pipeline.compose import compose_video
 from pipeline.db import JobStore
 from pipeline.media import VideoReader, probe, verify_video
 from pipeline.runner import RenderRequest
@@ -71,7 +72,7 @@ def test_a_video_with_its_own_sound_is_burned_in_place(burned, settings, tmp_pat
     packaged = tmp_path / "vendor.mp4"
     packaged.write_bytes((settings.job_dir(burned.id) / "output.mp4").read_bytes())
     before = verify_video(packaged)
-    burn_captions(packaged, [Cue(0.0, 1.0, ("Drawn again",))], packaged)
+    compose_video(packaged, packaged, cues=[Cue(0.0, 1.0, ("Drawn again",))])
     after = verify_video(packaged, audio=True)
     assert after.frames == before.frames and after.audio
     assert not list(tmp_path.glob("*.partial*"))
@@ -86,3 +87,12 @@ def test_the_cli_burns_on_request_and_copies_the_captions_beside_out(studio_home
     assert job.options["burn_captions"] is True and job.captions["burned_in"] is True
     assert out.with_suffix(".vtt").read_text(encoding="utf-8").startswith("WEBVTT")
     assert "Hello, captions." in out.with_suffix(".srt").read_text(encoding="utf-8")
+
+
+def test_the_player_shows_no_second_track_for_burned_captions(burned, settings):
+    from studio import history_tab
+    from studio.common import StudioContext
+
+    ctx = StudioContext(settings)
+    _, _, video, *_ = history_tab.show_details(ctx, history_tab.get_job(ctx, burned.id))
+    assert video["value"].endswith(f"_{burned.id}.mp4") and video["subtitles"] is None

@@ -36,9 +36,9 @@ def http(studio_app):
 
 def _render_data(portrait, audio=None, script="Hello there."):
     # portrait, script, audio, persona, emotion, five controls, backend, enhance, SadTalker's three
-    # (deprecated), renderer_options, burn_captions: the raw protocol sends every input
+    # (deprecated), renderer_options, burn_captions, output_format, background: the raw protocol sends every input
     return [portrait, script, audio, "", "auto", 0.3, 0.3, 0.4, 0.5, 0.3, "embedded", False, None, None, None, None,
-            False]
+            False, "as-is", "blurred"]
 
 
 def _copies_of(settings, original) -> list:

@@ -36,9 +36,10 @@ class Row:
 def render(portrait="portrait", script="Hello there.", audio=None, persona="", emotion="auto",
            controls=(0.3, 0.3, 0.4, 0.5, 0.3), backend="embedded", renderer_options=None):
     def data(files):
+        # then the three deprecated SadTalker parameters, the options, burn_captions, output_format, background
         return [files(portrait) if isinstance(portrait, str) else portrait, script,
                 files(audio) if isinstance(audio, str) else audio, persona, emotion, *controls, backend, False,
-                None, None, None, renderer_options, False]  # the three deprecated SadTalker ones, the options, burn
+                None, None, None, renderer_options, False, "as-is", "blurred"]
     return data
 
 

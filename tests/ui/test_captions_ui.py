@@ -66,8 +66,11 @@ def test_the_lab_burns_the_captions_in_when_asked(page, live_studio):
     page.locator("#lab-script textarea").fill("Drawn into the frames.")
     page.locator("#lab-burn-captions input").check()
     page.locator("#lab-render").click()
-    loaded_cues(page, "#lab-video")
+    expect(page.locator("#lab-job")).to_contain_text("done", timeout=RENDER_TIMEOUT_MS)
     job = newest_job(settings)
     assert job.text == "Drawn into the frames." and job.options["burn_captions"] is True
     assert job.captions["burned_in"] is True
     expect(page.locator("#lab-job")).to_contain_text(job.id)
+    # in the picture already: the player shows no track as well, or they would be on screen twice
+    page.wait_for_function("document.querySelector('#lab-video video').duration > 0")
+    assert not page.evaluate("document.querySelector('#lab-video video track')?.getAttribute('src')")
