@@ -113,3 +113,20 @@ def test_history_says_the_format_and_renders_it_again_in_it(runner, settings):
     assert "format 1:1 (extended)" in history_view.details_markdown(details)
     again = history.rerender_request(settings, job, "embedded")
     assert (again.output_format, again.background) == ("1:1", "extended")
+
+
+def test_the_cli_takes_a_format_and_refuses_one_it_does_not_know(studio_home, capsys):
+    from conftest import run_app
+    from pipeline.db import JobStore
+
+    code, out, err = run_app(capsys, "render", "--image", str(SAMPLE_PORTRAIT), "--text", "Square.", "--size", "256",
+                             "--format", "1:1", "--background", "extended", "--json")
+    assert code == 0, err
+    job = JobStore(studio_home / "studio.db").list(limit=1)[0]
+    assert (job.options["output_format"], job.options["background"]) == ("1:1", "extended")
+    width, height = probe(job.video_path).video.width, probe(job.video_path).video.height
+    assert width == height
+    with pytest.raises(SystemExit) as refused:  # the parser's one line, before any job
+        run_app(capsys, "render", "--image", str(SAMPLE_PORTRAIT), "--text", "Hi.", "--format", "4:3")
+    assert refused.value.code == 2
+    assert capsys.readouterr().err.startswith("error: argument --format: invalid choice: '4:3'")
