@@ -100,18 +100,23 @@ def uploads_where_the_live_studio_keeps_them(studio_home, live_studio, monkeypat
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(live_studio[1].home / "gradio"))
 
 
-@pytest.fixture
-def page(browser, live_studio):
-    """A fresh 1280×800 page on the studio, fully loaded; microphone allowed."""
-    url, _ = live_studio
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    context.grant_permissions(["microphone"], origin=url)
+def studio_page(browser, url: str, *, permissions=("microphone",), height: int = 800):
+    """A page of a fresh context on the studio at ``url``, fully loaded (close its ``.context``)."""
+    context = browser.new_context(viewport={"width": 1280, "height": height})
+    context.grant_permissions(list(permissions), origin=url)
     page = context.new_page()
     page.set_default_timeout(60_000)
     page.goto(url)
     page.wait_for_selector("#tabs")
+    return page
+
+
+@pytest.fixture
+def page(browser, live_studio):
+    """A fresh 1280×800 page on the studio, fully loaded; microphone allowed."""
+    page = studio_page(browser, live_studio[0])
     yield page
-    context.close()
+    page.context.close()
 
 
 def open_tab(page, name: str) -> None:

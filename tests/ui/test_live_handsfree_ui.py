@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import FAKE_MIC_WAV_SOURCE, launch_chromium, screenshot
+from .conftest import FAKE_MIC_WAV_SOURCE, launch_chromium, screenshot, studio_page
 from .test_live_ui import ANSWER, open_live, playing_segments
 
 QUIET_S = 10.0  # before and after the question (the device plays the three in a loop): time for a reply to start
@@ -51,15 +51,9 @@ def talking_browser(playwright_session, conversation_mic):
 
 @pytest.fixture
 def talking_page(talking_browser, live_studio):
-    url, _ = live_studio
-    context = talking_browser.new_context(viewport={"width": 1280, "height": 900})
-    context.grant_permissions(["microphone"], origin=url)
-    page = context.new_page()
-    page.set_default_timeout(60_000)
-    page.goto(url)
-    page.wait_for_selector("#tabs")
+    page = studio_page(talking_browser, live_studio[0], height=900)
     yield page
-    context.close()
+    page.context.close()
 
 
 def test_a_pause_asks_the_question_and_talking_over_the_reply_stops_it(talking_page):

@@ -18,7 +18,7 @@ from playwright.sync_api import expect
 
 from studio.live_view import MIC_UNAVAILABLE
 
-from .conftest import launch_chromium, open_tab, screenshot
+from .conftest import launch_chromium, open_tab, screenshot, studio_page
 
 BROWSERS = {
     "denied": (["--use-fake-device-for-media-stream", "--deny-permission-prompts"], []),
@@ -37,13 +37,7 @@ def refused_page(request, playwright_session, live_studio):
     args, permissions = BROWSERS[request.param]
     url, _ = live_studio
     browser = launch_chromium(playwright_session, *args)
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    context.grant_permissions(permissions, origin=url)
-    page = context.new_page()
-    page.set_default_timeout(60_000)
-    page.goto(url)
-    page.wait_for_selector("#tabs")
-    yield request.param, page
+    yield request.param, studio_page(browser, url, permissions=permissions)
     browser.close()
 
 
