@@ -31,11 +31,7 @@ def test_a_dropped_voice_is_picked_tuned_heard_and_saved(page, live_studio):
     drop_voices(settings.home / "voices")
     page.goto(url)  # what is in the folder now, not at start-up
     page.wait_for_selector("#tabs")
-    open_tab(page, "Personas")
-    page.locator("#personas-new").click()
-    page.locator("#personas-name").get_by_role("textbox").fill("Ada Lovelace")
-    page.locator("#personas-identity").get_by_role("textbox").fill("You are a mathematician who loves engines.")
-    page.locator("#personas-greeting").get_by_role("textbox").fill("Hello! Shall we compute something?")
+    open_tab(page, "Personas")  # it opens on a new, blank persona (no New click: its answer could come late)
 
     page.locator("#personas-voice input").click()
     expect(page.get_by_role("option", name=re.compile(r"^broken · unavailable: broken\.onnx\.json is not a "
@@ -49,8 +45,12 @@ def test_a_dropped_voice_is_picked_tuned_heard_and_saved(page, live_studio):
     sample = page.locator("#personas-voice-sample")
     expect(sample.get_by_role("link", name="Download")).to_have_attribute("href", re.compile(r"\.wav$"),
                                                                           timeout=30_000)
+    page.locator("#personas-name").get_by_role("textbox").fill("Ada Lovelace")
+    page.locator("#personas-identity").get_by_role("textbox").fill("You are a mathematician who loves engines.")
+    page.locator("#personas-greeting").get_by_role("textbox").fill("Hello! Shall we compute something?")
     screenshot(page, "personas-voice-tuned")
 
+    expect(page.locator("#personas-name").get_by_role("textbox")).to_have_value("Ada Lovelace")
     page.locator("#personas-save").click()
     expect(page.locator("#personas-status")).to_contain_text("Saved")
     saved = yaml.safe_load((settings.personas_dir / "ada-lovelace" / "persona.yaml").read_text())
