@@ -162,8 +162,14 @@ class HostedVoice(Voice):
         """(float32 mono samples, sample rate) from a successful answer; ``RemoteError`` when it is not audio."""
 
     @classmethod
-    def _retry(cls, section: HostedSpeechSettings) -> RetryPolicy:
-        return RetryPolicy(retries=section.retries)
+    def _configured(cls, settings, vendor_voice: str | None, client: httpx.Client | None, *, default_voice: str,
+                    base_url: str, model: str, api_key: str | None) -> HostedVoice:
+        """The voice as a vendor's section of the settings configures it: the timeout and retries every
+        hosted voice shares, and ``NAME:VOICE`` naming a vendor voice other than the default."""
+        section = HostedSpeechSettings.of(settings)
+        return cls(vendor_voice=vendor_voice or default_voice, base_url=base_url, model=model, api_key=api_key,
+                   timeout_s=section.timeout_s, retry=RetryPolicy(retries=section.retries), client=client,
+                   name=f"{cls.name}:{vendor_voice}" if vendor_voice else None)
 
 
 class OpenAISpeech(HostedVoice):
@@ -193,10 +199,9 @@ class OpenAISpeech(HostedVoice):
         if reason:
             raise BackendUnavailable(reason)
         section = HostedSpeechSettings.of(settings)
-        return cls(vendor_voice=vendor_voice or section.openai_voice, base_url=section.openai_base_url,
-                   model=section.openai_model, api_key=settings.keys.get(OPENAI_KEY) or None,
-                   timeout_s=section.timeout_s, retry=cls._retry(section), client=client,
-                   name=f"{cls.name}:{vendor_voice}" if vendor_voice else None)
+        return cls._configured(settings, vendor_voice, client, default_voice=section.openai_voice,
+                               base_url=section.openai_base_url, model=section.openai_model,
+                               api_key=settings.keys.get(OPENAI_KEY) or None)
 
     @classmethod
     def describe(cls, settings) -> VoiceInfo:
@@ -246,10 +251,9 @@ class ElevenLabsSpeech(HostedVoice):
     def from_settings(cls, settings, vendor_voice: str | None = None, client: httpx.Client | None = None,
                       ) -> ElevenLabsSpeech:
         section = HostedSpeechSettings.of(settings)
-        return cls(vendor_voice=vendor_voice or section.elevenlabs_voice, base_url=section.elevenlabs_base_url,
-                   model=section.elevenlabs_model, api_key=settings.key(ELEVENLABS_KEY),
-                   timeout_s=section.timeout_s, retry=cls._retry(section), client=client,
-                   name=f"{cls.name}:{vendor_voice}" if vendor_voice else None)
+        return cls._configured(settings, vendor_voice, client, default_voice=section.elevenlabs_voice,
+                               base_url=section.elevenlabs_base_url, model=section.elevenlabs_model,
+                               api_key=settings.key(ELEVENLABS_KEY))
 
     @classmethod
     def describe(cls, settings) -> VoiceInfo:
