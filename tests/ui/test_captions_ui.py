@@ -14,7 +14,9 @@ from .test_lab_ui import RENDER_TIMEOUT_MS, newest_job
 SCRIPT = "Captions in the player! They follow the words, one phrase at a time."
 CUES = """(selector) => { const v = document.querySelector(selector + ' video');
     const track = v && v.textTracks.length ? v.textTracks[0] : null;
-    if (!track || !track.cues || !track.cues.length || !(v.duration > 0)) return false;
+    const element = v && v.querySelector('track');  // readyState 2: the whole file is parsed, not just its first cue
+    if (!track || !element || element.readyState !== 2 || !track.cues || !track.cues.length) return false;
+    if (!(v.duration > 0)) return false;
     return {mode: track.mode, duration: v.duration,
             cues: Array.from(track.cues, c => ({start: c.startTime, end: c.endTime, text: c.text}))}; }"""
 
