@@ -14,6 +14,10 @@ probability each, with hysteresis (speech from ``THRESHOLD`` up, quiet below ``Q
   Someone who goes on talking within ``CONTINUE_S`` of a turn's end was only pausing. Their next
   turn starts where the one before did (``continues`` is set), so the question is asked whole.
   The answer to its first half has been stopped by the ``speech`` that came before it.
+- ``pause``: the speech stopped ``EARLY_S`` ago. The question may be over, or this is a breath: it
+  carries the audio the turn would have if it ended here (same ``started_s``, ``ended_s`` and
+  samples), so that it can be transcribed while the end-of-turn pause is still being waited for
+  (``pipeline.hearing``). A turn that then ends without more speech has the same ``ended_s``.
 - ``too_long``: no pause for ``MAX_TURN_S``. A monologue is not a question. It is dropped, and the
   detector waits for quiet before it listens again.
 
@@ -43,15 +47,16 @@ MIN_TURN_S = 0.25  # less speech than this is a blip, not a question
 PRE_ROLL_S = 0.3  # kept before the first word, so its onset is not clipped
 MAX_TURN_S = 60.0  # as the push-to-talk limit (live_tab.MAX_QUESTION_S)
 CONTINUE_S = 1.5  # talking again this soon after a turn ended goes on with that question
+EARLY_S = 0.15  # quiet this long may be the end: say so (``pause``), longer than the gaps inside words
 
 
 @dataclass
 class TurnEvent:
-    kind: str  # "speech" | "turn" | "too_long"
+    kind: str  # "speech" | "pause" | "turn" | "too_long"
     at_s: float  # audio time the detector knew it
     started_s: float = 0.0  # turn: when its speech started
-    ended_s: float = 0.0  # turn: when its speech stopped
-    audio: np.ndarray | None = None  # turn: int16 mono at ``rate``
+    ended_s: float = 0.0  # turn, pause: when its speech stopped
+    audio: np.ndarray | None = None  # turn, pause: int16 mono at ``rate``
     rate: int = 0
     continues: bool = False  # turn: it goes on with the turn before (which it includes)
 
@@ -199,6 +204,7 @@ class TurnDetector:
         self._waiting_for_quiet = False  # after a too-long turn
         self._last_turn: tuple[float, float, float] | None = None  # (started, ended, speech) of the turn before
         self._continuing = False
+        self._paused_at: float | None = None  # the speech end the last ``pause`` was for
 
     @property
     def received_s(self) -> float:
@@ -268,9 +274,17 @@ class TurnDetector:
             return None
         self._run = 0
         self._talking = False
-        if self._started is None or now - self._last_speech < self.end_silence_s - 1e-9:
+        if self._started is None:
             return None
-        return self._finish(now)
+        quiet = now - self._last_speech
+        if quiet >= self.end_silence_s - 1e-9:
+            return self._finish(now)
+        if quiet >= EARLY_S - 1e-9 and self._paused_at != self._last_speech and self._speech_s >= MIN_TURN_S:
+            self._paused_at = self._last_speech
+            return TurnEvent("pause", at_s=now, started_s=self._started, ended_s=self._last_speech, rate=self.rate,
+                             continues=self._continuing, audio=self._samples(self._started - PRE_ROLL_S,
+                                                                             self._last_speech))
+        return None
 
     def _finish(self, now: float) -> TurnEvent | None:
         started, ended, speech_s, continues = self._started, self._last_speech, self._speech_s, self._continuing

@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -65,8 +64,9 @@ from pipeline.errors import BadInput, StudioError
 from pipeline.live import idle_clip
 from pipeline.media import probe
 from pipeline.render import renderers
-from pipeline.speech.stt import transcribe_file
-from pipeline.speech.wav import read_wav, write_wav
+from pipeline.hearing import EarlyTranscripts
+from pipeline.speech.stt import transcribe_file, transcribe_speech
+from pipeline.speech.wav import read_wav
 from pipeline.turns import TurnDetector, TurnEvent
 
 from . import live_view as view
@@ -277,11 +277,13 @@ def hear(ctx: StudioContext, audio: str | None, progress=gr.Progress()) -> str:
 
 
 class Listening:
-    """One page's hands-free session: its turn detector, and the question last heard (not yet
-    transcribed). Kept in the page's ``gr.State``, so no other page can reach it."""
+    """One page's hands-free session: its turn detector, its early transcriptions (``pipeline.hearing``:
+    each pause's audio is transcribed while the end of the turn is waited for), and the question last
+    heard. Kept in the page's ``gr.State``, so no other page can reach it."""
 
-    def __init__(self) -> None:
+    def __init__(self, settings) -> None:
         self.detector = TurnDetector()
+        self.early = EarlyTranscripts(lambda audio, rate: transcribe_speech(settings, audio, rate))
         self.turns = 0
         self.onsets = 0
         self.question: TurnEvent | None = None
@@ -314,7 +316,7 @@ def listen(ctx: StudioContext, chunk: str | None, listening: Listening | None, t
     between chunks on a busy machine. Gradio then keeps only the newest chunk, and the question
     arrived with holes in it."""
     if listening is None:
-        listening = Listening()
+        listening = Listening(ctx.settings)
     if not chunk:
         return listening, gr.skip(), gr.skip(), gr.skip()
     samples, rate = read_wav(chunk)
@@ -332,6 +334,8 @@ def listen(ctx: StudioContext, chunk: str | None, listening: Listening | None, t
             status = stop_live(ctx, take)
             log.info("hands-free: someone started talking", extra={
                 "speech_started_at": listening.first_chunk_wall + event.started_s})
+        elif event.kind == "pause":
+            listening.early.guess(event)
         elif event.kind == "turn":
             listening.turns += 1
             listening.question = event
@@ -343,18 +347,19 @@ def listen(ctx: StudioContext, chunk: str | None, listening: Listening | None, t
 
 
 @shown_errors
-def hear_turn(ctx: StudioContext, listening: Listening | None, progress=gr.Progress()) -> str:
-    """The question the hands-free microphone last heard, as text (taken: each is asked once)."""
+def hear_turn(ctx: StudioContext, listening: Listening | None) -> str:
+    """The question the hands-free microphone last heard, as text (taken: each is asked once). It was
+    usually transcribed already, during the pause that ended it."""
     question = listening.question if listening is not None else None
     if question is None or question.audio is None:
         raise BadInput("Nothing has been heard yet — press Record on the hands-free microphone and ask.")
     listening.question = None
-    with tempfile.TemporaryDirectory(prefix="turn-") as folder:
-        wav = write_wav(Path(folder) / "turn.wav", question.audio / 32768.0, question.rate)
-        transcript = transcribe_file(ctx.settings, wav, progress=progress_callback(progress),
-                                     display_name="what you said")
-    log.info("hands-free question: %.2f s heard, transcribed in %.2f s", len(question.audio) / question.rate,
-             transcript.elapsed_s, extra={"stt_s": transcript.elapsed_s})
+    heard = listening.early.answer(question)
+    transcript = heard.transcript
+    log.info("hands-free question: %.2f s heard, transcribed in %.2f s (%s), waited %.2f s for it",
+             len(question.audio) / question.rate, transcript.elapsed_s,
+             "during the pause" if heard.early else "after the pause", heard.waited_s,
+             extra={"stt_s": round(heard.waited_s, 3), "stt_early": heard.early})
     if not transcript.text.strip():
         raise BadInput("No words were heard in what you said — try again, closer to the microphone.")
     return transcript.text

@@ -138,6 +138,45 @@ def test_word_timestamps_are_the_words_in_order_inside_the_audio(faster_whisper,
     assert river["start"] > transcript.duration_s * 0.55
 
 
+@pytest.mark.parametrize("key", SENTENCES)
+def test_a_live_question_in_memory_transcribes_as_the_file_does(faster_whisper, key):
+    """``transcribe_speech``: a microphone's int16 samples at 48 kHz (what a hands-free turn holds),
+    resampled in memory and decoded greedily, give the words; so do float samples at Piper's rate."""
+    samples, rate = spoken(SENTENCES[key])
+    at_48k = np.interp(np.arange(len(samples) * 48_000 // rate) * rate / 48_000, np.arange(len(samples)), samples)
+    microphone = (np.clip(at_48k, -1, 1) * 32767).astype(np.int16)
+    for audio, audio_rate in ((microphone, 48_000), (samples, rate)):
+        transcript = faster_whisper.transcribe_speech(audio, audio_rate)
+        wer = word_error_rate(SENTENCES[key], transcript.text)
+        assert wer <= MAX_WER, f"WER {wer:.2f}: {transcript.text!r}"
+        assert transcript.duration_s == pytest.approx(len(audio) / audio_rate, abs=0.01)
+        assert transcript.language == "en" and transcript.segments[-1]["end"] <= transcript.duration_s
+    assert faster_whisper.transcribe_speech(np.zeros(48_000, np.int16), 48_000).text == ""
+
+
+def test_the_base_transcriber_hears_samples_through_its_own_file_path(speech):
+    """A backend that only reads files still takes a live question: the base class hands it a WAV of
+    the samples."""
+    from pipeline.speech.base import Transcriber
+    from pipeline.speech.wav import read_wav
+
+    class FilesOnly(Transcriber):
+        name = "files-only"
+
+        @classmethod
+        def from_settings(cls, settings, model=None):
+            return cls()
+
+        def transcribe(self, audio_path, *, language=None, progress=None, display_name=None, word_timestamps=False):
+            samples, rate = read_wav(audio_path)
+            return Transcript(text=f"{len(samples)} at {rate}", language=language or "", duration_s=len(samples) / rate,
+                              segments=[], backend=self.name, model="", elapsed_s=0.0)
+
+    ramp = (np.arange(-16_000, 16_000, 2) % 30_000).astype(np.int16)
+    heard = FilesOnly().transcribe_speech(ramp, 22_050, language="en")
+    assert (heard.text, heard.language) == (f"{len(ramp)} at 22050", "en")
+
+
 def test_transcribe_file_uses_the_configured_backend_and_model(settings, speech):
     folder = str(bundled_model_path())  # the same model given as a folder, as a user would configure one
     transcript = transcribe_file(settings.with_(stt_model=folder), speech["fox"])
@@ -294,7 +333,7 @@ class _LateTimestamps(WhisperBackend):
     def _languages(self, model):
         return ["en"]
 
-    def _recognise(self, model, audio, duration, language, report, words):
+    def _recognise(self, model, audio, duration, language, report, words, live=False):
         late = {"start": 3.0, "end": duration + 2.65, "text": "in a few seconds"}
         if words:
             late["words"] = [{"word": " in", "start": 3.0, "end": 3.2},

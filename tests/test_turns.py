@@ -8,6 +8,7 @@ import pytest
 from audio_fixtures import spoken, write_wav
 
 from pipeline.turns import (
+    EARLY_S,
     END_SILENCE_S,
     PRE_ROLL_S,
     WINDOW,
@@ -36,9 +37,12 @@ def quiet(seconds: float, *, seed: int = 0) -> np.ndarray:
     return (np.random.default_rng(seed).standard_normal(int(seconds * MIC_RATE)) * 30).astype(np.int16)
 
 
-def listen(audio: np.ndarray, detector: TurnDetector | None = None, chunk: int = CHUNK) -> list:
+def listen(audio: np.ndarray, detector: TurnDetector | None = None, chunk: int = CHUNK, *,
+           pauses: bool = False) -> list:
+    """The detector's events for ``audio`` fed in chunks (``pause`` ones only when asked for)."""
     detector = detector or TurnDetector()
-    return [event for start in range(0, len(audio), chunk) for event in detector.feed(MIC_RATE, audio[start:start + chunk])]
+    events = [event for start in range(0, len(audio), chunk) for event in detector.feed(MIC_RATE, audio[start:start + chunk])]
+    return [event for event in events if pauses or event.kind != "pause"]
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +70,31 @@ def test_a_question_is_one_onset_then_one_turn_a_pause_after_it_ends(question, s
     assert len(turn.audio) == pytest.approx((turn.ended_s - turn.started_s + PRE_ROLL_S) * MIC_RATE, abs=2)
     heard = transcribe_file(settings, write_wav(tmp_path / "turn.wav", turn.audio / 32768.0, MIC_RATE)).text.lower()
     assert "customers" in heard and "cost" in heard, heard
+
+
+def test_a_pause_says_early_what_the_turn_will_be(question):
+    """``pause`` comes EARLY_S after the speech stops, with the very audio the turn then has: what
+    lets the Live tab transcribe the question while it waits for the end-of-turn pause."""
+    events = listen(np.concatenate([quiet(1.0), question, quiet(1.5, seed=1)]), pauses=True)
+    kinds = [event.kind for event in events]
+    assert kinds[0] == "speech" and kinds[-2:] == ["pause", "turn"], kinds
+    pause, turn = events[-2:]
+    assert pause.at_s - pause.ended_s == pytest.approx(EARLY_S, abs=WINDOW / 16_000 + 1e-6)
+    assert pause.at_s < turn.at_s and pause.rate == turn.rate
+    assert (pause.started_s, pause.ended_s, pause.continues) == (turn.started_s, turn.ended_s, turn.continues)
+    assert np.array_equal(pause.audio, turn.audio)
+
+
+def test_a_breath_is_a_pause_that_a_later_one_replaces(question):
+    second = at_mic_rate(SECOND)
+    events = listen(np.concatenate([quiet(0.5), question, quiet(0.3), second, quiet(1.2)]), pauses=True)
+    pauses = [event for event in events if event.kind == "pause"]
+    turn = events[-1]
+    assert turn.kind == "turn" and [event.kind for event in events].count("turn") == 1
+    breath = [pause for pause in pauses if pause.ended_s < 0.5 + len(question) / MIC_RATE + 0.1]
+    assert breath and all(pause.ended_s < turn.ended_s for pause in breath)  # its guess is not the question
+    assert pauses[-1].ended_s == turn.ended_s and np.array_equal(pauses[-1].audio, turn.audio)
+    assert len({pause.ended_s for pause in pauses}) == len(pauses)  # one pause per stop in the speech
 
 
 def test_chunk_size_does_not_change_what_is_heard(question):

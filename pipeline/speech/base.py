@@ -19,7 +19,10 @@ A **transcriber** (``Transcriber``; registry ``transcribers``, kind "stt", entry
 ``avatar_studio.transcribers``) has a ``name``, a ``model`` and ``transcribe(audio_path, *,
 language, progress, display_name, word_timestamps) -> Transcript``; ``from_settings(settings,
 model=None)``. With ``word_timestamps`` each segment also has its ``words`` (``{"word", "start",
-"end"}``): what a recording's captions are timed by.
+"end"}``): what a recording's captions are timed by. ``transcribe_speech(samples, rate, *,
+language)`` is for a short utterance already in memory (a live question the voice-activity
+detector has cut): as quickly as the backend can, no word times. The base class writes it to a WAV
+file and calls ``transcribe``; a backend that can do better overrides it.
 
 Both, like every backend: ``unavailable(settings)`` (class method, cheap: imports and loads
 nothing) says why one cannot run here now, and ``from_settings`` makes one per call — loaded
@@ -33,6 +36,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 import re
+import tempfile
 from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
@@ -40,6 +44,7 @@ import numpy as np
 from ..errors import BackendUnavailable
 from ..registry import Backend, Registry
 from .tuning import DEFAULT, VoiceTuning
+from .wav import write_wav
 
 Progress = Callable[[float, str], None]  # (fraction done, what is happening)
 VOICE_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")  # what a persona's ``voice`` may hold
@@ -141,6 +146,15 @@ class Transcriber(Backend, ABC):
     def transcribe(self, audio_path: str | Path, *, language: str | None = None, progress: Progress | None = None,
                    display_name: str | None = None, word_timestamps: bool = False) -> Transcript:
         """What was said in the file; with ``word_timestamps``, when each word was said too."""
+
+    def transcribe_speech(self, samples: np.ndarray, rate: int, *, language: str | None = None) -> Transcript:
+        """What was said in ``samples`` (mono, int16 or float in [-1, 1], at ``rate``): see the module docstring."""
+        audio = np.asarray(samples)
+        if np.issubdtype(audio.dtype, np.integer):
+            audio = audio.astype(np.float32) / 32768.0
+        with tempfile.TemporaryDirectory(prefix="speech-") as folder:
+            wav = write_wav(Path(folder) / "speech.wav", audio, rate)
+            return self.transcribe(wav, language=language, display_name="what you said")
 
 
 voices: Registry[Voice] = Registry("tts", "avatar_studio.voices")

@@ -9,6 +9,7 @@ resumed job would mistake for a finished one.
 
 from __future__ import annotations
 
+import io
 import os
 import wave
 from pathlib import Path
@@ -40,17 +41,28 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
     return samples.astype(np.float32) / _INT16_SCALE, rate
 
 
+def _write_pcm(target, samples: np.ndarray, sample_rate: int) -> None:
+    pcm = np.clip(np.round(np.asarray(samples, dtype=np.float32) * 32767.0), -32768, 32767)
+    with wave.open(target, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(int(sample_rate))
+        wav.writeframes(pcm.astype("<i2").tobytes())
+
+
+def wav_bytes(samples: np.ndarray, sample_rate: int) -> bytes:
+    """Float samples in [-1, 1] as the bytes of a mono 16-bit PCM WAV file, in memory."""
+    buffer = io.BytesIO()
+    _write_pcm(buffer, samples, sample_rate)
+    return buffer.getvalue()
+
+
 def write_wav(path: str | Path, samples: np.ndarray, sample_rate: int) -> Path:
     """Write float samples in [-1, 1] as a mono 16-bit PCM WAV, atomically. Returns the path."""
     path = Path(path)
-    pcm = np.clip(np.round(np.asarray(samples, dtype=np.float32) * 32767.0), -32768, 32767)
     tmp = partial_path(path)
     try:
-        with wave.open(str(tmp), "wb") as wav:
-            wav.setnchannels(1)
-            wav.setsampwidth(2)
-            wav.setframerate(int(sample_rate))
-            wav.writeframes(pcm.astype("<i2").tobytes())
+        _write_pcm(str(tmp), samples, sample_rate)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
