@@ -65,7 +65,7 @@ from pipeline.live import idle_clip
 from pipeline.media import probe
 from pipeline.render import renderers
 from pipeline.hearing import EarlyTranscripts
-from pipeline.speech.stt import transcribe_file, transcribe_speech
+from pipeline.speech.stt import WHISPER_SAMPLE_RATE, load_speech, transcribe_speech
 from pipeline.speech.wav import read_wav
 from pipeline.turns import TurnDetector, TurnEvent
 
@@ -269,8 +269,11 @@ def hear(ctx: StudioContext, audio: str | None, progress=gr.Progress()) -> str:
     if length > MAX_QUESTION_S:
         raise BadInput(f"The recording is {int(length // 60)}:{int(length % 60):02d} long; a spoken question may "
                        f"be at most {MAX_QUESTION_S} seconds — ask it in shorter pieces.")
-    transcript = transcribe_file(ctx.settings, audio, progress=progress_callback(progress),
-                                 display_name="the recording")
+    report = progress_callback(progress)
+    report(0.0, "Reading the recording…")
+    samples, _ = load_speech(audio, display_name="the recording")
+    report(0.3, "Transcribing…")
+    transcript = transcribe_speech(ctx.settings, samples, WHISPER_SAMPLE_RATE)  # as a hands-free turn: live
     if not transcript.text.strip():
         raise BadInput("No words were heard in the recording — try again, closer to the microphone.")
     return transcript.text
