@@ -27,7 +27,8 @@ Hands-free (``hands_free``, a streaming microphone): Record once, then talk. Eve
 ``pipeline.turns.TurnDetector``: Silero VAD). Someone starting to talk barges in: the reply's stop
 event is set on the server, and ``barged`` changes so that the browser stops the player. When a
 question is over (a pause), ``heard`` changes, the player's clock starts from when the speech
-stopped, ``hear_turn`` transcribes the question, and it is asked as a typed one would be. A
+stopped, and ``answer_turn`` takes the question's text (``hear_turn``: usually transcribed during
+the pause already, ``pipeline.hearing``) and answers it live in the same event, as a typed one. A
 monologue past the limit is refused with a message. The microphone's audio arrives as WAV
 chunks, and Gradio keeps only the newest one when the server falls behind. When more than
 ``MAX_LOSS`` of it goes missing, the page says that push to talk is safer on this machine.
@@ -161,10 +162,9 @@ def build(ctx: StudioContext, tab: gr.Tab) -> None:
                       stream_every=STREAM_EVERY_S, time_limit=MAX_LISTEN_S, concurrency_limit=None,
                       show_progress="hidden", **PRIVATE)
     barged.change(None, None, None, js=view.stop_js(PLAYER), **PRIVATE)
-    turn = turn_heard.change(bind(hear_turn, ctx), listener, message, js=view.turn_js(PLAYER),
-                        show_progress_on=[message], **PRIVATE)
-    turn.success(bind(speak_live, ctx, outputs), [persona, message, conversation, llm], list(outputs.values()),
-                 validator=quota(ctx, "chat"), show_progress="hidden", **PRIVATE)
+    turn_heard.change(bind(answer_turn, ctx, outputs), [turn_heard, listener, persona, conversation, llm],
+                      list(outputs.values()), js=view.turn_js(PLAYER), validator=quota(ctx, "chat"),
+                      show_progress="hidden", **PRIVATE)
 
     api_trigger.click(bind(converse_api, ctx), api_inputs, api_outputs, api_name="converse",
                       api_description=CONVERSE_API, validator=quota(ctx, "chat"))
@@ -366,6 +366,16 @@ def hear_turn(ctx: StudioContext, listening: Listening | None) -> str:
     if not transcript.text.strip():
         raise BadInput("No words were heard in what you said — try again, closer to the microphone.")
     return transcript.text
+
+
+@shown_errors
+def answer_turn(ctx: StudioContext, heard: str | None, listening: Listening | None, persona_id: str | None,
+                conversation_id: str | None, llm_name: str | None = None):
+    """Hands-free: the question last heard (``hear_turn``), answered live (``speak_live``) in the same
+    event — a second event would wait for the text to reach the browser and come back. ``heard`` is
+    the "turn:ms" that announced it (the player's clock already started from it)."""
+    question = hear_turn(ctx, listening)
+    yield from speak_live(ctx, persona_id, question, conversation_id, llm_name)
 
 
 def stop_live(ctx: StudioContext, take: str | None) -> Any:

@@ -7,8 +7,10 @@ sentences follow each other without a reload between them; a segment that arrive
 plays starts at once. A page may have several players (the Live tab's and the Chat tab's): each is
 named by its component's value and registers its hands under that name in
 ``window.livePlayers[name]`` — ``enqueue(url)`` adds a segment, ``stop()`` stops the reply
-(barge-in: the Stop button, or starting to talk into the microphone) and ``reset()`` readies the
-player for the next question, noting when it was asked; the ``*_js(name)`` snippets call them.
+(barge-in: the Stop button, or starting to talk into the microphone; a segment of it still on its
+way is not played) and ``reset(agoMs)`` readies the player for the next question, noting when it
+was asked (``agoMs`` before now: a hands-free question ended a pause ago); the ``*_js(name)``
+snippets call them.
 Between replies a third, muted video loops the persona listening (``idle(url)``: blinking and
 swaying a little), so the face never freezes. When the first frame of a
 reply plays, the player writes how long after the question that was (milliseconds) to its
@@ -44,7 +46,7 @@ const videos = Array.from(element.querySelectorAll('video.live-segment'));
 const idle = element.querySelector('video.live-idle');
 const hint = element.querySelector('.live-hint');
 const stage = element.querySelector('.live-stage');
-const state = { queue: [], playing: -1, asked: performance.now(), first: false };
+const state = { queue: [], playing: -1, asked: performance.now(), first: false, stopped: false };
 const player = {};  // this player's hands, under its name (the component's value) in window.livePlayers
 window.livePlayers = window.livePlayers || {};
 window.livePlayers[stage.dataset.player || 'live'] = player;
@@ -87,7 +89,7 @@ videos.forEach((video, index) => {
   });
 });
 player.enqueue = (url) => {
-  if (!url) return;
+  if (!url || state.stopped) return;  // a segment of a stopped reply, still on its way: not played
   state.queue.push(url);
   const idle = preload();
   if (state.playing === -1 && videos[idle].dataset.loaded) { start(idle); preload(); }
@@ -102,13 +104,16 @@ player.stop = () => {
   state.queue = [];
   videos.forEach((video) => { video.pause(); delete video.dataset.loaded; });
   state.playing = -1;
+  state.stopped = true;
   listen();
   stage.dataset.stopped = String(Date.now());
 };
 player.reset = (agoMs) => {
   player.stop();
+  state.stopped = false;
   state.asked = performance.now() - (Number(agoMs) || 0);
   state.first = false;
+  stage.dataset.agoMs = String(Math.round(Number(agoMs) || 0));  // how long before now the clock started
   delete stage.dataset.firstFrameMs;
 };
 """
@@ -133,10 +138,11 @@ def reset_js(name: str) -> str:
 
 
 def turn_js(name: str) -> str:
-    """Hands-free, a question heard ("turn:ms"): the player ready, its clock started when the
-    question ended (``ms`` ago: the pause that told the detector it had); passes the value on."""
-    return (f"(heard) => {{ const ago = Number(String(heard || '').split(':')[1] || 0); "
-            f"{_player(name, 'reset(ago)')}; return heard; }}")
+    """Hands-free, a question heard ("turn:ms", the event's first input): the player ready, its clock
+    started when the question ended (``ms`` ago: the pause that told the detector it had); passes
+    every input on."""
+    return (f"(heard, ...rest) => {{ const ago = Number(String(heard || '').split(':')[1] || 0); "
+            f"{_player(name, 'reset(ago)')}; return [heard, ...rest]; }}")
 
 
 def stop_js(name: str) -> str:

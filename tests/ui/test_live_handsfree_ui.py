@@ -15,6 +15,8 @@ import numpy as np
 import pytest
 from playwright.sync_api import expect
 
+from pipeline.turns import END_SILENCE_S
+
 from .conftest import FAKE_MIC_WAV_SOURCE, launch_chromium, screenshot, studio_page
 from .test_live_ui import ANSWER, open_live, playing_segments
 
@@ -68,6 +70,8 @@ def test_a_pause_asks_the_question_and_talking_over_the_reply_stops_it(talking_p
     expect(reply).to_contain_text(re.compile(r"You: \w+"), timeout=90_000)
     stage = page.locator("#live-player .live-stage")
     expect(stage).to_have_attribute("data-first-frame-ms", re.compile(r"^\d+$"), timeout=90_000)
+    # its clock started when the speech stopped, so it counts the pause that ended the question too
+    assert int(stage.get_attribute("data-ago-ms")) >= END_SILENCE_S * 1000 - 50
     screenshot(page, "live-hands-free")
     # The question comes round again (QUIET_S after the last): the player stops at once.
     before = stage.get_attribute("data-stopped")
