@@ -122,6 +122,16 @@ def main() -> None:
     from studio.app import build_app, launch_options
 
     settings = resolve(dotenv=False)
+    # Opening the Live tab warms the persona's own model (the bundled one, converted from its GGUF file
+    # the first time in a data folder: tens of seconds of both cores). Done here first, so that it is
+    # not measured as part of the turns — a studio does it once per data folder and once per process.
+    from personas import PersonaStore
+    from pipeline.chat import persona_llm
+
+    warming = time.perf_counter()
+    persona_llm(settings, PersonaStore(settings).get("jenniel")).prepare()
+    print(f"(the persona's own model warmed in {time.perf_counter() - warming:.1f} s, before measuring)",
+          file=sys.stderr)
     app = build_app(settings)
     app.queue(default_concurrency_limit=2).launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True,
                                                  **launch_options(settings))
