@@ -16,7 +16,17 @@ Reported as p50/p95 over ``--turns`` turns (20), after one warm-up turn (which l
 and prepares the portrait), and again with a render job running in the background (a long
 script through the Runner, on the same two cores), unless ``--no-background``.
 
-    .venv/bin/python bench/live.py [--turns 20] [--first-token 0.35] [--rate 40] [--json]
+``--spoken N`` adds N spoken turns, as the Live tab hears them hands-free but with no browser:
+each question is spoken by Piper, put between a second of quiet and two, and fed at the pace of
+a real microphone in 0.2 s chunks at 48 kHz to the turn detector (Silero VAD) and the early
+transcripts (``pipeline.hearing``), then answered live. Timed from the end of the speech:
+
+* vad — until the detector says the turn is over (the end-of-turn pause, plus the chunk it ends in);
+* stt_wait — how long the turn then waited for its text (transcribed during the pause, mostly);
+* first_segment — from the text to the first segment playable (as above);
+* spoken_first_segment — the whole: end of speech → first segment playable.
+
+    .venv/bin/python bench/live.py [--turns 20] [--spoken 10] [--first-token 0.35] [--rate 40] [--json]
 """
 
 from __future__ import annotations
@@ -33,6 +43,8 @@ from contextlib import closing
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -40,6 +52,7 @@ REPLY = ("Start with the profit logic. Market share is a result, not a goal. Ask
          "you more than they cost, and grow there first. Then measure it every quarter.")
 QUESTIONS = ["Should we chase market share?", "Where do we start?", "What do we measure first?",
              "How do we grow without a price war?"]
+MIC_RATE = 48_000
 LONG_SCRIPT = " ".join(["This is a long background render that keeps both cores busy while we talk."] * 12)
 
 
@@ -103,7 +116,45 @@ def one_turn(chat, question: str) -> dict[str, float]:
     raise RuntimeError("the turn produced no segment")
 
 
-def run(turns: int, background: bool) -> dict[str, dict[str, float]]:
+def spoken_question(text: str) -> np.ndarray:
+    """``text`` spoken by Piper as a 48 kHz microphone hears it: 1 s of room, the question, 2 s of room."""
+    from pipeline.speech.base import voices
+    from pipeline.settings import resolve
+
+    said = voices.create("en_US-joe-medium", resolve(dotenv=False)).synthesize(text)
+    count = int(len(said.samples) * MIC_RATE / said.sample_rate)
+    voice = np.interp(np.arange(count) * said.sample_rate / MIC_RATE, np.arange(len(said.samples)), said.samples)
+    room = np.random.default_rng(len(text)).standard_normal(3 * MIC_RATE) * 30 / 32768
+    audio = np.concatenate([room[:MIC_RATE], voice, room[MIC_RATE:]])
+    return (np.clip(audio, -1, 1) * 32767).astype(np.int16)
+
+
+def one_spoken_turn(chat, settings, audio) -> dict[str, float]:
+    """The microphone fed at its own pace to what the Live tab's hands-free listening runs; seconds."""
+    from pipeline.hearing import EarlyTranscripts
+    from pipeline.speech.stt import transcribe_speech
+    from pipeline.turns import TurnDetector
+
+    detector = TurnDetector()
+    early = EarlyTranscripts(lambda samples, rate: transcribe_speech(settings, samples, rate))
+    chunk = MIC_RATE // 5
+    began = time.perf_counter()
+    for start in range(0, len(audio), chunk):
+        time.sleep(max(0.0, began + (start + chunk) / MIC_RATE - time.perf_counter()))  # it has been said
+        for event in detector.feed(MIC_RATE, audio[start:start + chunk]):
+            if event.kind == "pause":
+                early.guess(event)
+            elif event.kind == "turn":
+                ended = began + event.ended_s
+                vad = time.perf_counter() - ended
+                heard = early.answer(event)
+                timings = one_turn(chat, heard.transcript.text)
+                return {"vad": vad, "stt_wait": heard.waited_s, "first_segment": timings["first_segment"],
+                        "spoken_first_segment": time.perf_counter() - ended}
+    raise RuntimeError("no turn was heard")
+
+
+def run(turns: int, background: bool, spoken: int = 0) -> dict[str, dict[str, float]]:
     from pipeline.chat import Chat
     from pipeline.runner import RenderRequest, Runner
     from pipeline.settings import resolve
@@ -125,12 +176,19 @@ def run(turns: int, background: bool) -> dict[str, dict[str, float]]:
         worker.start()
         time.sleep(2.0)  # the render is under way
     samples = [one_turn(chat, QUESTIONS[k % len(QUESTIONS)]) for k in range(turns)]
+    questions = [spoken_question(QUESTIONS[k]) for k in range(min(spoken, len(QUESTIONS)))]
+    heard = [one_spoken_turn(chat, settings, questions[k % len(questions)]) for k in range(spoken)]
     stop.set()
     if worker is not None:
         worker.join(timeout=120)  # its render finishes: no thread is cut off mid-encode at exit
-    return {name: {"p50": round(statistics.median(s[name] for s in samples), 3),
-                   "p95": round(percentile([s[name] for s in samples], 0.95), 3)}
-            for name in samples[0]}
+    figures = {name: {"p50": round(statistics.median(s[name] for s in samples), 3),
+                      "p95": round(percentile([s[name] for s in samples], 0.95), 3)}
+               for name in samples[0]}
+    if heard:
+        figures.update({f"spoken: {name}": {"p50": round(statistics.median(s[name] for s in heard), 3),
+                                            "p95": round(percentile([s[name] for s in heard], 0.95), 3)}
+                        for name in heard[0]})
+    return figures
 
 
 def main() -> None:
@@ -138,6 +196,7 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=20)
     parser.add_argument("--first-token", type=float, default=0.35, help="the model's time to first token, seconds")
     parser.add_argument("--rate", type=float, default=40.0, help="the model's words per second")
+    parser.add_argument("--spoken", type=int, default=0, help="hands-free turns heard from a paced microphone")
     parser.add_argument("--no-background", action="store_true", help="skip the run with a render in the background")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -151,9 +210,9 @@ def main() -> None:
                        "OPENAI_MODEL": "paced-bench"})
     results = {"machine": {"cores": os.cpu_count(), "load_1min": round(os.getloadavg()[0], 2)},
                "model": {"first_token_s": args.first_token, "words_per_s": args.rate}, "turns": args.turns,
-               "idle": run(args.turns, background=False)}
+               "idle": run(args.turns, background=False, spoken=args.spoken)}
     if not args.no_background:
-        results["with_background_render"] = run(args.turns, background=True)
+        results["with_background_render"] = run(args.turns, background=True, spoken=args.spoken)
     results["machine"]["load_1min_after"] = round(os.getloadavg()[0], 2)
     if args.json:
         print(json.dumps(results, indent=2))
@@ -165,7 +224,7 @@ def main() -> None:
             continue
         print(f"\n{label.replace('_', ' ')}:  p50     p95   (seconds from submit, or the step's own cost)")
         for name, figures in results[label].items():
-            print(f"  {name:<20} {figures['p50']:>6.3f}  {figures['p95']:>6.3f}")
+            print(f"  {name:<30} {figures['p50']:>6.3f}  {figures['p95']:>6.3f}")
 
 
 if __name__ == "__main__":
