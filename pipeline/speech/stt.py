@@ -195,30 +195,26 @@ class WhisperBackend(Transcriber):
         model = self.load()  # before reading the audio: a missing model is not fixed by another upload
         language = self._check_language(language, self._languages(model))
         report(0.0, "Reading the audio…")
-        audio, duration = load_speech(audio_path, display_name=display_name)
+        audio, _ = load_speech(audio_path, display_name=display_name)
         report(0.0, "Transcribing…")
-        if no_speech(audio):
-            segments, language = [], language or ""
-        else:
-            segments, language = self._recognise(model, audio, duration, language, report, word_timestamps)
-            segments = _within(segments, duration)
+        transcript = self._read(model, audio, language, started, report=report, words=word_timestamps)
         report(1.0, "Transcribed.")
-        return Transcript(
-            text=" ".join(segment["text"] for segment in segments if segment["text"]),
-            language=language, duration_s=round(duration, 3), segments=segments, backend=self.name,
-            model=self.model, elapsed_s=round(time.perf_counter() - started, 3),
-        )
+        return transcript
 
     def transcribe_speech(self, samples: np.ndarray, rate: int, *, language: str | None = None) -> Transcript:
         started = time.perf_counter()
         model = self.load()
         language = self._check_language(language, self._languages(model))
-        audio = speech_at_whisper_rate(samples, rate)
+        return self._read(model, speech_at_whisper_rate(samples, rate), language, started, live=True)
+
+    def _read(self, model: Any, audio: np.ndarray, language: str | None, started: float, *,
+              report: Progress = _no_progress, words: bool = False, live: bool = False) -> Transcript:
+        """The ``Transcript`` of 16 kHz samples (no model asked when there is no speech energy at all)."""
         duration = len(audio) / WHISPER_SAMPLE_RATE
         if no_speech(audio):
             segments, language = [], language or ""
         else:
-            segments, language = self._recognise(model, audio, duration, language, _no_progress, False, live=True)
+            segments, language = self._recognise(model, audio, duration, language, report, words, live=live)
             segments = _within(segments, duration)
         return Transcript(
             text=" ".join(segment["text"] for segment in segments if segment["text"]),
