@@ -154,7 +154,7 @@ def test_a_live_question_in_memory_transcribes_as_the_file_does(faster_whisper, 
     assert faster_whisper.transcribe_speech(np.zeros(48_000, np.int16), 48_000).text == ""
 
 
-def test_a_window_too_tight_makes_whisper_loop_and_the_question_is_read_again_whole():
+def test_a_window_too_tight_makes_whisper_loop_and_the_question_is_read_again_whole(tmp_path):
     """The short window's guard, on the real model: tiny.en given only half a second of quiet after
     the speech repeats the question until its token budget runs out. That reading is refused
     (``_read_short`` is None) and the question is read in the full window, so the words still come."""
@@ -171,6 +171,10 @@ def test_a_window_too_tight_makes_whisper_loop_and_the_question_is_read_again_wh
             looped.append(key)
         assert word_error_rate(text, backend.transcribe_speech(audio, 16_000).text) <= MAX_WER
     assert looped, "no question looped in a tight window: the guard was not exercised"
+    # the shared model still reads files in its own 30 s windows afterwards
+    assert (model.feature_extractor.n_samples, model.feature_extractor.nb_max_frames) == (480_000, 3000)
+    assert word_error_rate(SENTENCES["fox"], FasterWhisperSTT().transcribe(write_wav(
+        tmp_path / "fox.wav", *spoken(SENTENCES["fox"]))).text) <= MAX_WER
 
 
 def test_the_base_transcriber_hears_samples_through_its_own_file_path(speech):

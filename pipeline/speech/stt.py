@@ -380,8 +380,9 @@ class FasterWhisperSTT(WhisperBackend):
         prompt = model.get_prompt(tokenizer, [], without_timestamps=True)
         window = np.zeros(int(self.live_window_s * WHISPER_SAMPLE_RATE), np.float32)
         window[:len(audio)] = audio[:len(window)]
-        features = model.feature_extractor(window, chunk_length=self.live_window_s)
-        features = features[:, :int(round(self.live_window_s * model.frames_per_second))]
+        # (not ``chunk_length=``: faster-whisper's extractor keeps that as its own window, for every
+        # later transcription by this shared model)
+        features = model.feature_extractor(window)[:, :int(round(self.live_window_s * model.frames_per_second))]
         budget = int(MAX_TOKENS_PER_S * duration) + 8
         # (CTranslate2 stopped a looping tiny.en at about half of max_length tokens: hence the factor 2)
         result = model.model.generate(ctranslate2.StorageView.from_array(np.ascontiguousarray(features[None])),
