@@ -6,6 +6,9 @@ on a scratch folder that is thrown away afterwards, so a suggestion is exactly w
 the same input would propose, and no job row or job folder is made. Only the controller differs
 from a render's default: the LLM controller is asked first (it falls back to the rules, and says
 why, when its answer is unusable); ``controller="rules"`` gives the instant rule-based proposal.
+An LLM that cannot answer in JSON (``LLMBackend.follows_json``: the bundled 135M model) is not
+asked unless it was named in the call: the rules answer at once, and ``why`` says how to get
+an LLM's suggestions instead of a fallback eight seconds later.
 
 The answer carries the five controls and the emotion, and ``why``: one line on the emotion (the
 emotion stage's own decision) and the controller's path and reasons — what was clamped or filled
@@ -71,7 +74,7 @@ def suggest_controls(settings: Settings, *, text: str | None = None, audio: str 
         raise BadInput(f"controller must be one of {', '.join(CONTROLLERS)}, got {controller!r}")
     if emotion is not None:
         emotion = check_emotion(emotion)
-    voice, tuning = None, None
+    voice, tuning, named = None, None, llm is not None
     if persona:
         from personas import PersonaStore
 
@@ -80,6 +83,11 @@ def suggest_controls(settings: Settings, *, text: str | None = None, audio: str 
         llm, model = llm or chosen.llm.backend, model or (chosen.llm.model if not llm else None)
     if llm is not None and llm not in llms.names():
         raise BadInput(f"unknown LLM backend {llm!r}; known: {', '.join(llms.names())}")
+    too_small = None
+    if controller == "llm" and not named:
+        chosen_llm = llms.create(llm or settings.llm, settings, model=model)
+        if not chosen_llm.follows_json:
+            controller, too_small = "rules", f"{chosen_llm.name} ({chosen_llm.model})"
 
     scratch = Path(tempfile.mkdtemp(prefix="avatar-suggest-"))
     try:
@@ -107,8 +115,13 @@ def suggest_controls(settings: Settings, *, text: str | None = None, audio: str 
         shutil.rmtree(scratch, ignore_errors=True)
 
     proposed = Controls.from_dict(record["proposed"])
+    why = [_emotion_line(found), *_controller_lines(record)]
+    if too_small:
+        why.append(f"the LLM configured here, {too_small}, is too small to propose controls, so the rules did — "
+                   "for an LLM's suggestions set AVATAR_STUDIO_LLM to a hosted one (openai, gemini or mistral) "
+                   "with its key in .env, or pick an LLM by name")
     return Suggestion(controls=proposed, confidence=found["confidence"], controller=record["controller"],
-                      path=record["path"], why=[_emotion_line(found), *_controller_lines(record)],
+                      path=record["path"], why=why,
                       detail=record["detail"], evidence=found.get("evidence", {}), duration_s=duration_s,
                       timings=timings)
 

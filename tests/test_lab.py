@@ -78,6 +78,28 @@ def test_the_rules_suggest_from_a_recording_alone(settings):
     assert all(0 <= value <= 1 for value in found.values().values())
 
 
+def test_with_only_the_bundled_model_the_rules_answer_at_once_and_say_how_to_get_an_llm(settings, fake):
+    """The bundled 135M model cannot answer in JSON: unless it is asked for by name, it is not asked
+    (no eight-second wait for a fallback), and the answer says how to get an LLM's suggestions. A
+    capable model configured as the studio's own is asked as before."""
+    from dataclasses import replace
+
+    from pipeline.llm.local import LocalLLM
+    from pipeline.suggest import suggest_controls
+
+    assert not LocalLLM(cache_dir=settings.cache).follows_json
+    assert LocalLLM("my/7b", cache_dir=settings.cache).follows_json  # a model of one's own is asked
+    found = suggest_controls(replace(settings, llm="local"), text="We won the award, I am thrilled!")
+    assert found.path == "rules" and found.controller == "rules"
+    assert "local (SmolLM2-135M-Instruct-Q4_1), is too small to propose controls" in found.why[-1]
+    assert "AVATAR_STUDIO_LLM" in found.why[-1]
+    assert fake.history == []  # (the fake is not the studio's LLM here: nothing asked it)
+    fake.enqueue(json.dumps(ANSWER))
+    capable = suggest_controls(replace(settings, llm="fake"), text="We won the award, I am thrilled!")
+    assert capable.path == "llm-clamped" and len(fake.history) == 1
+    assert not any("too small" in line for line in capable.why)
+
+
 @pytest.mark.parametrize("arguments,message", [
     ({}, "Nothing to say"),
     ({"text": "Hi.", "audio": SAMPLE_SPEECH}, "either a script or an audio file"),

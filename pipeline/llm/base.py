@@ -64,9 +64,12 @@ class LLMBackend(Backend):
     ``_complete``, and say in ``unavailable`` (class method, cheap) why they cannot run here now.
 
     ``model``: the model id in use; ``context_window``: tokens the model accepts, prompt and reply
-    together; ``supports_schema``: the backend can constrain output to a JSON schema."""
+    together; ``supports_schema``: the backend can constrain output to a JSON schema;
+    ``follows_json``: False for a model too small to answer in JSON when asked to (the bundled
+    135M one), so that what needs JSON and was not asked of it by name uses the rules at once."""
 
     name = "llm"
+    follows_json = True
 
     @classmethod
     def from_settings(cls, settings, model: str | None = None) -> "LLMBackend":

@@ -149,6 +149,11 @@ class LocalLLM(LLMBackend):
         return cls(model or settings.llm_model("local"), cache_dir=settings.cache / "llm")
 
     @property
+    def follows_json(self) -> bool:
+        """The bundled 135M model never gave a usable JSON answer in our tests; a configured one may."""
+        return self.model != BUNDLED_MODEL
+
+    @property
     def source(self) -> ModelSource:
         if self._source is None:
             self._source = locate(None if self.model == BUNDLED_MODEL else self.model)
