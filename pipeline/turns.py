@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from .errors import BackendUnavailable
+from .speech.wav import mono_float
 
 RATE = 16_000  # the VAD model's rate
 WINDOW = 512  # samples per VAD window at RATE (32 ms)
@@ -120,16 +121,6 @@ def vad_model() -> SileroVAD:
     except ImportError as error:
         raise BackendUnavailable("Hands-free listening needs onnxruntime (pip install onnxruntime) — "
                                  "use push to talk instead.") from error
-
-
-def mono_float(samples: np.ndarray) -> np.ndarray:
-    """Mono float32 in [-1, 1], from int16 or float, mono or (samples, channels)."""
-    audio = np.asarray(samples)
-    if audio.ndim == 2:
-        audio = audio.mean(axis=1)
-    if np.issubdtype(audio.dtype, np.integer):
-        return audio.astype(np.float32) / 32768.0
-    return audio.astype(np.float32)
 
 
 class ToVADRate:

@@ -44,7 +44,7 @@ import numpy as np
 from ..errors import BackendUnavailable
 from ..registry import Backend, Registry
 from .tuning import DEFAULT, VoiceTuning
-from .wav import write_wav
+from .wav import mono_float, write_wav
 
 Progress = Callable[[float, str], None]  # (fraction done, what is happening)
 VOICE_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")  # what a persona's ``voice`` may hold
@@ -149,11 +149,8 @@ class Transcriber(Backend, ABC):
 
     def transcribe_speech(self, samples: np.ndarray, rate: int, *, language: str | None = None) -> Transcript:
         """What was said in ``samples`` (mono, int16 or float in [-1, 1], at ``rate``): see the module docstring."""
-        audio = np.asarray(samples)
-        if np.issubdtype(audio.dtype, np.integer):
-            audio = audio.astype(np.float32) / 32768.0
         with tempfile.TemporaryDirectory(prefix="speech-") as folder:
-            wav = write_wav(Path(folder) / "speech.wav", audio, rate)
+            wav = write_wav(Path(folder) / "speech.wav", mono_float(samples), rate)
             return self.transcribe(wav, language=language, display_name="what you said")
 
 

