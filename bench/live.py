@@ -24,9 +24,11 @@ transcripts (``pipeline.hearing``), then answered live. Timed from the end of th
 * vad — until the detector says the turn is over (the end-of-turn pause, plus the chunk it ends in);
 * stt_wait — how long the turn then waited for its text (transcribed during the pause, mostly);
 * first_segment — from the text to the first segment playable (as above);
-* spoken_first_segment — the whole: end of speech → first segment playable.
+* spoken_first_segment — the whole: end of speech → first segment playable;
+* answer_begun_in_the_pause — the share of turns that took the answer the model was started on
+  during the pause (``Chat.prefetch``); ``--not-ahead`` starts it only when the turn is over.
 
-    .venv/bin/python bench/live.py [--turns 20] [--spoken 10] [--first-token 0.35] [--rate 40] [--json]
+    .venv/bin/python bench/live.py [--turns 20] [--spoken 10] [--not-ahead] [--first-token 0.35] [--rate 40] [--json]
 """
 
 from __future__ import annotations
@@ -129,14 +131,22 @@ def spoken_question(text: str) -> np.ndarray:
     return (np.clip(audio, -1, 1) * 32767).astype(np.int16)
 
 
-def one_spoken_turn(chat, settings, audio) -> dict[str, float]:
-    """The microphone fed at its own pace to what the Live tab's hands-free listening runs; seconds."""
+def one_spoken_turn(chat, settings, audio, ahead: bool = True) -> dict[str, float]:
+    """The microphone fed at its own pace to what the Live tab's hands-free listening runs; seconds.
+    ``ahead``: the model is started on a pause's words as soon as they are known (``Chat.prefetch``)."""
+    from pipeline.chat import ChatRequest
+    from pipeline.converse import live_request
     from pipeline.hearing import EarlyTranscripts
     from pipeline.speech.stt import transcribe_speech
     from pipeline.turns import TurnDetector
 
+    def begin(transcript):
+        return chat.prefetch(live_request(ChatRequest(persona="jenniel", message=transcript.text, llm="openai",
+                                                      use_cache=False)))
+
     detector = TurnDetector()
-    early = EarlyTranscripts(lambda samples, rate: transcribe_speech(settings, samples, rate))
+    early = EarlyTranscripts(lambda samples, rate: transcribe_speech(settings, samples, rate),
+                             begin if ahead else None)
     chunk = MIC_RATE // 5
     began = time.perf_counter()
     for start in range(0, len(audio), chunk):
@@ -148,13 +158,18 @@ def one_spoken_turn(chat, settings, audio) -> dict[str, float]:
                 ended = began + event.ended_s
                 vad = time.perf_counter() - ended
                 heard = early.answer(event)
-                timings = one_turn(chat, heard.transcript.text)
+                try:
+                    timings = one_turn(chat, heard.transcript.text)
+                finally:
+                    if heard.prepared is not None:
+                        heard.prepared.cancel()
                 return {"vad": vad, "stt_wait": heard.waited_s, "first_segment": timings["first_segment"],
-                        "spoken_first_segment": time.perf_counter() - ended}
+                        "spoken_first_segment": time.perf_counter() - ended,
+                        "answer_begun_in_the_pause": float(heard.prepared is not None and heard.prepared.claimed)}
     raise RuntimeError("no turn was heard")
 
 
-def run(turns: int, background: bool, spoken: int = 0) -> dict[str, dict[str, float]]:
+def run(turns: int, background: bool, spoken: int = 0, ahead: bool = True) -> dict[str, dict[str, float]]:
     from pipeline.chat import Chat
     from pipeline.runner import RenderRequest, Runner
     from pipeline.settings import resolve
@@ -177,7 +192,7 @@ def run(turns: int, background: bool, spoken: int = 0) -> dict[str, dict[str, fl
         time.sleep(2.0)  # the render is under way
     samples = [one_turn(chat, QUESTIONS[k % len(QUESTIONS)]) for k in range(turns)]
     questions = [spoken_question(QUESTIONS[k]) for k in range(min(spoken, len(QUESTIONS)))]
-    heard = [one_spoken_turn(chat, settings, questions[k % len(questions)]) for k in range(spoken)]
+    heard = [one_spoken_turn(chat, settings, questions[k % len(questions)], ahead) for k in range(spoken)]
     stop.set()
     if worker is not None:
         worker.join(timeout=120)  # its render finishes: no thread is cut off mid-encode at exit
@@ -197,6 +212,8 @@ def main() -> None:
     parser.add_argument("--first-token", type=float, default=0.35, help="the model's time to first token, seconds")
     parser.add_argument("--rate", type=float, default=40.0, help="the model's words per second")
     parser.add_argument("--spoken", type=int, default=0, help="hands-free turns heard from a paced microphone")
+    parser.add_argument("--not-ahead", action="store_true",
+                        help="spoken turns: do not start the model during the pause (as before Chat.prefetch)")
     parser.add_argument("--no-background", action="store_true", help="skip the run with a render in the background")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -210,9 +227,10 @@ def main() -> None:
                        "OPENAI_MODEL": "paced-bench"})
     results = {"machine": {"cores": os.cpu_count(), "load_1min": round(os.getloadavg()[0], 2)},
                "model": {"first_token_s": args.first_token, "words_per_s": args.rate}, "turns": args.turns,
-               "idle": run(args.turns, background=False, spoken=args.spoken)}
+               "idle": run(args.turns, background=False, spoken=args.spoken, ahead=not args.not_ahead)}
     if not args.no_background:
-        results["with_background_render"] = run(args.turns, background=True, spoken=args.spoken)
+        results["with_background_render"] = run(args.turns, background=True, spoken=args.spoken,
+                                                ahead=not args.not_ahead)
     results["machine"]["load_1min_after"] = round(os.getloadavg()[0], 2)
     if args.json:
         print(json.dumps(results, indent=2))

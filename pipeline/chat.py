@@ -21,9 +21,11 @@
    ``PASSAGE_SHARE`` of the context window the prompt and the message leave — the weakest go
    first (``fit_passages``) — and the oldest exchanges are dropped until the rest fits with room
    for the reply (``fit_history``);
-5. answers from the cache when this exact request was answered before, else asks the LLM,
-   streaming tokens to ``on_token``. The passages are in the request, so a document that changes
-   what is found changes the answer (so do the examples);
+5. answers from the cache when this exact request was answered before, else takes the answer
+   started for it ahead of the turn (``prefetch``: a hands-free question's reply, begun during the
+   pause that ended it — ``pipeline.prefetch``), else asks the LLM, streaming tokens to
+   ``on_token``. The passages are in the request, so a document that changes what is found
+   changes the answer (so do the examples);
 6. records the assistant's turn (backend, model, latency, tokens, cached, trimmed, and the
    passages given to the model as its ``sources``);
 7. optionally speaks the reply (``output="audio"``: a WAV, instant) or renders it
@@ -65,6 +67,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .prefetch import Prefetch, claim as claim_prefetch, start as start_prefetch
 from .db import ConversationStore, JobStore, Turn, cache_key
 from .errors import BackendUnavailable, BadInput, StudioError
 from .knowledge import Hit, Knowledge, fuse
@@ -325,6 +328,34 @@ class Chat:
             conversation = self.store.get(request.conversation_id)
         return holds_replies(persona, conversation)
 
+    def prefetch(self, request: ChatRequest) -> Prefetch | None:
+        """Start the model on ``request``'s answer before its turn is asked (``pipeline.prefetch``):
+        the prompt is built as ``ask`` will build it, and nothing is recorded. None when there is
+        nothing to start: a request ``ask`` would refuse (it says why then), a reply that will be
+        held for review, or one the answer cache holds."""
+        try:
+            message = check_message(request.message)
+            check_temperature(request.temperature)
+            check_reply_length(request.max_tokens)
+            persona = self.personas.get(request.persona)
+            conversation = self.store.get(request.conversation_id) if request.conversation_id else None
+            if conversation is not None and conversation.persona != persona.id:
+                return None
+            mode = conversation.mode if conversation is not None else request.mode
+            persona.mode(mode)
+            if self.holds(request, persona, conversation):
+                return None
+            llm = persona_llm(self.settings, persona, request.llm, request.model)
+            history = self._history(conversation.id) if conversation is not None else []
+            messages, _, _ = self._prompt(request, persona, mode, llm, message, history, [])
+        except StudioError:
+            return None
+        key = self._answer_key(llm, messages, request)
+        if request.use_cache and self.store.cached_answer(key):
+            return None
+        return start_prefetch(key, lambda on_token: llm.complete(
+            messages, max_tokens=request.max_tokens, temperature=request.temperature, on_token=on_token))
+
     def history(self, conversation_id: str) -> list[Turn]:
         return self.store.turns(conversation_id)
 
@@ -366,26 +397,11 @@ class Chat:
     # -- steps -----------------------------------------------------------------------------
     def _turn(self, request: ChatRequest, persona, conversation, mode: str | None, llm: LLMBackend, message: str,
               progress: Progress, on_token: Callable[[str], None] | None) -> ChatReply:
-        from personas import build_system_prompt
-
         history = self._history(conversation.id)
         user_turn = self.store.add_turn(conversation.id, "user", message)
         notes: list[str] = []
         try:
-            llm.prepare(progress=lambda fraction, stage: progress(0.05 * fraction, stage))
-            found = self._passages(persona, mode, message, history[-1][0] if history else None, notes)
-            picked = self._examples(persona, mode, message, notes)
-            spoken = request.spoken or request.output in ("audio", "video")
-            examples = fit_examples(llm, persona, mode, picked, message, request.max_tokens, spoken=spoken)
-            if len(examples) < len(picked):
-                notes.append(f"{len(picked) - len(examples)} of the {len(picked)} examples of {persona.name}'s "
-                             f"writing were left out to fit {llm.model}'s context window")
-            passages = fit_passages(llm, persona, mode, found, message, request.max_tokens, examples, spoken=spoken)
-            if len(passages) < len(found):
-                notes.append(f"{len(found) - len(passages)} of the {len(found)} passages found in "
-                             f"{persona.name}'s documents were left out to fit {llm.model}'s context window")
-            system = build_system_prompt(persona, mode, passages, examples, spoken=spoken)
-            messages, trimmed = fit_history(llm, system, history, message, request.max_tokens)
+            messages, trimmed, passages = self._prompt(request, persona, mode, llm, message, history, notes, progress)
             progress(0.05, "thinking")
             completion, cached = self._answer(llm, messages, request, on_token)
             reply_text = completion.text.strip()
@@ -442,6 +458,28 @@ class Chat:
         else:
             self._render(persona, turn, reply, controller, progress, spoken)
 
+    def _prompt(self, request: ChatRequest, persona, mode: str | None, llm: LLMBackend, message: str,
+                history: list[tuple[str, str]], notes: list[str], progress: Progress | None = None):
+        """Steps 3–4 for a turn (reading only): (messages for the model, exchanges trimmed, passages given)."""
+        from personas import build_system_prompt
+
+        progress = progress or (lambda fraction, message: None)
+        llm.prepare(progress=lambda fraction, stage: progress(0.05 * fraction, stage))
+        found = self._passages(persona, mode, message, history[-1][0] if history else None, notes)
+        picked = self._examples(persona, mode, message, notes)
+        spoken = request.spoken or request.output in ("audio", "video")
+        examples = fit_examples(llm, persona, mode, picked, message, request.max_tokens, spoken=spoken)
+        if len(examples) < len(picked):
+            notes.append(f"{len(picked) - len(examples)} of the {len(picked)} examples of {persona.name}'s "
+                         f"writing were left out to fit {llm.model}'s context window")
+        passages = fit_passages(llm, persona, mode, found, message, request.max_tokens, examples, spoken=spoken)
+        if len(passages) < len(found):
+            notes.append(f"{len(found) - len(passages)} of the {len(found)} passages found in "
+                         f"{persona.name}'s documents were left out to fit {llm.model}'s context window")
+        system = build_system_prompt(persona, mode, passages, examples, spoken=spoken)
+        messages, trimmed = fit_history(llm, system, history, message, request.max_tokens)
+        return messages, trimmed, passages
+
     def _passages(self, persona, mode: str | None, message: str, previous: str | None,
                   notes: list[str]) -> list[Hit]:
         """What the persona's documents (its owner's) say about ``message``, best first; none in a
@@ -483,19 +521,26 @@ class Chat:
                 question = None
         return pairs
 
+    def _answer_key(self, llm: LLMBackend, messages: list[dict], request: ChatRequest) -> str:
+        owner = {"owner": self.jobs.owner} if self.jobs.owner is not None else {}  # users never share answers
+        return cache_key(llm=llm.name, model=llm.model, messages=messages, temperature=request.temperature,
+                         max_tokens=request.max_tokens, **owner)
+
     def _answer(self, llm: LLMBackend, messages: list[dict], request: ChatRequest,
                 on_token: Callable[[str], None] | None) -> tuple[Completion, bool]:
-        owner = {"owner": self.jobs.owner} if self.jobs.owner is not None else {}  # users never share answers
-        key = cache_key(llm=llm.name, model=llm.model, messages=messages, temperature=request.temperature,
-                        max_tokens=request.max_tokens, **owner)
+        key = self._answer_key(llm, messages, request)
         if request.use_cache and (hit := self.store.cached_answer(key)):
             if on_token:
                 on_token(hit["text"])
             return Completion(text=hit["text"], backend=llm.name, model=hit["model"], tokens_in=hit["tokens_in"],
                               tokens_out=hit["tokens_out"], latency_s=0.0, first_token_s=0.0), True
         started = time.perf_counter()
-        completion = llm.complete(messages, max_tokens=request.max_tokens, temperature=request.temperature,
-                                  on_token=on_token)
+        ahead = claim_prefetch(key)  # asked for during the pause that ended a spoken question
+        if ahead is not None:
+            completion = ahead.follow(on_token)
+        else:
+            completion = llm.complete(messages, max_tokens=request.max_tokens, temperature=request.temperature,
+                                      on_token=on_token)
         completion.latency_s = completion.latency_s or round(time.perf_counter() - started, 4)
         if completion.text.strip():
             self.store.remember_answer(key, llm=llm.name, model=completion.model or llm.model, text=completion.text,

@@ -25,6 +25,10 @@ What is spoken:
 A caller that stops iterating (a browser that disconnects: Gradio closes the generator) leaves
 the job "interrupted" with what was said, recorded on a thread of its own within a second.
 
+A hands-free question's answer may have been begun during the pause that ended it
+(``Chat.prefetch`` with ``live_request(request)``): the turn then takes it instead of asking the
+model (``pipeline.prefetch``).
+
 ``stop`` (a ``threading.Event``) is barge-in: once set, no further sentence is spoken, and the job
 keeps what was. The model's turn finishes in the background and is recorded as usual.
 
@@ -76,6 +80,12 @@ class LiveEvent:
         return data
 
 
+def live_request(request: ChatRequest) -> ChatRequest:
+    """The chat turn a live reply asks for: text, written to be spoken. An answer begun ahead of
+    the turn (``Chat.prefetch``) must be asked for with this request to be the turn's."""
+    return replace(request, output="text", spoken=True)
+
+
 def converse(chat: Chat, request: ChatRequest, *, stop: threading.Event | None = None,
              started: float | None = None, max_sentences: int | None = None) -> Iterator[LiveEvent]:
     """The turn's live events (see the module docstring); raises what the chat raises, after
@@ -124,7 +134,7 @@ def converse(chat: Chat, request: ChatRequest, *, stop: threading.Event | None =
             yield LiveEvent("segment", time.perf_counter() - started, text=text, segment=segment)
 
     try:
-        for event in chat.stream(replace(request, output="text", spoken=True)):
+        for event in chat.stream(live_request(request)):
             if event.kind == "text":
                 new, text = event.text[len(text):], event.text
                 yield LiveEvent("text", time.perf_counter() - started, text=text)

@@ -24,6 +24,10 @@ validator runs through ``StudioBlocks.process_api`` like any event):
   limit, and the render quotas when the reply is to be a video (the turn id at ``output_at``).
 
 A studio without users checks nothing.
+
+``chat_allowed(ctx)`` asks the ``chat`` question without an event, from any thread, for the owner
+of the event that made it: the Live tab asks it before starting a hands-free question's answer
+during its pause (``Chat.prefetch``), so nobody gets an answer begun that the turn would refuse.
 """
 
 from __future__ import annotations
@@ -58,10 +62,29 @@ def quota(ctx: StudioContext, kind: str, *, output_at: int | None = None) -> Cal
     return check_quota
 
 
-def _check(ctx: StudioContext, kind: str, output: Any) -> None:
+def chat_allowed(ctx: StudioContext) -> Callable[[], bool]:
+    """Whether this event's owner may start a chat turn now, as a function any thread may call later."""
+    if not ctx.access.has_users:
+        return lambda: True
+    owner, store = ctx.owner, ctx.runner.store
+
+    def allowed() -> bool:
+        waiting = ctx.blocks.waiting(owner) if ctx.blocks is not None else 0
+        try:
+            _check(ctx, "chat", None, waiting=waiting, store=store)
+        except QuotaExceeded:
+            return False
+        return True
+
+    return allowed
+
+
+def _check(ctx: StudioContext, kind: str, output: Any, *, waiting: int | None = None, store=None) -> None:
+    """Raise ``QuotaExceeded`` when the owner may not start a ``kind`` (``waiting``, ``store``: the
+    owner's, when not this event's)."""
     limits = ctx.settings.limits
-    check_waiting(ctx.waiting(), limits, asked=kind)
-    store = ctx.runner.store
+    check_waiting(ctx.waiting() if waiting is None else waiting, limits, asked=kind)
+    store = store or ctx.runner.store
     if kind == "chat":
         check_chat(store, limits)
     if kind == "review":

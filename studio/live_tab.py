@@ -28,8 +28,12 @@ Hands-free (``hands_free``, a streaming microphone): Record once, then talk. Eve
 event is set on the server, and ``barged`` changes so that the browser stops the player. When a
 question is over (a pause), ``heard`` changes, the player's clock starts from when the speech
 stopped, and ``answer_turn`` takes the question's text (``hear_turn``: usually transcribed during
-the pause already, ``pipeline.hearing``) and answers it live in the same event, as a typed one. A
-monologue past the limit is refused with a message. The microphone's audio arrives as WAV
+the pause already, ``pipeline.hearing``) and answers it live in the same event, as a typed one.
+Once a pause's words are known, the model is started on their answer at once (``Listening.ahead``:
+``Chat.prefetch``, asked as the page would ask — its persona, conversation and LLM, within its
+owner's quota); the turn takes that answer when the pause was the end of the question, and it is
+withdrawn when the speaker goes on or the turn asks something else. A monologue past the limit
+is refused with a message. The microphone's audio arrives as WAV
 chunks, and Gradio keeps only the newest one when the server falls behind. When more than
 ``MAX_LOSS`` of it goes missing, the page says that push to talk is safer on this machine.
 
@@ -55,12 +59,12 @@ import secrets
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import gradio as gr
 
-from pipeline.chat import ChatRequest, check_message, persona_llm
-from pipeline.converse import converse
+from pipeline.chat import Chat, ChatRequest, check_message, persona_llm
+from pipeline.converse import converse, live_request
 from pipeline.errors import BadInput, StudioError
 from pipeline.live import idle_clip
 from pipeline.media import probe
@@ -72,7 +76,7 @@ from pipeline.turns import TurnDetector, TurnEvent
 
 from . import live_view as view
 from .common import StudioContext, bind, progress_callback, shown_errors
-from .limits import quota
+from .limits import chat_allowed, quota
 
 PRIVATE = {"api_visibility": "private"}
 PLAYER = "live"  # this tab's player's name (live_view)
@@ -158,7 +162,8 @@ def build(ctx: StudioContext, tab: gr.Tab) -> None:
                   validator=quota(ctx, "chat"), show_progress="hidden", **PRIVATE)
 
     hands_free.start_recording(start_listening, None, listener, show_progress="hidden", **PRIVATE)
-    hands_free.stream(bind(listen, ctx), [hands_free, listener, take], [listener, turn_heard, barged, status],
+    hands_free.stream(bind(listen, ctx), [hands_free, listener, take, persona, conversation, llm],
+                      [listener, turn_heard, barged, status],
                       stream_every=STREAM_EVERY_S, time_limit=MAX_LISTEN_S, concurrency_limit=None,
                       show_progress="hidden", **PRIVATE)
     barged.change(None, None, None, js=view.stop_js(PLAYER), **PRIVATE)
@@ -281,18 +286,33 @@ def hear(ctx: StudioContext, audio: str | None, progress=gr.Progress()) -> str:
 
 class Listening:
     """One page's hands-free session: its turn detector, its early transcriptions (``pipeline.hearing``:
-    each pause's audio is transcribed while the end of the turn is waited for), and the question last
-    heard. Kept in the page's ``gr.State``, so no other page can reach it."""
+    each pause's audio is transcribed while the end of the turn is waited for, and the model is
+    started on its answer: ``ahead``), and the question last heard. Kept in the page's ``gr.State``,
+    so no other page can reach it."""
 
     def __init__(self, settings) -> None:
         self.detector = TurnDetector()
-        self.early = EarlyTranscripts(lambda audio, rate: transcribe_speech(settings, audio, rate))
+        self.early = EarlyTranscripts(lambda audio, rate: transcribe_speech(settings, audio, rate), self.ahead)
+        self.asking: tuple[Chat, str, str | None, str | None, Callable[[], bool]] | None = None
         self.turns = 0
         self.onsets = 0
         self.question: TurnEvent | None = None
         self.first_chunk_at: float | None = None  # monotonic time the first chunk's audio began
         self.first_chunk_wall = 0.0  # the same, as wall-clock time (for the log a benchmark reads)
         self.warned = False
+
+    def ahead(self, transcript) -> Any:
+        """During a pause: the model started on the answer to ``transcript`` as the page would ask it
+        now (the chat, persona, conversation and LLM of its latest chunk, and its owner's quota), for
+        the turn to take if this was the question (``Chat.prefetch``); None when it may not be asked."""
+        if self.asking is None:
+            return None
+        chat, persona_id, conversation_id, llm_name, allowed = self.asking
+        if not persona_id or not allowed():
+            return None
+        return chat.prefetch(live_request(ChatRequest(persona=persona_id, message=transcript.text,
+                                                      conversation_id=conversation_id or None,
+                                                      llm=llm_name or None)))
 
     def lost(self) -> float:
         """The share of the microphone's audio that never arrived, from the audio received against the
@@ -309,10 +329,13 @@ def start_listening() -> None:
 
 
 @shown_errors
-def listen(ctx: StudioContext, chunk: str | None, listening: Listening | None, take: str | None):
+def listen(ctx: StudioContext, chunk: str | None, listening: Listening | None, take: str | None,
+           persona_id: str | None = None, conversation_id: str | None = None, llm_name: str | None = None):
     """One chunk of the hands-free microphone → (listening, heard, barged, status). Someone starting
     to talk stops the reply being spoken (on the server here; ``barged`` tells the browser to stop
-    playing it); a question that has ended is announced on ``heard`` for ``hear_turn``.
+    playing it) and withdraws any answer begun during a pause; a question that has ended is
+    announced on ``heard`` for ``hear_turn``. The persona, conversation and LLM are what an answer
+    begun during a pause is asked with (``Listening.ahead``).
 
     The chunk comes as its WAV file (Gradio's ``filepath``), read here with the standard library.
     The ``numpy`` type decodes each chunk through ffmpeg, and that took longer than the 0.2 s
@@ -323,6 +346,8 @@ def listen(ctx: StudioContext, chunk: str | None, listening: Listening | None, t
     if not chunk:
         return listening, gr.skip(), gr.skip(), gr.skip()
     samples, rate = read_wav(chunk)
+    if listening.asking is None or listening.asking[1:4] != (persona_id, conversation_id, llm_name):
+        listening.asking = (ctx.chat, persona_id, conversation_id, llm_name, chat_allowed(ctx))
     if listening.first_chunk_at is None:
         listening.first_chunk_at = time.monotonic() - len(samples) / rate
         listening.first_chunk_wall = time.time() - len(samples) / rate
@@ -333,6 +358,7 @@ def listen(ctx: StudioContext, chunk: str | None, listening: Listening | None, t
     for event in listening.detector.feed(rate, samples):
         if event.kind == "speech":
             listening.onsets += 1
+            listening.early.withdraw()
             barged = str(listening.onsets)
             status = stop_live(ctx, take)
             log.info("hands-free: someone started talking", extra={
@@ -350,9 +376,10 @@ def listen(ctx: StudioContext, chunk: str | None, listening: Listening | None, t
 
 
 @shown_errors
-def hear_turn(ctx: StudioContext, listening: Listening | None) -> str:
-    """The question the hands-free microphone last heard, as text (taken: each is asked once). It was
-    usually transcribed already, during the pause that ended it."""
+def hear_turn(ctx: StudioContext, listening: Listening | None) -> tuple[str, Any]:
+    """The question the hands-free microphone last heard, as text (taken: each is asked once), and
+    the answer begun on it during the pause (None when none was): the caller's to cancel once the
+    turn is over. It was usually transcribed already, during the pause that ended it."""
     question = listening.question if listening is not None else None
     if question is None or question.audio is None:
         raise BadInput("Nothing has been heard yet — press Record on the hands-free microphone and ask.")
@@ -365,7 +392,7 @@ def hear_turn(ctx: StudioContext, listening: Listening | None) -> str:
              extra={"stt_s": round(heard.waited_s, 3), "stt_early": heard.early})
     if not transcript.text.strip():
         raise BadInput("No words were heard in what you said — try again, closer to the microphone.")
-    return transcript.text
+    return transcript.text, heard.prepared
 
 
 @shown_errors
@@ -374,8 +401,12 @@ def answer_turn(ctx: StudioContext, heard: str | None, listening: Listening | No
     """Hands-free: the question last heard (``hear_turn``), answered live (``speak_live``) in the same
     event — a second event would wait for the text to reach the browser and come back. ``heard`` is
     the "turn:ms" that announced it (the player's clock already started from it)."""
-    question = hear_turn(ctx, listening)
-    yield from speak_live(ctx, persona_id, question, conversation_id, llm_name)
+    question, ahead = hear_turn(ctx, listening)
+    try:
+        yield from speak_live(ctx, persona_id, question, conversation_id, llm_name)
+    finally:
+        if ahead is not None:  # begun during the pause, not taken by the turn (another persona picked…)
+            ahead.cancel()
 
 
 def stop_live(ctx: StudioContext, take: str | None) -> Any:

@@ -113,3 +113,57 @@ def test_a_guess_that_failed_is_tried_again_and_a_second_failure_is_the_turn_s()
     with pytest.raises(RuntimeError, match="fell over"):
         early.answer(event("turn", 2.0, 16_000))
     assert held.calls == [16_000, 16_000]
+
+
+class Begun:
+    """What ``prepare`` makes of a guess's words: it notes whether it was cancelled."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+def test_the_answer_begun_on_a_breath_is_cancelled_and_the_question_s_is_handed_over():
+    begun: list[Begun] = []
+
+    def prepare(transcript):
+        begun.append(Begun(transcript.text))
+        return begun[-1]
+
+    early = EarlyTranscripts(words_of, prepare)
+    early.guess(event("pause", 2.0, 16_000))  # a breath
+    wait_for(lambda: len(begun) == 1)
+    early.guess(event("pause", 3.0, 32_000))  # the end of the question
+    wait_for(lambda: len(begun) == 2)
+    assert begun[0].cancelled and not begun[1].cancelled  # a newer pause: the breath's answer is withdrawn
+    heard = early.answer(event("turn", 3.0, 32_000))
+    assert heard.early and heard.prepared is begun[1] and not begun[1].cancelled
+
+
+def test_talking_again_withdraws_what_was_begun_and_another_turn_cancels_it():
+    begun: list[Begun] = []
+    early = EarlyTranscripts(words_of, lambda transcript: begun.append(Begun(transcript.text)) or begun[-1])
+    early.guess(event("pause", 2.0, 16_000))
+    wait_for(lambda: len(begun) == 1)
+    early.withdraw()  # someone started talking
+    assert begun[0].cancelled
+    early.guess(event("pause", 4.0, 16_000))
+    wait_for(lambda: len(begun) == 2)
+    heard = early.answer(event("turn", 4.5, 24_000))  # said more after the pause: not the guess
+    assert not heard.early and heard.prepared is None and begun[1].cancelled
+
+
+def test_nothing_is_begun_on_a_pause_without_words_or_one_already_replaced():
+    held = Held()
+    calls: list[str] = []
+    early = EarlyTranscripts(held, lambda transcript: calls.append(transcript.text))
+    early.guess(event("pause", 2.0, 16_000))  # held while a newer pause comes
+    wait_for(lambda: held.calls)
+    early.guess(event("pause", 3.0, 0))  # no audio: no guess at all
+    early.withdraw()  # then someone talks: the held guess is no longer the newest
+    held.release.set()
+    time.sleep(0.2)
+    assert calls == []

@@ -4,6 +4,7 @@ idle loop, barge-in on one's own reply only, and a recording with no words."""
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -87,3 +88,63 @@ def test_a_monologue_is_refused_before_it_is_transcribed(ctx, tmp_path):
     long = write_wav(tmp_path / "monologue.wav", np.zeros(16000 * 95, np.float32), 16000)
     with pytest.raises(gr.Error, match="The recording is 1:35 long; a spoken question may be at most 60 seconds"):
         live_tab.hear(ctx, str(long))
+
+
+def test_a_hands_free_question_is_answered_with_the_reply_begun_during_its_pause(ctx, tmp_path):
+    """Real parts but the model: Piper's question streamed as the page streams it (0.2 s WAV chunks)
+    through ``listen``, Silero hearing the pause, tiny.en transcribing it, the model started on the
+    answer then; the turn takes that answer instead of asking again, and speaks it."""
+    import numpy as np
+    from test_turns import CHUNK, MIC_RATE, QUESTION, at_mic_rate, quiet
+
+    from pipeline import prefetch
+    from pipeline.speech.wav import write_wav
+
+    answer = "Find the customers who cost more than they pay."
+    slow = fake_llm.install_slow(answer, delay_s=0.02)
+    audio = np.concatenate([quiet(0.8), at_mic_rate(QUESTION), quiet(1.2, seed=1)])
+    listening, heard = None, None
+    for index, start in enumerate(range(0, len(audio), CHUNK)):
+        chunk = write_wav(tmp_path / f"chunk-{index}.wav", audio[start:start + CHUNK] / 32768, MIC_RATE)
+        listening, turn, _, _ = live_tab.listen(ctx, str(chunk), listening, "", "jenniel", None, "slow")
+        if isinstance(turn, str):
+            heard = turn
+            break
+    assert heard is not None and listening.early.started >= 1
+    for _ in range(1000):  # the guess made at the pause is being transcribed, then the model asked
+        if slow.history:
+            break
+        time.sleep(0.01)
+    assert len(slow.history) == 1 and prefetch.waiting() == 1  # asked before the turn was answered
+    updates = list(live_tab.answer_turn(ctx, heard, listening, "jenniel", None, "slow"))
+    assert len(slow.history) == 1  # asked once, during the pause: the turn took that answer
+    assert QUESTION.lower().rstrip("?") in slow.history[0]["messages"][-1]["content"].lower()
+    assert any(update.get("segment") for update in updates)
+    assert answer in updates[-1]["reply"] and updates[-1]["whole"]
+    assert prefetch.waiting() == 0
+
+
+def test_no_answer_is_begun_for_an_owner_past_the_chat_quota(settings):
+    from dataclasses import replace
+
+    from pipeline.chat import Chat, ChatRequest
+    from pipeline.db import JobStore
+    from pipeline.quotas import Limits
+    from studio import guard
+    from studio.limits import chat_allowed
+
+    slow = fake_llm.install_slow("Yes.", delay_s=0.0)
+    limited = StudioContext(replace(settings, limits=Limits(chat_turns_per_minute=1)), Access(guard.PASSWORD))
+    token = guard._owner.set("alice")
+    try:
+        allowed = chat_allowed(limited)
+        assert allowed()
+        alice = Chat(settings, jobs=JobStore(settings.db_path).for_owner("alice"))
+        alice.ask(ChatRequest(persona="jenniel", message="Hello?", llm="slow"))
+        assert not allowed()  # one message this minute: the quota is spent
+        listening = live_tab.Listening(settings)
+        listening.asking = (limited.chat, "jenniel", None, "slow", allowed)
+        transcript = type("Heard", (), {"text": "How do I price a product?"})()
+        assert listening.ahead(transcript) is None and len(slow.history) == 1
+    finally:
+        guard._owner.reset(token)
