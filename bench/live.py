@@ -82,12 +82,15 @@ class PacedModel(BaseHTTPRequestHandler):
 
         time.sleep(self.first_token_s)
         words = REPLY.split(" ")
-        for index, word in enumerate(words):
-            send({"content": word if index == 0 else " " + word})
-            time.sleep(1.0 / self.words_per_s)
-        send({}, "stop")
-        self.wfile.write(b"data: [DONE]\n\n")
-        self.wfile.flush()
+        try:
+            for index, word in enumerate(words):
+                send({"content": word if index == 0 else " " + word})
+                time.sleep(1.0 / self.words_per_s)
+            send({}, "stop")
+            self.wfile.write(b"data: [DONE]\n\n")
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):  # the client stopped reading (a withdrawn answer)
+            return
 
 
 def percentile(values: list[float], share: float) -> float:

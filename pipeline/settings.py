@@ -71,6 +71,7 @@ class Settings:
     llm_timeout_s: float = 60.0  # per HTTP request to a hosted LLM
     llm_retries: int = 3  # extra attempts after a 429, a 5xx or a timeout
     controller: str = "rules"  # how renders get their proposed controls: "rules" or "llm"
+    answer_ahead: bool = True  # hands-free: start the model on a question's answer during its pause
     stt: str = "faster-whisper"
     stt_model: str | None = None  # None: the bundled tiny.en (faster-whisper) / "base.en" (openai-whisper)
     cache_dir: Path | None = None  # converted models etc.; None → home / "cache"
@@ -194,6 +195,7 @@ def resolve(environ: Mapping[str, str] | None = None, *, dotenv: bool = True, **
         llm_timeout_s=float(_int_setting(env, "AVATAR_STUDIO_LLM_TIMEOUT", 60, 1, 3600)),
         llm_retries=_int_setting(env, "AVATAR_STUDIO_LLM_RETRIES", 3, 0, 10),
         controller=_choice(env, "AVATAR_STUDIO_CONTROLLER", "rules", CONTROLLERS),
+        answer_ahead=_bool_setting(env, "AVATAR_STUDIO_ANSWER_AHEAD", True),
         stt=env.get("AVATAR_STUDIO_STT") or "faster-whisper",
         stt_model=env.get("AVATAR_STUDIO_STT_MODEL") or None,
         cache_dir=Path(cache).expanduser().resolve() if cache else None,

@@ -292,7 +292,8 @@ class Listening:
 
     def __init__(self, settings) -> None:
         self.detector = TurnDetector()
-        self.early = EarlyTranscripts(lambda audio, rate: transcribe_speech(settings, audio, rate), self.ahead)
+        self.early = EarlyTranscripts(lambda audio, rate: transcribe_speech(settings, audio, rate),
+                                      self.ahead if settings.answer_ahead else None)
         self.asking: tuple[Chat, str, str | None, str | None, Callable[[], bool]] | None = None
         self.turns = 0
         self.onsets = 0
