@@ -6,7 +6,10 @@ The steps, each of which can end in a one-line ``BadInput`` naming the file:
    too many pixels to decode safely stop here, before any decoding.
 2. Decode to 8-bit RGB, upright, no bigger than needed (``decode.decode_rgb``: a JPEG at a
    reduced size, other formats a strip at a time). Too small (< 64 px) stops here.
-3. Scale so the long side is at most ``max_side`` and both sides are even (H.264 needs that).
+3. Scale so the long side is ``max_side`` and both sides are even (H.264 needs that). A photo
+   smaller than that is enlarged (``upscale``: Lanczos and an unsharp mask) so the video is the
+   working size, not the photo's, and a note says so; the face must still be ``MIN_FACE_PX`` wide
+   in the photo's own pixels.
 4. Find faces. The largest one is animated; with several, a note says so.
 5. Auto-framing: when the face would be narrower than ``MIN_FACE_PX`` at the working size but is
    wide enough in the original (a full-body shot, a group photo from a phone), decode again at the
@@ -41,6 +44,7 @@ DETECT_LONG_SIDE = 2048  # resolution of the second, closer look for small faces
 # Head-and-shoulders crop around a small face, in face widths.
 FRAME_WIDTH, FRAME_HEIGHT, FRAME_FACE_CENTRE = 3.0, 3.5, 0.4
 REMEMBERED = 4  # portraits kept prepared: a few of 1080 px are a few MB
+UNSHARP_SIGMA, UNSHARP_AMOUNT = 0.5, 0.6  # enlarging: the unsharp mask's radius (source px) and strength
 
 
 @dataclass(frozen=True)
@@ -101,11 +105,11 @@ def _prepare(path: Path, name: str, max_side: int) -> Portrait:
     if min(source_size) < MIN_IMAGE_PX:
         raise BadInput(f"'{name}' is only {source_size[0]}×{source_size[1]} px; a portrait must be at "
                        f"least {MIN_IMAGE_PX} px on each side.")
-    working = _fit(decoded, max_side)
+    working = _fit(decoded, max_side, notes)
     faces = find_faces(working)
     scale = working.shape[1] / source_size[0]  # working px per source px
 
-    if faces and faces[0].width >= MIN_FACE_PX:
+    if faces and faces[0].width / max(scale, 1.0) >= MIN_FACE_PX:  # wide enough in the photo's own pixels
         return _portrait(working, faces, source_size, notes)
     if faces:
         source_face_width = faces[0].width / scale
@@ -156,7 +160,7 @@ def _framed(path: Path, name: str, box, source_size, max_side: int, notes: list[
     needed = max(max_side / max(frame_w, frame_h), 1.1 * MIN_FACE_PX / face_width)
     crop, _ = decode_rgb(path, name, long_side=math.ceil(max(source_size) * min(1.0, needed)), notes=[],
                          box=(left, top, right, bottom))
-    working = _fit(np.ascontiguousarray(crop), max_side)
+    working = _fit(np.ascontiguousarray(crop), max_side, notes, "the head-and-shoulders frame")
     faces = find_faces(working)
     if not faces:  # the crop lost it (should not happen); say so plainly rather than guess
         raise BadInput(f"No face found in '{name}' — use a front-facing portrait where the face "
@@ -200,12 +204,27 @@ def _find_in_tiles(image: np.ndarray) -> list[Face]:
     return [Face(face.landmarks, face.bbox, len(distinct)) for face in distinct]
 
 
-def _fit(image: np.ndarray, max_side: int) -> np.ndarray:
-    """Scale down so the long side is at most max_side; make both sides even."""
+def _fit(image: np.ndarray, max_side: int, notes: list[str] | None = None, what: str = "the portrait") -> np.ndarray:
+    """Scale so the long side is max_side — down always; up too when ``notes`` is given (the working
+    image: a small photo still makes a video of the working size, and the note says so) — and make
+    both sides even."""
     height, width = image.shape[:2]
-    scale = min(1.0, max_side / max(width, height))
-    if scale < 1.0:
+    scale = max_side / max(width, height)
+    if scale < 1.0 or (notes is not None and scale > 1.0):
         new_w = max(2, int(round(width * scale)) // 2 * 2)
         new_h = max(2, int(round(height * scale)) // 2 * 2)
-        return cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA)
+        if scale < 1.0:
+            return cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA)
+        notes.append(f"{what} is only {width}×{height} px: enlarged {scale:.1f}× to {new_w}×{new_h} px, "
+                     "the video's size (a larger photo gives a sharper video)")
+        return upscale(image, (new_w, new_h))
     return np.ascontiguousarray(image[: height // 2 * 2, : width // 2 * 2])
+
+
+def upscale(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``image`` enlarged to ``size`` (width, height): Lanczos resampling, then an unsharp mask
+    scaled to the enlargement, which restores the edges resampling softens without ringing."""
+    enlarged = cv2.resize(image, size, interpolation=cv2.INTER_LANCZOS4)
+    factor = size[0] / image.shape[1]
+    blurred = cv2.GaussianBlur(enlarged, (0, 0), sigmaX=UNSHARP_SIGMA * factor)
+    return cv2.addWeighted(enlarged, 1 + UNSHARP_AMOUNT, blurred, -UNSHARP_AMOUNT, 0)

@@ -25,7 +25,9 @@ Two kinds of fields:
 
 When the jaw opens past the portrait's own lip gap, a mouth interior is painted into the gap
 between the moved inner-lip contours: the portrait's own teeth if it shows them (else a drawn
-upper-teeth band), a dark warm cavity and a hint of tongue, fading in with the opening.
+upper-teeth band), a dark cavity and a hint of tongue, fading in with the opening. Their colours
+come from the portrait: its lips' colour and lightness for the cavity and tongue, its highlights
+for drawn teeth, so a greyscale photo stays greyscale.
 
 ``motion.plan_motion`` makes the per-frame states; ``embedded.EmbeddedRenderer`` streams the
 frames into an H.264 file.
@@ -54,6 +56,10 @@ UPPER_LIP_WITH_JAW = 0.15
 SMILE_LIFT, FROWN_DROP, PUCKER_IN = 0.13, 0.11, 0.09
 BROW_LIFT, INNER_BROW_LIFT, FURROW_DROP, FURROW_IN = 0.16, 0.13, 0.1, 0.08
 LIP_RAISE, EYE_WIDEN = 0.09, 0.09
+
+# The lips' body: (outer contour, inner contour) landmark pairs whose midpoints lie on the lips,
+# where the mouth interior's colours are sampled (upper lip centre and sides, then the lower's).
+LIP_BODY = ((0, 13), (37, 82), (267, 312), (17, 14), (84, 87), (314, 317))
 
 # How each emotion at full strength mixes the expression fields. "squint" closes the lids a
 # little (folded into blink); "wide" opens them (suppressed while blinking).
@@ -410,9 +416,32 @@ class FaceAnimator:
             arch = np.sqrt(np.clip(1 - (lat / 0.85) ** 2, 0, 1))
             self._teeth_depth = 0.13 * self.iod * arch
             self._teeth_image, self._teeth_offset = self._drawn_teeth(rest_upper)
-        self._cavity_top = np.float32([42, 15, 11])
-        self._cavity_bottom = np.float32([92, 40, 32])
-        self._tongue = np.float32([160, 80, 68])
+        self._cavity_top, self._cavity_bottom, self._tongue = self._interior_palette()
+
+    def _interior_palette(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The cavity's top and bottom colours and the tongue's, from the portrait's own lips (see
+        ``_lip_colour``): darker than they are, and redder only as far as they are coloured, so a
+        black-and-white photo gets a grey mouth, and a warm or a dim light carries into it."""
+        grey, chroma = self._lip_colour()
+        redder = np.float32([1.0, -0.45, -0.55]) * min(float(np.abs(chroma).max()), 40.0)
+
+        def tone(share: float) -> np.ndarray:  # ``share`` of the lips' own lightness
+            return np.clip(share * (grey + chroma + 0.35 * redder), 0, 255).astype(np.float32)
+
+        return tone(0.16), tone(0.36), tone(0.68)
+
+    def _lip_colour(self) -> tuple[float, np.ndarray]:
+        """The lips' lightness (luma) and colour (RGB less that lightness: zero in a greyscale photo),
+        the median of 3×3 px halfway between the outer and the inner lip contours (``LIP_BODY``)."""
+        lm, image = self.landmarks, self.image.astype(np.float32)
+        samples = []
+        for outer, inner in LIP_BODY:
+            x, y = np.round((lm[outer] + lm[inner]) / 2).astype(int)
+            if 1 <= x < self.width - 1 and 1 <= y < self.height - 1:
+                samples.append(image[y - 1:y + 2, x - 1:x + 2].reshape(-1, 3))
+        lip = np.median(np.vstack(samples), axis=0) if samples else np.float32([170, 95, 85])
+        grey = float(lip @ np.float32([0.299, 0.587, 0.114]))
+        return grey, (lip - grey).astype(np.float32)
 
     def _drawn_teeth(self, rest_upper: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Off-white upper teeth with faint separations, shaded towards their edge and the mouth
@@ -430,8 +459,25 @@ class FaceAnimator:
         gaps = 1 - 0.16 * np.exp(-4 * nearest ** 2)
         shade = (1 - 0.15 * np.clip(depth / band, 0, 1)) * (0.78 + 0.22 * np.clip(depth / 1.5, 0, 1))
         shade *= (1 - 0.35 * np.clip(u / half_w, -1, 1) ** 2) * gaps
-        colour = np.array([236, 228, 212]) * shade[..., None]
+        colour = self._teeth_colour() * shade[..., None]
         return np.clip(colour, 0, 255).astype(np.uint8), np.array([x0, y0], np.float64)
+
+    def _teeth_colour(self) -> np.ndarray:
+        """Drawn teeth: off-white as bright as the face's own highlights allow (a dim photo gets dim
+        teeth, never a white band), warmed only as far as the lips are coloured (grey in a greyscale
+        photo)."""
+        x0, y0, x1, y1 = (int(v) for v in self._face_box())
+        face = self.image[y0:y1, x0:x1].reshape(-1, 3).astype(np.float32)
+        luma = face @ np.float32([0.299, 0.587, 0.114]) if len(face) else np.float32([230])
+        level = float(np.clip(0.95 * np.percentile(luma, 97), 90, 232))
+        _, chroma = self._lip_colour()
+        warmth = min(float(np.abs(chroma).max()), 40.0) / 40.0
+        return np.clip(level + warmth * np.float32([4, -2, -14]), 0, 255).astype(np.float32)
+
+    def _face_box(self) -> tuple[float, float, float, float]:
+        """The face's landmarks' bounding box, inside the image."""
+        low, high = self.landmarks.min(0), self.landmarks.max(0)
+        return (max(low[0], 0), max(low[1], 0), min(high[0], self.width), min(high[1], self.height))
 
     def _paint_mouth(self, out: np.ndarray, motion) -> None:
         """Paint the open mouth between the moved inner-lip contours. Runs on every voiced frame,

@@ -1,0 +1,86 @@
+"""Any photo, a good frame: a small portrait makes a video of the working size, and a black-and-white
+one stays black-and-white. Judged from the rendered MP4 (decoded back, measured with the face mesh),
+not from the renderer's internals, on photos made here from the bundled portrait: a close-up
+cropped around its face and shrunk, and the whole portrait in greyscale."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from imageio_ffmpeg import read_frames
+from PIL import Image
+from test_render_embedded import ASTRONAUT, FPS, repeated_phrases, syllable_envelope
+
+from pipeline.controls import Controls
+from pipeline.face.mesh import measure
+from pipeline.face.portrait import load_portrait
+from pipeline.media import probe
+from pipeline.render.embedded import EmbeddedRenderer
+
+CONTROLS = Controls(blink_rate=0.5, head_tilt=0.3, expression_intensity=0.5, mouth_openness=0.7,
+                    eyebrow_raise=0.4)
+CLIP_S = 4.0
+
+
+def render(portrait: Path, out: Path) -> tuple[dict, np.ndarray, list]:
+    """The clip's renderer result, the envelope it spoke, and its decoded frames."""
+    phrases = repeated_phrases(CLIP_S)
+    envelope = syllable_envelope(CLIP_S, phrases)
+    result = EmbeddedRenderer().render_frames(portrait_path=portrait, n_frames=len(envelope), fps=FPS,
+                                              envelope=envelope, voiced_spans=phrases, controls=CONTROLS,
+                                              out_path=out)
+    reader = read_frames(str(out))
+    width, height = next(reader)["size"]
+    frames = [np.frombuffer(raw, np.uint8).reshape(height, width, 3) for raw in reader]
+    return result, envelope, frames
+
+
+def lips_follow(frames: list, envelope: np.ndarray) -> float:
+    """r between the lip aperture measured in each frame and the speech envelope."""
+    measures = [measure(frame) for frame in frames]
+    assert all(m is not None for m in measures), "the mesh lost the face in a rendered frame"
+    aperture = np.array([m.mouth_aperture for m in measures])
+    return float(np.corrcoef(aperture, envelope[: len(aperture)])[0, 1])
+
+
+@pytest.fixture(scope="module")
+def close_up(tmp_path_factory) -> Path:
+    """The bundled portrait's face cropped close and shrunk to 176×200 px (its face ~96 px wide)."""
+    path = tmp_path_factory.mktemp("photos") / "close-up.png"
+    Image.open(ASTRONAUT).convert("RGB").crop((130, 30, 320, 246)).resize((176, 200), Image.LANCZOS).save(path)
+    return path
+
+
+def test_a_small_photo_makes_a_video_of_the_working_size_and_says_so(close_up, tmp_path):
+    portrait = load_portrait(close_up)
+    assert max(portrait.size) == 512 and portrait.source_size == (176, 200)
+    assert any("enlarged" in note and "176×200" in note for note in portrait.notes), portrait.notes
+    result, envelope, frames = render(close_up, tmp_path / "small.mp4")
+    video = probe(tmp_path / "small.mp4").video
+    assert max(video.width, video.height) == 512 and (video.width, video.height) == portrait.size
+    assert (result["width"], result["height"]) == portrait.size
+    r = lips_follow(frames, envelope)
+    print(f"enlarged close-up: aperture~envelope r={r:.3f}")
+    assert r >= 0.7
+
+
+def test_a_face_too_small_in_the_photo_itself_is_still_refused(tmp_path):
+    from pipeline.errors import BadInput
+
+    tiny = tmp_path / "tiny.png"
+    Image.open(ASTRONAUT).convert("RGB").resize((150, 150), Image.LANCZOS).save(tiny)  # face ~27 px wide
+    with pytest.raises(BadInput, match="px wide"):
+        load_portrait(tiny)
+
+
+def test_a_greyscale_photo_stays_greyscale_in_every_frame(tmp_path):
+    grey = tmp_path / "grey.png"
+    Image.open(ASTRONAUT).convert("L").convert("RGB").save(grey)
+    _, envelope, frames = render(grey, tmp_path / "grey.mp4")
+    colour = max(int(np.abs(frame.astype(np.int16) - frame[..., [1, 2, 0]].astype(np.int16)).max())
+                 for frame in frames)
+    print(f"greyscale: the largest difference between two channels of a pixel, over all frames: {colour}")
+    assert colour <= 6  # H.264's rounding; the open mouth painted red was ~60
+    assert lips_follow(frames, envelope) >= 0.7
