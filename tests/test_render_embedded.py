@@ -330,6 +330,18 @@ def test_blinks_follow_the_rate_and_spare_the_first_moments():
     assert (blink == 1.0).sum() >= 2  # each blink closes fully on one frame
 
 
+def test_the_emotion_breathes_with_the_speech_instead_of_holding_one_face():
+    envelope, states = plan(emotion="happy", expression_intensity=1.0)
+    t = np.arange(len(states)) / FPS
+    expression = np.array([s.expression for s in states])
+    settled = t >= 0.5  # after the ease-in
+    assert expression[settled].max() - expression[settled].min() > 0.15  # never one constant grin
+    assert expression.max() <= 1.0 + 1e-9 and expression[settled].min() >= 0.6
+    speaking = np.array([any(start + 0.3 <= x < end for start, end in PHRASES) for x in t])
+    pausing = np.array([all(not (start <= x < end + 0.5) for start, end in PHRASES) for x in t]) & settled
+    assert expression[speaking].mean() > expression[pausing].mean() + 0.05  # it rises with the speech
+
+
 def test_bilabials_close_the_lips():
     envelope = np.full(50, 0.8)
     controls = Controls(**BASE)

@@ -48,6 +48,10 @@ EXPRESSION_EASE_S = 0.4
 HEAD_EASE_S = 0.6
 MAX_TILT_DEG = 8.0  # the held tilt at head_tilt = 1; the sway on top brings it to ~12°
 SAD_HEAD_DROP = 0.05  # a sad head hangs this many face widths lower (× expression, × tilt up to 1/3)
+# The emotion breathes instead of holding one face: it rests at EXPRESSION_FLOOR of its strength,
+# rises to all of it with the stressed phrases (the emphasis follower) and sinks back in pauses,
+# with a slow breath (BREATH_HZ, its share BREATH_SHARE of the rise) under it.
+EXPRESSION_FLOOR, BREATH_SHARE, BREATH_HZ = 0.65, 0.3, 0.22
 BILABIALS = frozenset("pbm")
 ROUNDED_VOWELS = frozenset("uoɔʊwyøœɒ")
 
@@ -141,7 +145,9 @@ class MotionPlanner:
         emphasis = np.clip((slow - 0.35) / 0.65, 0, 1)
         ease_expr = smoothstep(0.0, EXPRESSION_EASE_S, t)
         brow = controls.eyebrow_raise * (0.2 + 0.8 * emphasis) * ease_expr
-        expression = controls.expression_intensity * ease_expr
+        breath = 0.5 + 0.5 * np.sin(2 * np.pi * BREATH_HZ * t + _breath_phase(self.seed))
+        lift = (1 - BREATH_SHARE) * emphasis + BREATH_SHARE * breath
+        expression = controls.expression_intensity * ease_expr * (EXPRESSION_FLOOR + (1 - EXPRESSION_FLOOR) * lift)
         blink = _blink_track(t, fps, blinks_per_minute(controls.blink_rate), np.random.default_rng([self.seed, 1]))
 
         roll = np.zeros(n_frames)
@@ -169,6 +175,10 @@ class MotionPlanner:
                            sway_x=float(sway_x[i]), sway_y=float(sway_y[i]), expression=float(expression[i]),
                            emotion=emotion, pucker=float(pucker[i]))
                 for i in range(n_frames)]
+
+
+def _breath_phase(seed: int) -> float:
+    return float(np.random.default_rng([seed, 7]).uniform(0, 2 * np.pi))
 
 
 def _follower(signal: np.ndarray, fps: float, *, attack_s: float, release_s: float, level: float = 0.0) -> np.ndarray:
