@@ -47,8 +47,9 @@ Every handler is a module-level function taking the ``StudioContext`` and the ev
 ``build`` lays out the components and wires the events to them (``common.bind``). What the
 components show is shaped in ``chat_view``.
 
-Changing persona or mode starts a new conversation (the pipeline keeps one persona and one mode
-per conversation); the old one stays in the list. Those handlers listen to ``.input`` (the
+The tab opens on the persona of the user's latest conversation (the first persona when there is
+none). Changing persona or mode starts a new conversation (the pipeline keeps one persona and one
+mode per conversation); the old one stays in the list. Those handlers listen to ``.input`` (the
 user's changes only), so resuming a conversation can set persona and mode without resetting it.
 """
 
@@ -99,15 +100,14 @@ TRANSCRIBE_API_DESCRIPTION = (
 
 def build(ctx: StudioContext, tab: gr.Tab, **wiring: Any) -> None:
     personas = ctx.persona_choices()
-    first = personas[0][1] if personas else None
-    shown = _persona(ctx, first)
+    shown = _persona(ctx, personas[0][1] if personas else None)  # its modes until the tab is opened
     conversation = gr.State(None)  # id of the conversation on screen; None: the next message starts one
     pending = gr.State("")  # the message being answered (the box is cleared when it is sent)
     listed = gr.State([])  # [(row, conversation id)] for the rows in the list, to map a clicked row back
 
     with gr.Row(equal_height=False, elem_id="chat-layout"):
         with gr.Column(scale=2, min_width=260, elem_id="chat-settings"):
-            persona = gr.Dropdown(personas, value=first, label="Persona", elem_id="chat-persona")
+            persona = gr.Dropdown(personas, value=None, label="Persona", elem_id="chat-persona")
             mode = gr.Dropdown(view.mode_choices(shown), value=NO_MODE, label="Mode", elem_id="chat-mode",
                                info="Changing persona or mode starts a new conversation.")
             llm = gr.Dropdown(ctx.backend_choices("llm"), value=_default_llm(ctx, shown), label="LLM",
@@ -218,7 +218,7 @@ def refresh(ctx: StudioContext, persona_id: str | None, llm_name: str | None, co
     ids = [value for _, value in choices]
     backends = ctx.backend_choices("llm")
     names = [value for _, value in backends]
-    kept = persona_id if persona_id in ids else (ids[0] if ids else None)
+    kept = persona_id if persona_id in ids else _last_used(ctx, ids)
     rows, pairs = _conversation_rows(ctx)
     persona_update = gr.update(choices=choices, value=kept)
     persona = _persona(ctx, kept)
@@ -229,6 +229,14 @@ def refresh(ctx: StudioContext, persona_id: str | None, llm_name: str | None, co
     return (persona_update, gr.update(choices=view.mode_choices(persona), value=NO_MODE),
             gr.update(choices=backends, value=_default_llm(ctx, persona)), rows, pairs,
             *new_conversation(ctx, kept))
+
+
+def _last_used(ctx: StudioContext, ids: list[str]) -> str | None:
+    """The persona of this user's latest conversation, else the first: what the tab opens on."""
+    latest = ctx.chat.store.list(limit=1)
+    if latest and latest[0].persona in ids:
+        return latest[0].persona
+    return ids[0] if ids else None
 
 
 @shown_errors

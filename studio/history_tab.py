@@ -2,8 +2,8 @@
 
 Layout, top to bottom: filters (persona, backend, status, "text contains") over a paged jobs table,
 newest first; the selected job's details (what was said, emotion and its evidence, why these
-controls, errors) beside its video and a bar plot of its stage timings, with the controls set /
-proposed / used as a small table; the actions on that job (open in the Render lab, render again on
+controls, errors) beside its video (and, under "Details", a bar plot of its stage timings), with the
+controls set / proposed / used as a small table; the actions on that job (open in the Render lab, render again on
 another backend as a new job, resume on its own or another renderer, delete after a confirmation);
 then, folded away, all its fields as JSON, a side-by-side comparison of two jobs, and the statistics
 plots; last, a persona's interaction analytics (``analytics_section``: its own handlers and endpoint).
@@ -106,8 +106,9 @@ def build(ctx: StudioContext, tab: gr.Tab, *, lab: LabTab | None, tabs: gr.Tabs)
             video = gr.Video(label="Video", interactive=False, elem_id="history-video", height=300)
             captions = gr.File(label="Captions (WebVTT, SRT)", file_count="multiple", interactive=False,
                                elem_id="history-captions")
-            timings = gr.BarPlot(None, x="stage", y="seconds",
-                                 sort=list(STAGES), label="Stage timings (s)", elem_id="history-timings")
+            with gr.Accordion("Details: what each stage took", open=False, elem_id="history-timings-panel"):
+                timings = gr.BarPlot(None, x="stage", y="seconds",
+                                     sort=list(STAGES), label="Stage timings (s)", elem_id="history-timings")
     with gr.Row(equal_height=True):
         open_lab = gr.Button("Open in Render lab", elem_id="history-open-lab", min_width=160)
         rerender_backend = gr.Dropdown(ctx.backend_choices("renderer"), value=ctx.settings.renderer,
@@ -122,7 +123,7 @@ def build(ctx: StudioContext, tab: gr.Tab, *, lab: LabTab | None, tabs: gr.Tabs)
         delete_question = gr.Markdown("", elem_id="history-delete-question")
         confirm = gr.Button("Yes, delete it", variant="stop", elem_id="history-delete-confirm", scale=0, min_width=140)
         cancel = gr.Button("Cancel", elem_id="history-delete-cancel", scale=0, min_width=100)
-    with gr.Accordion("All fields (JSON)", open=False):
+    with gr.Accordion("Details: all fields (JSON)", open=False):
         details_json = gr.JSON(value=None, label="get_job", elem_id="history-json")
 
     # -- compare ------------------------------------------------------------------------------

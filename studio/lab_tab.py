@@ -234,6 +234,11 @@ def build(ctx: StudioContext, tab: gr.Tab) -> LabTab:
                   queue=False)
     audio.change(describe_recording, audio, audio_info, queue=False, api_visibility="private",
                  show_progress="hidden")
+    # What is said, or by whom, changed (typed, uploaded, a persona picked, or a job opened from
+    # History): the video, its job, captions and the suggestion's "why" were for the old inputs.
+    gr.on([script.change, portrait.change, audio.change, persona.input], clear_results, None,
+          [video, details, captions, why, suggestion], queue=False, api_visibility="private",
+          show_progress="hidden")
 
     # -- suggest -----------------------------------------------------------------------------
     suggest_button.click(bind(suggest, ctx), [script, audio, persona, emotion, suggest_llm], suggestion,
@@ -311,7 +316,12 @@ def use_persona(ctx: StudioContext, persona_id):
     controls = chosen.controls()
     forced = (chosen.default_controls or {}).get("emotion")
     return [portrait_image(path) if path else gr.skip(), forced or AUTO,
-            *(getattr(controls, name) for name in CONTROL_NAMES)]
+            *(view.slider_value(getattr(controls, name)) for name in CONTROL_NAMES)]
+
+
+def clear_results() -> tuple:
+    """(video, details, captions, why, suggestion), emptied: they no longer match the inputs."""
+    return None, None, None, "", None
 
 
 def describe_recording(recording: str | None) -> str:
@@ -339,7 +349,7 @@ def apply_suggestion(found: dict | None):
     if not found:
         return [gr.skip()] * (len(CONTROL_NAMES) + 2)
     lines = "\n".join(f"- {line}" for line in found.get("why", []))
-    return [*(found["controls"][name] for name in CONTROL_NAMES), found["emotion"],
+    return [*(view.slider_value(found["controls"][name]) for name in CONTROL_NAMES), found["emotion"],
             f"**Why these controls** ({found['controller_path']})\n{lines}"]
 
 
@@ -425,8 +435,8 @@ def values_for_job(ctx: StudioContext, options: OptionPanels, job: Job | str) ->
                     for name, pairs in options.fields.items() for spec, _ in pairs]
     return [str(copy) if copy else None, job.text or "", str(recording) if recording else None,
             job.persona or NO_PERSONA, recorded.get("emotion") or AUTO,
-            *(float(controls[name]) for name in CONTROL_NAMES), backend_name, bool(recorded.get("enhancer")),
-            bool(recorded.get("burn_captions")), recorded.get("output_format") or AS_IS,
+            *(view.slider_value(controls[name]) for name in CONTROL_NAMES), backend_name,
+            bool(recorded.get("enhancer")), bool(recorded.get("burn_captions")), recorded.get("output_format") or AS_IS,
             recorded.get("background") or BACKGROUNDS[0],
             *panel_values]
 

@@ -67,3 +67,9 @@ def honours(settings, name: str | None) -> tuple[str, str]:
     line += f"; ignores {', '.join(ignored)}." if ignored else "."
     rows = "\n".join(f"| {c.replace('_', ' ')} | {told.get(c, 'ignored')} |" for c in ALL_CONTROLS)
     return line, f"| control | how {name} honours it |\n|---|---|\n{rows}"
+
+
+def slider_value(value: Any) -> float:
+    """A control as a slider shows it: two decimals (the sliders' step), never the four a
+    suggestion or a job record may carry."""
+    return round(float(value), 2)

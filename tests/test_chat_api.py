@@ -154,3 +154,19 @@ def test_a_failed_turn_names_its_conversation_so_it_can_go_on(settings, fake):
     reply = chat_.ask(ChatRequest(persona="jenniel", message="Second?", llm="fake", conversation_id=conversation_id))
     assert reply.conversation_id == conversation_id and reply.reply == "Back again."
     assert [t.content for t in chat_.history(conversation_id)] == ["First?", "Second?", "Back again."]
+
+
+def test_the_chat_tab_opens_on_the_persona_of_the_latest_conversation(settings, fake):
+    from pipeline.chat import Chat, ChatRequest
+    from studio import chat_tab
+    from studio.common import StudioContext
+    from studio.guard import Access
+
+    ctx = StudioContext(settings, Access())
+    first = chat_tab.refresh(ctx, None, None, None)[0]
+    assert first["value"] == ctx.persona_choices()[0][1]  # nothing said yet: the first persona
+    other = next(value for _, value in ctx.persona_choices() if value != first["value"])
+    fake.enqueue("Price the outcome.")
+    Chat(settings).ask(ChatRequest(persona=other, message="Where do I start?", llm="fake"))
+    assert chat_tab.refresh(ctx, None, None, None)[0]["value"] == other
+    assert chat_tab.refresh(ctx, first["value"], None, None)[0]["value"] == first["value"]  # a pick stays

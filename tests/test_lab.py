@@ -167,9 +167,19 @@ def test_render_from_a_recording_with_a_persona_and_reopen_it_in_the_lab(studio_
     assert (values["sadtalker.size"], values["sadtalker.preprocess"], values["sadtalker.pose_style"],
             values["sadtalker.batch_size"]) == (section.size, section.preprocess, section.pose_style,
                                                 section.batch_size)
-    assert {name: values[name] for name in CONTROL_NAMES} == {
-        name: job.controls_final[name] for name in CONTROL_NAMES}
+    assert {name: values[name] for name in CONTROL_NAMES} == {  # as the sliders show them: two decimals
+        name: round(job.controls_final[name], 2) for name in CONTROL_NAMES}
     assert lab.values_for_job(job.id) == lab.values_for_job(job)
+
+
+def test_a_suggestion_reaches_the_sliders_rounded_to_their_step():
+    from studio import lab_tab
+
+    found = {"controls": {name: 0.45678 + k / 1000 for k, name in enumerate(CONTROL_NAMES)}, "emotion": "happy",
+             "why": ["the words are cheerful"], "controller_path": "rules"}
+    values = lab_tab.apply_suggestion(found)
+    assert values[:len(CONTROL_NAMES)] == [0.46] * len(CONTROL_NAMES)  # not 0.4568, 0.4578…
+    assert values[len(CONTROL_NAMES)] == "happy" and "cheerful" in values[-1]
 
 
 def test_suggest_controls_returns_the_llm_values_and_why(studio_client, fake):

@@ -57,6 +57,8 @@ def test_find_show_open_in_lab_and_delete(page, live_studio, rendered_job):
         return video && video.readyState >= 1 && video.duration > 0; }""")
     duration = page.evaluate("document.querySelector('#history-video video').duration")
     assert abs(duration - job.duration_s) < 0.2
+    expect(page.locator("#history-timings")).not_to_be_visible()  # an engineer's plot: behind "Details"
+    page.locator("#history-timings-panel").get_by_text("Details: what each stage took").click()
     x_axis = page.locator("#history-timings [aria-roledescription='axis']").first  # Vega's description of it
     # every stage in order but enhance, which this job did not ask for (Vega names the first five
     # and the last when there are more than six)

@@ -71,6 +71,11 @@ def test_a_slider_moves_the_preview_and_letting_go_renders_the_video(page, live_
     expect(page.locator("#lab-job")).to_contain_text(job.id)
     screenshot(page, "lab-rendered")
 
+    # New words: the video and its job were for the old ones, so they are cleared.
+    page.locator("#lab-script textarea").fill("Something else entirely.")
+    expect(page.locator("#lab-video video")).to_have_count(0)
+    expect(page.locator("#lab-job")).not_to_contain_text(job.id)
+
 
 def test_suggest_controls_fills_the_sliders_and_says_why(page, live_studio):
     fake = fake_llm.install()  # registered before the tab is opened: the dropdown lists it
