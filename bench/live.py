@@ -25,8 +25,8 @@ transcripts (``pipeline.hearing``), then answered live. Timed from the end of th
 * stt_wait — how long the turn then waited for its text (transcribed during the pause, mostly);
 * first_segment — from the text to the first segment playable (as above);
 * spoken_first_segment — the whole: end of speech → first segment playable;
-* answer_begun_in_the_pause — the share of turns that took the answer the model was started on
-  during the pause (``Chat.prefetch``); ``--not-ahead`` starts it only when the turn is over.
+* answer_begun_in_the_pause (share) — the share of turns that took the answer the model was
+  started on during the pause (printed in both columns) (``Chat.prefetch``); ``--not-ahead`` starts it only when the turn is over.
 
     .venv/bin/python bench/live.py [--turns 20] [--spoken 10] [--not-ahead] [--first-token 0.35] [--rate 40] [--json]
 """
@@ -205,7 +205,9 @@ def run(turns: int, background: bool, spoken: int = 0, ahead: bool = True) -> di
     if heard:
         figures.update({f"spoken: {name}": {"p50": round(statistics.median(s[name] for s in heard), 3),
                                             "p95": round(percentile([s[name] for s in heard], 0.95), 3)}
-                        for name in heard[0]})
+                        for name in heard[0] if name != "answer_begun_in_the_pause"})
+        share = statistics.mean(s["answer_begun_in_the_pause"] for s in heard)
+        figures["spoken: answer_begun_in_the_pause (share)"] = {"p50": round(share, 3), "p95": round(share, 3)}
     return figures
 
 
