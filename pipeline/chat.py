@@ -67,13 +67,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .prefetch import Prefetch, claim as claim_prefetch, start as start_prefetch
 from .db import ConversationStore, JobStore, Turn, cache_key
 from .errors import BackendUnavailable, BadInput, StudioError
 from .knowledge import Hit, Knowledge, fuse
 from .knowledge.relevance import content_words
 from .llm import get_llm
 from .llm.base import Completion, LLMBackend
+from .prefetch import Prefetch, claim as claim_prefetch, start as start_prefetch
 from .sentences import complete_part, first_sentences
 from .settings import Settings
 
