@@ -463,16 +463,16 @@ class FaceAnimator:
         return np.clip(colour, 0, 255).astype(np.uint8), np.array([x0, y0], np.float64)
 
     def _teeth_colour(self) -> np.ndarray:
-        """Drawn teeth: off-white as bright as the face's own highlights allow (a dim photo gets dim
-        teeth, never a white band), warmed only as far as the lips are coloured (grey in a greyscale
-        photo)."""
+        """Drawn teeth: off-white a little under the face's own highlights (a dim photo gets dim
+        teeth, never a white band), tinted by the lips' colour and warmed as far as the lips are
+        coloured (grey in a greyscale photo)."""
         x0, y0, x1, y1 = (int(v) for v in self._face_box())
         face = self.image[y0:y1, x0:x1].reshape(-1, 3).astype(np.float32)
         luma = face @ np.float32([0.299, 0.587, 0.114]) if len(face) else np.float32([230])
-        level = float(np.clip(0.95 * np.percentile(luma, 97), 90, 232))
+        level = float(np.clip(0.86 * np.percentile(luma, 97), 80, 215))  # inside the mouth: under the face's light
         _, chroma = self._lip_colour()
         warmth = min(float(np.abs(chroma).max()), 40.0) / 40.0
-        return np.clip(level + warmth * np.float32([4, -2, -14]), 0, 255).astype(np.float32)
+        return np.clip(level + 0.2 * chroma + warmth * np.float32([6, 0, -16]), 0, 255).astype(np.float32)
 
     def _face_box(self) -> tuple[float, float, float, float]:
         """The face's landmarks' bounding box, inside the image."""
@@ -510,6 +510,8 @@ class FaceAnimator:
         inside = polygon(np.vstack([upper, lower[-2:0:-1]]))
         teeth_edge = upper + self._teeth_depth[:, None] * ey
         teeth_mask = polygon(np.vstack([upper, teeth_edge[::-1]]))
+        if not self.shows_teeth:  # drawn teeth: a soft edge, not a pasted-on band
+            teeth_mask = cv2.GaussianBlur(teeth_mask, (0, 0), max(0.6, 0.012 * self.iod))
 
         # The cavity: dark and warm under the teeth, lighter towards the lower lip, darker at the
         # corners; u and v are the mouth's own axes, as planes over the box.
