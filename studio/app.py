@@ -41,7 +41,7 @@ def build_app(settings: Settings, access: Access | None = None) -> gr.Blocks:
                     elem_id="studio-header")
         if access.mode == OAUTH:  # Sign in with Hugging Face: every item is the signed-in user's
             gr.LoginButton(elem_id="studio-login")
-        with gr.Tabs(elem_id="tabs") as tabs:
+        with gr.Tabs(selected="lab", elem_id="tabs") as tabs:  # a first screen that starts creating
             with gr.Tab("Personas", id="personas", elem_id="tab-personas") as tab:
                 personas_tab.build(ctx, tab)
             with gr.Tab("Chat", id="chat", elem_id="tab-chat") as tab:

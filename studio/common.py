@@ -32,6 +32,9 @@ from .guard import Access, current_owner
 
 ASSETS_DIR = PROJECT_ROOT / "assets"
 SAMPLE_PORTRAIT = ASSETS_DIR / "astronaut.png"
+# What the Render lab shows before anything is rendered: the studio's own render of the sample portrait
+# saying the lab's sample script at the sliders' starting values, with its captions.
+SAMPLE_VIDEO, SAMPLE_CAPTIONS = ASSETS_DIR / "sample.mp4", ASSETS_DIR / "sample.vtt"
 MAX_UPLOAD = "50mb"  # portraits and audio; Gradio refuses bigger uploads before they reach a handler
 
 

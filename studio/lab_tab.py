@@ -4,7 +4,9 @@ Four columns: what is said and by whom (persona, portrait, script or recording);
 still (and "Suggest controls"); what shapes it (the emotion, the five sliders); the render (the
 button, the video with its stage timings, the backend and what it honours). At 1280×800 the
 preview and all five sliders are on screen together; on a phone the columns stack in that
-order, so the preview sits right above the sliders.
+order, so the preview sits right above the sliders. The studio opens on this tab, ready: the sample
+portrait and script, and the video they make (``assets/sample.mp4``, the studio's own render of
+them at the sliders' starting values, with its captions) until the first render or change.
 
 Events, and why they are wired the way they are:
 
@@ -70,7 +72,8 @@ from pipeline.stages import renderer_options as job_renderer_options
 from pipeline.suggest import suggest_controls
 
 from . import lab_view as view
-from .common import SAMPLE_PORTRAIT, LabTab, StudioContext, bind, progress_callback, shown_errors
+from .common import (SAMPLE_CAPTIONS, SAMPLE_PORTRAIT, SAMPLE_VIDEO, LabTab, StudioContext, bind, progress_callback,
+                     shown_errors)
 from .limits import quota
 from .video_view import caption_downloads, job_player
 
@@ -186,8 +189,9 @@ def build(ctx: StudioContext, tab: gr.Tab) -> LabTab:
             auto_render = gr.Checkbox(True, label="Render when I let go of a slider", elem_id="lab-auto-render")
         with gr.Column(scale=4, min_width=250):  # the render: the video, what it took, how
             render_button = gr.Button("Render", variant="primary", elem_id="lab-render")
-            video = gr.Video(label="Video", interactive=False, height=320, elem_id="lab-video")
-            job_summary = gr.Markdown(elem_id="lab-job")
+            video = gr.Video(value=str(SAMPLE_VIDEO), subtitles=str(SAMPLE_CAPTIONS), label="Video",
+                             interactive=False, height=320, elem_id="lab-video")
+            job_summary = gr.Markdown(view.SAMPLE_LINE, elem_id="lab-job")
             captions = gr.File(label="Captions (WebVTT, SRT)", file_count="multiple", interactive=False,
                                elem_id="lab-captions")
             backend = gr.Dropdown(ctx.backend_choices("renderer"), value=ctx.settings.renderer, label="Backend",
@@ -227,7 +231,8 @@ def build(ctx: StudioContext, tab: gr.Tab) -> LabTab:
     gr.on([*(slider.change for slider in sliders), emotion.change], preview_quietly, preview_inputs,
           [preview, preview_info], api_name="lab_preview", **quiet)  # named for bench/preview.py
     portrait.change(preview_portrait, preview_inputs, [preview, preview_info], **quiet)
-    tab.select(preview_quietly, preview_inputs, [preview, preview_info], **quiet)
+    opened = [tab.select, ctx.blocks.load] if ctx.blocks is not None else [tab.select]  # the studio opens here
+    gr.on(opened, preview_quietly, preview_inputs, [preview, preview_info], **quiet)
 
     # .input, not .change: History setting the persona must not overwrite the job's own values.
     persona.input(bind(use_persona, ctx), persona, [portrait, emotion, *sliders], api_visibility="private",
@@ -239,6 +244,9 @@ def build(ctx: StudioContext, tab: gr.Tab) -> LabTab:
     gr.on([script.change, portrait.change, audio.change, persona.input], clear_results, None,
           [video, details, captions, why, suggestion], queue=False, api_visibility="private",
           show_progress="hidden")
+    # Render pressed: the video on show is not the one coming, so it goes at once (the sample's too).
+    render_button.click(clear_video, None, [video, details, captions], queue=False, api_visibility="private",
+                        show_progress="hidden")
 
     # -- suggest -----------------------------------------------------------------------------
     suggest_button.click(bind(suggest, ctx), [script, audio, persona, emotion, suggest_llm], suggestion,
@@ -273,9 +281,9 @@ def build(ctx: StudioContext, tab: gr.Tab) -> LabTab:
     panels = list(options.panels.values())
     backend.change(partial(backend_chosen, ctx, options), backend, [honours_md, honours_detail, *panels],
                    queue=False, api_visibility="private", show_progress="hidden")
-    tab.select(partial(refresh, ctx, options), backend,
-               [persona, backend, suggest_llm, enhance, honours_md, honours_detail, *panels],
-               queue=False, api_visibility="private", show_progress="hidden")
+    gr.on(opened, partial(refresh, ctx, options), backend,
+          [persona, backend, suggest_llm, enhance, honours_md, honours_detail, *panels],
+          queue=False, api_visibility="private", show_progress="hidden")
 
     fields = [*base_inputs, *panel_fields]
     return LabTab(fields=fields, values_for_job=partial(values_for_job, ctx, options))
@@ -322,6 +330,11 @@ def use_persona(ctx: StudioContext, persona_id):
 def clear_results() -> tuple:
     """(video, details, captions, why, suggestion), emptied: they no longer match the inputs."""
     return None, None, None, "", None
+
+
+def clear_video() -> tuple:
+    """(video, details, captions), emptied: a new render is on its way."""
+    return None, None, None
 
 
 def describe_recording(recording: str | None) -> str:

@@ -73,3 +73,7 @@ def slider_value(value: Any) -> float:
     """A control as a slider shows it: two decimals (the sliders' step), never the four a
     suggestion or a job record may carry."""
     return round(float(value), 2)
+
+
+SAMPLE_LINE = ("_A sample: this portrait saying this script. Press **Render** to make it yourself, or change "
+               "the script, the portrait or a slider first._")

@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from pipeline.knowledge import Knowledge
 
-from .conftest import screenshot
+from .conftest import open_tab, screenshot
 
 HANDBOOK = """# Staff handbook
 
@@ -30,6 +30,7 @@ def list_entry(page, label: str):
 
 
 def test_add_see_search_and_remove_a_personas_knowledge(page, live_studio, tmp_path):
+    open_tab(page, "Personas")  # the studio opens on the Render lab
     _, settings = live_studio
     status, sources, results = (page.locator(f"#knowledge-{name}") for name in ("status", "sources", "results"))
     handbook = tmp_path / "handbook.md"

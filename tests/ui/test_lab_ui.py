@@ -62,8 +62,8 @@ def test_a_slider_moves_the_preview_and_letting_go_renders_the_video(page, live_
 
     # … and letting go of it (leaving the box) renders exactly these values.
     mouth.press("Tab")
+    expect(page.locator("#lab-job")).to_contain_text("done", timeout=RENDER_TIMEOUT_MS)  # (the sample was no job)
     assert rendered_duration(page) > 1.0
-    expect(page.locator("#lab-job")).to_contain_text("done")
     job = newest_job(settings)
     assert job.status == "done" and len(JobStore(settings.db_path).list()) == 1
     assert job.controls_user == {"blink_rate": 0.5, "head_tilt": 0.35, "expression_intensity": 0.5,
@@ -82,7 +82,8 @@ def test_suggest_controls_fills_the_sliders_and_says_why(page, live_studio):
     answer = {"blink_rate": 0.15, "head_tilt": 0.6, "expression_intensity": 1.4, "mouth_openness": 0.7,
               "eyebrow_raise": 0.85}
     fake.enqueue(json.dumps(answer))
-    open_tab(page, "Render lab")
+    open_tab(page, "History")  # the studio opened on the lab before the fake was registered:
+    open_tab(page, "Render lab")  # opening it again lists it
     preview_src(page)
     page.locator("#lab-script textarea").fill("We won! I am absolutely thrilled.")
     page.locator("#lab-suggest-llm input").click()
@@ -140,3 +141,14 @@ def test_the_lab_fits_a_phone(page):
     overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
     screenshot(page, "lab-narrow")
     assert overflow <= 1, f"the lab is {overflow}px wider than a 390px window"
+
+
+def test_the_studio_opens_on_a_ready_sample_with_one_render_action(page):
+    expect(page.get_by_role("tab", name="Render lab")).to_have_attribute("aria-selected", "true")
+    expect(page.locator("#lab-script textarea")).to_have_value(re.compile(r"Move a slider"))
+    assert rendered_duration(page) > 3.0  # the sample video, already there
+    tracks = page.evaluate("Array.from(document.querySelectorAll('#lab-video video track')).length")
+    assert tracks >= 1  # with its captions
+    expect(page.locator("#lab-job")).to_contain_text("A sample")
+    expect(page.locator("#lab-render")).to_be_visible()
+    screenshot(page, "first-screen", full_page=False)

@@ -53,6 +53,14 @@ def talking_browser(playwright_session, conversation_mic):
 
 @pytest.fixture
 def talking_page(talking_browser, live_studio):
+    # Opening the Live tab loads the persona's own model on a thread: the first time in a run, the
+    # bundled one's GGUF file is converted, tens of seconds of both cores, which would land on the
+    # questions' transcriptions (one took 15 s so). A studio does it once; here it is done first.
+    from personas import PersonaStore
+    from pipeline.chat import persona_llm
+
+    settings = live_studio[1]
+    persona_llm(settings, PersonaStore(settings).get("jenniel")).prepare()
     page = studio_page(talking_browser, live_studio[0], height=900)
     yield page
     page.context.close()

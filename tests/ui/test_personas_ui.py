@@ -58,6 +58,7 @@ def toast(page, text: str):
 
 
 def test_create_save_edit_across_tabs_duplicate_and_delete(page, live_studio, tmp_path):
+    open_tab(page, "Personas")  # the studio opens on the Render lab
     _, settings = live_studio
     unsaved = page.locator("#personas-dirty")
 
@@ -143,6 +144,7 @@ def test_create_save_edit_across_tabs_duplicate_and_delete(page, live_studio, tm
 
 
 def test_editing_an_example_saves_a_copy_and_deleting_it_brings_the_example_back(page, live_studio, tmp_path):
+    open_tab(page, "Personas")  # the studio opens on the Render lab
     _, settings = live_studio
     list_entry(page, "Jenniel — example").check()
     expect(field(page, "name")).to_have_value("Jenniel")
@@ -183,6 +185,7 @@ def test_editing_an_example_saves_a_copy_and_deleting_it_brings_the_example_back
 
 
 def test_check_persona_with_the_fake_llm_shows_per_question_scores(page, fake):
+    open_tab(page, "Personas")  # the studio opens on the Render lab
     list_entry(page, "Jenniel — example").check()
     expect(field(page, "name")).to_have_value("Jenniel")
     # Only two questions, so the check asks exactly what is enqueued (the form, unsaved, is checked).

@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 
 from personas import PersonaStore
 
-from .conftest import screenshot
+from .conftest import open_tab, screenshot
 
 POSTS = ALL_POSTS[:5]
 
@@ -27,6 +27,7 @@ def box(page, name: str):
 
 
 def test_learn_a_style_save_it_and_find_it_again(page, live_studio, tmp_path):
+    open_tab(page, "Personas")  # the studio opens on the Render lab
     _, settings = live_studio
     posts = tmp_path / "posts.txt"
     posts.write_text("\n\n".join(POSTS))
