@@ -113,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--voice", help="TTS voice (default: the bundled en_US-joe-medium)")
     render.add_argument("--size", type=whole_number, help="long side of the video in px, 256–1080 (default 512)")
     render.add_argument("--seed", type=whole_number, default=0, help="seed for blinks and sway (default 0)")
+    render.add_argument("--face", type=whole_number, metavar="N",
+                        help="in a group photo, the face to animate, counted from the left (default: the largest)")
     render.add_argument("--persona", help="persona id: its portrait, voice and default controls (yours win)")
     render.add_argument("--controller", choices=["rules", "llm"],
                         help="who proposes the controls: the rule-based controller (default) or an LLM")

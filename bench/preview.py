@@ -143,7 +143,7 @@ def _requests(app, count: int) -> dict:
             controls[name] = value
             began = time.perf_counter()
             answer = client.post("gradio_api/run/lab_preview", json={
-                "data": [portrait, "happy", *(controls[c] for c in CONTROLS)], "session_hash": "bench"})
+                "data": [portrait, "happy", *(controls[c] for c in CONTROLS), ""], "session_hash": "bench"})
             answer.raise_for_status()
             if index >= 5:  # the first five warm up the connection and the portrait
                 times.append((time.perf_counter() - began) * 1000)

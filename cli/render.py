@@ -138,8 +138,8 @@ def cmd_render(args) -> int:
             raise BadInput("give a portrait with --image, or a --persona that has one")
         request = RenderRequest(
             image=image, text=args.text, audio=args.audio, persona=args.persona, backend=args.backend,
-            controls=controls, emotion=emotion, voice=voice, voice_tuning=tuning, max_side=args.size, seed=args.seed,
-            controller=args.controller, llm=args.llm,
+            controls=controls, emotion=emotion, voice=voice, voice_tuning=tuning, max_side=args.size, face=args.face,
+            seed=args.seed, controller=args.controller, llm=args.llm,
             hosted={k: v for k, v in {"avatar_id": args.avatar_id, "voice_id": args.vendor_voice}.items() if v},
             renderer_options=renderer_options, enhancer=args.enhance, burn_captions=args.burn_captions,
             output_format=args.output_format, background=args.background,

@@ -285,25 +285,11 @@ class Chat:
     def ask(self, request: ChatRequest, *, on_token: Callable[[str], None] | None = None,
             progress: Progress | None = None) -> ChatReply:
         progress = progress or (lambda fraction, message: None)
-        message = check_message(request.message)
         if request.output not in OUTPUTS:
             raise BadInput(f"output must be one of {', '.join(OUTPUTS)}, got {request.output!r}")
-        check_temperature(request.temperature)
-        check_reply_length(request.max_tokens)
-        persona = self.personas.get(request.persona)
-        if request.conversation_id:
-            conversation = self.store.get(request.conversation_id)
-            if conversation.persona != persona.id:
-                raise BadInput(f"conversation {conversation.id} is with {conversation.persona}, not {persona.id}")
-            if request.mode and request.mode != conversation.mode:
-                raise BadInput(f"conversation {conversation.id} is in mode {conversation.mode or 'default'}; "
-                               "start a new conversation to change mode")
-            mode = conversation.mode
-        else:
-            mode = request.mode
-        persona.mode(mode)  # an unknown mode is a BadInput here, before anything is stored
+        message, persona, conversation, mode = self._resolve(request)
         llm = persona_llm(self.settings, persona, request.llm, request.model)
-        if not request.conversation_id:
+        if conversation is None:
             conversation = self.store.create(persona=persona.id, mode=mode, title=message[:80],
                                              llm=llm.name, model=llm.model, hold_replies=request.hold)
         elif request.hold is not None and request.hold != conversation.hold_replies:
@@ -313,6 +299,27 @@ class Chat:
         except StudioError as error:
             error.conversation_id = conversation.id  # a client can continue the conversation after a failed turn
             raise
+
+    def _resolve(self, request: ChatRequest):
+        """Check ``request`` as a turn would take it, storing nothing: its message, persona, its
+        conversation (None for a new one) and the mode the turn runs in. Raises BadInput (or the
+        store's NotFound) for what a turn would refuse."""
+        message = check_message(request.message)
+        check_temperature(request.temperature)
+        check_reply_length(request.max_tokens)
+        persona = self.personas.get(request.persona)
+        conversation = None
+        mode = request.mode
+        if request.conversation_id:
+            conversation = self.store.get(request.conversation_id)
+            if conversation.persona != persona.id:
+                raise BadInput(f"conversation {conversation.id} is with {conversation.persona}, not {persona.id}")
+            if request.mode and request.mode != conversation.mode:
+                raise BadInput(f"conversation {conversation.id} is in mode {conversation.mode or 'default'}; "
+                               "start a new conversation to change mode")
+            mode = conversation.mode
+        persona.mode(mode)  # an unknown mode is a BadInput here, before anything is stored
+        return message, persona, conversation, mode
 
     def holds(self, request: ChatRequest, persona=None, conversation=None) -> bool:
         """Whether ``request``'s reply will be held for review: the one decision, made by the turn
@@ -334,15 +341,7 @@ class Chat:
         nothing to start: a request ``ask`` would refuse (it says why then), a reply that will be
         held for review, or one the answer cache holds."""
         try:
-            message = check_message(request.message)
-            check_temperature(request.temperature)
-            check_reply_length(request.max_tokens)
-            persona = self.personas.get(request.persona)
-            conversation = self.store.get(request.conversation_id) if request.conversation_id else None
-            if conversation is not None and conversation.persona != persona.id:
-                return None
-            mode = conversation.mode if conversation is not None else request.mode
-            persona.mode(mode)
+            message, persona, conversation, mode = self._resolve(request)
             if self.holds(request, persona, conversation):
                 return None
             llm = persona_llm(self.settings, persona, request.llm, request.model)

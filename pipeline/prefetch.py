@@ -24,9 +24,8 @@ import threading
 import time
 from collections.abc import Callable
 
-from .llm.base import Completion
+from .llm.base import Completion, OnToken
 
-OnToken = Callable[[str], None]
 UNCLAIMED_S = 20.0  # an answer not claimed this long after it started is withdrawn
 
 _lock = threading.Lock()

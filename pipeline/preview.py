@@ -41,7 +41,7 @@ from .render.embedded.motion import (
     blinks_per_minute,
     held_tilt_side,
 )
-from .face.portrait import Portrait, load_portrait
+from .face.portrait import Portrait, check_face_number, load_portrait
 from .settings import DEFAULT_MAX_SIDE
 
 PREVIEW_MAX_SIDE = DEFAULT_MAX_SIDE  # the default render size; larger renders preview at this size
@@ -82,7 +82,7 @@ class _Prepared:
 
 
 class PreviewCache:
-    """Prepared portraits (face + animator) by (content SHA-256, max_side); thread-safe LRU.
+    """Prepared portraits (face + animator) by (content SHA-256, max_side, face); thread-safe LRU.
 
     Handlers run in threads, so two previews of a new portrait may arrive together: the second
     waits for the first to finish preparing instead of preparing it again."""
@@ -91,18 +91,20 @@ class PreviewCache:
         self.size = size
         self.hits = 0
         self.misses = 0
-        self._entries: OrderedDict[tuple[str, int], _Prepared] = OrderedDict()
-        self._preparing: dict[tuple[str, int], threading.Lock] = {}
+        self._entries: OrderedDict[tuple, _Prepared] = OrderedDict()
+        self._preparing: dict[tuple, threading.Lock] = {}
         self._hashes: OrderedDict[tuple[str, int, int], str] = OrderedDict()
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, path: Path, *, max_side: int, display_name: str | None = None) -> tuple[_Prepared, bool]:
-        """The prepared portrait, and whether it was ready when asked (False: this call prepared it
-        or waited while another did); ``BadInput`` as ``load_portrait``."""
-        key = (self.content_hash(path, display_name), int(max_side))
+    def get(self, path: Path, *, max_side: int, display_name: str | None = None,
+            face: int | None = None) -> tuple[_Prepared, bool]:
+        """The prepared portrait (``face``: the face animated, as ``load_portrait`` numbers it), and
+        whether it was ready when asked (False: this call prepared it or waited while another did);
+        ``BadInput`` as ``load_portrait``."""
+        key = (self.content_hash(path, display_name), int(max_side), face)
         with self._lock:
             if key in self._entries:
                 return self._hit(key), True
@@ -112,7 +114,7 @@ class PreviewCache:
                 if key in self._entries:  # another thread prepared it while this one waited
                     return self._hit(key), False
             try:
-                portrait = load_portrait(path, max_side=max_side, display_name=display_name)
+                portrait = load_portrait(path, max_side=max_side, display_name=display_name, face=face)
                 prepared = _Prepared(portrait, FaceAnimator(portrait))
             finally:
                 with self._lock:
@@ -124,7 +126,7 @@ class PreviewCache:
                     self._entries.popitem(last=False)
         return prepared, False
 
-    def _hit(self, key: tuple[str, int]) -> _Prepared:
+    def _hit(self, key: tuple) -> _Prepared:
         self.hits += 1
         self._entries.move_to_end(key)
         return self._entries[key]
@@ -177,7 +179,8 @@ def preview_state(controls: Controls, *, face_width_px: float, seed: int = 0) ->
 
 def render_preview(portrait: str | Path | None, controls: Controls | Mapping[str, Any], *,
                    emotion: str | None = None, max_side: int = PREVIEW_MAX_SIDE, seed: int = 0,
-                   display_name: str | None = None, cache: PreviewCache | None = None) -> PreviewResult:
+                   display_name: str | None = None, cache: PreviewCache | None = None,
+                   face: int | None = None) -> PreviewResult:
     """A preview still of ``portrait`` for ``controls`` (the five values; an ``emotion`` key or
     argument picks the expression). ``emotion=None`` means "detect it from the speech at render
     time": the still then shows no emotion and says so. Bad portraits raise ``BadInput``."""
@@ -192,7 +195,7 @@ def render_preview(portrait: str | Path | None, controls: Controls | Mapping[str
         notes.append("emotion auto: found in the speech when you render; pick one to preview it")
     chosen = Controls.from_dict({**values, "emotion": check_emotion(emotion) if emotion else "neutral"})
     prepared, cached = cache.get(Path(portrait), max_side=min(int(max_side), PREVIEW_MAX_SIDE),
-                                 display_name=display_name)
+                                 display_name=display_name, face=check_face_number(face))
     prepared_s = 0.0 if cached else time.perf_counter() - began
     state = preview_state(chosen, face_width_px=float(prepared.portrait.face.width), seed=seed)
     drawing = time.perf_counter()
@@ -218,5 +221,16 @@ def portrait_image(path: str | Path):
         raise BadInput(f"could not read '{path.name}' as an image") from None
 
 
-__all__ = ["DEFAULT_CACHE", "PreviewCache", "PreviewResult", "portrait_image", "preview_state",
+def faces_in(portrait: str | Path | None, *, max_side: int = PREVIEW_MAX_SIDE) -> tuple[str, ...]:
+    """Where each face of ``portrait`` lies ("left", "middle", "right"), numbered from the left as
+    a render's ``face`` counts them; nothing when it cannot be animated (the preview says why)."""
+    if portrait is None or str(portrait).strip() == "":
+        return ()
+    try:
+        return load_portrait(Path(portrait), max_side=max_side).places
+    except BadInput:
+        return ()
+
+
+__all__ = ["DEFAULT_CACHE", "PreviewCache", "PreviewResult", "faces_in", "portrait_image", "preview_state",
            "render_preview"]

@@ -32,6 +32,7 @@ from .controls import check_emotion, check_user_controls
 from .db import Job, JobStore, now
 from .errors import BadInput, StudioError
 from .formats import check_format
+from .face.portrait import check_face_number
 from .files import file_sha256
 from .live import LIVE_KIND
 from .leftovers import mark_children, remove_partials, stop_leftovers
@@ -55,6 +56,7 @@ class RenderRequest:
     voice: str | None = None
     voice_tuning: VoiceTuning | None = None  # the voice's speed and pitch (a persona's); None: as it is
     max_side: int | None = None
+    face: int | None = None  # the face to animate in a group photo, counted from the left; None: the largest
     seed: int = 0
     controller: str | None = None  # "rules" or "llm" (default: settings.controller)
     llm: str | None = None  # backend for the LLM controller (default: settings.llm)
@@ -115,7 +117,7 @@ class Runner:
             audio_path=str(request.audio) if request.audio else None,
             controls_user=dict(request.controls), pid=os.getpid(),
             options={"voice": request.voice, **tuning_option(request.voice_tuning),
-                     "max_side": request.max_side or self.settings.max_side,
+                     "max_side": request.max_side or self.settings.max_side, "face": request.face,
                      "fps": self.settings.fps, "seed": request.seed, "emotion": request.emotion,
                      "controller": request.controller or self.settings.controller,
                      "llm": request.llm or self.settings.llm, "llm_model": request.llm_model,
@@ -167,6 +169,7 @@ class Runner:
         low, high = MAX_SIDE_RANGE
         if request.max_side is not None and not low <= int(request.max_side) <= high:
             raise BadInput(f"size must be between {low} and {high} px, got {request.max_side}")
+        check_face_number(request.face)  # a number past the faces found is the inputs stage's to say
         if int(request.seed) < 0:  # numpy's generators take none below 0
             raise BadInput(f"seed must be 0 or more, got {request.seed}")
 

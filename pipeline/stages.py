@@ -126,10 +126,18 @@ def stage_inputs(ctx: StageContext) -> dict:
 
     renderer = renderers.create(ctx.backend, ctx.settings)
     checked = renderer.check_inputs(ctx.image, settings=ctx.settings, display_name=ctx.options.get("image_name"),
-                                    max_side=ctx.options.get("max_side", ctx.settings.max_side))
+                                    max_side=ctx.options.get("max_side", ctx.settings.max_side),
+                                    **_face(ctx))
     _check_framing(ctx, checked)
     ctx.write_json("inputs.json", checked)
     return {"notes": checked.get("notes", [])}
+
+
+def _face(ctx: StageContext) -> dict:
+    """The face a request numbered, as a keyword for the renderer; nothing for the largest, so a
+    plugin renderer written before faces could be picked still takes the call."""
+    face = ctx.options.get("face")
+    return {} if face is None else {"face": int(face)}
 
 
 def _check_framing(ctx: StageContext, checked: dict) -> None:
@@ -237,7 +245,7 @@ def stage_render(ctx: StageContext) -> dict:
         controls_user=dict(ctx.controls_user),
         options=renderer.check_options(renderer_options(ctx.options), ctx.settings),
         seed=int(ctx.options.get("seed", 0)), max_side=int(ctx.options.get("max_side") or ctx.settings.max_side),
-        progress=ctx.progress, record=ctx.record)
+        face=ctx.options.get("face"), progress=ctx.progress, record=ctx.record)
     if hosted:
         info = renderer.render(job)
     else:

@@ -65,7 +65,7 @@ from pipeline.enhance import first_ready
 from pipeline.errors import BackendUnavailable, BadInput, StudioError
 from pipeline.formats import AS_IS, BACKGROUNDS, PRESETS
 from pipeline.media import probe
-from pipeline.preview import portrait_image, render_preview
+from pipeline.preview import faces_in, portrait_image, render_preview
 from pipeline.render import OptionSpec, renderers
 from pipeline.runner import RenderRequest
 from pipeline.stages import renderer_options as job_renderer_options
@@ -93,9 +93,10 @@ SAMPLE_SCRIPT = "Hello! Move a slider to shape my face, and let go to hear me sa
 # The /render API's parameters that SadTalker's options had before renderer_options (one release).
 LEGACY_SADTALKER = {"sadtalker_size": "size", "sadtalker_preprocess": "preprocess", "sadtalker_pose_style": "pose_style"}
 # The /render API's parameters that came after renderer_options: last, so positional callers still fit.
-OUTPUT_FIELDS = ("burn_captions", "output_format", "background")
+OUTPUT_FIELDS = ("burn_captions", "output_format", "background", "face")
 BASE_FIELDS = ("portrait", "script", "audio", "persona", "emotion", *CONTROL_NAMES, "backend", "enhance",
                *OUTPUT_FIELDS)
+LARGEST = ""  # the face choice that animates the largest face
 
 RENDER_API = f"""Render a talking-head video in one call, like the Render button.
 
@@ -114,7 +115,8 @@ Deprecated, kept for this release: sadtalker_size, sadtalker_preprocess, sadtalk
 burn_captions (true: the captions are drawn into the video's frames as well; every render writes
 them beside the video as output.vtt and output.srt either way), output_format ("as-is", "1:1",
 "9:16" or "16:9": the video framed for where it is posted, the face in the format's safe area),
-background ("blurred" or "extended": what fills the frame around the video).
+background ("blurred" or "extended": what fills the frame around the video), face (in a group
+photo, the face to animate, counted from the left, 1 to the faces found; empty or null: the largest).
 
 Returns (video, details): the MP4, and a dict with job_id, status, video, duration_s, controls,
 emotion, timings (seconds per stage), captions (vtt, srt, cues, source, burned_in), notes, backend,
@@ -168,6 +170,9 @@ def build(ctx: StudioContext, tab: gr.Tab) -> LabTab:
             portrait = gr.Image(value=str(SAMPLE_PORTRAIT), type="filepath", image_mode=None, format="png",
                                 sources=["upload", "clipboard"], label="Portrait", height=240,
                                 elem_id="lab-portrait")
+            face = gr.Dropdown([("Largest", LARGEST)], value=LARGEST, label="Face to animate", visible=False,
+                               info="this photo has several faces, numbered from the left", allow_custom_value=True,
+                               elem_id="lab-face")
             script = gr.Textbox(value=SAMPLE_SCRIPT, label="Script", lines=3, max_lines=8,
                                 placeholder="What the avatar says", elem_id="lab-script")
             audio = gr.Audio(sources=["upload", "microphone"], type="filepath",
@@ -223,7 +228,7 @@ def build(ctx: StudioContext, tab: gr.Tab) -> LabTab:
                 api_options = gr.JSON(None, visible=False, label="renderer_options")
 
     # -- live preview ------------------------------------------------------------------------
-    preview_inputs = [portrait, emotion, *sliders]
+    preview_inputs = [portrait, emotion, *sliders, face]
     # queue=False already keeps previews off the queue; their own unlimited concurrency group keeps
     # them from waiting behind a render even if someone turns the queue back on.
     quiet = {"show_progress": "hidden", "trigger_mode": "always_last", "queue": False, "api_visibility": "private",
@@ -231,6 +236,10 @@ def build(ctx: StudioContext, tab: gr.Tab) -> LabTab:
     gr.on([*(slider.change for slider in sliders), emotion.change], preview_quietly, preview_inputs,
           [preview, preview_info], api_name="lab_preview", **quiet)  # named for bench/preview.py
     portrait.change(preview_portrait, preview_inputs, [preview, preview_info], **quiet)
+    # A new photo: its faces to choose from (shown for a group photo only); a number it has kept.
+    portrait.change(face_choices, [portrait, face], face, queue=False, api_visibility="private",
+                    show_progress="hidden")
+    face.input(preview_quietly, preview_inputs, [preview, preview_info], **quiet)
     opened = [tab.select, ctx.blocks.load] if ctx.blocks is not None else [tab.select]  # the studio opens here
     gr.on(opened, preview_quietly, preview_inputs, [preview, preview_info], **quiet)
 
@@ -260,7 +269,7 @@ def build(ctx: StudioContext, tab: gr.Tab) -> LabTab:
     # (Gradio's own decoding would refuse it first with a generic error and record nothing). The
     # guard has already checked every file in it is this client's upload.
     base_inputs = [portrait, script, audio, persona, emotion, *sliders, backend, enhance, burn, output_format,
-                   background]
+                   background, face]
     panel_fields = options.components()
     lab_render = partial(render_from_lab, ctx, options)
     render_button.click(lab_render, [*base_inputs, *panel_fields], [video, details], api_visibility="private",
@@ -297,7 +306,8 @@ def lab_fields(options: OptionPanels) -> list[str]:
 # -- handlers -------------------------------------------------------------------------------------
 
 def preview_quietly(image, chosen_emotion, *values):
-    """Slider moves: problems go under the still, not in a toast."""
+    """Slider moves: problems go under the still, not in a toast. ``values``: the five controls,
+    then the face chosen."""
     try:
         return _preview(image, chosen_emotion, values)
     except StudioError as error:
@@ -310,6 +320,19 @@ def preview_portrait(image, chosen_emotion, *values):
     if not image:
         return None, "Choose a persona or upload a portrait to see the preview."
     return _preview(image, chosen_emotion, values)
+
+
+@shown_errors
+def face_choices(image, current=LARGEST):
+    """The faces of a new portrait to choose from: shown when it has several, numbered from the
+    left, with where each is; the chosen number kept while the photo has that many faces. A photo
+    that cannot be animated hides the choice (the preview says why)."""
+    places = faces_in(image)
+    if len(places) < 2:
+        return gr.update(choices=[("Largest", LARGEST)], value=LARGEST, visible=False)
+    choices = [("Largest", LARGEST), *((f"{number}: {place}", str(number)) for number, place in enumerate(places, 1))]
+    kept = str(current) if str(current or "").isdigit() and 1 <= int(current) <= len(places) else LARGEST
+    return gr.update(choices=choices, value=kept, visible=True)
 
 
 @shown_errors
@@ -374,7 +397,7 @@ def render(ctx: StudioContext, portrait: Any, script: str | None = None, audio: 
            backend: str | None = None, enhance: bool = False, sadtalker_size: int | None = None,
            sadtalker_preprocess: str | None = None, sadtalker_pose_style: float | None = None,
            renderer_options: dict | str | None = None, burn_captions: bool = False, output_format: str | None = AS_IS,
-           background: str | None = BACKGROUNDS[0], progress=gr.Progress()):
+           background: str | None = BACKGROUNDS[0], face: int | str | None = None, progress=gr.Progress()):
     """The /render API (and the lab's button, through ``render_from_lab``): one job, its video and details."""
     portrait, audio = _upload_path(portrait), _upload_path(audio)
     if not portrait:
@@ -394,7 +417,7 @@ def render(ctx: StudioContext, portrait: Any, script: str | None = None, audio: 
         voice=chosen_persona.voice if chosen_persona else None, renderer_options=own,
         voice_tuning=chosen_persona.voice_tuning if chosen_persona else None,
         burn_captions=bool(burn_captions), output_format=output_format or None, background=background or None,
-        **_enhancer(ctx, enhance))
+        face=_face(face), **_enhancer(ctx, enhance))
     job = ctx.runner.render(request, progress=progress_callback(progress))
     return job.video_path, view.render_details(job, ignored_script=bool(recording and (script or "").strip()))
 
@@ -450,7 +473,7 @@ def values_for_job(ctx: StudioContext, options: OptionPanels, job: Job | str) ->
             job.persona or NO_PERSONA, recorded.get("emotion") or AUTO,
             *(view.slider_value(controls[name]) for name in CONTROL_NAMES), backend_name,
             bool(recorded.get("enhancer")), bool(recorded.get("burn_captions")), recorded.get("output_format") or AS_IS,
-            recorded.get("background") or BACKGROUNDS[0],
+            recorded.get("background") or BACKGROUNDS[0], str(recorded["face"]) if recorded.get("face") else LARGEST,
             *panel_values]
 
 
@@ -508,8 +531,18 @@ def _options_dict(value: Any) -> dict:
 # -- helpers: choices, the request's small decisions, and what is shown ---------------------------
 
 def _preview(image: str | None, chosen_emotion: str | None, values) -> tuple[Any, str]:
-    result = render_preview(image, dict(zip(CONTROL_NAMES, values)), emotion=_forced(chosen_emotion))
+    face = values[len(CONTROL_NAMES)] if len(values) > len(CONTROL_NAMES) else None
+    result = render_preview(image, dict(zip(CONTROL_NAMES, values)), emotion=_forced(chosen_emotion),
+                            face=_face(face))
     return result.image, result.summary()
+
+
+def _face(value: Any) -> Any:
+    """The face choice as the pipeline takes it: None for the largest, a number as an int; anything
+    else as sent, for the pipeline to refuse in words."""
+    if value in (None, LARGEST):
+        return None
+    return int(value) if str(value).strip().isdigit() else value
 
 
 def _forced(emotion: str | None) -> str | None:

@@ -36,9 +36,10 @@ def http(studio_app):
 
 def _render_data(portrait, audio=None, script="Hello there."):
     # portrait, script, audio, persona, emotion, five controls, backend, enhance, SadTalker's three
-    # (deprecated), renderer_options, burn_captions, output_format, background: the raw protocol sends every input
+    # (deprecated), renderer_options, burn_captions, output_format, background, face: the raw protocol sends
+    # every input
     return [portrait, script, audio, "", "auto", 0.3, 0.3, 0.4, 0.5, 0.3, "embedded", False, None, None, None, None,
-            False, "as-is", "blurred"]
+            False, "as-is", "blurred", ""]
 
 
 def _copies_of(settings, original) -> list:
@@ -71,7 +72,7 @@ def test_every_file_input_refuses_server_paths(studio_app, http, settings, secre
                                _render_data(upload(client, url, SAMPLE_PORTRAIT), bare_audio)),
         "transcribe": (fn_index(studio_app, api_name="transcribe"), [bare_audio]),
         "lab preview": (fn_index(studio_app, api_name="lab_preview"), [{"path": str(secret)}, "auto", 0.5, 0.5, 0.5,
-                                                                      0.5, 0.5]),
+                                                                      0.5, 0.5, ""]),
         "suggest_controls": (fn_index(studio_app, api_name="suggest_controls"), ["", bare_audio, "", "auto", "rules"]),
         "recording info": (fn_index(studio_app, fn_name="describe_recording"), [bare_audio]),
         "persona portrait": (fn_index(studio_app, fn_name="take_portrait"), [{"path": str(secret)}, None]),

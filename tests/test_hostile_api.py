@@ -39,7 +39,7 @@ def render(portrait="portrait", script="Hello there.", audio=None, persona="", e
         # then the three deprecated SadTalker parameters, the options, burn_captions, output_format, background
         return [files(portrait) if isinstance(portrait, str) else portrait, script,
                 files(audio) if isinstance(audio, str) else audio, persona, emotion, *controls, backend, False,
-                None, None, None, renderer_options, False, "as-is", "blurred"]
+                None, None, None, renderer_options, False, "as-is", "blurred", ""]
     return data
 
 

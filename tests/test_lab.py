@@ -368,7 +368,7 @@ def test_a_bad_portrait_or_control_through_the_api_is_a_failed_job_with_its_reas
         blink = "lots" if what == "not-a-number" else 0.3
         answer = join(client, url, fn_index(studio_app, api_name="render"),
                       [portrait, "Hello.", None, "", "auto", blink, 0.3, 0.4, 0.5, 0.3, "embedded", False,
-                       None, None, None, None, False, "as-is", "blurred"])  # the raw protocol sends every input
+                       None, None, None, None, False, "as-is", "blurred", ""])  # the raw protocol sends every input
     [job] = JobStore(settings.db_path).list()
     expected = {"not-an-image": "could not read 'photo.png' as an image", "not-a-number": "blink_rate must be a number between 0 and 1, "
                                                                    "got 'lots'"}[what]

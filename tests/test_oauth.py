@@ -51,7 +51,7 @@ def _signed_in(user: str):
 
 def _render_data(portrait):
     return [portrait, "Signed in.", None, "", "auto", 0.3, 0.3, 0.4, 0.5, 0.3, "embedded", False, None, None, None,
-            None, False, "as-is", "blurred"]  # the raw protocol sends every input (see test_guard._render_data)
+            None, False, "as-is", "blurred", ""]  # the raw protocol sends every input (see test_guard._render_data)
 
 
 def test_hugging_face_users_own_what_they_make(oauth_studio, settings):

@@ -467,7 +467,7 @@ def test_several_faces_animate_the_largest(tmp_path, portrait):
     canvas.save(path)
     loaded = load_portrait(path)
     assert loaded.face.faces_found == 2
-    assert "found 2 faces; animating the largest (middle)" in loaded.notes
+    assert "found 2 faces (numbered from the left); animating the largest, face 1 (middle)" in loaded.notes
     assert_same_face(loaded, portrait)
 
 
@@ -480,7 +480,7 @@ def test_two_faces_side_by_side_are_both_counted(tmp_path):
     pair.save(tmp_path / "pair.png")
     checked = EmbeddedRenderer().check_inputs(portrait_path=tmp_path / "pair.png")
     assert checked["face"]["faces_found"] == 2
-    assert "found 2 faces; animating the largest (left)" in checked["notes"]
+    assert "found 2 faces (numbered from the left); animating the largest, face 1 (left)" in checked["notes"]
 
 
 def test_a_small_face_in_a_turned_photo_is_framed_like_the_upright_one(tmp_path):

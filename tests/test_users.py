@@ -34,7 +34,7 @@ def _render(client, script="Only for alice."):
 
 def _render_data(portrait, script="Hello there."):
     return [portrait, script, None, "", "auto", 0.3, 0.3, 0.4, 0.5, 0.3, "embedded", False, None, None, None,
-            None, False, "as-is", "blurred"]  # the raw protocol sends every input (see test_guard._render_data)
+            None, False, "as-is", "blurred", ""]  # the raw protocol sends every input (see test_guard._render_data)
 
 
 def test_each_users_jobs_are_theirs_alone(users_studio, settings):

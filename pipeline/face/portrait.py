@@ -10,7 +10,9 @@ The steps, each of which can end in a one-line ``BadInput`` naming the file:
    smaller than that is enlarged (``upscale``: Lanczos and an unsharp mask) so the video is the
    working size, not the photo's, and a note says so; the face must still be ``MIN_FACE_PX`` wide
    in the photo's own pixels.
-4. Find faces. The largest one is animated; with several, a note says so.
+4. Find faces. The largest one is animated, or the one asked for (``face=N``: faces are numbered
+   from the left, 1 to the number found); with several, a note says which. A number past the faces
+   found makes the loader look closer (the tiles below) before it says how many there are.
 5. Auto-framing: when the face would be narrower than ``MIN_FACE_PX`` at the working size but is
    wide enough in the original (a full-body shot, a group photo from a phone), decode again at the
    resolution the face needs and crop a head-and-shoulders frame around it.
@@ -41,6 +43,7 @@ from .mesh import Face, find_faces
 MIN_FACE_PX = 80
 MIN_IMAGE_PX = 64
 DETECT_LONG_SIDE = 2048  # resolution of the second, closer look for small faces
+TILE_SHARE = 0.6  # the square tiles faces are looked for in: this share of the picture's short side
 # Head-and-shoulders crop around a small face, in face widths.
 FRAME_WIDTH, FRAME_HEIGHT, FRAME_FACE_CENTRE = 3.0, 3.5, 0.4
 REMEMBERED = 4  # portraits kept prepared: a few of 1080 px are a few MB
@@ -55,15 +58,21 @@ class Portrait:
     face: Face
     source_size: tuple[int, int]  # (width, height) of the original, after EXIF orientation
     notes: list[str] = field(default_factory=list)
+    face_number: int = 1  # which face is animated, counted from the left of the photo
+    # Where each face found lies in the photo ("left", "middle", "right"), numbered from the left:
+    # what a person picks from (a studio's face choice)
+    places: tuple[str, ...] = ("middle",)
 
     @property
     def size(self) -> tuple[int, int]:
         return self.image.shape[1], self.image.shape[0]
 
 
-def load_portrait(path: Path | str, *, max_side: int = DEFAULT_MAX_SIDE, display_name: str | None = None) -> Portrait:
+def load_portrait(path: Path | str, *, max_side: int = DEFAULT_MAX_SIDE, display_name: str | None = None,
+                  face: int | None = None) -> Portrait:
     """Open a portrait photo and find the face to animate; see the module docstring.
 
+    ``face``: the face to animate, numbered from the left of the photo (None: the largest).
     Messages name the file by ``display_name`` (what the user uploaded, when ``path`` is a
     renamed copy), else by the path's basename."""
     path = Path(path)
@@ -72,14 +81,15 @@ def load_portrait(path: Path | str, *, max_side: int = DEFAULT_MAX_SIDE, display
     if not low <= int(max_side) <= high:
         raise BadInput(f"max_side must be between {low} and {high} px, got {max_side}")
     max_side = int(max_side)
+    face = check_face_number(face)
     if not path.is_file():
         raise BadInput(f"portrait not found: {name}")  # the wording the runner uses too
-    key = _file_key(path, max_side)
+    key = (*_file_key(path, max_side), face)
     with _remembered_lock:
         known = _remembered.get(key)
     if known is not None:
         return replace(known, notes=list(known.notes))
-    portrait = _prepare(path, name, max_side)
+    portrait = _prepare(path, name, max_side, face)
     portrait.image.setflags(write=False)  # shared by every caller that asks for this file again
     with _remembered_lock:
         _remembered[key] = portrait
@@ -93,12 +103,26 @@ _remembered: OrderedDict[tuple, Portrait] = OrderedDict()
 _remembered_lock = threading.Lock()
 
 
+def check_face_number(face) -> int | None:
+    """``face`` as a face number (1 or more), or None for the largest; BadInput for anything else."""
+    if face is None or face == "":
+        return None
+    try:
+        number = int(face)
+        whole = number == float(face)
+    except (TypeError, ValueError):
+        whole = False
+    if not whole or number < 1:
+        raise BadInput(f"face must be a whole number from 1 (the face furthest left), got {face!r}")
+    return number
+
+
 def _file_key(path: Path, max_side: int) -> tuple:
     stat = path.stat()
     return str(path.resolve()), stat.st_size, stat.st_mtime_ns, max_side
 
 
-def _prepare(path: Path, name: str, max_side: int) -> Portrait:
+def _prepare(path: Path, name: str, max_side: int, number: int | None = None) -> Portrait:
     check_header(path, name)
     notes: list[str] = []
     decoded, source_size = decode_rgb(path, name, long_side=max_side, notes=notes)
@@ -106,44 +130,73 @@ def _prepare(path: Path, name: str, max_side: int) -> Portrait:
         raise BadInput(f"'{name}' is only {source_size[0]}×{source_size[1]} px; a portrait must be at "
                        f"least {MIN_IMAGE_PX} px on each side.")
     working = _fit(decoded, max_side, notes)
-    faces = find_faces(working)
+    faces = _find_in_tiles(working)
     scale = working.shape[1] / source_size[0]  # working px per source px
-
-    if faces and faces[0].width / max(scale, 1.0) >= MIN_FACE_PX:  # wide enough in the photo's own pixels
-        return _portrait(working, faces, source_size, notes)
-    if faces:
-        source_face_width = faces[0].width / scale
-        box = _scaled_box(faces[0].bbox, 1 / scale)
-    else:
-        # Nothing at the working size: look closer before giving up (a small face in a big photo).
+    wanted = number or 1
+    if len(faces) >= wanted:
+        chosen = _choose(faces, number, working.shape[1])
+        if chosen.face.width / max(scale, 1.0) >= MIN_FACE_PX:  # wide enough in the photo's own pixels
+            notes += _several_faces(chosen, number)
+            return Portrait(working, chosen.face, source_size, notes, chosen.number, chosen.places)
+    # No face at the working size, fewer than the number asked for, or the face too small there to
+    # animate as it is: look closer (a small face in a big photo, the faces of a group), where the
+    # faces are also measured better, before saying no or framing one.
+    image = working
+    if scale < 1.0:
         closer = _fit(decode_rgb(path, name, long_side=DETECT_LONG_SIDE, notes=[])[0], DETECT_LONG_SIDE)
-        faces = find_faces(closer) or _find_in_tiles(closer)
-        if not faces:
-            raise BadInput(f"No face found in '{name}' — use a front-facing portrait where the face "
-                           "is clearly visible.")
-        closer_scale = closer.shape[1] / source_size[0]
-        source_face_width = faces[0].width / closer_scale
-        box = _scaled_box(faces[0].bbox, 1 / closer_scale)
+        found = _find_in_tiles(closer)
+        if len(found) >= len(faces):
+            faces, scale, image = found, closer.shape[1] / source_size[0], closer
+    if not faces:
+        raise BadInput(f"No face found in '{name}' — use a front-facing portrait where the face "
+                       "is clearly visible.")
+    if len(faces) < wanted:
+        were = "1 face was" if len(faces) == 1 else f"{len(faces)} faces were"
+        raise BadInput(f"face {number} was asked for, but {were} found in '{name}' "
+                       f"(numbered from the left: 1 to {len(faces)})")
+    chosen = _choose(faces, number, image.shape[1])
+    source_face_width = chosen.face.width / scale
     if source_face_width < MIN_FACE_PX:
         raise BadInput(f"The face in '{name}' is only {round(source_face_width)} px wide; at least "
                        f"{MIN_FACE_PX} px is needed — use a larger or closer portrait.")
-    return _framed(path, name, box, source_size, max_side, notes, faces_found=faces[0].faces_found)
+    box = _scaled_box(chosen.face.bbox, 1 / scale)
+    return _framed(path, name, box, source_size, max_side, notes, chosen, number)
 
 
-def _portrait(image: np.ndarray, faces: list[Face], source_size, notes: list[str]) -> Portrait:
-    if len(faces) > 1:
-        notes.append(_several_faces(len(faces), faces[0].bbox, image.shape[1]))
-    return Portrait(image, faces[0], source_size, notes)
+@dataclass(frozen=True)
+class _Chosen:
+    face: Face
+    number: int  # counted from the left
+    places: tuple[str, ...]  # every face's place in the picture, numbered from the left
+    count: int
 
 
-def _several_faces(count: int, box, width: float) -> str:
-    """The note for a group photo, saying which face moves: "found 2 faces; animating the largest (left)"."""
+def _choose(faces: list[Face], number: int | None, width: int) -> _Chosen:
+    """The face to animate among ``faces`` (largest first, as found) in an image ``width`` px wide:
+    face ``number`` counted from the left, else the largest."""
+    order = sorted(range(len(faces)), key=lambda index: faces[index].bbox[0] + faces[index].bbox[2])
+    at = order[number - 1] if number else 0
+    places = tuple(_place(faces[index].bbox, width) for index in order)
+    return _Chosen(faces[at], order.index(at) + 1, places, len(faces))
+
+
+def _place(box, width: float) -> str:
     centre = (box[0] + box[2]) / 2 / max(width, 1)
-    where = "left" if centre < 1 / 3 else "right" if centre > 2 / 3 else "middle"
-    return f"found {count} faces; animating the largest ({where})"
+    return "left" if centre < 1 / 3 else "right" if centre > 2 / 3 else "middle"
 
 
-def _framed(path: Path, name: str, box, source_size, max_side: int, notes: list[str], *, faces_found: int) -> Portrait:
+def _several_faces(chosen: _Chosen, number: int | None) -> list[str]:
+    """The note for a group photo, saying which face moves: "found 2 faces; animating the largest,
+    face 1 (left)"; none for a photo of one face."""
+    if chosen.count < 2:
+        return []
+    which = "face" if number else "the largest, face"
+    return [f"found {chosen.count} faces (numbered from the left); animating {which} {chosen.number} "
+            f"({chosen.places[chosen.number - 1]})"]
+
+
+def _framed(path: Path, name: str, box, source_size, max_side: int, notes: list[str], chosen: _Chosen,
+            number: int | None) -> Portrait:
     """Crop a head-and-shoulders frame around the face box (source pixels) and fit it to max_side."""
     x0, y0, x1, y1 = box
     face_width = x1 - x0
@@ -167,10 +220,14 @@ def _framed(path: Path, name: str, box, source_size, max_side: int, notes: list[
                        "is clearly visible.")
     notes.append(f"the face was only {round(face_width * min(1.0, max_side / max(source_size)))} px wide "
                  f"in the whole picture; cropped a head-and-shoulders frame around it")
-    if faces_found > 1:
-        notes.append(_several_faces(faces_found, box, source_size[0]))
-    face = faces[0]
-    return Portrait(working, Face(face.landmarks, face.bbox, faces_found), source_size, notes)
+    notes += _several_faces(chosen, number)
+    # The crop may hold a neighbour too: the face is the one nearest where the box put it.
+    crop_scale = working.shape[1] / (right - left)
+    expected = np.array([(centre_x - left) * crop_scale, (centre_y - top) * crop_scale])
+    face = min(faces, key=lambda f: float(np.hypot(*(np.array([(f.bbox[0] + f.bbox[2]) / 2,
+                                                              (f.bbox[1] + f.bbox[3]) / 2]) - expected))))
+    return Portrait(working, Face(face.landmarks, face.bbox, chosen.count), source_size, notes, chosen.number,
+                    chosen.places)
 
 
 def _clip_span(start: float, length: float, limit: int) -> float:
@@ -182,19 +239,20 @@ def _scaled_box(bbox, factor: float) -> tuple[float, float, float, float]:
 
 
 def _find_in_tiles(image: np.ndarray) -> list[Face]:
-    """Faces too small for the detector at full view: look at overlapping half-size tiles.
+    """Faces too small for the detector at full view: look at overlapping square tiles too.
 
-    The detector looks for faces that fill a good part of its view, so two faces side by side can
-    each be missed in the whole picture and found in a tile. Tiles overlap, so one face is seen up
-    to four times: a find whose centre lies inside a larger one already kept is the same face."""
+    The detector looks for faces that fill a good part of a square view, so the faces of a group
+    side by side can each be missed in the whole picture and found in a tile. Tiles are squares of
+    ``TILE_SHARE`` of the short side, overlapping by half, so one face is seen up to four times: a
+    find whose centre lies inside a larger one already kept is the same face."""
     height, width = image.shape[:2]
-    tile_h, tile_w = max(height // 2, 1), max(width // 2, 1)
-    found: list[Face] = []
-    for top in (0, height // 4, height // 2):
-        for left in (0, width // 4, width // 2):
-            tile = np.ascontiguousarray(image[top:top + tile_h, left:left + tile_w])
-            for face in find_faces(tile):
-                found.append(face.scaled(1.0, (-left, -top)))
+    side = max(int(min(height, width) * TILE_SHARE), 1)
+    step = max(side // 2, 1)
+    found = list(find_faces(image))
+    for top in _starts(height, side, step):
+        for left in _starts(width, side, step):
+            tile = np.ascontiguousarray(image[top:top + side, left:left + side])
+            found += [face.scaled(1.0, (-left, -top)) for face in find_faces(tile)]
     found.sort(key=lambda face: face.width, reverse=True)
     distinct: list[Face] = []
     for face in found:
@@ -202,6 +260,14 @@ def _find_in_tiles(image: np.ndarray) -> list[Face]:
         if not any(x0 <= centre_x <= x1 and y0 <= centre_y <= y1 for x0, y0, x1, y1 in (f.bbox for f in distinct)):
             distinct.append(face)
     return [Face(face.landmarks, face.bbox, len(distinct)) for face in distinct]
+
+
+def _starts(length: int, side: int, step: int) -> list[int]:
+    """Where tiles of ``side`` start along ``length``, ``step`` apart, the last one flush with the end."""
+    starts = list(range(0, max(length - side, 0) + 1, step))
+    if starts[-1] + side < length:
+        starts.append(length - side)
+    return starts
 
 
 def _fit(image: np.ndarray, max_side: int, notes: list[str] | None = None, what: str = "the portrait") -> np.ndarray:

@@ -128,6 +128,7 @@ class Capabilities:
     hosted: bool = False
     streams: bool = False
     whole_reply_only: str = "it renders a whole reply at once"
+    picks_face: bool = False  # it animates the face a request numbers in a group photo, not only the largest
 
     @property
     def ignored(self) -> list[str]:
@@ -142,7 +143,8 @@ class Capabilities:
     def to_dict(self) -> dict[str, Any]:
         return {"controls": dict(self.controls), "ignored": self.ignored, "inputs": dict(self.inputs),
                 "options": [spec.to_dict() for spec in self.options], "hosted": self.hosted,
-                "streams": self.streams, **({} if self.streams else {"whole_reply_only": self.whole_reply_only})}
+                "streams": self.streams, "picks_face": self.picks_face,
+                **({} if self.streams else {"whole_reply_only": self.whole_reply_only})}
 
 
 @dataclass
@@ -168,6 +170,7 @@ class RenderJob:
     options: Mapping[str, Any]  # the renderer's own options, checked, with their defaults
     seed: int = 0
     max_side: int = 512
+    face: int | None = None  # the face to animate in a group photo, counted from the left; None: the largest
     out: Path | None = None  # local renderers: where to write the video-only H.264 file
     progress: Callable[[float], None] = lambda fraction: None
     record: Callable[..., None] = lambda **fields: None  # job fields to store now (a vendor's id)
@@ -195,12 +198,20 @@ class Renderer(Backend, ABC):
         return {spec.name: spec.check(options.get(spec.name), who) for spec in capabilities.options}
 
     def check_inputs(self, portrait_path: Path, *, settings=None, max_side: int = 512,
-                     display_name: str | None = None) -> dict:
-        """The portrait checked before any speech is made: readable, one face big enough. Returns
-        what the job records (working size, face found, notes)."""
+                     display_name: str | None = None, face: int | None = None) -> dict:
+        """The portrait checked before any speech is made: readable, the face to animate big enough
+        (``face``: numbered from the left in a group photo; None: the largest). Returns what the
+        job records (working size, face found, notes). A renderer that cannot pick a face
+        (``capabilities().picks_face`` false) refuses any face but the largest."""
         from ..face.portrait import load_portrait
 
-        portrait = load_portrait(portrait_path, max_side=max_side, display_name=display_name)
+        portrait = load_portrait(portrait_path, max_side=max_side, display_name=display_name, face=face)
+        if face is not None and not self.capabilities(settings).picks_face:
+            largest = load_portrait(portrait_path, max_side=max_side, display_name=display_name)
+            if largest.face_number != portrait.face_number:
+                raise BadInput(f"the {self.label or self.name} renderer animates the largest face (face "
+                               f"{largest.face_number}); to animate face {face}, use the embedded renderer "
+                               "or crop the photo to that face")
         return portrait_facts(portrait)
 
     @abstractmethod
@@ -245,5 +256,6 @@ def portrait_facts(portrait) -> dict:
         "height": height,
         "source_size": list(portrait.source_size),
         "notes": list(portrait.notes),
-        "face": {"bbox": [int(v) for v in portrait.face.bbox], "faces_found": portrait.face.faces_found},
+        "face": {"bbox": [int(v) for v in portrait.face.bbox], "faces_found": portrait.face.faces_found,
+                 "number": portrait.face_number, "places": list(portrait.places)},
     }

@@ -448,12 +448,13 @@ class SadTalkerRenderer(Renderer):
                             whole_reply_only="SadTalker generates a whole clip's motion at once from all of its audio")
 
     def check_inputs(self, portrait_path: Path, *, settings: Settings | None = None, max_side: int = 512,
-                     display_name: str | None = None) -> dict:
+                     display_name: str | None = None, face: int | None = None) -> dict:
         """Fail before any speech is made when SadTalker cannot run, then check the photo like
-        every renderer does (readable, one face big enough)."""
+        every renderer does (readable, one face big enough; SadTalker crops the largest)."""
         if settings is not None:
             self.check_ready(settings)
-        return super().check_inputs(portrait_path, max_side=max_side, display_name=display_name)
+        return super().check_inputs(portrait_path, settings=settings, max_side=max_side, display_name=display_name,
+                                    face=face)
 
     def render(self, job: RenderJob) -> dict:
         """``job.n_frames`` at ``job.fps`` into a video-only H.264 MP4 at ``job.out``."""

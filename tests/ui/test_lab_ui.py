@@ -152,3 +152,23 @@ def test_the_studio_opens_on_a_ready_sample_with_one_render_action(page):
     expect(page.locator("#lab-job")).to_contain_text("A sample")
     expect(page.locator("#lab-render")).to_be_visible()
     screenshot(page, "first-screen", full_page=False)
+
+
+def test_a_group_photo_offers_its_faces_and_the_preview_follows_the_pick(page, tmp_path):
+    """A photo of three: the face choice appears, numbered from the left; picking the face on the
+    right frames it (the preview changes to the black-and-white one)."""
+    from test_group_photo import compose
+
+    group = compose(tmp_path / "group.png", (480, 600, 500), grey=3, height=640)
+    open_tab(page, "Render lab")
+    expect(page.locator("#lab-face")).to_be_hidden()  # the sample portrait has one face
+    page.locator("#lab-portrait button[aria-label='Remove Image']").click()
+    page.locator("#lab-portrait input[type=file]").set_input_files(str(group))
+    expect(page.locator("#lab-face")).to_be_visible(timeout=30_000)
+    expect(page.locator("#lab-preview-info")).to_contain_text("animating the largest, face 2 (middle)")
+    before = preview_src(page)
+    page.locator("#lab-face input").click()
+    page.get_by_role("option", name="3: right").click()
+    expect(page.locator("#lab-preview img")).not_to_have_attribute("src", before)
+    expect(page.locator("#lab-preview-info")).to_contain_text("animating face 3 (right)")
+    screenshot(page, "lab-group-photo")

@@ -47,7 +47,7 @@ class EmbeddedRenderer(Renderer):
     label = "Embedded"
 
     def capabilities(self, settings=None) -> Capabilities:
-        return Capabilities(controls=EMBEDDED_HONOURS, streams=True)
+        return Capabilities(controls=EMBEDDED_HONOURS, streams=True, picks_face=True)
 
     def open_stream(self, portrait: Path, controls: Controls, *, fps: int, seed: int = 0,
                     max_side: int = DEFAULT_MAX_SIDE, display_name: str | None = None,
@@ -61,19 +61,21 @@ class EmbeddedRenderer(Renderer):
         return self.render_frames(
             portrait_path=job.portrait, n_frames=job.n_frames, fps=job.fps, envelope=job.envelope,
             voiced_spans=job.voiced_spans, controls=job.controls, out_path=job.out, phonemes=job.phonemes,
-            seed=job.seed, max_side=job.max_side, progress=job.progress, display_name=job.display_name)
+            seed=job.seed, max_side=job.max_side, progress=job.progress, display_name=job.display_name,
+            face=job.face)
 
     def render_frames(self, *, portrait_path: Path, n_frames: int, fps: int, envelope: Sequence[float],
                       voiced_spans: Sequence[tuple[float, float]], controls: Controls, out_path: Path,
                       phonemes: list[dict] | None = None, seed: int = 0, max_side: int = DEFAULT_MAX_SIDE,
-                      progress: Callable[[float], None] | None = None, display_name: str | None = None) -> dict:
+                      progress: Callable[[float], None] | None = None, display_name: str | None = None,
+                      face: int | None = None) -> dict:
         """The render itself, from plain values (benchmarks and tests call it without a job)."""
         if int(n_frames) <= 0:
             raise BadInput(f"nothing to render: n_frames must be positive, got {n_frames}")
         if int(fps) <= 0:
             raise BadInput(f"fps must be positive, got {fps}")
         n_frames, fps = int(n_frames), int(fps)
-        portrait = load_portrait(portrait_path, max_side=max_side, display_name=display_name)
+        portrait = load_portrait(portrait_path, max_side=max_side, display_name=display_name, face=face)
         animator = FaceAnimator(portrait)
         states = plan_motion(n_frames=n_frames, fps=fps, envelope=envelope, voiced_spans=voiced_spans,
                              controls=controls, phonemes=phonemes, seed=seed,
