@@ -140,7 +140,8 @@ class PiperFileVoice(PiperBackend):
         reason = cls.unavailable(settings)
         if reason:
             raise BackendUnavailable(f"the voice {cls.name!r} cannot be used: {reason}")
-        return cls(name=cls.name, model_path=cls.voice_file.model, config_path=cls.voice_file.config)
+        return cls(name=cls.name, model_path=cls.voice_file.model, config_path=cls.voice_file.config,
+                   cache_dir=settings.cache if settings is not None else None)
 
     @classmethod
     def describe(cls, settings) -> VoiceInfo:

