@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import threading
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -193,6 +194,27 @@ class Runner:
             self._switch_backend(job, backend)
         return self.run(job_id, progress=progress)
 
+    def _warm_voice(self, ctx: StageContext) -> None:
+        """A script's voice starts loading (in a new process, about half a second) while the inputs
+        stage finds the face, on the other core. Nothing is said of a failure here: the speech
+        stage meets it again and says it."""
+        if ctx.text is None or ctx.audio is not None:
+            return
+
+        def load() -> None:
+            from .speech.tts import get_voice
+
+            try:
+                voice = get_voice(ctx.options.get("voice"), self.settings)
+                if hasattr(voice, "load"):
+                    voice.load()
+            except Exception:  # noqa: BLE001 — see the docstring
+                pass
+
+        # Not a daemon: a process that fails fast waits for the load to end instead of exiting while
+        # onnxruntime is still building the session (which aborts the process).
+        threading.Thread(target=load, name="voice-warm").start()
+
     def _switch_backend(self, job: Job, backend: str) -> None:
         """Point a stopped job at another renderer. That renderer checks the job's portrait first
         (the inputs stage, run now: a refusal leaves the job as it was); then what the old one
@@ -239,6 +261,8 @@ class Runner:
         done_weight = sum(weights[s] for s in STAGES[: STAGES.index(start)])
         if job.started_at:  # it ran before: clear what that run left behind first
             self._clear_leftovers(job, lambda message, at=done_weight: progress(at, message))
+        if start == "inputs":
+            self._warm_voice(ctx)
         for stage in STAGES[STAGES.index(start):]:
             weight = weights[stage]
             ctx.progress = lambda fraction, base=done_weight, w=weight, s=stage: progress(

@@ -22,8 +22,20 @@ Ownership is enforced here and nowhere else: a store made with ``for_owner(name)
 included, so a handler cannot forget it.
 """
 
-from .connection import connect, open_database, unusable_store
-from .conversations import Conversation, ConversationStore, Turn, cache_key
+import sys
+
+# sqlite_utils imports pandas when it can, only to store pandas timestamps as text, which the
+# studio never hands it; pandas (which Gradio installs) costs a third of a second of every CLI
+# command's start. It is hidden while sqlite_utils is first imported, and importable again after.
+if "sqlite_utils" not in sys.modules and "pandas" not in sys.modules:
+    sys.modules["pandas"] = None  # type: ignore[assignment]  — makes `import pandas` raise ImportError
+    try:
+        import sqlite_utils  # noqa: F401
+    finally:
+        del sys.modules["pandas"]
+
+from .connection import connect, open_database, unusable_store  # noqa: E402
+from .conversations import Conversation, ConversationStore, Turn, cache_key  # noqa: E402
 from .history import (
     BackendSuccess, DailyRTF, JobPage, JobQuery, JobStats, JobSummary, job_stats, jobs_started_since, list_jobs,
     stats_queries, video_seconds_since,

@@ -20,6 +20,7 @@ import math
 import os
 import sys
 import threading
+import types
 from dataclasses import dataclass
 
 import numpy as np
@@ -91,12 +92,37 @@ def _native_stderr_silenced():
         os.close(saved)
 
 
+def _face_mesh_module():
+    """``mediapipe.python.solutions.face_mesh``, imported without matplotlib.
+
+    Importing mediapipe imports every one of its solutions, and its drawing helpers import
+    ``matplotlib.pyplot`` — about half a second of a cold render's start, for plotting the studio
+    never does. While mediapipe is first imported, empty stand-ins take matplotlib's place; they
+    are taken away afterwards, so anything else importing matplotlib gets the real one."""
+    if "mediapipe" in sys.modules or "matplotlib.pyplot" in sys.modules:
+        from mediapipe.python.solutions import face_mesh
+
+        return face_mesh
+    stand_ins = {name: types.ModuleType(name) for name in ("matplotlib", "matplotlib.pyplot")}
+    stand_ins["matplotlib"].pyplot = stand_ins["matplotlib.pyplot"]
+    had = {name: sys.modules.get(name) for name in stand_ins}
+    sys.modules.update(stand_ins)
+    try:
+        from mediapipe.python.solutions import face_mesh
+    finally:
+        for name, module in had.items():
+            if module is None:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = module
+    return face_mesh
+
+
 def _mesh():
     mesh = getattr(_local, "mesh", None)
     if mesh is None:
         with _native_stderr_silenced():
-            from mediapipe.python.solutions import face_mesh  # heavy import, only when needed
-
+            face_mesh = _face_mesh_module()  # heavy import, only when needed
             mesh = face_mesh.FaceMesh(static_image_mode=True, max_num_faces=5, refine_landmarks=True,
                                       min_detection_confidence=0.5)
         _local.mesh, _local.found_a_face = mesh, False

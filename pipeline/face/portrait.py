@@ -43,6 +43,7 @@ from .mesh import Face, find_faces
 MIN_FACE_PX = 80
 MIN_IMAGE_PX = 64
 DETECT_LONG_SIDE = 2048  # resolution of the second, closer look for small faces
+SAME_SIZE = 0.95  # faces this close to the largest count as large as it (the leftmost is taken)
 TILE_SHARE = 0.6  # the square tiles faces are looked for in: this share of the picture's short side
 # Head-and-shoulders crop around a small face, in face widths.
 FRAME_WIDTH, FRAME_HEIGHT, FRAME_FACE_CENTRE = 3.0, 3.5, 0.4
@@ -173,9 +174,11 @@ class _Chosen:
 
 def _choose(faces: list[Face], number: int | None, width: int) -> _Chosen:
     """The face to animate among ``faces`` (largest first, as found) in an image ``width`` px wide:
-    face ``number`` counted from the left, else the largest."""
+    face ``number`` counted from the left, else the largest (of faces within ``SAME_SIZE`` of it, the
+    one furthest left, so that two people of a size do not swap with a pixel's difference)."""
     order = sorted(range(len(faces)), key=lambda index: faces[index].bbox[0] + faces[index].bbox[2])
-    at = order[number - 1] if number else 0
+    widest = max(face.width for face in faces)
+    at = order[number - 1] if number else next(index for index in order if faces[index].width >= SAME_SIZE * widest)
     places = tuple(_place(faces[index].bbox, width) for index in order)
     return _Chosen(faces[at], order.index(at) + 1, places, len(faces))
 
@@ -243,23 +246,35 @@ def _find_in_tiles(image: np.ndarray) -> list[Face]:
 
     The detector looks for faces that fill a good part of a square view, so the faces of a group
     side by side can each be missed in the whole picture and found in a tile. Tiles are squares of
-    ``TILE_SHARE`` of the short side, overlapping by half, so one face is seen up to four times: a
-    find whose centre lies inside a larger one already kept is the same face."""
+    ``TILE_SHARE`` of the short side, overlapping by half, so one face is seen up to four times (see
+    below for which of its finds is kept)."""
     height, width = image.shape[:2]
     side = max(int(min(height, width) * TILE_SHARE), 1)
     step = max(side // 2, 1)
-    found = list(find_faces(image))
-    for top in _starts(height, side, step):
-        for left in _starts(width, side, step):
-            tile = np.ascontiguousarray(image[top:top + side, left:left + side])
-            found += [face.scaled(1.0, (-left, -top)) for face in find_faces(tile)]
-    found.sort(key=lambda face: face.width, reverse=True)
-    distinct: list[Face] = []
-    for face in found:
+    views = [(0, 0, width, height)] + [(left, top, min(side, width), min(side, height))
+                                       for top in _starts(height, side, step) for left in _starts(width, side, step)]
+    finds: list[tuple[Face, float]] = []  # each face found, and how far it lies inside the view it was found in
+    for left, top, view_w, view_h in views:
+        view = image if (view_w, view_h) == (width, height) else \
+            np.ascontiguousarray(image[top:top + view_h, left:left + view_w])
+        for face in find_faces(view):
+            x0, y0, x1, y1 = face.bbox
+            finds.append((face.scaled(1.0, (-left, -top)), min(x0, y0, view_w - x1, view_h - y1)))
+    # One face seen in several views: finds whose centre lies inside a larger find are that face.
+    # Of them, the one furthest inside its view is kept (a face cut by a view's edge is measured wrong).
+    finds.sort(key=lambda find: find[0].width, reverse=True)
+    groups: list[list[tuple[Face, float]]] = []
+    for face, margin in finds:
         centre_x, centre_y = (face.bbox[0] + face.bbox[2]) / 2, (face.bbox[1] + face.bbox[3]) / 2
-        if not any(x0 <= centre_x <= x1 and y0 <= centre_y <= y1 for x0, y0, x1, y1 in (f.bbox for f in distinct)):
-            distinct.append(face)
-    return [Face(face.landmarks, face.bbox, len(distinct)) for face in distinct]
+        group = next((group for group in groups if group[0][0].bbox[0] <= centre_x <= group[0][0].bbox[2]
+                      and group[0][0].bbox[1] <= centre_y <= group[0][0].bbox[3]), None)
+        if group is None:
+            groups.append([(face, margin)])
+        else:
+            group.append((face, margin))
+    kept = [max(group, key=lambda find: find[1])[0] for group in groups]
+    kept.sort(key=lambda face: face.width, reverse=True)
+    return [Face(face.landmarks, face.bbox, len(kept)) for face in kept]
 
 
 def _starts(length: int, side: int, step: int) -> list[int]:
