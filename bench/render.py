@@ -8,9 +8,13 @@ Measures, each in a fresh process so peak memory is its own:
             which the render can at best match;
 * job     — the whole job through the runner (TTS → … → final MP4), with per-stage timings;
 * verify  — ``media.verify_video`` (a full decode) over the render and over the final MP4 with its
-            sound, as the render and encode stages run it: what checking costs a job.
+            sound, as the render and encode stages run it: what checking costs a job;
+* cold    — ``python app.py render`` of the text, as a person types it: the wall time of the whole
+            command, from a new process to its exit, with a new data folder — the first time (the
+            voice not yet kept ready in the cache) and then the median of later runs.
 
-Targets (issue #2): ≥ 250 fps incl. encode, render ≤ 1.5× encoding alone, peak RSS ≤ 600 MB.
+Targets (issue #2): ≥ 250 fps incl. encode, render ≤ 1.5× encoding alone, peak RSS ≤ 600 MB;
+(issue #16) render + encode ≥ 10× real time, a cold CLI render of 10 s of speech ≤ 3 s.
 
     .venv/bin/python bench/render.py [--size 512] [--json]
 """
@@ -172,6 +176,23 @@ PHASES = {"prepare": phase_prepare, "render": phase_render, "floor": phase_floor
           "verify": phase_verify}
 
 
+def cold_cli(workdir: Path, size: int, repeat: int) -> dict:
+    """Wall seconds of whole ``app.py render`` commands in a new data folder (see the docstring)."""
+    env = {**os.environ, "AVATAR_STUDIO_HOME": str(workdir / "cold-home"),
+           "AVATAR_STUDIO_CACHE": str(workdir / "cold-cache")}
+    runs = []
+    for _ in range(1 + repeat):
+        began = time.perf_counter()
+        done = subprocess.run([sys.executable, str(ROOT / "app.py"), "render", "--image", str(PORTRAIT), "--text", TEXT,
+                               "--size", str(size), "--json"], capture_output=True, text=True, env=env)
+        runs.append(time.perf_counter() - began)
+        if done.returncode:
+            sys.exit(f"cold render failed:\n{done.stderr}")
+    later = sorted(runs[1:])
+    return {"first_s": round(runs[0], 2), "seconds": round(later[len(later) // 2], 2),
+            "speech_s": json.loads(done.stdout)["duration_s"]}
+
+
 def _run_phase(phase: str, workdir: str, size: int) -> dict:
     output = subprocess.run([sys.executable, __file__, "--phase", phase, "--workdir", workdir, "--size", str(size)],
                             capture_output=True, text=True, env=os.environ)
@@ -198,6 +219,7 @@ def main() -> None:
             runs = [_run_phase(phase, workdir, args.size) for _ in range(args.repeat if phase != "job" else 1)]
             results[phase] = sorted(runs, key=lambda run: run[key])[len(runs) // 2]  # the median run
         results["verify"] = _run_phase("verify", workdir, args.size)  # over the last render's render.mp4
+        results["cold"] = cold_cli(Path(workdir), args.size, args.repeat)
         render, floor = results["render"], results["floor"]
         results["render_over_encode_alone"] = round(render["seconds"] / floor["encode_alone_s"], 2)
         results["load_average"] = [round(load, 2) for load in os.getloadavg()]
@@ -217,6 +239,9 @@ def main() -> None:
     verify = results["verify"]
     print(f"  verify_video    : {verify['render_s']:.3f} s over render.mp4 ({verify['fps']} fps), "
           f"{verify['output_s']:.3f} s over output.mp4 with its sound (median of 5)")
+    cold = results["cold"]
+    print(f"  cold CLI render : {cold['seconds']:.2f} s wall for {cold['speech_s']:.1f} s of speech (median; "
+          f"{cold['first_s']:.2f} s the first time, the voice not yet kept ready)")
     print(f"  load average    : {' '.join(map(str, results['load_average']))}")
 
 

