@@ -63,7 +63,7 @@ def test_a_small_photo_makes_a_video_of_the_working_size_and_says_so(close_up, t
     assert (result["width"], result["height"]) == portrait.size
     r = lips_follow(frames, envelope)
     print(f"enlarged close-up: aperture~envelope r={r:.3f}")
-    assert r >= 0.7
+    assert r >= 0.8  # issue 16: lip aperture follows the speech at r ≥ 0.8 on every portrait
 
 
 def test_a_face_too_small_in_the_photo_itself_is_still_refused(tmp_path):
@@ -83,4 +83,4 @@ def test_a_greyscale_photo_stays_greyscale_in_every_frame(tmp_path):
                  for frame in frames)
     print(f"greyscale: the largest difference between two channels of a pixel, over all frames: {colour}")
     assert colour <= 6  # H.264's rounding; the open mouth painted red was ~60
-    assert lips_follow(frames, envelope) >= 0.7
+    assert lips_follow(frames, envelope) >= 0.8

@@ -21,8 +21,13 @@ from test_render_embedded import ASTRONAUT, FPS, repeated_phrases, syllable_enve
 from pipeline.controls import Controls
 from pipeline.db import JobStore
 from pipeline.errors import BadInput
+from pipeline.face.mesh import measure
 from pipeline.face.portrait import check_face_number, load_portrait
 from pipeline.render.embedded import EmbeddedRenderer
+
+
+RIGHT_SAYS = ("That is me, on the right, in black and white. I took the picture, so I stood a little further "
+              "back than the others.")
 
 
 def compose(path: Path, sizes: tuple[int, ...], *, grey: int | None = None, height: int = 560) -> Path:
@@ -75,13 +80,16 @@ def test_a_face_number_that_is_not_one_or_more_is_refused(face):
 def test_the_cli_renders_the_face_asked_for_and_says_how_many_there_are(group, studio_home, capsys):
     """``--face 3`` frames the black-and-white face on the right: the video has no colour. Without
     ``--face``, the largest (in colour) is framed. A number past the faces found is one line."""
-    code, stdout, err = run_app(capsys, "render", "--image", str(group), "--text", "That's me, on the right.",
-                                "--face", "3", "--json")
+    code, stdout, err = run_app(capsys, "render", "--image", str(group), "--text", RIGHT_SAYS, "--face", "3", "--json")
     assert code == 0, err
     right = json.loads(stdout)
     assert "found 3 faces (numbered from the left); animating face 3 (right)" in right["notes"]
     frames = decode_frames(Path(right["video"]))
     assert max(colour(frame) for frame in frames[::10]) <= 12, "face 3 is the grey one: no colour in any frame"
+    envelope = json.loads((Path(right["video"]).parent / "analysis.json").read_text())["envelope"]
+    aperture = [measure(frame).mouth_aperture for frame in frames]
+    r = float(np.corrcoef(aperture, envelope[: len(aperture)])[0, 1])
+    assert r >= 0.8, f"the framed face's lips follow the speech at r={r:.2f}"
 
     code, stdout, err = run_app(capsys, "render", "--image", str(group), "--text", "And I'm in the middle.", "--json")
     assert code == 0, err

@@ -163,6 +163,6 @@ def test_mouth_follows_the_sample_recording(runner):
     assert len(aperture) == len(envelope)
     r = np.corrcoef(aperture, envelope)[0, 1]
     print(f"mouth/envelope correlation on the sample: r = {r:.3f}")
-    assert r >= 0.7, f"mouth/envelope correlation {r:.2f}"
+    assert r >= 0.8, f"mouth/envelope correlation {r:.2f}"
     silent = np.array(envelope) == 0
     assert silent.any() and aperture[silent].max() - aperture[0] < 0.05, "silence keeps the mouth at rest"

@@ -124,7 +124,7 @@ def test_mouth_aperture_follows_the_envelope(clips):
     aperture = clip.series("mouth_aperture")
     r = np.corrcoef(aperture, clip.envelope[: len(aperture)])[0, 1]
     print(f"aperture~envelope r={r:.3f}; rendered {clip.n_frames} frames in {clip.render_s:.2f}s")
-    assert r >= 0.7
+    assert r >= 0.8  # issue 16: lip aperture follows the speech at r ≥ 0.8 on every portrait
 
 
 def test_silence_keeps_the_mouth_at_rest(clips, rest):
