@@ -205,9 +205,7 @@ class Runner:
             from .speech.tts import get_voice
 
             try:
-                voice = get_voice(ctx.options.get("voice"), self.settings)
-                if hasattr(voice, "load"):
-                    voice.load()
+                get_voice(ctx.options.get("voice"), self.settings).load()
             except Exception:  # noqa: BLE001 — see the docstring
                 pass
 

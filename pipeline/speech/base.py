@@ -9,7 +9,9 @@ them overrides it; the base class speaks only as it is, and says so rather than 
 ``describe(settings)`` (class method, cheap) is what a listing shows about it (``VoiceInfo``:
 language, quality, sample rate, where it comes from). Voice names follow ``VOICE_NAME``; a hosted
 voice (``vendor_voices``) also answers to ``NAME:VOICE``, one of the vendor's own voices
-(``hosted.py``).
+(``hosted.py``). ``load()`` makes a voice ready to speak ahead of its first ``synthesize`` (the
+runner calls it on the other core while a job's portrait is checked); a voice with nothing to load
+does nothing.
 
 Besides the registered voices, the registry *finds* voices at run time: Piper voice files (an
 ``.onnx`` and its ``.onnx.json``) in the folders the settings point to (``piper_files``), each
@@ -117,6 +119,11 @@ class Voice(Backend, ABC):
     @abstractmethod
     def synthesize(self, text: str) -> Synthesis:
         """The whole text spoken at ``self.tuning``, with phoneme timings when the voice can give them."""
+
+    def load(self) -> Any:
+        """Make the voice ready to speak now (a model loaded into this process), so the first
+        ``synthesize`` does not wait for it; a voice with nothing to load (a hosted one) does nothing."""
+        return None
 
     def tuned(self, tuning: VoiceTuning) -> Voice:
         """This voice at ``tuning``'s speed and pitch. The default tuning is the voice itself; a voice
