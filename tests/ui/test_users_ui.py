@@ -52,11 +52,12 @@ def test_two_users_see_only_their_own(browser, users_live):
     try:
         open_tab(alice, "Render lab")
         alice.locator("#lab-render").click()
+        # The job's line, not the player: the studio opens with a sample video already playable.
+        job_line = alice.locator("#lab-job")
+        expect(job_line).to_contain_text("done", timeout=120_000)
         alice.wait_for_function("""() => {
             const video = document.querySelector('#lab-video video');
-            return video && video.readyState >= 1 && video.duration > 0; }""", timeout=120_000)
-        job_line = alice.locator("#lab-job")
-        expect(job_line).to_contain_text("done")
+            return video && video.readyState >= 1 && video.duration > 0; }""", timeout=30_000)
         job_id = re.search(r"Job (\S+)", job_line.inner_text()).group(1).strip("`")
         open_tab(alice, "History")
         expect(alice.locator("#history-table")).to_contain_text(job_id)
