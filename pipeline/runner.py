@@ -81,6 +81,7 @@ def job_result(job: Job) -> dict:
     ``--json`` and the studio's ``/render`` answer (which adds a few facts of its own)."""
     return {
         "job_id": job.id, "status": job.status, "video": job.video_path, "duration_s": job.duration_s,
+        **({"video_size": job.video_size} if job.video_size else {}),
         "controls": job.controls_final, "emotion": job.emotion, "timings": job.timings,
         **({"captions": job.captions} if job.captions else {}),
         **({"error": job.error} if job.error else {}), **({"notes": job.notes} if job.notes else {}),

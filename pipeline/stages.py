@@ -376,7 +376,7 @@ def stage_encode(ctx: StageContext) -> dict:
                 compose_video(out, out, cues=cues, framing=framing, background=background)
                 check_deliverable(out)
         encode_notes = fields.pop("notes")
-        return {**fields, "video_path": str(ctx.path("output.mp4")),
+        return {**fields, "video_path": str(ctx.path("output.mp4")), "video_size": _video_size(ctx.path("output.mp4")),
                 "notes": _notes(ctx, [*render.get("notes", []), *encode_notes])}
     with ctx.writing("output.mp4") as out:
         if cues or framing:
@@ -388,7 +388,16 @@ def stage_encode(ctx: StageContext) -> dict:
         fps = ctx.options.get("fps", ctx.settings.fps)
         if abs(info.duration_s - speech_s) > 1.0 / fps + 0.03:  # AAC priming rounds to ~1 audio frame
             raise StudioError(f"the video lasts {info.duration_s:.2f} s but the speech {speech_s:.2f} s")
-    return {"video_path": str(ctx.path("output.mp4")), "duration_s": round(speech_s, 3)}
+    return {"video_path": str(ctx.path("output.mp4")), "duration_s": round(speech_s, 3),
+            "video_size": [info.video.width, info.video.height]}
+
+
+def _video_size(path: Path) -> list[int]:
+    """[width, height] of a finished video, as the file says."""
+    from .media import probe
+
+    video = probe(path).video
+    return [video.width, video.height]
 
 
 def _framing(ctx: StageContext, frames: int):

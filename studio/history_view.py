@@ -91,8 +91,10 @@ def details_markdown(details: dict[str, Any]) -> str:
         sections.append([f"**Captions** — {captions.get('cues')} cues, timed from "
                          f"{CAPTION_SOURCES.get(captions.get('source'), 'the speech')}{drawn}"])
     if details["duration_s"]:
-        sections.append([f"**Timing** — {details['duration_s']:.2f} s of video in {details['work_s']:.2f} s of work "
-                         f"(real-time factor {details['rtf']})"])
+        size = details.get("video_size")
+        shape = f", {size[0]}×{size[1]} px" if size else ""
+        sections.append([f"**Timing** — {details['duration_s']:.2f} s of video{shape} in {details['work_s']:.2f} s "
+                         f"of work (real-time factor {details['rtf']})"])
     return "\n\n".join("  \n".join(section) for section in sections)
 
 

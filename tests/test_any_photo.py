@@ -84,3 +84,28 @@ def test_a_greyscale_photo_stays_greyscale_in_every_frame(tmp_path):
     print(f"greyscale: the largest difference between two channels of a pixel, over all frames: {colour}")
     assert colour <= 6  # H.264's rounding; the open mouth painted red was ~60
     assert lips_follow(frames, envelope) >= 0.8
+
+
+def test_the_job_records_the_size_of_the_video_it_made(close_up, studio_home, capsys):
+    """The job keeps the finished video's own size (a small photo enlarged, not the photo's size
+    and not only the long side asked for): in the CLI's JSON, the job's details and History."""
+    import json
+
+    from conftest import run_app
+
+    from pipeline.db import JobStore
+    from pipeline.history import job_details
+    from pipeline.settings import resolve
+    from studio.history_view import details_markdown
+
+    code, stdout, err = run_app(capsys, "render", "--image", str(close_up), "--text", "A small photo, a full video.",
+                                "--json")
+    assert code == 0, err
+    result = json.loads(stdout)
+    video = probe(Path(result["video"])).video
+    assert result["video_size"] == [video.width, video.height] and max(video.width, video.height) == 512
+    job = JobStore(studio_home / "studio.db").get(result["job_id"])
+    assert job.video_size == result["video_size"]
+    details = job_details(resolve(dotenv=False), job)
+    assert details["video_size"] == result["video_size"]
+    assert f"{video.width}×{video.height} px" in details_markdown(details)

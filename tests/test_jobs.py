@@ -3,6 +3,7 @@ import subprocess
 import sys
 
 import pytest
+from test_db import SHIPPED
 
 from pipeline.errors import DataFolderUnusable, JobNotFound
 from pipeline.db import JobStore, migrations
@@ -14,12 +15,10 @@ def test_migrations_are_idempotent_and_named(tmp_path):
     store = JobStore(path)  # second open applies nothing new
     with store.connect() as db:
         applied = [m.name for m in migrations.applied(db)]
-        assert applied == ["m001_jobs", "m002_chat", "m003_controller_detail", "m004_hosted_render", "m005_history",
-                           "m006_enhance_stage", "m007_owners", "m008_knowledge", "m009_reports",
-                           "m010_review", "m011_captions"]
+        assert applied == SHIPPED
         assert {"id", "status", "timings", "controls_final", "emotion_evidence", "image_sha256",
                 "controller_detail", "remote_id", "remote", "controls_ignored", "owner",
-                "captions"} <= set(db["jobs"].columns_dict)
+                "captions", "video_size"} <= set(db["jobs"].columns_dict)
         assert "owner" in db["conversations"].columns_dict
         assert {"conversations", "turns", "llm_cache"} <= set(db.table_names())
 

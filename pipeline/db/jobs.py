@@ -37,7 +37,8 @@ from .connection import connect, open_database
 
 STATUSES = ("queued", "running", "done", "failed", "interrupted")
 JSON_COLUMNS = ("controls_user", "controls_proposed", "controls_final", "emotion_evidence",
-                "timings", "notes", "options", "controller_detail", "remote", "controls_ignored", "captions")
+                "timings", "notes", "options", "controller_detail", "remote", "controls_ignored", "captions",
+                "video_size")
 
 
 def now() -> str:
@@ -91,6 +92,7 @@ class Job:
     controls_ignored: list | None = None  # controls the job's renderer cannot honour
     owner: str | None = None  # the user who made it, in a studio with users
     captions: dict | None = None  # the caption files (vtt, srt), how many cues, where the words came from
+    video_size: list | None = None  # [width, height] of the finished video, read from it
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> "Job":

@@ -204,6 +204,14 @@ def m011_captions(db: sqlite_utils.Database) -> None:
     db["jobs"].create_index(["status", "backend", "created_at", "duration_s", "work_s"], index_name="idx_jobs_stats")
 
 
+@migrations()
+def m012_video_size(db: sqlite_utils.Database) -> None:
+    # The size of the video a job made, [width, height] (JSON), read from the finished MP4: what a
+    # job's "size" option asked for is the long side, and a framed format or a cropped group photo
+    # makes another shape.
+    db["jobs"].add_column("video_size", str)
+
+
 _WORK_STAGES = ("inputs", "speech", "analysis", "emotion", "control", "render", "encode")
 _WORK_STAGES_6 = ("inputs", "speech", "analysis", "emotion", "control", "render", "enhance", "encode")
 _WORK_STAGES_11 = ("inputs", "speech", "analysis", "emotion", "control", "render", "enhance", "captions", "encode")
