@@ -42,8 +42,10 @@ def job_markdown(details: dict | None) -> str:
     if not details:
         return ""
     timings = details.get("timings") or {}
+    size = details.get("video_size")
+    shape = f" · {size[0]}×{size[1]} px" if size else ""
     head = (f"**Job `{details['job_id']}`** · {details['status']} · {details.get('duration_s') or 0:.1f} s of "
-            f"video · emotion {details.get('emotion')} · {details.get('backend')} · "
+            f"video{shape} · emotion {details.get('emotion')} · {details.get('backend')} · "
             f"rendered in {sum(timings.values()):.1f} s")
     rows = "\n".join(f"| {stage} | {seconds:.2f} s |"
                      for stage, seconds in timings_to_show(timings, details.get("enhancer")).items())
