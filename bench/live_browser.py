@@ -204,21 +204,29 @@ def main() -> None:
     print(f"(model: first token {args.first_token} s, {args.rate:g} words/s; load {results['machine']['load_1min']})")
 
 
-WATCH_STOPS = """() => {  // every time the player is stopped (its data-stopped, wall-clock ms), kept in order
+WATCH_STOPS = """() => {  // every time the player is stopped (its data-stopped, wall-clock ms), kept in order,
+  // and when a reply's first frame played (wall-clock ms)
   const stage = document.querySelector('#live-player .live-stage');
   window.benchStops = [];
-  new MutationObserver(() => window.benchStops.push(Number(stage.dataset.stopped)))
-    .observe(stage, { attributes: true, attributeFilter: ['data-stopped'] });
+  window.benchPlayed = [];
+  new MutationObserver((changes) => changes.forEach((change) => {
+    if (change.attributeName === 'data-stopped') window.benchStops.push(Number(stage.dataset.stopped));
+    else if (stage.dataset.firstFrameMs) window.benchPlayed.push(Date.now());
+  })).observe(stage, { attributes: true, attributeFilter: ['data-stopped', 'data-first-frame-ms'] });
 }"""
 
 
-def barge_in_ms(stops_ms: list[float], onsets: list[float]) -> list[float]:
-    """For each time someone started talking (the studio's estimate from the audio, wall-clock s),
-    how long until the player in the page stopped (the first stop after it, wall-clock ms on this
-    same machine). The player stops at the onset itself (barge-in), before a question ends, so the
-    first stop after an onset is that one's."""
+def barge_in_ms(stops_ms: list[float], onsets: list[float], played_ms: list[float]) -> list[float]:
+    """For each time someone started talking over a reply (the studio's estimate from the audio,
+    wall-clock s, after the reply's first frame played), how long until the player in the page
+    stopped (the first stop after it, wall-clock ms on this same machine). The player stops at the
+    onset itself (barge-in), before a question ends, so the first stop after an onset is that
+    one's. Onsets before anything played are the questions themselves, not barge-ins: their next
+    stop is the player reset for their own answer, seconds later."""
     found = []
-    for onset in onsets:
+    if not played_ms:
+        return found
+    for onset in (onset for onset in onsets if onset * 1000 >= min(played_ms)):
         later = [stop for stop in stops_ms if stop >= onset * 1000]
         if later:
             found.append(min(later) - onset * 1000)
@@ -255,7 +263,8 @@ def hands_free_turns(playwright, chromium: str, url: str, home: Path, turns: int
         status = page.locator("#live-status").inner_text()
         ready = re.search(r"(?:First sentence ready|The first was ready after) ([0-9.]+) s", status)
         page.wait_for_timeout(12_000)  # the loop comes round: someone talks over the reply (or its end)
-        parts["barge_in"] += barge_in_ms(page.evaluate("() => window.benchStops"), heard.onsets[onsets_before:])
+        parts["barge_in"] += barge_in_ms(page.evaluate("() => window.benchStops"), heard.onsets[onsets_before:],
+                                         page.evaluate("() => window.benchPlayed"))
         page.close()
         if len(heard.stt_s) <= before or not ready or ":" not in turn:
             print(f"(a hands-free turn left out: heard {turn!r}, status {status[:80]!r})", file=sys.stderr)

@@ -299,7 +299,6 @@ class Listening:
         self.onsets = 0
         self.question: TurnEvent | None = None
         self.first_chunk_at: float | None = None  # monotonic time the first chunk's audio began
-        self.first_chunk_wall = 0.0  # the same, as wall-clock time (for the log a benchmark reads)
         self.warned = False
 
     def ahead(self, transcript) -> Any:
@@ -351,7 +350,6 @@ def listen(ctx: StudioContext, chunk: str | None, listening: Listening | None, t
         listening.asking = (ctx.chat, persona_id, conversation_id, llm_name, chat_allowed(ctx))
     if listening.first_chunk_at is None:
         listening.first_chunk_at = time.monotonic() - len(samples) / rate
-        listening.first_chunk_wall = time.time() - len(samples) / rate
     heard = barged = status = gr.skip()
     if not listening.warned and listening.lost() > MAX_LOSS:
         listening.warned = True
@@ -362,8 +360,11 @@ def listen(ctx: StudioContext, chunk: str | None, listening: Listening | None, t
             listening.early.withdraw()
             barged = str(listening.onsets)
             status = stop_live(ctx, take)
+            # When the speech began, as wall-clock time (for the log a benchmark reads): counted back
+            # from the audio just received, not forward from the first chunk — audio lost on the way
+            # (a busy machine) would put it seconds too early. It errs late by the chunk's delivery.
             log.info("hands-free: someone started talking", extra={
-                "speech_started_at": listening.first_chunk_wall + event.started_s})
+                "speech_started_at": time.time() - (listening.detector.received_s - event.started_s)})
         elif event.kind == "pause":
             listening.early.guess(event)
         elif event.kind == "turn":
