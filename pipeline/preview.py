@@ -221,13 +221,16 @@ def portrait_image(path: str | Path):
         raise BadInput(f"could not read '{path.name}' as an image") from None
 
 
-def faces_in(portrait: str | Path | None, *, max_side: int = PREVIEW_MAX_SIDE) -> tuple[str, ...]:
+def faces_in(portrait: str | Path | None, *, cache: PreviewCache | None = None) -> tuple[str, ...]:
     """Where each face of ``portrait`` lies ("left", "middle", "right"), numbered from the left as
-    a render's ``face`` counts them; nothing when it cannot be animated (the preview says why)."""
+    a render's ``face`` counts them; nothing when it cannot be animated (the preview says why).
+    Read from the preview's cache, so a new portrait's preview and its faces are prepared once
+    between them, whichever asks first."""
     if portrait is None or str(portrait).strip() == "":
         return ()
+    cache = DEFAULT_CACHE if cache is None else cache
     try:
-        return load_portrait(Path(portrait), max_side=max_side).places
+        return cache.get(Path(portrait), max_side=PREVIEW_MAX_SIDE)[0].portrait.places
     except BadInput:
         return ()
 

@@ -125,19 +125,20 @@ def stage_inputs(ctx: StageContext) -> dict:
     from .render import renderers
 
     renderer = renderers.create(ctx.backend, ctx.settings)
+    face = _face(ctx)
     checked = renderer.check_inputs(ctx.image, settings=ctx.settings, display_name=ctx.options.get("image_name"),
                                     max_side=ctx.options.get("max_side", ctx.settings.max_side),
-                                    **_face(ctx))
+                                    **({} if face is None else {"face": face}))
     _check_framing(ctx, checked)
     ctx.write_json("inputs.json", checked)
     return {"notes": checked.get("notes", [])}
 
 
-def _face(ctx: StageContext) -> dict:
-    """The face a request numbered, as a keyword for the renderer; nothing for the largest, so a
-    plugin renderer written before faces could be picked still takes the call."""
+def _face(ctx: StageContext) -> int | None:
+    """The face a request numbered (None: the largest). ``check_inputs`` is given it only when there
+    is one, so a plugin renderer written before faces could be picked still takes the call."""
     face = ctx.options.get("face")
-    return {} if face is None else {"face": int(face)}
+    return None if face is None else int(face)
 
 
 def _check_framing(ctx: StageContext, checked: dict) -> None:
@@ -245,7 +246,7 @@ def stage_render(ctx: StageContext) -> dict:
         controls_user=dict(ctx.controls_user),
         options=renderer.check_options(renderer_options(ctx.options), ctx.settings),
         seed=int(ctx.options.get("seed", 0)), max_side=int(ctx.options.get("max_side") or ctx.settings.max_side),
-        face=ctx.options.get("face"), progress=ctx.progress, record=ctx.record)
+        face=_face(ctx), progress=ctx.progress, record=ctx.record)
     if hosted:
         info = renderer.render(job)
     else:

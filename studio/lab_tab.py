@@ -40,8 +40,9 @@ Events, and why they are wired the way they are:
 - **Draw the captions into the video** burns them into the frames (``RenderRequest.burn_captions``);
   the player shows every render's captions as its subtitle track either way (``video_view``).
   **Format** frames the video as-is, 1:1, 9:16 or 16:9, on a blurred or extended background
-  (``pipeline/formats.py``). These three came after ``renderer_options`` in the ``/render`` API and
-  are its last parameters (``OUTPUT_FIELDS``), so callers that pass values by position still fit.
+  (``pipeline/formats.py``). These three, and **Face to animate** (a group photo's face, numbered
+  from the left), came after ``renderer_options`` in the ``/render`` API and are its last
+  parameters (``LATER_FIELDS``), so callers that pass values by position still fit.
 
 Every handler is a module-level function taking the ``StudioContext`` first (and, for those that
 read the options panels, the ``OptionPanels``); ``build`` only lays out the components and wires
@@ -93,9 +94,9 @@ SAMPLE_SCRIPT = "Hello! Move a slider to shape my face, and let go to hear me sa
 # The /render API's parameters that SadTalker's options had before renderer_options (one release).
 LEGACY_SADTALKER = {"sadtalker_size": "size", "sadtalker_preprocess": "preprocess", "sadtalker_pose_style": "pose_style"}
 # The /render API's parameters that came after renderer_options: last, so positional callers still fit.
-OUTPUT_FIELDS = ("burn_captions", "output_format", "background", "face")
+LATER_FIELDS = ("burn_captions", "output_format", "background", "face")
 BASE_FIELDS = ("portrait", "script", "audio", "persona", "emotion", *CONTROL_NAMES, "backend", "enhance",
-               *OUTPUT_FIELDS)
+               *LATER_FIELDS)
 LARGEST = ""  # the face choice that animates the largest face
 
 RENDER_API = f"""Render a talking-head video in one call, like the Render button.
@@ -277,7 +278,7 @@ def build(ctx: StudioContext, tab: gr.Tab) -> LabTab:
     gr.on([slider.release for slider in sliders], partial(render_on_release, ctx, options),
           [auto_render, *base_inputs, *panel_fields], [video, details], trigger_mode="always_last",
           concurrency_id="lab-render", api_visibility="private", preprocess=False, validator=quota(ctx, "render"))
-    newer = len(OUTPUT_FIELDS)
+    newer = len(LATER_FIELDS)
     api_render.click(bind(render, ctx), [*base_inputs[:-newer], *legacy, api_options, *base_inputs[-newer:]],
                      [video, details], api_name="render", api_description=RENDER_API, concurrency_id="lab-render",
                      preprocess=False, validator=quota(ctx, "render"))
