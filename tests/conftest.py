@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import sys
 from pathlib import Path
 
@@ -10,6 +11,14 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_PORTRAIT = ROOT / "assets" / "astronaut.png"
 sys.path.insert(0, str(ROOT))
+
+
+def free_port() -> int:
+    """A port of 127.0.0.1 nobody uses, from the system. Every studio a test serves takes one: left
+    to choose (from 7860 up), two test workers starting a studio at once could both pick the same."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -67,7 +76,7 @@ def studio_app(settings):
     from studio.app import build_app, launch_options
 
     app = build_app(settings)
-    app.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=None, quiet=True,
+    app.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True,
                        **launch_options(settings))
     yield app
     app.close()
@@ -93,7 +102,7 @@ def serve_with_users(settings, *, queue_size: int | None = None):
 
     app = build_app(settings, Access(PASSWORD))
     app.queue(default_concurrency_limit=2, max_size=queue_size).launch(
-        prevent_thread_lock=True, server_name="127.0.0.1", server_port=None, quiet=True,
+        prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True,
         auth=sign_in(Credentials(USERS)), **launch_options(settings))
     return app
 

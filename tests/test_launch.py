@@ -109,7 +109,8 @@ def test_host_and_port_come_from_the_flags_then_gradio_server_variables():
 
 
 def test_the_studio_listens_where_gradio_server_variables_say_and_makes_its_data_folder(tmp_path):
-    from test_spaces import free_port, start_studio, stop
+    from conftest import free_port
+    from test_spaces import start_studio, stop
 
     home = tmp_path / "fresh" / "data"
     port = free_port()

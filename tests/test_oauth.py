@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import SAMPLE_PORTRAIT
+from conftest import SAMPLE_PORTRAIT, free_port
 from http_client import error_of, fn_index, join, upload
 from pipeline.db import JobStore
 
@@ -32,7 +32,7 @@ def oauth_studio(settings, monkeypatch):
     monkeypatch.setenv("SYSTEM", "spaces")
     monkeypatch.setenv("SPACE_ID", "someone/avatar-studio")
     app = build_app(settings, Access(OAUTH))
-    app.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=None, quiet=True,
+    app.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True,
                        **launch_options(settings))
     yield app
     app.close()

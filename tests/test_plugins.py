@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SAMPLE_PORTRAIT
+from conftest import SAMPLE_PORTRAIT, free_port
 from pipeline.media import probe, verify_video
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -137,7 +137,7 @@ def test_the_studio_offers_it_with_an_options_panel_and_renders_through_the_api(
     assert [list(choice) for choice in components["lab-still-tint"]["props"]["choices"]] == [["none", "none"], ["sepia", "sepia"]]
     backend = components["lab-backend"]["props"]["choices"]
     assert ("still", "still") in [tuple(choice) for choice in backend]
-    app.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=None, quiet=True,
+    app.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True,
                        **launch_options(settings))
     try:
         client = Client(app.local_url, verbose=False)

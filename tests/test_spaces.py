@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import textwrap
@@ -24,7 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import ROOT, SAMPLE_PORTRAIT
+from conftest import ROOT, SAMPLE_PORTRAIT, free_port
 
 STANDIN = '''
     """Stands in for Hugging Face's ``spaces`` package in tests/test_spaces.py (the real one works only
@@ -122,12 +121,6 @@ def standin(tmp_path) -> dict[str, str]:
 def read_log(environment: dict[str, str]) -> list[dict]:
     path = Path(environment["SPACES_STANDIN_LOG"])
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def space_environment(standin: dict[str, str], **more: str) -> dict[str, str]:

@@ -18,6 +18,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
@@ -85,7 +86,7 @@ def live_studio(tmp_path_factory, model_cache):
         settings = resolve(env, dotenv=False)
         app = build_app(settings)
         app.queue(default_concurrency_limit=2).launch(
-            prevent_thread_lock=True, server_name="127.0.0.1", server_port=None, quiet=True,
+            prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True,
             **launch_options(settings))
         yield app.local_url.rstrip("/"), settings
         app.close()
