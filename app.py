@@ -7,6 +7,7 @@
                          [--backend NAME] [--option KEY=VALUE ...] [--enhance NAME] [--burn-captions]
                          [--format as-is|1:1|9:16|16:9 [--background blurred|extended]]
     python app.py jobs [--json]        list recent jobs
+    python app.py batch FILE [--executor local|ray] [--concurrency N] [--json]  render every row of a CSV/YAML
     python app.py resume JOB_ID [--backend NAME]  finish a failed or interrupted job
     python app.py chat --persona ID --message TEXT [--llm NAME] [--video [--stream]] [--hold|--no-hold] [--json]
     python app.py review list|approve|reject ...  replies held for your review
@@ -122,6 +123,24 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--out", help="also copy the finished MP4 here (and its captions beside it: the same name "
                                       "with .vtt and .srt)")
     render.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+
+    batch = commands.add_parser("batch", help="render every row of a CSV or YAML file, each a job in the history")
+    batch.add_argument("file", nargs="?", help="the batch file (.csv, .yaml): columns portrait or persona, text or "
+                                               "audio, and optionally voice, emotion, backend, face, size, seed, "
+                                               "enhance, "
+                                               "format, background, controller, output and the five controls")
+    batch.add_argument("--executor", choices=["local", "ray"],
+                       help="where rows run: local worker processes (default) or Ray (RAY_ADDRESS: a cluster's "
+                            "address, or 'local' to start Ray here; needs bash scripts/setup.sh --scale)")
+    batch.add_argument("--concurrency", type=bounded_int(1, 1024),
+                       help="rows rendered at once (default: this machine's cores)")
+    batch.add_argument("--out-dir", help="copy each video (and its captions) here, named by the row's output "
+                                         "column (default: a folder beside the file, FILE-videos)")
+    batch.add_argument("--new", action="store_true",
+                       help="start a new batch even if this file's last batch has unfinished rows (default: resume it)")
+    batch.add_argument("--resume", metavar="BATCH_ID", help="run the unfinished rows of this batch")
+    batch.add_argument("--list", action="store_true", help="list batches, newest first")
+    batch.add_argument("--json", action="store_true", help="print one JSON object instead of text")
 
     jobs = commands.add_parser("jobs", help="list recent jobs, newest first")
     jobs.add_argument("--limit", type=bounded_int(1, 10_000), default=20)

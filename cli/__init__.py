@@ -26,6 +26,7 @@ from .output import fail
 # command → (module, function); a command's module is imported when it runs, so a quick command
 # (``jobs``) does not pay for loading the LLM, persona and speech code the others need.
 COMMANDS = {"render": ("render", "cmd_render"), "jobs": ("render", "cmd_jobs"), "resume": ("render", "cmd_resume"),
+            "batch": ("batch", "cmd_batch"),
             "chat": ("chat", "cmd_chat"), "conversations": ("chat", "cmd_conversations"),
             "transcribe": ("speech", "cmd_transcribe"), "voices": ("speech", "cmd_voices"),
             "persona": ("personas", "cmd_persona"),

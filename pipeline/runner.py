@@ -109,12 +109,13 @@ class Runner:
         self.store = store or JobStore(settings.db_path)
 
     # -- creating ---------------------------------------------------------------------------
-    def submit(self, request: RenderRequest) -> Job:
+    def submit(self, request: RenderRequest, **extra) -> Job:
         """Record a queued job with its inputs copied in. Checks that need no work happen here
-        too, but a bad request still becomes a (failed) job, so nothing the user did is lost."""
+        too, but a bad request still becomes a (failed) job, so nothing the user did is lost.
+        ``extra``: more columns of the job row (a batch's ``batch_id`` and ``batch_row``)."""
         backend = request.backend or self.settings.renderer
         job = self.store.create(
-            kind="render", persona=request.persona, backend=backend, text=request.text,
+            **extra, kind="render", persona=request.persona, backend=backend, text=request.text,
             image_path=str(request.image) if request.image else None,
             audio_path=str(request.audio) if request.audio else None,
             controls_user=dict(request.controls), pid=os.getpid(),
@@ -141,6 +142,13 @@ class Runner:
             raise
         self.store.update(job.id, image_path=str(image) if image else job.image_path, image_sha256=image_hash,
                           audio_path=str(audio) if audio else job.audio_path, audio_sha256=audio_hash)
+        return self.store.get(job.id)
+
+    def record_refused(self, message: str, **values) -> Job:
+        """A job for a request that could not even be made (a batch row that could not be read),
+        failed at once with ``message``, so it is in the history like any refused render."""
+        job = self.store.create(kind="render", pid=os.getpid(), **values)
+        self._fail(job.id, "inputs", message)
         return self.store.get(job.id)
 
     def _check_request(self, request: RenderRequest, backend: str) -> None:
@@ -328,6 +336,10 @@ class Runner:
     def _finish(self, job_id: str, status: str, stage: str | None, message: str | None) -> None:
         self.store.update(job_id, status=status, finished_at=now(), error=message, error_stage=stage)
         self._log(job_id, f"job {status}" + (f" in {stage}: {message}" if message else ""))
+
+    def log(self, job_id: str, line: str) -> None:
+        """One line in the job's ``job.log``."""
+        self._log(job_id, line)
 
     def _log(self, job_id: str, line: str) -> None:
         job_dir = self.settings.job_dir(job_id)

@@ -1,21 +1,23 @@
 #!/usr/bin/env bash
 # Create the venv if it is missing and install what Avatar Studio needs into it. Re-running is cheap:
 # pip runs again only when a requirements file changed.
-#   bash scripts/setup.sh [--test] [--gpu]
+#   bash scripts/setup.sh [--test] [--gpu] [--scale]
 #     --test  also the test needs (pytest, Playwright, …)
 #     --gpu   also the GPU path: SadTalker's needs, GFPGAN, openai-whisper (requirements-gpu*.txt)
+#     --scale also Ray, for batch renders on a cluster (requirements-scale.txt; every node needs it)
 # The venv is .venv, or $AVATAR_STUDIO_VENV (CI builds the GPU stack in .venv-gpu, apart from the
 # default install it checks).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 VENV=${AVATAR_STUDIO_VENV:-.venv}
-test_needs=0 gpu=0
+test_needs=0 gpu=0 scale=0
 for arg in "$@"; do
   case "$arg" in
     --test) test_needs=1 ;;
     --gpu) gpu=1 ;;
-    *) echo "error: unknown option $arg (use --test and/or --gpu)" >&2; exit 2 ;;
+    --scale) scale=1 ;;
+    *) echo "error: unknown option $arg (use --test, --gpu and/or --scale)" >&2; exit 2 ;;
   esac
 done
 if ! "$VENV/bin/python" -m pip --version >/dev/null 2>&1; then  # missing, or left half-made
@@ -25,6 +27,7 @@ fi
 files=(requirements.txt requirements-nodeps.txt)
 [ "$test_needs" = 1 ] && files+=(requirements-test.txt requirements-test-nodeps.txt)
 [ "$gpu" = 1 ] && files+=(requirements-gpu.txt requirements-gpu-nodeps.txt)
+[ "$scale" = 1 ] && files+=(requirements-scale.txt)
 stamp="$VENV/.installed-$(cat "${files[@]}" | sha256sum | cut -c1-16)"
 pip_install() { "$VENV/bin/python" -m pip install --quiet "$@"; }
 if [ ! -e "$stamp" ]; then
@@ -44,6 +47,7 @@ if [ ! -e "$stamp" ]; then
          "from PyPI: rm -rf $VENV && bash scripts/setup.sh --gpu" >&2
     exit 1
   fi
+  [ "$scale" = 1 ] && pip_install -r requirements-scale.txt
   if [ "$test_needs" = 1 ]; then
     pip_install -r requirements-test.txt
     [ "$gpu" = 1 ] || pip_install --no-deps -r requirements-test-nodeps.txt  # --gpu brought openai-whisper already

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The test command: install runtime and test needs into .venv, then run the whole suite (extra
+# The test command: install runtime and test needs (and Ray, for the batch tests) into .venv, then run the suite (extra
 # arguments go to pytest) on as many workers as the machine has cores, two at most
 # (AVATAR_STUDIO_TEST_WORKERS sets another number; 0 runs it in this one process). A test file's tests
 # stay on one worker (--dist loadfile), so its module fixtures are made once.
@@ -9,7 +9,8 @@
 # where they may not skip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh --test
+bash scripts/setup.sh --test --scale
+export AVATAR_STUDIO_REQUIRE_RAY=1  # installed just now: the Ray tests may not skip
 status=0
 gpu_build=""
 gpu_log=.venv-gpu-build.log

@@ -18,7 +18,7 @@ from pipeline.db import JobStore, connect, migrations, open_database
 # pipeline/db/migrations.py; none of these is ever renamed, removed or reordered.
 SHIPPED = ["m001_jobs", "m002_chat", "m003_controller_detail", "m004_hosted_render", "m005_history",
            "m006_enhance_stage", "m007_owners", "m008_knowledge",
-           "m009_reports", "m010_review", "m011_captions", "m012_video_size"]
+           "m009_reports", "m010_review", "m011_captions", "m012_video_size", "m013_batches"]
 
 # Where the studio's code lives; pipeline/db/ is the one place allowed to hold SQL.
 CODE = ("pipeline", "studio", "personas", "cli", "app.py")

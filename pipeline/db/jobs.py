@@ -93,6 +93,8 @@ class Job:
     owner: str | None = None  # the user who made it, in a studio with users
     captions: dict | None = None  # the caption files (vtt, srt), how many cues, where the words came from
     video_size: list | None = None  # [width, height] of the finished video, read from it
+    batch_id: str | None = None  # the batch whose row made it (``batches.py``)
+    batch_row: int | None = None  # that row's number in its batch file, from 1
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> "Job":

@@ -212,6 +212,24 @@ def m012_video_size(db: sqlite_utils.Database) -> None:
     db["jobs"].add_column("video_size", str)
 
 
+@migrations()
+def m013_batches(db: sqlite_utils.Database) -> None:
+    # Batch renders: one row per batch file given (its rows as read, where the videos go, how it
+    # runs), and every row's job points back at it (``batch_id``, ``batch_row`` counted from 1), so
+    # the History can show one batch and a stopped batch knows which rows are finished.
+    db["batches"].create(
+        {"id": str, "created_at": str, "updated_at": str, "owner": str, "name": str, "source_sha256": str,
+         "rows": str,  # JSON: the rows as read, one dict each (or the reason a row could not be read)
+         "out_dir": str, "executor": str, "concurrency": int, "status": str, "pid": int, "finished_at": str},
+        pk="id", not_null={"id", "created_at", "name", "status"},
+    )
+    db["batches"].create_index(["owner", "created_at"])
+    db["batches"].create_index(["source_sha256"])
+    db["jobs"].add_column("batch_id", str)
+    db["jobs"].add_column("batch_row", int)
+    db["jobs"].create_index(["batch_id", "batch_row"])
+
+
 _WORK_STAGES = ("inputs", "speech", "analysis", "emotion", "control", "render", "encode")
 _WORK_STAGES_6 = ("inputs", "speech", "analysis", "emotion", "control", "render", "enhance", "encode")
 _WORK_STAGES_11 = ("inputs", "speech", "analysis", "emotion", "control", "render", "enhance", "captions", "encode")

@@ -129,6 +129,7 @@ class Capabilities:
     streams: bool = False
     whole_reply_only: str = "it renders a whole reply at once"
     picks_face: bool = False  # it animates the face a request numbers in a group photo, not only the largest
+    needs_gpu: bool = False  # it runs on a GPU: a Ray batch gives its jobs a GPU worker
 
     @property
     def ignored(self) -> list[str]:
@@ -144,6 +145,7 @@ class Capabilities:
         return {"controls": dict(self.controls), "ignored": self.ignored, "inputs": dict(self.inputs),
                 "options": [spec.to_dict() for spec in self.options], "hosted": self.hosted,
                 "streams": self.streams, "picks_face": self.picks_face,
+                "needs_gpu": self.needs_gpu,
                 **({} if self.streams else {"whole_reply_only": self.whole_reply_only})}
 
 

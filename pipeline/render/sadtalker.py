@@ -445,6 +445,7 @@ class SadTalkerRenderer(Renderer):
 
     def capabilities(self, settings: Settings) -> Capabilities:
         return Capabilities(controls=SADTALKER_HONOURS, options=option_specs(SadTalkerSettings.of(settings)),
+                            needs_gpu=True,
                             whole_reply_only="SadTalker generates a whole clip's motion at once from all of its audio")
 
     def check_inputs(self, portrait_path: Path, *, settings: Settings | None = None, max_side: int = 512,

@@ -1,0 +1,117 @@
+"""Executors: where a batch's render jobs run, behind one small interface.
+
+``local`` (``local.py``) runs them in worker processes on this machine, ``ray`` (``ray.py``) in
+Ray actors across a cluster. Either way the worker runs the job's stages (``worker.perform``) and
+sends what changed back; ``Executor.run_job``, here in the driver, records it in the studio's
+database, which workers never open. So the history stays the one record wherever a job ran.
+
+A worker keeps its process between jobs, so what it loads once (the voice, the face mesh, the
+local LLM) stays loaded for the next job it gets.
+
+The messages a worker sends while a job runs: ``("started", {"pid", "host"})`` once,
+``("fields", {...})`` for each change of the job row (the runner's ``store.update``),
+``("progress", (fraction, message))``; then its result: ``{"files": {name: bytes} | None,
+"log": str}``. ``files`` is the job folder's new and changed files when it worked on a copy of the
+folder (Ray: shipped both ways through the object store), None when it worked in the folder
+itself (local). A worker that dies mid-job raises ``WorkerDied`` here.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+from ..db import JobStore
+from ..errors import BadInput
+from ..settings import Settings
+
+EXECUTORS = ("local", "ray")
+Progress = Callable[[float, str], None]
+
+
+class WorkerDied(Exception):
+    """The process running a job went away before it answered (killed, crashed, its node lost)."""
+
+
+class Executor:
+    name = ""
+    same_machine = True  # workers share this machine (and its process ids) and work in the job folder itself
+
+    def __init__(self, settings: Settings, concurrency: int) -> None:
+        self.settings = settings
+        self.concurrency = concurrency
+
+    # -- what each executor provides ---------------------------------------------------------
+    def perform(self, work, on_message: Callable[[str, Any], None], *, resources: dict) -> dict:
+        """Run ``work`` on a free worker, passing its messages to ``on_message``; its result.
+        Raises ``WorkerDied`` when the worker goes away. Called from up to ``concurrency`` threads."""
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Stop every worker now (the batch was stopped); their jobs are left to be resumed."""
+
+    def close(self) -> None:
+        """Let the workers go (the batch is over)."""
+
+    # -- the driver's side of one job --------------------------------------------------------
+    def run_job(self, job_id: str, store: JobStore, *, progress: Progress) -> None:
+        from .worker import Work, job_files, resources_for, write_files
+
+        job = store.get(job_id)
+        job_dir = self.settings.job_dir(job_id)
+        if not self.same_machine:
+            store.update(job_id, pid=os.getpid())  # a worker's process id means nothing on this machine
+        work = Work(job=job, settings=shippable(self.settings), job_dir=str(job_dir),
+                    files=None if self.same_machine else job_files(job_dir))
+        held: dict = {}
+
+        def on_message(kind: str, payload: Any) -> None:
+            if kind == "fields":
+                fields = dict(payload)
+                if not self.same_machine:
+                    fields.pop("pid", None)
+                if fields.get("status") == "done" and work.files is not None:
+                    held.update(fields)  # recorded once the files it names are in the job folder
+                    return
+                store.update(job_id, **fields)
+            elif kind == "progress":
+                progress(*payload)
+            elif kind == "started":
+                _log(job_dir, f"running on {self.name} worker pid {payload['pid']} on {payload['host']}")
+
+        result = self.perform(work, on_message, resources=resources_for(job, self.settings))
+        if result.get("files"):
+            write_files(job_dir, result["files"])
+        if result.get("log"):
+            with open(job_dir / "job.log", "a", encoding="utf-8") as handle:
+                handle.write(result["log"])
+        if held:
+            store.update(job_id, **held)
+
+
+def _log(job_dir: Path, line: str) -> None:
+    from ..db import now
+
+    job_dir.mkdir(parents=True, exist_ok=True)
+    with open(job_dir / "job.log", "a", encoding="utf-8") as handle:
+        handle.write(f"{now()} {line}\n")
+
+
+def shippable(settings: Settings) -> Settings:
+    """The settings a worker is sent: without keys or the environment (a worker reads its own)."""
+    from dataclasses import replace
+
+    return replace(settings, keys={}, env={})
+
+
+def create_executor(name: str, settings: Settings, concurrency: int) -> Executor:
+    if name == "local":
+        from .local import LocalExecutor
+
+        return LocalExecutor(settings, concurrency)
+    if name == "ray":
+        from .ray import RayExecutor
+
+        return RayExecutor(settings, concurrency)
+    raise BadInput(f"unknown executor {name!r}; known: {', '.join(EXECUTORS)}")
