@@ -570,3 +570,34 @@ def test_no_api_key_in_the_db_the_job_folders_or_the_logs(heygen, did, studio_ho
             assert secret.encode() not in path.read_bytes(), f"{secret[:6]}… found in {path}"
         assert secret not in caplog.text and secret not in captured.out + captured.err
         assert secret not in repr(resolve(dotenv=False)) and secret not in repr(heygen.runner().store.list())
+
+
+def test_a_batch_killed_while_its_hosted_row_polls_resumes_without_submitting_it_again(heygen, studio_home, tmp_path,
+                                                                                    monkeypatch):
+    """A hosted row of a batch runs in the batch's own process (it only waits on the vendor), its
+    vendor id recorded before the first poll: the batch killed then run again polls, never re-creates."""
+    heygen.fake.release.clear()
+    monkeypatch.delenv("HEYGEN_UPLOAD_URL")
+    env = os.environ.copy()
+    batch_file = tmp_path / "mixed.csv"
+    batch_file.write_text(f"portrait,text,backend,output\n{SAMPLE_PORTRAIT},\"{SCRIPT}\",heygen,vendor\n"
+                          f"{SAMPLE_PORTRAIT},Rendered here.,embedded,local\n", encoding="utf-8")
+    command = [sys.executable, str(ROOT / "app.py"), "batch", str(batch_file), "--json"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT)
+    deadline = time.monotonic() + 120
+    while len(heygen.fake.requests_to("status")) < 3:
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "the batch never started polling"
+        time.sleep(0.05)
+    process.kill()
+    process.wait()
+    jobs = {job.batch_row: job for job in JobStore(studio_home / "studio.db").list()}
+    assert jobs[1].remote_id in heygen.fake.videos  # recorded before the first poll
+    heygen.fake.release.set()
+    result = app("batch", str(batch_file), "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["counts"] == {"done": 2}
+    assert len(heygen.fake.creates) == 1
+    assert (tmp_path / "mixed-videos" / "vendor.mp4").is_file() and (tmp_path / "mixed-videos" / "local.mp4").is_file()
+    log = (studio_home / "jobs" / jobs[1].id / "job.log").read_text()
+    assert "worker pid" not in log and log.count("stage render started") == 2
