@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from pipeline.batch import BatchRunner, default_concurrency, read_batch_file
+from pipeline.batch import BatchRunner, default_concurrency, default_executor, read_batch_file
 from pipeline.db.batches import BatchStore
 from pipeline.errors import BadInput
 from pipeline.settings import resolve
@@ -28,7 +28,8 @@ def cmd_batch(args) -> int:
     if bool(args.file) == bool(args.resume):
         raise BadInput("give a batch file, or --resume BATCH_ID (python app.py batch --list shows them)")
     runner = BatchRunner(settings)
-    if args.executor == "ray":  # connected (or refused, in seconds) before anything is queued
+    executor = args.executor or default_executor(settings)
+    if executor == "ray":  # connected (or refused, in seconds) before anything is queued
         from pipeline.executors.ray import connect
 
         connect()
@@ -37,7 +38,7 @@ def cmd_batch(args) -> int:
     else:
         batch_file = read_batch_file(args.file)
         out_dir = Path(args.out_dir) if args.out_dir else batch_file.folder / f"{Path(args.file).stem}-videos"
-        batch, resumed = runner.open(batch_file, out_dir=out_dir, executor=args.executor or "local",
+        batch, resumed = runner.open(batch_file, out_dir=out_dir, executor=executor,
                                      concurrency=args.concurrency or default_concurrency(), new=args.new)
     if resumed:
         counts = runner.batches.counts(batch.id)

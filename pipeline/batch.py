@@ -311,6 +311,12 @@ def new_batch_id() -> str:
     return "batch-" + new_job_id()
 
 
+def default_executor(settings: Settings) -> str:
+    """Batches run on Ray when the settings send renders there (``AVATAR_STUDIO_EXECUTOR=ray``),
+    else on local worker processes."""
+    return "ray" if settings.executor == "ray" else "local"
+
+
 def default_concurrency() -> int:
     return max(1, os.cpu_count() or 1)
 
@@ -373,7 +379,7 @@ class BatchRunner:
         batch = self.batches.get(batch_id)
         if batch.status == "running" and batch.pid != os.getpid() and self._alive(batch.pid):
             raise BadInput(f"batch {batch_id} is running in process {batch.pid}")
-        executor = executor or batch.executor or "local"
+        executor = executor or batch.executor or default_executor(self.settings)
         concurrency = max(1, int(concurrency or batch.concurrency or default_concurrency()))
         self.batches.update(batch_id, status="running", pid=os.getpid(), executor=executor, concurrency=concurrency)
         total = len(batch.rows)
@@ -466,38 +472,15 @@ class BatchRunner:
                                   error="stopped with its batch before it finished; run the batch again to continue")
 
     def _run_job(self, engine, job: Job, progress: Progress, stop: threading.Event) -> None:
-        from .executors import WorkerDied
-        from .render import renderers
+        from .executors import is_hosted, run_with_retry
 
-        try:
-            hosted = renderers.create(job.backend or self.settings.renderer, self.settings) \
-                .capabilities(self.settings).hosted
-        except StudioError:
-            hosted = False  # the inputs stage says what is wrong
-        if hosted:  # waits on a vendor: here, where its id is recorded before the first poll
+        if is_hosted(job, self.settings):  # waits on a vendor: here, where its id is recorded before the first poll
             try:
                 self.runner.run(job.id, progress=progress)
             except StudioError:
                 pass  # recorded on the job
             return
-        for attempt in (1, 2):
-            try:
-                engine.run_job(job.id, self.store, progress=progress)
-                return
-            except StudioError as error:  # the executor cannot run it (no GPU in the cluster, say)
-                self.store.update(job.id, status="failed", finished_at=now(), error=str(error), error_stage="inputs")
-                self.runner.log(job.id, f"job failed: {error}")
-                return
-            except WorkerDied as died:
-                if stop.is_set():
-                    return
-                self.runner.log(job.id, f"the worker running this job died ({died})")
-                if attempt == 2:
-                    stage = self.store.get(job.id).stage
-                    self.store.update(job.id, status="failed", finished_at=now(), error_stage=stage,
-                                      error=f"the worker running it died twice; the last time: {died}")
-                    return
-                self.runner.log(job.id, "running it once more, from the stage it reached")
+        run_with_retry(engine, self.runner, job.id, progress=progress, stop=stop)
 
     def _deliver(self, batch: Batch, number: int, job: Job) -> None:
         """A done row's video (and captions) copied into the batch's out folder, if it has one."""

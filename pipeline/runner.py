@@ -184,7 +184,14 @@ class Runner:
             raise BadInput(f"seed must be 0 or more, got {request.seed}")
 
     def render(self, request: RenderRequest, progress: Progress | None = None) -> Job:
-        return self.run(self.submit(request).id, progress=progress)
+        """Submit and run a job: here, or on the Ray cluster when the settings say so
+        (``AVATAR_STUDIO_EXECUTOR=ray``; a hosted render still runs here, see ``executors``)."""
+        job = self.submit(request)
+        if self.settings.executor == "ray":
+            from .executors import run_elsewhere
+
+            return run_elsewhere(self, job.id, progress or (lambda fraction, message: None))
+        return self.run(job.id, progress=progress)
 
     # -- running ----------------------------------------------------------------------------
     def resume(self, job_id: str, progress: Progress | None = None, *, backend: str | None = None) -> Job:

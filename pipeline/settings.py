@@ -82,6 +82,7 @@ class Settings:
     hosted_timeout_s: float = 1800.0  # longest one run waits for a hosted render before leaving it to resume
     env: Mapping[str, str] = field(default_factory=dict, repr=False)  # for backends' own sections
     limits: Limits = field(default_factory=Limits)  # per-user quotas, applied in a studio with users
+    executor: str = "here"  # where renders run: "here" (this process; batches: local workers) or "ray"
 
     @property
     def db_path(self) -> Path:
@@ -206,8 +207,12 @@ def resolve(environ: Mapping[str, str] | None = None, *, dotenv: bool = True, **
         hosted_timeout_s=_float_setting(env, "AVATAR_STUDIO_HOSTED_TIMEOUT_S", 1800.0, 0.1, 86400.0),
         env={name: value for name, value in env.items() if not _SECRET_NAME.search(name)},
         limits=Limits.from_env(env),
+        executor=_choice(env, "AVATAR_STUDIO_EXECUTOR", "here", EXECUTOR_CHOICES),
     )
     return replace(settings, **overrides) if overrides else settings
+
+
+EXECUTOR_CHOICES = ("here", "ray")
 
 
 def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:

@@ -106,6 +106,34 @@ def test_twenty_rows_on_ray_lose_nothing_when_a_worker_is_killed(settings, tmp_p
     assert any(message.startswith("row 1: ") for message in seen)  # progress came back from the actors
 
 
+def test_a_studio_set_to_ray_sends_its_renders_to_the_cluster(studio_home, ray_head, monkeypatch):
+    """AVATAR_STUDIO_EXECUTOR=ray: the Render lab's /render runs on a Ray actor; the studio's own
+    process records the job (its id is the job's pid) and serves the video as always."""
+    from gradio_client import Client, handle_file
+
+    from pipeline.db import JobStore
+    from pipeline.settings import resolve
+    from studio.app import build_app, launch_options
+    from tests.conftest import SAMPLE_PORTRAIT
+
+    monkeypatch.setenv("RAY_ADDRESS", ray_head)
+    monkeypatch.setenv("AVATAR_STUDIO_EXECUTOR", "ray")
+    settings = resolve(dotenv=False)
+    app = build_app(settings)
+    app.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True,
+                       **launch_options(settings))
+    try:
+        client = Client(app.local_url, verbose=False)
+        video, details = client.predict(portrait=handle_file(str(SAMPLE_PORTRAIT)), script="Rendered on the cluster.",
+                                        api_name="/render")
+    finally:
+        app.close()
+    job = JobStore(settings.db_path).get(details["job_id"])
+    assert job.status == "done" and details["status"] == "done" and Path(video).is_file()
+    assert job.pid == os.getpid()
+    assert "running on ray worker pid" in log_of(settings, job.id)
+
+
 def test_a_row_that_needs_a_gpu_fails_on_a_cluster_without_one(settings, tmp_path, ray_head, monkeypatch):
     from pipeline.batch import BatchRunner, read_batch_file
 

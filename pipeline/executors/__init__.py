@@ -19,11 +19,12 @@ itself (local). A worker that dies mid-job raises ``WorkerDied`` here.
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Any, Callable
 
 from ..db import JobStore
-from ..errors import BadInput
+from ..errors import BadInput, StudioError
 from ..settings import Settings
 
 EXECUTORS = ("local", "ray")
@@ -115,3 +116,72 @@ def create_executor(name: str, settings: Settings, concurrency: int) -> Executor
 
         return RayExecutor(settings, concurrency)
     raise BadInput(f"unknown executor {name!r}; known: {', '.join(EXECUTORS)}")
+
+
+def run_with_retry(engine: Executor, runner, job_id: str, *, progress: Progress,
+                   stop: threading.Event | None = None) -> None:
+    """Run a job on ``engine``: a worker that dies has its job run once more (from the stage it
+    reached), a second death fails the job with the reason; an executor that cannot run it (a
+    cluster without the GPU it needs) fails it with that. Hosted renders are not for this: they run
+    where their vendor id is recorded (``run_here_or_there``)."""
+    from ..db import now
+
+    store = runner.store
+    for attempt in (1, 2):
+        try:
+            engine.run_job(job_id, store, progress=progress)
+            return
+        except StudioError as error:
+            store.update(job_id, status="failed", finished_at=now(), error=str(error), error_stage="inputs")
+            runner.log(job_id, f"job failed: {error}")
+            return
+        except WorkerDied as died:
+            if stop is not None and stop.is_set():
+                return
+            runner.log(job_id, f"the worker running this job died ({died})")
+            if attempt == 2:
+                stage = store.get(job_id).stage
+                store.update(job_id, status="failed", finished_at=now(), error_stage=stage,
+                             error=f"the worker running it died twice; the last time: {died}")
+                return
+            runner.log(job_id, "running it once more, from the stage it reached")
+
+
+def is_hosted(job, settings: Settings) -> bool:
+    from ..render import renderers
+
+    try:
+        return renderers.create(job.backend or settings.renderer, settings).capabilities(settings).hosted
+    except StudioError:
+        return False  # an unknown renderer: the inputs stage says so, wherever it runs
+
+
+_shared: dict[str, Executor] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_executor(settings: Settings) -> Executor:
+    """The one Ray executor of this process (the studio sends every render to it when
+    ``AVATAR_STUDIO_EXECUTOR=ray``): connected on first use, its actors kept for later renders.
+    Its concurrency is the cluster's: actors wait in Ray's queue for a free CPU or GPU."""
+    with _shared_lock:
+        if "ray" not in _shared:
+            _shared["ray"] = create_executor("ray", settings, concurrency=0)
+        return _shared["ray"]
+
+
+def run_elsewhere(runner, job_id: str, progress: Progress):
+    """A submitted job run on the shared Ray executor (or here, when it is a hosted render); its
+    finished row, or the job's failure raised as a ``StudioError`` carrying its id, as
+    ``Runner.run`` does."""
+    job = runner.store.get(job_id)
+    if is_hosted(job, runner.settings):
+        return runner.run(job_id, progress=progress)
+    run_with_retry(shared_executor(runner.settings), runner, job_id, progress=progress)
+    job = runner.store.get(job_id)
+    if job.status != "done":
+        failure = StudioError(job.error or f"the job ended {job.status}")
+        failure.job_id = job_id
+        raise failure
+    progress(1.0, "done")
+    return job
