@@ -137,7 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--out-dir", help="copy each video (and its captions) here, named by the row's output "
                                          "column (default: a folder beside the file, FILE-videos)")
     batch.add_argument("--new", action="store_true",
-                       help="start a new batch even if this file's last batch has unfinished rows (default: resume it)")
+                       help="start a new batch even if this file was run before (default: resume its last batch, "
+                            "whose finished rows are not run again)")
     batch.add_argument("--resume", metavar="BATCH_ID", help="run the unfinished rows of this batch")
     batch.add_argument("--list", action="store_true", help="list batches, newest first")
     batch.add_argument("--json", action="store_true", help="print one JSON object instead of text")

@@ -43,7 +43,9 @@ def cmd_batch(args) -> int:
     if resumed:
         counts = runner.batches.counts(batch.id)
         finished = counts.get("done", 0) + counts.get("failed", 0)
-        print(f"resuming batch {batch.id}: {finished} of {len(batch.rows)} rows finished", file=sys.stderr)
+        print(f"resuming batch {batch.id}: {finished} of {len(batch.rows)} rows finished"
+              + (" (--new renders them all again as a new batch)" if finished == len(batch.rows) else ""),
+              file=sys.stderr)
     bar = ProgressBar()
     try:
         report = runner.run(batch.id, executor=args.executor, concurrency=args.concurrency, progress=bar)

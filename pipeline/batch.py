@@ -28,7 +28,9 @@ before the first poll, so no resume or retry ever submits one twice.
 
 **Stopping and resuming.** A stopped batch (Ctrl-C, the studio's Stop, a killed driver) keeps every
 finished row; running it again (the same file, or ``--resume ID``) runs only the rest: rows whose
-job is ``done`` or ``failed`` are never run again, an interrupted job goes on from its stage.
+job is ``done`` or ``failed`` are never run again, an interrupted job goes on from its stage. The
+same file given again after its batch finished reopens that batch (nothing to do); ``--new`` (the
+studio's "as a new batch") renders it all again.
 """
 
 from __future__ import annotations
@@ -334,10 +336,12 @@ class BatchRunner:
     # -- making ------------------------------------------------------------------------------------
     def open(self, batch_file: BatchFile, *, out_dir: str | Path | None, executor: str, concurrency: int,
              new: bool = False) -> tuple[Batch, bool]:
-        """The batch for this file: the unfinished one made from the same content (resumed), or a
-        new one. Returns the batch and whether it was resumed."""
+        """The batch for this file: the last one made from the same content (resumed: its unfinished
+        rows run, a finished one has nothing left to do), or with ``new`` a new one. Running the same
+        file twice never renders, or pays for, its rows twice by accident. Returns the batch and
+        whether it was an earlier one."""
         if not new:
-            found = self.batches.unfinished_with_source(batch_file.sha256)
+            found = self.batches.latest_with_source(batch_file.sha256)
             if found is not None:
                 return found, True
         batch = self.batches.create(new_batch_id(), name=batch_file.name, rows=batch_file.rows,

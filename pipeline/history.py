@@ -89,6 +89,7 @@ def job_details(settings: Settings, job: Job) -> dict[str, Any]:
         "error": {"message": job.error, "stage": job.error_stage} if job.error else None,
         "timings": dict(job.timings or {}), "work_s": work, "duration_s": job.duration_s,
         "video_size": job.video_size,
+        "batch": {"id": job.batch_id, "row": job.batch_row} if job.batch_id else None,
         "rtf": round(work / job.duration_s, 3) if job.duration_s else None,
         "notes": list(job.notes or []),
         "video": str(video) if video else None,

@@ -1,6 +1,6 @@
 """The History tab: every render kept, findable, comparable, and one click from the Render lab.
 
-Layout, top to bottom: filters (persona, backend, status, "text contains") over a paged jobs table,
+Layout, top to bottom: filters (persona, backend, status, "text contains", batch) over a paged jobs table,
 newest first; the selected job's details (what was said, emotion and its evidence, why these
 controls, errors) beside its video (and, under "Details", a bar plot of its stage timings), with the
 controls set / proposed / used as a small table; the actions on that job (open in the Render lab, render again on
@@ -24,9 +24,9 @@ the runner, laid out by ``history_view``. The handlers are module-level function
 only lays out the components and wires each event to its handler (``common.bind``;
 ``functools.partial`` where the Render lab is bound too). Three events are the programmatic API:
 
-* ``list_jobs(persona, backend, status, text, page)`` → (table ``{"headers", "data"}``, the page
-  actually shown, "page 2 of 7 · 131 jobs"); empty filters mean any, a page past the end shows the
-  last one.
+* ``list_jobs(persona, backend, status, text, page, batch)`` → (table ``{"headers", "data"}``, the
+  page actually shown, "page 2 of 7 · 131 jobs"); empty filters mean any, a page past the end shows
+  the last one; ``batch`` (a batch id, last because it came later) keeps to one batch's rows.
 * ``get_job(job_id)`` → ``pipeline.history.job_details`` as a dict; an unknown id is a readable error.
 * ``resume_job(job_id, backend)`` → (job id, its details once finished): see ``RESUME_API``.
 
@@ -45,6 +45,7 @@ import pandas as pd
 
 from pipeline import db, history
 from pipeline.db import JobStore
+from pipeline.db.batches import BatchStore
 from pipeline.errors import BadInput, StudioError
 from pipeline.render import renderers
 from pipeline.stages import STAGES
@@ -56,6 +57,7 @@ from .video_view import caption_downloads, job_player
 
 ANY = ""
 STATS_PERIODS = {"last 7 days": 7, "last 30 days": 30, "last 365 days": 365, "all time": None}
+BATCH_CHOICES = 30  # the newest batches the filter offers (another one's id can be typed)
 OWN_RENDERER = ""  # "Resume on": the renderer the job already has
 
 RESUME_API = """Finish a failed or interrupted job from the stage where it stopped, in place (same job id).
@@ -79,6 +81,8 @@ def build(ctx: StudioContext, tab: gr.Tab, *, lab: LabTab | None, tabs: gr.Tabs)
                              elem_id="history-status", min_width=140)
         text = gr.Textbox(label="Text contains", placeholder="script, error or job id — Enter to search",
                           elem_id="history-text", scale=2, min_width=200)
+        batch = gr.Dropdown(_batch_choices(ctx), value=ANY, label="Batch", allow_custom_value=True,
+                            elem_id="history-batch", min_width=160)
     table = gr.Dataframe(headers=history_view.TABLE_HEADERS, value=[], interactive=False, wrap=True, max_height=430,
                          label="Jobs — newest first; pick a row to see it", elem_id="history-table",
                          # fixed widths: on a phone the table scrolls sideways instead of squeezing each column
@@ -160,21 +164,22 @@ def build(ctx: StudioContext, tab: gr.Tab, *, lab: LabTab | None, tabs: gr.Tabs)
 
     # -- wiring -------------------------------------------------------------------------------
     filters = [persona, backend, status, text]
+    listing = [*filters, page, batch]  # the batch filter came later: the API's last parameter
     table_out = [table, page, page_info]
     details_out = [details, controls, video, timings, resume_backend, resume]
     private = {"api_visibility": "private"}
     listed, shown = bind(list_jobs, ctx), bind(show_details, ctx)
 
     # preprocess=False: the filters and page arrive as sent and JobQuery judges them, in its own words
-    gr.on([refresh.click, page.submit], listed, [*filters, page], table_out, api_name="list_jobs",
+    gr.on([refresh.click, page.submit], listed, listing, table_out, api_name="list_jobs",
           api_description="One page of jobs, newest first: filters (empty = any) and page in; the table, the page "
                           "shown and 'page N of M · T jobs' out.", preprocess=False)
-    gr.on([persona.input, backend.input, status.input, text.submit], bind(first_page, ctx), filters, table_out,
-          **private)
-    previous.click(lambda *values: step_page(ctx, *values, -1), [*filters, page], table_out, **private)
-    following.click(lambda *values: step_page(ctx, *values, +1), [*filters, page], table_out, **private)
-    tab.select(bind(on_tab_selected, ctx), [*filters, page, details_json],
-               [*table_out, persona, backend, rerender_backend, resume_backend], **private)
+    gr.on([persona.input, backend.input, status.input, text.submit, batch.input], bind(first_page, ctx),
+          [*filters, batch], table_out, **private)
+    previous.click(lambda *values: step_page(ctx, *values, -1), listing, table_out, **private)
+    following.click(lambda *values: step_page(ctx, *values, +1), listing, table_out, **private)
+    tab.select(bind(on_tab_selected, ctx), [*listing, details_json],
+               [*table_out, persona, backend, rerender_backend, resume_backend, batch], **private)
 
     gr.on([show.click, job_id.submit], bind(get_job, ctx), job_id, details_json, api_name="get_job",
           api_description="One job's details as a dict: inputs, controls, controller, emotion and evidence, error, "
@@ -189,20 +194,20 @@ def build(ctx: StudioContext, tab: gr.Tab, *, lab: LabTab | None, tabs: gr.Tabs)
     rerender.click(bind(render_again, ctx), [job_id, rerender_backend], [job_id, details_json],
                    show_progress_on=[details, video], validator=quota(ctx, "render"), **private).then(
         shown, details_json, details_out, **private).then(
-        listed, [*filters, page], table_out, **private)
+        listed, listing, table_out, **private)
     # Resume is API too; whatever it ends in (done, failed again, refused), the panel shows the job as it is now.
     resume.click(bind(resume_job, ctx), [job_id, resume_backend], [job_id, details_json],
                  show_progress_on=[details, video], api_name="resume_job", api_description=RESUME_API,
                  validator=quota(ctx, "render")).then(
         bind(reload_job, ctx), job_id, details_json, **private).then(
         shown, details_json, details_out, **private).then(
-        listed, [*filters, page], table_out, **private)
+        listed, listing, table_out, **private)
 
     delete.click(bind(ask_delete, ctx), job_id, [delete_ask, delete_question], **private)
     cancel.click(lambda: gr.update(visible=False), None, delete_ask, **private)
     confirm.click(bind(delete_confirmed, ctx), job_id, [delete_ask, job_id, details_json], **private).success(
         shown, details_json, details_out, **private).then(
-        listed, [*filters, page], table_out, **private)
+        listed, listing, table_out, **private)
 
     compare.click(bind(compare_jobs, ctx), [compare_a, compare_b, only_differences], [video_a, video_b, comparison],
                   **private)
@@ -223,34 +228,36 @@ def _store(ctx: StudioContext) -> JobStore:
 
 
 def page_of(ctx: StudioContext, persona_: str | None, backend_: str | None, status_: str | None,
-            text_: str | None, page_: float | None) -> tuple[pd.DataFrame, int, str]:
+            text_: str | None, page_: float | None, batch_: str | None = None) -> tuple[pd.DataFrame, int, str]:
     found = db.list_jobs(_store(ctx), db.JobQuery(persona=persona_, backend=backend_, status=status_, text=text_,
-                                                  page=1 if page_ in (None, "") else page_))
-    filtered = any((value or "").strip() for value in (persona_, backend_, status_, text_))
+                                                  page=1 if page_ in (None, "") else page_, batch=batch_))
+    filtered = any((value or "").strip() for value in (persona_, backend_, status_, text_, batch_))
     return history_view.jobs_table(found), found.page, history_view.page_info(found, filtered=filtered)
 
 
 @shown_errors
-def list_jobs(ctx: StudioContext, persona_, backend_, status_, text_, page_):
-    return page_of(ctx, persona_, backend_, status_, text_, page_)
+def list_jobs(ctx: StudioContext, persona_, backend_, status_, text_, page_, batch_=ANY):
+    return page_of(ctx, persona_, backend_, status_, text_, page_, batch_)
 
 
 @shown_errors
-def first_page(ctx: StudioContext, persona_, backend_, status_, text_):
-    return page_of(ctx, persona_, backend_, status_, text_, 1)
+def first_page(ctx: StudioContext, persona_, backend_, status_, text_, batch_=ANY):
+    return page_of(ctx, persona_, backend_, status_, text_, 1, batch_)
 
 
 @shown_errors
-def step_page(ctx: StudioContext, persona_, backend_, status_, text_, page_, step: int):
-    return page_of(ctx, persona_, backend_, status_, text_, max(1, int(page_ or 1) + step))
+def step_page(ctx: StudioContext, persona_, backend_, status_, text_, page_, batch_, step: int):
+    return page_of(ctx, persona_, backend_, status_, text_, max(1, int(page_ or 1) + step), batch_)
 
 
 @shown_errors
-def on_tab_selected(ctx: StudioContext, persona_, backend_, status_, text_, page_, shown: dict[str, Any] | None):
-    return (*page_of(ctx, persona_, backend_, status_, text_, page_),
+def on_tab_selected(ctx: StudioContext, persona_, backend_, status_, text_, page_, batch_,
+                    shown: dict[str, Any] | None):
+    return (*page_of(ctx, persona_, backend_, status_, text_, page_, batch_),
             gr.update(choices=_persona_choices(ctx)), gr.update(choices=_backend_choices(ctx)),
             gr.update(choices=ctx.backend_choices("renderer")),
-            gr.update(choices=_resume_choices(ctx, shown)))  # keys set or GPUs found meanwhile
+            gr.update(choices=_resume_choices(ctx, shown)),  # keys set or GPUs found meanwhile
+            gr.update(choices=_batch_choices(ctx)))
 
 
 @shown_errors
@@ -375,6 +382,13 @@ def _persona_choices(ctx: StudioContext) -> list[tuple[str, str]]:
     for persona in _store(ctx).distinct("persona"):
         known.setdefault(persona, persona)
     return [("any", ANY), *((label, value) for value, label in known.items())]
+
+
+def _batch_choices(ctx: StudioContext) -> list[tuple[str, str]]:
+    """This user's batches, newest first: "lessons.csv · 12/20 done · 2026-12-07 14:02"."""
+    batches = BatchStore(ctx.settings.db_path).for_owner(ctx.owner)
+    return [("any", ANY), *((history_view.batch_label(batch, batches.counts(batch.id)), batch.id)
+                            for batch in batches.list(limit=BATCH_CHOICES))]
 
 
 def _backend_choices(ctx: StudioContext) -> list[tuple[str, str]]:

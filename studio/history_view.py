@@ -174,3 +174,9 @@ def realtime_factors(stats: JobStats) -> tuple[pd.DataFrame, dict[str, str]] | N
                            "real-time factor": [r.rtf for r in stats.rtf], "backend": [r.backend for r in stats.rtf]})
     colours = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(sorted(set(points["backend"])))}
     return points, colours
+
+
+def batch_label(batch, counts: dict[str, int]) -> str:
+    """A batch as the History's filter offers it: its file, how far it got, when it was made."""
+    made = (batch.created_at or "")[:16].replace("T", " ")
+    return f"{batch.name} · {counts.get('done', 0)}/{len(batch.rows)} done · {made}"

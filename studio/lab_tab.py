@@ -72,6 +72,7 @@ from pipeline.runner import RenderRequest
 from pipeline.stages import renderer_options as job_renderer_options
 from pipeline.suggest import suggest_controls
 
+from . import batch_section
 from . import lab_view as view
 from .common import (SAMPLE_CAPTIONS, SAMPLE_PORTRAIT, SAMPLE_VIDEO, LabTab, StudioContext, bind, progress_callback,
                      shown_errors)
@@ -294,6 +295,8 @@ def build(ctx: StudioContext, tab: gr.Tab) -> LabTab:
     gr.on(opened, partial(refresh, ctx, options), backend,
           [persona, backend, suggest_llm, enhance, honours_md, honours_detail, *panels],
           queue=False, api_visibility="private", show_progress="hidden")
+
+    batch_section.build(ctx)  # the last section of the tab: many videos from one file
 
     fields = [*base_inputs, *panel_fields]
     return LabTab(fields=fields, values_for_job=partial(values_for_job, ctx, options))

@@ -50,7 +50,7 @@ def test_resume_is_offered_for_a_failed_job_and_refused_for_a_done_one(settings)
 def test_a_bound_handler_shows_gradio_the_events_own_signature(settings):
     ctx = StudioContext(settings)
     assert list(inspect.signature(bind(history_tab.list_jobs, ctx)).parameters) == [
-        "persona_", "backend_", "status_", "text_", "page_"]  # gradio_client's keyword names
+        "persona_", "backend_", "status_", "text_", "page_", "batch_"]  # gradio_client's keyword names
     assert list(inspect.signature(bind(history_tab.resume_job, ctx)).parameters) == ["job_id", "backend", "progress"]
     pick = bind(history_tab.pick_row, ctx)
     assert get_type_hints(pick)["event"] is gr.SelectData, "Gradio passes the picked row by this annotation"

@@ -117,11 +117,11 @@ class BatchStore:
             rows = db["batches"].rows_where(owned, params, order_by="created_at desc, rowid desc", limit=limit)
             return [self._settled(Batch.from_row(row)) for row in rows]
 
-    def unfinished_with_source(self, source_sha256: str) -> Batch | None:
-        """The newest batch made from a file with this content that still has rows to run."""
+    def latest_with_source(self, source_sha256: str) -> Batch | None:
+        """The newest batch made from a file with this content (finished or not)."""
         owned, params = self._owned()
         with connect(self.db_path) as db:
-            rows = list(db["batches"].rows_where(f"source_sha256 = ? and status != 'finished' and {owned}",
+            rows = list(db["batches"].rows_where(f"source_sha256 = ? and {owned}",
                                                  [source_sha256, *params], order_by="created_at desc", limit=1))
         return self._settled(Batch.from_row(rows[0])) if rows else None
 

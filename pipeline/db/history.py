@@ -45,11 +45,12 @@ class JobQuery:
     backend: str | None = None
     status: str | None = None
     text: str | None = None  # contained in the script, the error or the job id (any case)
+    batch: str | None = None  # one batch's jobs (its id)
     page: int = 1
     page_size: int = DEFAULT_PAGE_SIZE
 
     def __post_init__(self) -> None:
-        for name in ("persona", "backend", "status", "text"):
+        for name in ("persona", "backend", "status", "text", "batch"):
             value = getattr(self, name)
             object.__setattr__(self, name, (str(value).strip() or None) if value is not None else None)
         if self.status is not None and self.status not in STATUSES:
@@ -64,6 +65,9 @@ class JobQuery:
             if getattr(self, column) is not None:
                 conditions.append(f"{column} = ?")
                 params.append(getattr(self, column))
+        if self.batch is not None:
+            conditions.append("batch_id = ?")
+            params.append(self.batch)
         if self.text is not None:
             if len(self.text) >= TRIGRAM:
                 # "+rowid": the matches filter a scan of the filter's (or created_at's) index instead of
