@@ -130,7 +130,8 @@ def read_batch_file(path: str | Path, *, resolve_path: Callable[[str, Path], Pat
             outputs[output] = number
             row["output"] = output
         except BadInput as error:  # kept with what it says, for the history to show
-            said = {name: str(raw[name]) for name in ("text", "persona") if isinstance(raw, dict) and raw.get(name)}
+            said = {name: str(raw[name]) for name in ("text", "persona", "output")
+                    if isinstance(raw, dict) and raw.get(name)}
             row = {"error": str(error), **said}
         rows.append(row)
     return BatchFile(name=path.name, sha256=hashlib.sha256(data).hexdigest(), rows=rows, folder=folder)
@@ -307,6 +308,18 @@ class BatchReport:
         return {"batch_id": self.batch.id, "name": self.batch.name, "rows": self.total, "counts": self.counts,
                 "stopped": self.stopped, "seconds": round(self.seconds, 2), "out_dir": self.batch.out_dir,
                 "executor": self.batch.executor, "concurrency": self.batch.concurrency}
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """``target`` made the same file as ``source``: a hard link where the disk allows (no second copy
+    of the video), else a copy; either way written aside and renamed, so it is never half there."""
+    aside = target.with_name(f".{target.name}.{os.getpid()}")
+    aside.unlink(missing_ok=True)
+    try:
+        os.link(source, aside)
+    except OSError:
+        shutil.copyfile(source, aside)
+    aside.replace(target)
 
 
 def new_batch_id() -> str:
@@ -498,6 +511,6 @@ class BatchRunner:
             out.parent.mkdir(parents=True, exist_ok=True)
             for source, target in copies:
                 if not target.exists() or target.stat().st_size != Path(source).stat().st_size:
-                    shutil.copyfile(source, target)
+                    _link_or_copy(Path(source), target)
         except OSError as error:
             self.runner.log(job.id, f"could not copy the video to {out}: {error.strerror or error}")

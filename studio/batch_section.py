@@ -67,11 +67,12 @@ def build(ctx: StudioContext) -> None:
                 summary = gr.Markdown(view.NOTHING_YET, elem_id="batch-summary")
             with gr.Column(scale=3, min_width=320):
                 table = gr.Dataframe(headers=view.ROW_HEADERS, value=[], interactive=False, wrap=True, max_height=320,
-                                     label="Rows", elem_id="batch-rows")
+                                     column_widths=["60px", "130px", "90px", "200px", "360px"], label="Rows",
+                                     elem_id="batch-rows")
                 videos = gr.File(label="Finished videos", file_count="multiple", interactive=False,
                                  elem_id="batch-videos")
-    start.click(bind(run_batch, ctx), [files, new], [summary, table, videos], api_name="batch", api_description=BATCH_API,
-                validator=quota(ctx, "render"), concurrency_limit=None)
+    start.click(bind(run_batch, ctx), [files, new], [summary, table, videos], api_name="batch",
+                api_description=BATCH_API, validator=quota(ctx, "render"), concurrency_limit=None)
     stop.click(bind(stop_batch, ctx), None, summary, api_name="stop_batch",
                api_description="Stop this user's running batches; finished rows are kept and the same file resumes "
                                "them.")
@@ -150,6 +151,9 @@ def run_batch(ctx: StudioContext, files: Any, new: bool = False, progress=gr.Pro
     executor = default_executor(ctx.settings)
     batch, resumed = runner.open(batch_file, out_dir=None, executor=executor, concurrency=default_concurrency(),
                                  new=bool(new))
+    if not batch.out_dir:  # the videos under their rows' output names, for the download list
+        runner.batches.update(batch.id, out_dir=str(ctx.settings.jobs_dir / "batches" / batch.id))
+        batch = runner.batches.get(batch.id)
     counts = runner.batches.counts(batch.id)
     to_run = sum(n for status, n in counts.items() if status not in ("done", "failed"))
     _check_quota(ctx, to_run)
@@ -183,7 +187,7 @@ def run_batch(ctx: StudioContext, files: Any, new: bool = False, progress=gr.Pro
     states = runner.batches.rows(batch.id)
     finished = runner.batches.get(batch.id)
     yield (view.summary(finished, states, resumed=resumed, report=outcome.get("report")),
-           view.rows_table(batch, states), view.finished_videos(states) or None)
+           view.rows_table(batch, states), view.finished_videos(finished, states) or None)
 
 
 @shown_errors

@@ -57,5 +57,14 @@ def rows_table(batch: Batch, states: list[RowState]) -> dict[str, Any]:
     return {"headers": ROW_HEADERS, "data": data}
 
 
-def finished_videos(states: list[RowState]) -> list[str]:
-    return [state.video for state in states if state.status == "done" and state.video and Path(state.video).is_file()]
+def finished_videos(batch: Batch, states: list[RowState]) -> list[str]:
+    """The done rows' videos, by their output names where the batch keeps named copies."""
+    videos = []
+    for state in states:
+        if state.status != "done" or not state.video:
+            continue
+        named = Path(batch.out_dir) / f"{batch.rows[state.row - 1].get('output')}.mp4" if batch.out_dir else None
+        video = named if named is not None and named.is_file() else Path(state.video)
+        if video.is_file():
+            videos.append(str(video))
+    return videos
