@@ -13,16 +13,14 @@ sees only that owner's batches.
 
 from __future__ import annotations
 
-import copy
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from ..errors import BadInput, JobNotFound
 from ..leftovers import process_alive
-from .connection import connect, open_database
-from .jobs import now
+from .connection import connect
+from .jobs import OwnedStore, now
 
 BATCH_STATUSES = ("running", "stopped", "finished")
 FINISHED = ("done", "failed")  # a row whose job is in one of these is not run again
@@ -63,23 +61,7 @@ class RowState:
     stage: str | None = None
 
 
-class BatchStore:
-    owner: str | None = None
-
-    def __init__(self, db_path: Path) -> None:
-        self.db_path = Path(db_path)
-        open_database(self.db_path)
-
-    def for_owner(self, owner: str | None) -> "BatchStore":
-        if owner is None:
-            return self
-        scoped = copy.copy(self)
-        scoped.owner = owner
-        return scoped
-
-    def _owned(self) -> tuple[str, list[Any]]:
-        return ("1", []) if self.owner is None else ("owner = ?", [self.owner])
-
+class BatchStore(OwnedStore):
     def create(self, batch_id: str, *, name: str, rows: list[dict], source_sha256: str, out_dir: str | None,
                executor: str, concurrency: int, pid: int) -> Batch:
         row = {"id": batch_id, "created_at": now(), "updated_at": now(), "name": name, "rows": json.dumps(rows),
@@ -94,7 +76,7 @@ class BatchStore:
         return self.get(batch_id)
 
     def get(self, batch_id: str) -> Batch:
-        owned, params = self._owned()
+        owned, params = self.owned()
         with connect(self.db_path) as db:
             rows = list(db["batches"].rows_where(f"id = ? and {owned}", [batch_id, *params]))
         if not rows:
@@ -102,7 +84,7 @@ class BatchStore:
         return self._settled(Batch.from_row(rows[0]))
 
     def update(self, batch_id: str, **values: Any) -> None:
-        owned, params = self._owned()
+        owned, params = self.owned()
         values = {**values, "updated_at": now()}
         assignments = ", ".join(f"[{column}] = ?" for column in values)
         with connect(self.db_path) as db, db.atomic():
@@ -112,14 +94,14 @@ class BatchStore:
                 raise JobNotFound(f"no batch with id {batch_id!r} — `python app.py batch --list` lists them")
 
     def list(self, *, limit: int = 50) -> list[Batch]:
-        owned, params = self._owned()
+        owned, params = self.owned()
         with connect(self.db_path) as db:
             rows = db["batches"].rows_where(owned, params, order_by="created_at desc, rowid desc", limit=limit)
             return [self._settled(Batch.from_row(row)) for row in rows]
 
     def latest_with_source(self, source_sha256: str) -> Batch | None:
         """The newest batch made from a file with this content (finished or not)."""
-        owned, params = self._owned()
+        owned, params = self.owned()
         with connect(self.db_path) as db:
             rows = list(db["batches"].rows_where(f"source_sha256 = ? and {owned}",
                                                  [source_sha256, *params], order_by="created_at desc", limit=1))

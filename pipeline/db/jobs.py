@@ -118,14 +118,16 @@ def _encode(values: dict[str, Any]) -> dict[str, Any]:
     return {k: (json.dumps(v) if k in JSON_COLUMNS and v is not None else v) for k, v in values.items()}
 
 
-class JobStore:
-    owner: str | None = None  # None: every job; a user name: only that user's (``for_owner``)
+class OwnedStore:
+    """A store of rows that belong to users: seen whole, or by one owner (``for_owner``)."""
+
+    owner: str | None = None  # None: every row; a user name: only that user's (``for_owner``)
 
     def __init__(self, db_path: Path) -> None:
         self.db_path = Path(db_path)
         open_database(self.db_path)
 
-    def for_owner(self, owner: str | None) -> "JobStore":
+    def for_owner(self, owner: str | None):
         """This store seen by ``owner``: only their rows (None: every row, this store as it is)."""
         if owner is None:
             return self
@@ -136,6 +138,9 @@ class JobStore:
     def owned(self, column: str = "owner") -> tuple[str, list[Any]]:
         """The SQL condition (and its parameters) that keeps a query to this store's owner."""
         return ("1", []) if self.owner is None else (f"{column} = ?", [self.owner])
+
+
+class JobStore(OwnedStore):
 
     def connect(self) -> AbstractContextManager[sqlite_utils.Database]:
         """A connection of its own to this store's database (``connection.connect``)."""
