@@ -411,58 +411,8 @@ class BatchRunner:
             for state in states:
                 if state.status == "done":
                     self._deliver(batch, state.row, self.store.get(state.job_id))
-            fractions: dict[str, float] = {}
-            finished = [total - len(pending)]
-            lock = threading.Lock()
-
-            def tell(message: str) -> None:
-                with lock:
-                    share = (finished[0] + sum(fractions.values())) / total
-                progress(min(1.0, share), message)
-
-            tell(f"{finished[0]} of {total} rows finished; {len(pending)} to run on {executor} × {concurrency}")
             if pending and engine is not None:
-                try:
-                    def one(job_id: str) -> None:
-                        if stop.is_set():
-                            return
-                        job = self.store.get(job_id)
-
-                        def job_progress(fraction: float, message: str) -> None:
-                            with lock:
-                                fractions[job_id] = fraction
-                            tell(f"row {job.batch_row}: {message}")
-
-                        try:
-                            self._run_job(engine, job, job_progress, stop)
-                        except Exception as error:  # a bug: this row fails, the others go on
-                            log.exception("batch row %s", job.batch_row)
-                            self.store.update(job_id, status="failed", finished_at=now(),
-                                              error=f"unexpected error: {type(error).__name__}: {error}")
-                        with lock:
-                            fractions.pop(job_id, None)
-                            finished[0] += 1
-                        done = self.store.get(job_id)
-                        if done.status == "done":
-                            self._deliver(batch, done.batch_row, done)
-                        tell(f"row {done.batch_row} {done.status}")
-
-                    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="batch") as pool:
-                        futures = [pool.submit(one, job_id) for job_id in pending]
-                        for future in futures:
-                            while not future.done():
-                                try:
-                                    future.result(timeout=0.5)
-                                except TimeoutError:
-                                    pass
-                            future.result()
-                except KeyboardInterrupt:
-                    stop.set()
-                    engine.stop()
-                    raise
-                finally:
-                    if stop.is_set():
-                        engine.stop()
+                self._run_rows(engine, batch, pending, concurrency, total - len(pending), progress, stop)
         finally:
             if engine is not None:
                 engine.close()
@@ -474,6 +424,59 @@ class BatchRunner:
         batch = self.batches.get(batch_id)
         videos = [state.video for state in self.batches.rows(batch_id) if state.status == "done" and state.video]
         return BatchReport(batch, counts, stopped=bool(unfinished), seconds=time.perf_counter() - began, videos=videos)
+
+    def _run_rows(self, engine, batch: Batch, pending: list[str], concurrency: int, finished_before: int,
+                  progress: Progress, stop: threading.Event) -> None:
+        """The pending rows' jobs, ``concurrency`` at a time, with one progress bar for the batch. A
+        stop (the event, Ctrl-C) stops the workers at once: their jobs are left to be resumed."""
+        total = len(batch.rows)
+        fractions: dict[str, float] = {}
+        finished = [finished_before]
+        lock = threading.Lock()
+
+        def tell(message: str) -> None:
+            with lock:
+                share = (finished[0] + sum(fractions.values())) / total
+            progress(min(1.0, share), message)
+
+        def one(job_id: str) -> None:
+            if stop.is_set():
+                return
+            job = self.store.get(job_id)
+
+            def job_progress(fraction: float, message: str) -> None:
+                with lock:
+                    fractions[job_id] = fraction
+                tell(f"row {job.batch_row}: {message}")
+
+            try:
+                self._run_job(engine, job, job_progress, stop)
+            except Exception as error:  # a bug: this row fails, the others go on
+                log.exception("batch row %s", job.batch_row)
+                self.store.update(job_id, status="failed", finished_at=now(),
+                                  error=f"unexpected error: {type(error).__name__}: {error}")
+            with lock:
+                fractions.pop(job_id, None)
+                finished[0] += 1
+            done = self.store.get(job_id)
+            if done.status == "done":
+                self._deliver(batch, done.batch_row, done)
+            tell(f"row {done.batch_row} {done.status}")
+
+        tell(f"{finished_before} of {total} rows finished; {len(pending)} to run on {engine.name} × {concurrency}")
+        with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="batch") as pool:
+            futures = [pool.submit(one, job_id) for job_id in pending]
+            try:
+                while not all(future.done() for future in futures):
+                    if stop.wait(0.25):
+                        engine.stop()  # the rows being rendered end now; the rest never start
+                        break
+            except KeyboardInterrupt:  # before the pool waits for the rows' threads
+                stop.set()
+                engine.stop()
+                raise
+        for future in futures:
+            future.result()
 
     @staticmethod
     def _alive(pid: int | None) -> bool:

@@ -237,3 +237,28 @@ def test_the_cli_says_what_is_wrong_in_one_line(tmp_path, studio_home):
     result = subprocess.run([sys.executable, "app.py", "batch"], cwd=ROOT, env=env, capture_output=True, text=True,
                             timeout=60)
     assert result.returncode == 2 and "give a batch file, or --resume BATCH_ID" in result.stderr
+
+
+def test_sigterm_stops_the_batch_at_once_and_the_same_command_resumes_it(settings, tmp_path, studio_home):
+    path = write(tmp_path, "lessons.csv", rows_csv(12, first=LONG_TEXT))
+    env = {**os.environ, "AVATAR_STUDIO_HOME": str(studio_home)}
+    command = [sys.executable, str(ROOT / "app.py"), "batch", str(path), "--concurrency", "2"]
+    driver = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    store = BatchStore(settings.db_path)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        batches = store.list() if settings.db_path.exists() else []
+        if batches and store.counts(batches[0].id).get("done", 0) >= 1:
+            break
+        time.sleep(0.05)
+    driver.send_signal(signal.SIGTERM)  # as Ctrl-C: the rows being rendered stop now, not when they end
+    began = time.monotonic()
+    _, err = driver.communicate(timeout=30)
+    assert driver.returncode == 130 and time.monotonic() - began < 10
+    batch = store.list()[0]
+    assert f"continue with `python app.py batch --resume {batch.id}`" in err
+    counts = store.counts(batch.id)
+    assert counts.get("interrupted", 0) >= 1 and counts.get("done", 0) < 12 and store.get(batch.id).status == "stopped"
+    finished = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr
+    assert store.counts(batch.id) == {"done": 12} and len(JobStore(settings.db_path).list(limit=100)) == 12
