@@ -184,14 +184,17 @@ class Runner:
             raise BadInput(f"seed must be 0 or more, got {request.seed}")
 
     def render(self, request: RenderRequest, progress: Progress | None = None) -> Job:
-        """Submit and run a job: here, or on the Ray cluster when the settings say so
-        (``AVATAR_STUDIO_EXECUTOR=ray``; a hosted render still runs here, see ``executors``)."""
-        job = self.submit(request)
+        return self.execute(self.submit(request).id, progress=progress)
+
+    def execute(self, job_id: str, progress: Progress | None = None) -> Job:
+        """Run a submitted job where the settings say: here (``run``), or on the Ray cluster with
+        ``AVATAR_STUDIO_EXECUTOR=ray`` (a hosted render still runs here, see ``executors``). Either
+        way a failure is raised as ``run`` raises it, with the job's id."""
         if self.settings.executor == "ray":
             from .executors import run_elsewhere
 
-            return run_elsewhere(self, job.id, progress or (lambda fraction, message: None))
-        return self.run(job.id, progress=progress)
+            return run_elsewhere(self, job_id, progress or (lambda fraction, message: None))
+        return self.run(job_id, progress=progress)
 
     # -- running ----------------------------------------------------------------------------
     def resume(self, job_id: str, progress: Progress | None = None, *, backend: str | None = None) -> Job:

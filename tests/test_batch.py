@@ -107,7 +107,8 @@ def test_a_yaml_batch_with_defaults(tmp_path):
 
 # -- running it ----------------------------------------------------------------------------------
 def test_a_batch_renders_every_row_as_a_job_and_fails_the_bad_ones(settings, tmp_path):
-    lines = [line + "," for line in rows_csv(4).splitlines()]
+    """Twenty rows on the local executor (the Ray test runs the same size of batch)."""
+    lines = [line + "," for line in rows_csv(18).splitlines()]
     lines[0] = "portrait,text,output,mouth_openness"
     path = write(tmp_path, "lessons.csv", "\n".join([*lines, "missing.png,No face here.,gone,",
                                                      "face.png,Loud.,loud,loud"]) + "\n")
@@ -116,13 +117,13 @@ def test_a_batch_renders_every_row_as_a_job_and_fails_the_bad_ones(settings, tmp
     assert not resumed
     seen: list[float] = []
     report = runner.run(batch.id, progress=lambda fraction, message: seen.append(fraction))
-    assert report.counts == {"done": 4, "failed": 2} and not report.stopped
+    assert report.counts == {"done": 18, "failed": 2} and not report.stopped
     assert seen and max(seen) == pytest.approx(1.0) and all(0 <= f <= 1 for f in seen)
     jobs = {job.batch_row: job for job in JobStore(settings.db_path).list(limit=100)}
-    assert sorted(jobs) == [1, 2, 3, 4, 5, 6] and all(job.batch_id == batch.id for job in jobs.values())
-    assert "missing.png is not there" in jobs[5].error and jobs[5].text == "No face here."
-    assert "mouth_openness must be a number" in jobs[6].error
-    for number in range(1, 5):
+    assert sorted(jobs) == list(range(1, 21)) and all(job.batch_id == batch.id for job in jobs.values())
+    assert "missing.png is not there" in jobs[19].error and jobs[19].text == "No face here."
+    assert "mouth_openness must be a number" in jobs[20].error
+    for number in range(1, 19):
         job = jobs[number]
         assert job.status == "done" and Path(job.video_path).parent == settings.job_dir(job.id)
         assert "running on local worker pid" in log_of(settings, job.id)
@@ -134,7 +135,7 @@ def test_a_batch_renders_every_row_as_a_job_and_fails_the_bad_ones(settings, tmp
     assert BatchStore(settings.db_path).get(batch.id).status == "finished"
     # run again: nothing left to do, nothing redone
     again = runner.run(batch.id)
-    assert again.counts == {"done": 4, "failed": 2}
+    assert again.counts == {"done": 18, "failed": 2}
     assert all(log_of(settings, job.id).count("job done") == 1 for job in jobs.values() if job.status == "done")
 
 
