@@ -52,7 +52,9 @@ def details_markdown(details: dict[str, Any]) -> str:
     inputs = details["inputs"]
     sections = [[f"### Job `{details['job_id']}` — {details['status']}",
                  f"{details['backend'] or '?'} renderer · persona {details['persona'] or '—'} · "
-                 f"created {_moment(details['created_at'])}"]]
+                 f"created {_moment(details['created_at'])}"
+                 + (f" · row {details['batch']['row']} of batch `{details['batch']['id']}`"
+                    if details.get("batch") else "")]]
     if details["error"]:
         sections.append([f"**Error during {details['error']['stage'] or 'the job'}:** {details['error']['message']}"])
     if details["notes"]:

@@ -44,6 +44,8 @@ def test_a_batch_uploaded_with_its_pictures_renders_as_jobs_in_the_history(studi
     # the History's batch filter: exactly this batch's rows; an unknown batch, none
     table, _, info = studio_client.predict("", "", "", "", 1, batch_id, api_name="/list_jobs")
     assert len(table["data"]) == 5 and "5 jobs" in info
+    first = next(job for job in jobs if job.batch_row == 1)
+    assert studio_client.predict(first.id, api_name="/get_job")["batch"] == {"id": batch_id, "row": 1}
     table, _, _ = studio_client.predict("", "", "", "", 1, "batch-nothing", api_name="/list_jobs")
     assert table["data"] == [] or table["data"] == [["" for _ in table["headers"]]]
     # the same file again: resumed, nothing rendered twice
