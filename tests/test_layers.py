@@ -93,6 +93,7 @@ HANDLERS = {
                                  "search_knowledge", "knowledge_add", "knowledge_list", "knowledge_remove",
                                  "knowledge_search"},
     "studio.style_section": {"learn_from_files", "clear_style", "learn_style"},
+    "studio.batch_section": {"run_batch", "stop_batch"},
     "studio.reports_section": {"report_latest", "show_reports", "pick_report", "note_report", "dismiss_report",
                                "report_reply", "list_reports", "report_note", "report_dismiss"},
     "studio.review_section": {"show_review", "pick_reply", "approve_reply", "approve_edited", "reject_reply",

@@ -63,7 +63,7 @@ def test_hugging_face_users_own_what_they_make(oauth_studio, settings):
     assert any(getattr(block, "elem_id", None) == "studio-login" for block in oauth_studio.blocks.values())
 
     visitor = httpx.Client(timeout=60)
-    refused = join(visitor, url, fn_index(oauth_studio, api_name="list_jobs"), ["", "", "", "", 1])
+    refused = join(visitor, url, fn_index(oauth_studio, api_name="list_jobs"), ["", "", "", "", 1, ""])
     assert error_of(refused) == "Sign in with Hugging Face (the button at the top) to use this studio."
     assert visitor.post(f"{url}/gradio_api/upload", files={"files": ("a.png", b"x")}).status_code == 401
 
@@ -74,7 +74,7 @@ def test_hugging_face_users_own_what_they_make(oauth_studio, settings):
     assert job.owner == "alice-hf" and job.status == "done"
 
     bob = _signed_in("bob-hf")
-    listed = join(bob, url, fn_index(oauth_studio, api_name="list_jobs"), ["", "", "", "", 1])
+    listed = join(bob, url, fn_index(oauth_studio, api_name="list_jobs"), ["", "", "", "", 1, ""])
     assert listed["output"]["data"][0]["data"] == []
     assert f"no job with id '{job.id}'" in error_of(join(bob, url, fn_index(oauth_studio, api_name="get_job"), [job.id]))
     mine = join(alice, url, fn_index(oauth_studio, api_name="get_job"), [job.id])
