@@ -54,11 +54,12 @@ def ray_head(tmp_path_factory):
 
     if ray.is_initialized():
         ray.shutdown()
-    os.killpg(head.pid, signal.SIGTERM)
+    os.killpg(head.pid, signal.SIGTERM)  # the head and every Ray process it started (its own session)
     try:
-        head.wait(timeout=30)
+        head.wait(timeout=5)
     except subprocess.TimeoutExpired:
         os.killpg(head.pid, signal.SIGKILL)
+        head.wait()
 
 
 def test_twenty_rows_on_ray_lose_nothing_when_a_worker_is_killed(settings, tmp_path, ray_head, monkeypatch):
