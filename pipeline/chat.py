@@ -576,6 +576,6 @@ class Chat:
         job = runner.submit(render_request)
         reply.job_id = job.id
         self.store.update_turn(turn.id, job_id=job.id)
-        job = runner.execute(job.id, progress=lambda fraction, stage: progress(0.1 + 0.9 * fraction, stage))
+        job = runner.dispatch(job.id, progress=lambda fraction, stage: progress(0.1 + 0.9 * fraction, stage))
         reply.video = job.video_path
         reply.notes.extend(job.notes)

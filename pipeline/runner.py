@@ -184,9 +184,9 @@ class Runner:
             raise BadInput(f"seed must be 0 or more, got {request.seed}")
 
     def render(self, request: RenderRequest, progress: Progress | None = None) -> Job:
-        return self.execute(self.submit(request).id, progress=progress)
+        return self.dispatch(self.submit(request).id, progress=progress)
 
-    def execute(self, job_id: str, progress: Progress | None = None) -> Job:
+    def dispatch(self, job_id: str, progress: Progress | None = None) -> Job:
         """Run a submitted job where the settings say: here (``run``), or on the Ray cluster with
         ``AVATAR_STUDIO_EXECUTOR=ray`` (a hosted render still runs here, see ``executors``). Either
         way a failure is raised as ``run`` raises it, with the job's id."""
