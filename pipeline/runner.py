@@ -256,7 +256,7 @@ class Runner:
                 if stage not in ("render", "enhance", "captions", "encode")}
         self.store.update(job.id, backend=backend, options=options, timings=kept, remote_id=None, remote=None,
                           controls_ignored=None, video_path=None, captions=None)
-        self._log(job.id, f"renderer changed from {old} to {backend}")
+        self.log(job.id, f"renderer changed from {old} to {backend}")
 
     def first_unfinished_stage(self, job: Job) -> str:
         job_dir = self.settings.job_dir(job.id)
@@ -286,7 +286,7 @@ class Runner:
                 min(1.0, base + w * max(0.0, min(1.0, fraction))), s)
             progress(done_weight, stage)
             self.store.update(job_id, stage=stage)
-            self._log(job_id, f"stage {stage} started")
+            self.log(job_id, f"stage {stage} started")
             began = time.perf_counter()
             try:
                 fields = STAGE_FUNCTIONS[stage](ctx) or {}
@@ -299,7 +299,7 @@ class Runner:
                 interrupt.job_id = job_id
                 raise
             except Exception as error:  # a bug: keep the traceback, show a readable line
-                self._log(job_id, traceback.format_exc())
+                self.log(job_id, traceback.format_exc())
                 message = f"unexpected error during {stage}: {type(error).__name__}: {error}"
                 self._fail(job_id, stage, message)
                 failure = StudioError(message)
@@ -307,7 +307,7 @@ class Runner:
                 raise failure from error
             timings[stage] = round(time.perf_counter() - began, 4)
             self.store.update(job_id, timings=timings, **fields)
-            self._log(job_id, f"stage {stage} finished in {timings[stage]:.3f} s")
+            self.log(job_id, f"stage {stage} finished in {timings[stage]:.3f} s")
             done_weight += weight
         progress(1.0, "done")
         self._finish(job_id, "done", None, None)
@@ -319,12 +319,12 @@ class Runner:
         job_dir = self.settings.job_dir(job.id)
         cleared = stop_leftovers(job_dir, run=job.pid)
         for leftover in cleared.stopped:
-            self._log(job.id, f"stopped a leftover process of the earlier run ({leftover}): {leftover.command}")
+            self.log(job.id, f"stopped a leftover process of the earlier run ({leftover}): {leftover.command}")
         for leftover in cleared.still_running:
-            self._log(job.id, f"could not stop a leftover process of the earlier run ({leftover}): {leftover.command}")
+            self.log(job.id, f"could not stop a leftover process of the earlier run ({leftover}): {leftover.command}")
         removed = remove_partials(job_dir)
         if removed:
-            self._log(job.id, f"removed unfinished files of the earlier run: {', '.join(map(str, removed))}")
+            self.log(job.id, f"removed unfinished files of the earlier run: {', '.join(map(str, removed))}")
         if cleared.message:
             tell(cleared.message)
 
@@ -345,14 +345,15 @@ class Runner:
 
     def _finish(self, job_id: str, status: str, stage: str | None, message: str | None) -> None:
         self.store.update(job_id, status=status, finished_at=now(), error=message, error_stage=stage)
-        self._log(job_id, f"job {status}" + (f" in {stage}: {message}" if message else ""))
+        self.log(job_id, f"job {status}" + (f" in {stage}: {message}" if message else ""))
 
     def log(self, job_id: str, line: str) -> None:
         """One line in the job's ``job.log``."""
-        self._log(job_id, line)
+        append_log(self.settings.job_dir(job_id), line)
 
-    def _log(self, job_id: str, line: str) -> None:
-        job_dir = self.settings.job_dir(job_id)
-        job_dir.mkdir(parents=True, exist_ok=True)
-        with open(job_dir / "job.log", "a", encoding="utf-8") as handle:
-            handle.write(f"{now()} {line}\n")
+
+def append_log(job_dir: Path, line: str) -> None:
+    """One line, time-stamped, at the end of a job folder's ``job.log``."""
+    job_dir.mkdir(parents=True, exist_ok=True)
+    with open(job_dir / "job.log", "a", encoding="utf-8") as handle:
+        handle.write(f"{now()} {line}\n")

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import threading
-from pathlib import Path
 from typing import Any, Callable
 
 from ..db import JobStore
@@ -33,6 +32,44 @@ Progress = Callable[[float, str], None]
 
 class WorkerDied(Exception):
     """The process running a job went away before it answered (killed, crashed, its node lost)."""
+
+
+class WorkerPool:
+    """An executor's workers, kept between jobs: a job takes an idle worker of its kind (the newest
+    first) or a new one (``make(kind)``) and gives it back when done; one that died is dropped."""
+
+    def __init__(self, make: Callable[[str], Any]) -> None:
+        self._make = make
+        self._idle: dict[str, list] = {}
+        self._all: list = []
+        self._lock = threading.Lock()
+
+    def take(self, kind: str = "") -> Any:
+        with self._lock:
+            idle = self._idle.get(kind)
+            if idle:
+                return idle.pop()
+        worker = self._make(kind)
+        with self._lock:
+            self._all.append(worker)
+        return worker
+
+    def give_back(self, worker: Any, kind: str = "") -> None:
+        with self._lock:
+            self._idle.setdefault(kind, []).append(worker)
+
+    def drop(self, worker: Any) -> None:
+        with self._lock:
+            if worker in self._all:
+                self._all.remove(worker)
+
+    def workers(self, *, forget: bool = False) -> list:
+        """Every worker made and not dropped; with ``forget``, the pool is emptied too."""
+        with self._lock:
+            workers = list(self._all)
+            if forget:
+                self._all, self._idle = [], {}
+        return workers
 
 
 class Executor:
@@ -57,6 +94,7 @@ class Executor:
 
     # -- the driver's side of one job --------------------------------------------------------
     def run_job(self, job_id: str, store: JobStore, *, progress: Progress) -> None:
+        from ..runner import append_log
         from .worker import Work, job_files, resources_for, write_files
 
         job = store.get(job_id)
@@ -79,7 +117,7 @@ class Executor:
             elif kind == "progress":
                 progress(*payload)
             elif kind == "started":
-                _log(job_dir, f"running on {self.name} worker pid {payload['pid']} on {payload['host']}")
+                append_log(job_dir, f"running on {self.name} worker pid {payload['pid']} on {payload['host']}")
 
         result = self.perform(work, on_message, resources=resources_for(job, self.settings))
         if result.get("files"):
@@ -89,14 +127,6 @@ class Executor:
                 handle.write(result["log"])
         if held:
             store.update(job_id, **held)
-
-
-def _log(job_dir: Path, line: str) -> None:
-    from ..db import now
-
-    job_dir.mkdir(parents=True, exist_ok=True)
-    with open(job_dir / "job.log", "a", encoding="utf-8") as handle:
-        handle.write(f"{now()} {line}\n")
 
 
 def shippable(settings: Settings) -> Settings:
@@ -147,13 +177,20 @@ def run_with_retry(engine: Executor, runner, job_id: str, *, progress: Progress,
             runner.log(job_id, "running it once more, from the stage it reached")
 
 
-def is_hosted(job, settings: Settings) -> bool:
+def job_capabilities(job, settings: Settings):
+    """What the job's renderer can do, or None for a renderer that does not exist (the inputs stage
+    says so, wherever the job runs)."""
     from ..render import renderers
 
     try:
-        return renderers.create(job.backend or settings.renderer, settings).capabilities(settings).hosted
+        return renderers.create(job.backend or settings.renderer, settings).capabilities(settings)
     except StudioError:
-        return False  # an unknown renderer: the inputs stage says so, wherever it runs
+        return None
+
+
+def is_hosted(job, settings: Settings) -> bool:
+    capabilities = job_capabilities(job, settings)
+    return bool(capabilities and capabilities.hosted)
 
 
 _shared: dict[str, Executor] = {}

@@ -11,12 +11,10 @@ replaced by a new one for the next job.
 from __future__ import annotations
 
 import multiprocessing
-import queue
 import signal
-import threading
 from typing import Any, Callable
 
-from . import Executor, WorkerDied
+from . import Executor, WorkerDied, WorkerPool
 
 PR_SET_PDEATHSIG = 1
 
@@ -97,42 +95,25 @@ class LocalExecutor(Executor):
 
     def __init__(self, settings, concurrency: int) -> None:
         super().__init__(settings, concurrency)
-        self._context = multiprocessing.get_context("spawn")
-        self._idle: queue.LifoQueue[_Worker] = queue.LifoQueue()
-        self._all: list[_Worker] = []
-        self._lock = threading.Lock()
-
-    def _take(self) -> _Worker:
-        try:
-            return self._idle.get_nowait()
-        except queue.Empty:
-            worker = _Worker(self._context)
-            with self._lock:
-                self._all.append(worker)
-            return worker
+        context = multiprocessing.get_context("spawn")
+        self._pool = WorkerPool(lambda kind: _Worker(context))
 
     def perform(self, work, on_message, *, resources: dict) -> dict:
-        worker = self._take()
+        worker = self._pool.take()
         try:
             result = worker.run(work, on_message)
         except WorkerDied:
-            with self._lock:
-                if worker in self._all:
-                    self._all.remove(worker)
+            self._pool.drop(worker)
             worker.close(kill=True)
             raise
-        self._idle.put(worker)
+        self._pool.give_back(worker)
         return result
 
     def stop(self) -> None:
-        with self._lock:
-            workers = list(self._all)
-        for worker in workers:
+        for worker in self._pool.workers():
             if worker.process.is_alive():
                 worker.process.kill()
 
     def close(self) -> None:
-        with self._lock:
-            workers, self._all = list(self._all), []
-        for worker in workers:
+        for worker in self._pool.workers(forget=True):
             worker.close()

@@ -38,7 +38,7 @@ from typing import Any
 
 from ..errors import BadInput, StudioError
 from ..settings import PROJECT_ROOT
-from . import Executor, WorkerDied
+from . import Executor, WorkerDied, WorkerPool
 
 CONNECT_TIMEOUT_S = 5.0
 INSTALL_HINT = "Ray is not installed: bash scripts/setup.sh --scale installs it"
@@ -145,9 +145,7 @@ class RayExecutor(Executor):
         super().__init__(settings, concurrency)
         self.ray = connect()
         self._gpus = float(self.ray.cluster_resources().get("GPU", 0))
-        self._idle: dict[str, queue.LifoQueue] = {"cpu": queue.LifoQueue(), "gpu": queue.LifoQueue()}
-        self._all: list = []
-        self._lock = threading.Lock()
+        self._pool = WorkerPool(self._new_actor)
 
     def _kind(self, resources: dict) -> str:
         if resources.get("gpu"):
@@ -156,25 +154,19 @@ class RayExecutor(Executor):
             return "gpu"
         return "gpu" if resources.get("enhancer") and self._gpus else "cpu"
 
-    def _take(self, kind: str):
-        try:
-            return self._idle[kind].get_nowait()
-        except queue.Empty:
-            options = {"num_cpus": 1, "num_gpus": 1} if kind == "gpu" else {"num_cpus": 1}
-            actor = _worker_class(self.ray).options(**options).remote()
-            with self._lock:
-                self._all.append(actor)
-            return actor
+    def _new_actor(self, kind: str):
+        options = {"num_cpus": 1, "num_gpus": 1} if kind == "gpu" else {"num_cpus": 1}
+        return _worker_class(self.ray).options(**options).remote()
 
     def perform(self, work, on_message, *, resources: dict) -> dict:
         ray = self.ray
         kind = self._kind(resources)
-        actor = self._take(kind)
+        actor = self._pool.take(kind)
         try:
             for ref in actor.perform.options(num_returns="streaming").remote(work):
                 item_kind, payload = ray.get(ref)
                 if item_kind == "result":
-                    self._idle[kind].put(actor)
+                    self._pool.give_back(actor, kind)
                     return payload
                 if item_kind == "crashed":
                     raise WorkerDied(f"the worker stopped with {payload}")
@@ -190,22 +182,18 @@ class RayExecutor(Executor):
         raise WorkerDied("the worker's stream ended without a result")
 
     def _forget(self, actor) -> None:
-        with self._lock:
-            if actor in self._all:
-                self._all.remove(actor)
+        self._pool.drop(actor)
+        self._kill(actor)
+
+    def _kill(self, actor) -> None:
         try:
             self.ray.kill(actor)
         except Exception:  # noqa: BLE001 — already gone
             pass
 
     def stop(self) -> None:
-        with self._lock:
-            actors, self._all = list(self._all), []
-        for actor in actors:
-            try:
-                self.ray.kill(actor)
-            except Exception:  # noqa: BLE001 — already gone
-                pass
+        for actor in self._pool.workers(forget=True):
+            self._kill(actor)
 
     def close(self) -> None:
         self.stop()

@@ -62,13 +62,10 @@ def write_files(job_dir: Path, files: dict[str, bytes]) -> None:
 
 def resources_for(job: Job, settings: Settings) -> dict:
     """What a job's worker needs: a GPU for a renderer that needs one or a face enhancer, else a CPU."""
-    from ..render import renderers
+    from . import job_capabilities
 
-    try:
-        gpu = renderers.create(job.backend or settings.renderer, settings).capabilities(settings).needs_gpu
-    except StudioError:
-        gpu = False  # an unknown renderer: the inputs stage says so, anywhere
-    return {"gpu": bool(gpu), "enhancer": bool(job.options.get("enhancer"))}
+    capabilities = job_capabilities(job, settings)
+    return {"gpu": bool(capabilities and capabilities.needs_gpu), "enhancer": bool(job.options.get("enhancer"))}
 
 
 class WorkerStore:
@@ -76,7 +73,6 @@ class WorkerStore:
 
     def __init__(self, job: Job, send: Send, translate: Callable[[Any], Any]) -> None:
         self.job = copy.deepcopy(job)
-        self.owner = job.owner
         self._send = send
         self._translate = translate
 
@@ -88,9 +84,6 @@ class WorkerStore:
             return
         self.job = replace(self.job, **values)
         self._send("fields", self._translate(values))
-
-    def mark_orphans_interrupted(self) -> list[str]:
-        return []
 
 
 def _translator(old: str, new: str) -> Callable[[Any], Any]:
