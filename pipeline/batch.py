@@ -42,17 +42,17 @@ import logging
 import math
 import os
 import re
-import shutil
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from .controls import CONTROL_NAMES
 from .db import Job, JobStore, new_job_id, now
 from .db.batches import FINISHED, Batch, BatchStore
+from .downloads import deliverables, linked
 from .errors import BadInput, StudioError
 from .runner import RenderRequest, Runner
 from .settings import Settings
@@ -298,7 +298,6 @@ class BatchReport:
     counts: dict[str, int]
     stopped: bool
     seconds: float
-    videos: list[str] = field(default_factory=list)
 
     @property
     def total(self) -> int:
@@ -308,18 +307,6 @@ class BatchReport:
         return {"batch_id": self.batch.id, "name": self.batch.name, "rows": self.total, "counts": self.counts,
                 "stopped": self.stopped, "seconds": round(self.seconds, 2), "out_dir": self.batch.out_dir,
                 "executor": self.batch.executor, "concurrency": self.batch.concurrency}
-
-
-def _link_or_copy(source: Path, target: Path) -> None:
-    """``target`` made the same file as ``source``: a hard link where the disk allows (no second copy
-    of the video), else a copy; either way written aside and renamed, so it is never half there."""
-    aside = target.with_name(f".{target.name}.{os.getpid()}")
-    aside.unlink(missing_ok=True)
-    try:
-        os.link(source, aside)
-    except OSError:
-        shutil.copyfile(source, aside)
-    aside.replace(target)
 
 
 def new_batch_id() -> str:
@@ -360,9 +347,8 @@ class BatchRunner:
         batch = self.batches.create(new_batch_id(), name=batch_file.name, rows=batch_file.rows,
                                     source_sha256=batch_file.sha256,
                                     out_dir=str(Path(out_dir).resolve()) if out_dir else None,
-                                    executor=executor, concurrency=concurrency, pid=os.getpid())
-        self.batches.update(batch.id, status="stopped")
-        return self.batches.get(batch.id), False
+                                    executor=executor, concurrency=concurrency)
+        return batch, False
 
     def _make_jobs(self, batch: Batch, tell: Callable[[str], None]) -> None:
         """A job for every row that has none yet: a bad row's job is failed with its message."""
@@ -394,7 +380,7 @@ class BatchRunner:
         began = time.perf_counter()
         self.store.mark_orphans_interrupted()
         batch = self.batches.get(batch_id)
-        if batch.status == "running" and batch.pid != os.getpid() and self._alive(batch.pid):
+        if batch.status == "running" and batch.pid != os.getpid():  # a dead driver's batch reads as stopped
             raise BadInput(f"batch {batch_id} is running in process {batch.pid}")
         executor = executor or batch.executor or default_executor(self.settings)
         concurrency = max(1, int(concurrency or batch.concurrency or default_concurrency()))
@@ -421,9 +407,8 @@ class BatchRunner:
             unfinished = sum(n for status, n in counts.items() if status not in FINISHED)
             self.batches.update(batch_id, status="stopped" if unfinished else "finished", pid=None,
                                 finished_at=None if unfinished else now())
-        batch = self.batches.get(batch_id)
-        videos = [state.video for state in self.batches.rows(batch_id) if state.status == "done" and state.video]
-        return BatchReport(batch, counts, stopped=bool(unfinished), seconds=time.perf_counter() - began, videos=videos)
+        return BatchReport(self.batches.get(batch_id), counts, stopped=bool(unfinished),
+                           seconds=time.perf_counter() - began)
 
     def _run_rows(self, engine, batch: Batch, pending: list[str], concurrency: int, finished_before: int,
                   progress: Progress, stop: threading.Event) -> None:
@@ -478,12 +463,6 @@ class BatchRunner:
         for future in futures:
             future.result()
 
-    @staticmethod
-    def _alive(pid: int | None) -> bool:
-        from .leftovers import process_alive
-
-        return process_alive(pid)
-
     def _interrupt_unfinished(self, batch_id: str, stop: threading.Event) -> None:
         """Jobs this driver left queued or running (it was stopped) become ``interrupted``."""
         for state in self.batches.rows(batch_id):
@@ -503,17 +482,13 @@ class BatchRunner:
         run_with_retry(engine, self.runner, job.id, progress=progress, stop=stop)
 
     def _deliver(self, batch: Batch, number: int, job: Job) -> None:
-        """A done row's video (and captions) copied into the batch's out folder, if it has one."""
+        """A done row's video (and captions) in the batch's out folder, if it has one, under the row's
+        output name: hard links where the disk allows (no second copy of the video), else copies."""
         if not batch.out_dir or not job.video_path:
             return
         name = batch.rows[number - 1].get("output") or f"row-{number:03d}"
-        out = Path(batch.out_dir) / f"{name}.mp4"
-        copies = [(job.video_path, out), *((job.captions[kind], out.with_suffix(f".{kind}"))
-                                           for kind in ("vtt", "srt") if job.captions and job.captions.get(kind))]
         try:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            for source, target in copies:
-                if not target.exists() or target.stat().st_size != Path(source).stat().st_size:
-                    _link_or_copy(Path(source), target)
+            for source in deliverables(self.settings.job_dir(job.id)).values():
+                linked(source, Path(batch.out_dir) / f"{name}{source.suffix}")
         except OSError as error:
-            self.runner.log(job.id, f"could not copy the video to {out}: {error.strerror or error}")
+            self.runner.log(job.id, f"could not copy the video to {batch.out_dir}: {error.strerror or error}")

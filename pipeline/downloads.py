@@ -64,24 +64,27 @@ def _heard(settings: Settings, job: Job) -> str:
         return ""
 
 
+def deliverables(job_dir: Path) -> dict[str, Path]:
+    """A job's finished files a person takes away: ``{"video", "vtt", "srt"}``, each that exists."""
+    found = {"video": job_dir / "output.mp4", **{Path(name).suffix[1:]: job_dir / name for name in CAPTION_FILES}}
+    return {kind: path for kind, path in found.items() if path.is_file()}
+
+
 def named_files(settings: Settings, job: Job) -> dict[str, Path]:
     """The job's video and captions under its download name (see the module docstring): ``{"video",
     "vtt", "srt"}`` for each that exists, as links (or copies) in ``download/`` of its folder."""
     folder = settings.job_dir(job.id)
     name = download_name(settings, job)
-    found = {}
-    for kind, source in (("video", folder / "output.mp4"), *((Path(f).suffix[1:], folder / f) for f in CAPTION_FILES)):
-        if source.is_file():
-            found[kind] = _linked(source, folder / DOWNLOAD_DIR / f"{name}{source.suffix}")
-    return found
+    return {kind: linked(source, folder / DOWNLOAD_DIR / f"{name}{source.suffix}")
+            for kind, source in deliverables(folder).items()}
 
 
-def _linked(source: Path, target: Path) -> Path:
+def linked(source: Path, target: Path) -> Path:
     """``target`` holding ``source``'s bytes: a hard link, or a copy where links are not possible;
     made again when ``source`` was replaced after it was made."""
     if target.is_file() and (os.path.samefile(source, target) or _same_copy(source, target)):
         return target
-    target.parent.mkdir(exist_ok=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
     partial = partial_path(target)
     try:
         try:

@@ -103,6 +103,19 @@ def check_render(store: JobStore, limits: Limits, *, now: dt.datetime | None = N
                                 _seconds(wait))
 
 
+def check_batch(store: JobStore, limits: Limits, rows: int, *, now: dt.datetime | None = None) -> None:
+    """``BadInput`` when a batch has more rows to render than ``store``'s owner may start this hour
+    (each row is a render; refused before any of them starts)."""
+    if not limits.renders_per_hour:
+        return
+    started, _ = jobs_started_since(store, (now or _now()) - HOUR)
+    left = max(0, limits.renders_per_hour - started)
+    if rows > left:
+        raise BadInput(f"this batch has {rows} rows to render, and you may start {left} more renders this hour "
+                       f"(this studio allows {limits.renders_per_hour} per user an hour): split the file, or run it "
+                       "later")
+
+
 def check_chat(store: JobStore, limits: Limits, *, now: dt.datetime | None = None) -> None:
     """``QuotaExceeded`` when ``store``'s owner may not send another chat message now."""
     if not limits.chat_turns_per_minute:

@@ -26,9 +26,10 @@ from typing import Any
 import gradio as gr
 
 from pipeline.batch import COLUMNS, BatchRunner, default_concurrency, default_executor, read_batch_file
-from pipeline.db import jobs_started_since
+from pipeline.db.batches import FINISHED
 from pipeline.errors import BadInput
 from pipeline.files import file_sha256
+from pipeline.quotas import check_batch
 
 from . import batch_view as view
 from .common import StudioContext, bind, progress_callback, shown_errors
@@ -78,19 +79,10 @@ def build(ctx: StudioContext) -> None:
                                "them.")
 
 
-def _paths(files: Any) -> list[Path]:
-    items = files if isinstance(files, list) else [files] if files else []
-    paths = []
-    for item in items:
-        value = item.get("path") if isinstance(item, dict) else item
-        if value:
-            paths.append(Path(str(value)))
-    return paths
-
-
-def _split(files: Any) -> tuple[Path, dict[str, Path]]:
-    """The one batch file among the uploads, and the others by file name."""
-    paths = _paths(files)
+def _split(files: list[str] | None) -> tuple[Path, dict[str, Path]]:
+    """The one batch file among the uploads (paths the guard checked are this client's), and the
+    others by file name."""
+    paths = [Path(file) for file in files or []]
     batch_files = [path for path in paths if path.suffix.lower() in BATCH_SUFFIXES]
     if not batch_files:
         raise BadInput("upload a batch file (.csv or .yaml) with the pictures and recordings its rows name")
@@ -115,7 +107,7 @@ def _fingerprint(batch_sha256: str, media: dict[str, Path]) -> str:
 
 def _resolver(media: dict[str, Path]):
     def resolve(value: str, folder: Path) -> Path:
-        found = media.get(Path(value.replace("\\", "/")).name) if "/" not in value and "\\" not in value else None
+        found = media.get(value) if "/" not in value and "\\" not in value else None  # a name, never a path
         if found is None:
             known = ", ".join(sorted(media)) or "none"
             raise BadInput(f"{value} is not among the files uploaded with the batch (uploaded: {known})")
@@ -123,22 +115,8 @@ def _resolver(media: dict[str, Path]):
     return resolve
 
 
-def _check_quota(ctx: StudioContext, rows: int) -> None:
-    limit = ctx.settings.limits.renders_per_hour
-    if not ctx.access.has_users or not limit:
-        return
-    import datetime as dt
-
-    started, _ = jobs_started_since(ctx.jobs.for_owner(ctx.owner), dt.datetime.now(dt.timezone.utc)
-                                    - dt.timedelta(hours=1))
-    left = max(0, limit - started)
-    if rows > left:
-        raise BadInput(f"this batch has {rows} rows to render, and you may start {left} more renders this hour "
-                       f"(this studio allows {limit} per user an hour): split the file, or run it later")
-
-
 @shown_errors
-def run_batch(ctx: StudioContext, files: Any, new: bool = False, progress=gr.Progress()):
+def run_batch(ctx: StudioContext, files: list[str] | None, new: bool = False, progress=gr.Progress()):
     """Start (or resume) the batch in ``files`` and stream its rows until it ends."""
     batch_path, media = _split(files)
     batch_file = read_batch_file(batch_path, resolve_path=_resolver(media))
@@ -155,8 +133,9 @@ def run_batch(ctx: StudioContext, files: Any, new: bool = False, progress=gr.Pro
         runner.batches.update(batch.id, out_dir=str(ctx.settings.jobs_dir / "batches" / batch.id))
         batch = runner.batches.get(batch.id)
     counts = runner.batches.counts(batch.id)
-    to_run = sum(n for status, n in counts.items() if status not in ("done", "failed"))
-    _check_quota(ctx, to_run)
+    to_run = sum(n for status, n in counts.items() if status not in FINISHED)
+    if ctx.access.has_users:
+        check_batch(ctx.jobs.for_owner(ctx.owner), ctx.settings.limits, to_run)
     key = (ctx.owner, batch.id)
     with _running_lock:
         if key in _running:
@@ -174,8 +153,9 @@ def run_batch(ctx: StudioContext, files: Any, new: bool = False, progress=gr.Pro
     thread.start()
     try:
         while thread.is_alive():
-            yield view.summary(runner.batches.get(batch.id), runner.batches.rows(batch.id), resumed=resumed), \
-                view.rows_table(batch, runner.batches.rows(batch.id)), gr.skip()
+            states = runner.batches.rows(batch.id)
+            yield (view.summary(runner.batches.get(batch.id), states, resumed=resumed), view.rows_table(batch, states),
+                   gr.skip())
             thread.join(REFRESH_S)
     finally:
         stop.set()  # the client went away: the batch stops, and its finished rows are kept

@@ -22,7 +22,6 @@ from ..leftovers import process_alive
 from .connection import connect
 from .jobs import OwnedStore, now
 
-BATCH_STATUSES = ("running", "stopped", "finished")
 FINISHED = ("done", "failed")  # a row whose job is in one of these is not run again
 
 
@@ -63,10 +62,11 @@ class RowState:
 
 class BatchStore(OwnedStore):
     def create(self, batch_id: str, *, name: str, rows: list[dict], source_sha256: str, out_dir: str | None,
-               executor: str, concurrency: int, pid: int) -> Batch:
+               executor: str, concurrency: int) -> Batch:
+        """A new batch, ``stopped`` (nothing runs it yet)."""
         row = {"id": batch_id, "created_at": now(), "updated_at": now(), "name": name, "rows": json.dumps(rows),
                "source_sha256": source_sha256, "out_dir": out_dir, "executor": executor,
-               "concurrency": concurrency, "status": "running", "pid": pid}
+               "concurrency": concurrency, "status": "stopped"}
         if self.owner is not None:
             if not self.owner:
                 raise BadInput("sign in first: every batch belongs to the user who starts it")
