@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import os
 import shutil
 import signal
@@ -47,6 +48,16 @@ def rows_csv(count: int, *, first: str | None = None) -> str:
         writer.writerow(["face.png", first if number == 1 and first else f"Row {number} of the batch.",
                          f"clip-{number:02d}"])
     return lines.getvalue()
+
+
+def wait_for_done(settings, store: BatchStore, rows: int, timeout_s: float = 120) -> None:
+    """Until the newest batch (made by another process) has ``rows`` rows done, or the time is up."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        batches = store.list() if settings.db_path.exists() else []
+        if batches and store.counts(batches[0].id).get("done", 0) >= rows:
+            return
+        time.sleep(0.05)
 
 
 def log_of(settings, job_id: str) -> str:
@@ -146,7 +157,9 @@ def test_a_stopped_batch_resumes_without_redoing_a_row(settings, tmp_path):
     stop = threading.Event()
 
     def progress(fraction, message):
-        if message.endswith(" done"):  # "row N done": stop after the first finished row
+        # "row N done": stop after the first finished row ("row N: done" is a job's own progress, sent
+        # before its job is recorded done; stopping then would interrupt that row too)
+        if re.fullmatch(r"row \d+ done", message):
             stop.set()
 
     first = runner.run(batch.id, progress=progress, stop=stop)
@@ -202,12 +215,7 @@ def test_a_killed_driver_s_batch_resumes_where_it_was(settings, tmp_path, studio
     command = [sys.executable, str(ROOT / "app.py"), "batch", str(path), "--concurrency", "2", "--json"]
     driver = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     store = BatchStore(settings.db_path)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        batches = store.list() if settings.db_path.exists() else []
-        if batches and store.counts(batches[0].id).get("done", 0) >= 2:
-            break
-        time.sleep(0.05)
+    wait_for_done(settings, store, 2)
     driver.kill()
     driver.wait()
     batch = store.list()[0]
@@ -246,12 +254,7 @@ def test_sigterm_stops_the_batch_at_once_and_the_same_command_resumes_it(setting
     command = [sys.executable, str(ROOT / "app.py"), "batch", str(path), "--concurrency", "2"]
     driver = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     store = BatchStore(settings.db_path)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        batches = store.list() if settings.db_path.exists() else []
-        if batches and store.counts(batches[0].id).get("done", 0) >= 1:
-            break
-        time.sleep(0.05)
+    wait_for_done(settings, store, 1)
     driver.send_signal(signal.SIGTERM)  # as Ctrl-C: the rows being rendered stop now, not when they end
     began = time.monotonic()
     _, err = driver.communicate(timeout=30)
