@@ -50,8 +50,11 @@ def playwright_session():
         if os.environ.get("AVATAR_STUDIO_REQUIRE_BROWSER") == "1":
             pytest.fail("Chromium not found: apt-get install -y chromium (or set AVATAR_STUDIO_CHROMIUM)")
         pytest.skip("Chromium not found: apt-get install -y chromium to run the browser tests")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # expect()'s own default is 5 s; CI's two loaded cores once took longer than that to load the
+    # studio after a sign-in. A condition that holds still passes at once.
+    expect.set_options(timeout=20_000)
     with sync_playwright() as playwright:
         yield playwright
 

@@ -30,8 +30,6 @@ def users_live(tmp_path_factory, model_cache, live_studio):
 
 
 def _signed_in(browser, url: str, user: str):
-    from playwright.sync_api import expect
-
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     page = context.new_page()
     page.set_default_timeout(60_000)
@@ -39,7 +37,9 @@ def _signed_in(browser, url: str, user: str):
     page.get_by_label(re.compile("username", re.I)).fill(user)
     page.get_by_label(re.compile("password", re.I)).fill(USERS[user])
     page.get_by_role("button", name=re.compile("login", re.I)).click()
-    expect(page.locator("#tabs")).to_be_visible()
+    # The page's own 60 s, not expect's 5 s: after signing in, the whole studio loads again, and on
+    # a loaded CI machine that once took longer than 5 s.
+    page.wait_for_selector("#tabs")
     return context, page
 
 
