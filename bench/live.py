@@ -18,8 +18,8 @@ script through the Runner, on the same two cores), unless ``--no-background``.
 
 ``--spoken N`` adds N spoken turns, as the Live tab hears them hands-free but with no browser:
 each question is spoken by Piper, put between a second of quiet and two, and fed at the pace of
-a real microphone in 0.2 s chunks at 48 kHz to the turn detector (Silero VAD) and the early
-transcripts (``pipeline.hearing``), then answered live. Timed from the end of the speech:
+a real microphone in 0.1 s chunks at 16 kHz (as the Live tab's recorder sends them) to the turn
+detector (Silero VAD) and the early transcripts (``pipeline.hearing``), then answered live. Timed from the end of the speech:
 
 * vad — until the detector says the turn is over (the end-of-turn pause, plus the chunk it ends in);
 * stt_wait — how long the turn then waited for its text (transcribed during the pause, mostly);
@@ -54,7 +54,8 @@ REPLY = ("Start with the profit logic. Market share is a result, not a goal. Ask
          "you more than they cost, and grow there first. Then measure it every quarter.")
 QUESTIONS = ["Should we chase market share?", "Where do we start?", "What do we measure first?",
              "How do we grow without a price war?"]
-MIC_RATE = 48_000
+MIC_RATE = 16_000  # what the Live tab's recorder sends (studio.live_mic), in CHUNK_S pieces
+CHUNK_S = 0.1
 LONG_SCRIPT = " ".join(["This is a long background render that keeps both cores busy while we talk."] * 12)
 
 
@@ -122,7 +123,7 @@ def one_turn(chat, question: str) -> dict[str, float]:
 
 
 def spoken_question(text: str) -> np.ndarray:
-    """``text`` spoken by Piper as a 48 kHz microphone hears it: 1 s of room, the question, 2 s of room."""
+    """``text`` spoken by Piper as the recorder hears it: 1 s of room, the question, 2 s of room."""
     from pipeline.speech.base import voices
     from pipeline.settings import resolve
 
@@ -150,7 +151,7 @@ def one_spoken_turn(chat, settings, audio, ahead: bool = True) -> dict[str, floa
     detector = TurnDetector()
     early = EarlyTranscripts(lambda samples, rate: transcribe_speech(settings, samples, rate),
                              begin if ahead else None)
-    chunk = MIC_RATE // 5
+    chunk = int(MIC_RATE * CHUNK_S)
     began = time.perf_counter()
     for start in range(0, len(audio), chunk):
         time.sleep(max(0.0, began + (start + chunk) / MIC_RATE - time.perf_counter()))  # it has been said

@@ -211,7 +211,11 @@ WATCH_STOPS = """() => {  // every time the player is stopped (its data-stopped,
   window.benchPlayed = [];
   new MutationObserver((changes) => changes.forEach((change) => {
     if (change.attributeName === 'data-stopped') window.benchStops.push(Number(stage.dataset.stopped));
-    else if (stage.dataset.firstFrameMs) window.benchPlayed.push(Date.now());
+    else if (stage.dataset.firstFrameMs) {
+      window.benchPlayed.push(Date.now());
+      const mic = document.querySelector('#live-listen .live-mic');  // the turn that first frame answers
+      window.benchFirst = window.benchFirst || { turns: mic && mic.dataset.turns, agoMs: stage.dataset.agoMs };
+    }
   })).observe(stage, { attributes: true, attributeFilter: ['data-stopped', 'data-first-frame-ms'] });
 }"""
 
@@ -257,19 +261,20 @@ def hands_free_turns(playwright, chromium: str, url: str, home: Path, turns: int
         page.get_by_role("option", name="openai", exact=True).click()
         before, onsets_before = len(heard.stt_s), len(heard.onsets)
         page.evaluate(WATCH_STOPS)
-        page.locator("#live-listen").get_by_role("button", name="Record", exact=True).click()
+        page.locator("#live-listen button.listen-button").click()
         total = first_frame_ms(page, timeout_ms=120_000)
-        turn = page.locator("#live-heard textarea").input_value()
+        first = page.evaluate("() => window.benchFirst") or {}
+        turns, ago_ms = first.get("turns"), first.get("agoMs")
         status = page.locator("#live-status").inner_text()
         ready = re.search(r"(?:First sentence ready|The first was ready after) ([0-9.]+) s", status)
         page.wait_for_timeout(12_000)  # the loop comes round: someone talks over the reply (or its end)
         parts["barge_in"] += barge_in_ms(page.evaluate("() => window.benchStops"), heard.onsets[onsets_before:],
                                          page.evaluate("() => window.benchPlayed"))
         page.close()
-        if len(heard.stt_s) <= before or not ready or ":" not in turn:
-            print(f"(a hands-free turn left out: heard {turn!r}, status {status[:80]!r})", file=sys.stderr)
+        if len(heard.stt_s) <= before or not ready or not turns or not ago_ms:
+            print(f"(a hands-free turn left out: {turns} turns heard, status {status[:80]!r})", file=sys.stderr)
             continue  # not one clean turn (the loop began mid-question): left out
-        vad, stt, first = float(turn.split(":")[1]), heard.stt_s[before] * 1000, float(ready.group(1)) * 1000
+        vad, stt, first = float(ago_ms), heard.stt_s[before] * 1000, float(ready.group(1)) * 1000
         for part, value in (("total", total), ("vad", vad), ("stt", stt), ("first_segment", first),
                             ("delivery", max(0.0, total - vad - stt - first))):
             parts[part].append(value)

@@ -24,6 +24,11 @@ not, validators included), which
    changes a streaming event sends after its first update (``streamed_file_paths``), so each
    segment of a live reply can be fetched by the one it was made for.
 
+The one call that reaches the studio's code without an event is a component's server function
+(``/gradio_api/component_server``): the hands-free microphone's audio (``studio.live_mic``). It
+takes no files, and runs for its caller's owner through ``acting_for_caller`` (signed-out
+visitors refused), which finds the owner as the HTTP half below does.
+
 ``StudioHTTPGuard`` is the HTTP half, an ASGI middleware on Gradio's own app: uploads
 (``/gradio_api/upload``) are recorded as the uploader's; ``/gradio_api/file=`` serves nothing
 inside the studio's data folder (job folders, personas, chat audio: inputs are never served),
@@ -249,6 +254,32 @@ class StudioBlocks(gr.Blocks):
         for path in streamed_file_paths(result.get("data")):
             self.grants.grant(owner, path)
         return result
+
+
+def acting_for_caller(blocks: StudioBlocks, request: Any):
+    """A call Gradio does not pass through ``process_api`` — a component's server function
+    (``/gradio_api/component_server``: the hands-free microphone's audio, ``studio.live_mic``) — run
+    for its caller, as an event is: the owner found from the plain HTTP request (``request``, the
+    Starlette request Gradio hands such a function) and put in ``current_owner`` while the returned
+    context is entered. A signed-out visitor of a studio with users is refused (``Refused``). Such a
+    call carries no file objects: its function must take none."""
+    owner = _http_owner(blocks, getattr(request, "scope", None) or {})
+    if owner == NOBODY:
+        raise Refused(SIGN_IN_WITH_HF if blocks.access.mode == OAUTH else SIGN_IN_FIRST, print_exception=False)
+    return _Acting(owner)
+
+
+class _Acting:
+    def __init__(self, owner: str | None) -> None:
+        self.owner = owner
+        self._token = None
+
+    def __enter__(self) -> str | None:
+        self._token = _owner.set(self.owner)
+        return self.owner
+
+    def __exit__(self, *exc: Any) -> None:
+        _owner.reset(self._token)
 
 
 # -- the HTTP half ------------------------------------------------------------------------------

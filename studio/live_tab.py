@@ -22,32 +22,34 @@ made once per portrait and controls, shown when the tab opens or the persona cha
 Opening the tab or picking a persona or an LLM loads that model on a thread of its own
 (``warm_up``), so the first question does not wait for the bundled model to load.
 
-Hands-free (``hands_free``, a streaming microphone): Record once, then talk. Every chunk (each
-``STREAM_EVERY_S``) goes to ``listen``, which feeds this page's ``Listening`` (a
-``pipeline.turns.TurnDetector``: Silero VAD). Someone starting to talk barges in: the reply's stop
-event is set on the server, and ``barged`` changes so that the browser stops the player. When a
-question is over (a pause), ``heard`` changes, the player's clock starts from when the speech
-stopped, and ``answer_turn`` takes the question's text (``hear_turn``: usually transcribed during
-the pause already, ``pipeline.hearing``) and answers it live in the same event, as a typed one.
-Once a pause's words are known, the model is started on their answer at once (``Listening.ahead``:
-``Chat.prefetch``, asked as the page would ask — its persona, conversation and LLM, within its
+Hands-free (``hands_free``: the studio's own recorder, ``studio.live_mic``): Listen once, then
+talk. The page sends its microphone to the server function ``live_mic.hear`` every 0.1 s, which
+feeds the page's ``live_mic.Listening`` (a ``pipeline.turns.TurnDetector``: Silero VAD) and answers
+what the page must do. Someone starting to talk barges in: the reply's stop event is set on the
+server, and the page stops the player. When a question is over (a pause), the page starts the
+player's clock from when the speech stopped and fires the recorder's submit event:
+``answer_turn`` takes that turn's text (``hear_turn``: usually transcribed during the pause
+already, ``pipeline.hearing``) and answers it live, as a typed question. Once a pause's words are
+known, the model is started on their answer at once (``Listening.ahead``: ``Chat.prefetch``, asked
+as the page would ask — its persona, conversation and LLM, noted by ``note_asking``, within its
 owner's quota); the turn takes that answer when the pause was the end of the question, and it is
-withdrawn when the speaker goes on or the turn asks something else. A monologue past the limit
-is refused with a message. The microphone's audio arrives as WAV
-chunks, and Gradio keeps only the newest one when the server falls behind. When more than
-``MAX_LOSS`` of it goes missing, the page says that push to talk is safer on this machine.
+withdrawn when the speaker goes on or the turn asks something else. A turn talked over before its
+answer began is not answered: the speaker went on, and the next turn asks the whole question. A
+monologue past the limit is refused with a message.
 
-Barge-in: Stop — or starting to record a question — stops the player at once in the browser and
-sets the reply's stop event on the server (``stop_live``): no further sentence is spoken, and the
-job keeps what was. Each reply has a random id (``take``), the key of its stop event in this
-process's table (with its owner: nobody stops another user's reply).
+Barge-in: Stop — or starting to record a question, or to talk while listening hands-free — stops
+the player at once in the browser and sets the reply's stop event on the server (``stop_live``):
+no further sentence is spoken, and the job keeps what was. Each reply has a random id (``take``),
+the key of its stop event in this process's table (``live_mic.register_take``, with its owner:
+nobody stops another user's reply).
 
 The ``/converse`` endpoint is a hidden trigger over hidden inputs (persona, message, conversation
 id, LLM) that streams (segment, text so far, conversation id, details, whole video): each update
 carries the newest playable segment, and details its timings; the last carries the reply.
 
 A microphone that cannot be had (no device, or permission denied) is one message in the status
-line when Record is pressed (``live_view.mic_check_js``); Gradio's recorder says nothing there.
+line when Record is pressed (``live_view.mic_check_js``; Gradio's recorder says nothing there),
+and on the hands-free recorder's own line when Listen is.
 
 Every handler is a module-level function taking the ``StudioContext``; ``build`` lays out and wires.
 """
@@ -57,34 +59,28 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
-import time
 from pathlib import Path
 from typing import Any, Callable
 
 import gradio as gr
 
-from pipeline.chat import Chat, ChatRequest, check_message, persona_llm
-from pipeline.converse import converse, live_request
+from pipeline.chat import ChatRequest, check_message, persona_llm
+from pipeline.converse import converse
 from pipeline.errors import BadInput, StudioError
 from pipeline.live import idle_clip
 from pipeline.media import probe
 from pipeline.render import renderers
-from pipeline.hearing import EarlyTranscripts
 from pipeline.speech.stt import WHISPER_SAMPLE_RATE, load_speech, transcribe_speech
-from pipeline.speech.wav import read_wav
-from pipeline.turns import TurnDetector, TurnEvent
 
+from . import live_mic
 from . import live_view as view
 from .common import StudioContext, bind, progress_callback, shown_errors
+from .guard import Refused, acting_for_caller
 from .limits import chat_allowed, quota
 
 PRIVATE = {"api_visibility": "private"}
 PLAYER = "live"  # this tab's player's name (live_view)
 MAX_QUESTION_S = 60  # a longer recording is refused: a monologue is not a question, and it transcribes slowly
-STREAM_EVERY_S = 0.2  # hands-free: how often the browser sends the microphone (the barge-in delay's largest part)
-MAX_LISTEN_S = 30 * 60  # hands-free: a listening session ends after this (Record again to go on)
-LOSS_WINDOW_S = 5.0  # hands-free: how long to listen before judging how much of the audio is lost
-MAX_LOSS = 0.15  # hands-free: more lost than this, and the page is told push to talk is safer here
 CONVERSE_API = ("Ask a persona and get the reply live, sentence by sentence. Inputs: persona id; message; "
                 "conversation_id ('' starts one); llm ('' for the persona's). Streams (segment, text, "
                 "conversation_id, details, video): segment is the newest playable MP4 (H.264 + AAC) of one "
@@ -92,8 +88,6 @@ CONVERSE_API = ("Ask a persona and get the reply live, sentence by sentence. Inp
                 "timings}}; the last update has the whole reply's video and details {t_s, reply}.")
 
 log = logging.getLogger(__name__)
-_stops: dict[tuple[str | None, str], threading.Event] = {}
-_stops_lock = threading.Lock()
 
 
 def build(ctx: StudioContext, tab: gr.Tab) -> None:
@@ -116,16 +110,13 @@ def build(ctx: StudioContext, tab: gr.Tab) -> None:
                 stop = gr.Button("Stop", variant="stop", elem_id="live-stop")
             mic = gr.Audio(sources=["microphone"], type="filepath", label="Or say it (record, then stop)",
                            elem_id="live-mic")
-            hands_free = gr.Audio(sources=["microphone"], streaming=True, type="filepath", elem_id="live-listen",
-                                  label="Or talk hands-free (record once: a pause ends each question, "
-                                        "talking over the reply stops it)")
+            hands_free = gr.HTML(value="", html_template=live_mic.mic_html(PLAYER), css_template=live_mic.MIC_CSS,
+                                 js_on_load=live_mic.mic_js(), elem_id="live-listen",
+                                 server_functions=[hear_function(ctx)])
             reply = gr.Markdown(elem_id="live-reply")
             whole = gr.Video(label="The whole reply", interactive=False, autoplay=False, elem_id="live-whole")
     segment = gr.File(visible="hidden", elem_id="live-segment")  # each new segment, for the player
     idle = gr.File(visible="hidden", elem_id="live-idle")  # the persona listening, looped between replies
-    listener = gr.State(None)  # hands-free: this page's Listening
-    turn_heard = gr.Textbox(visible="hidden", elem_id="live-heard")  # hands-free: "turn:ms since it ended", per turn
-    barged = gr.Textbox(visible="hidden", elem_id="live-barged")  # hands-free: a count of onsets (barge-in)
 
     with gr.Column(visible=False):
         api_inputs = [gr.Textbox(label="persona"), gr.Textbox(label="message"), gr.Textbox(label="conversation_id"),
@@ -140,16 +131,20 @@ def build(ctx: StudioContext, tab: gr.Tab) -> None:
         bind(listening, ctx), persona, idle, show_progress="hidden", **PRIVATE)
     tab.select(bind(refresh_llms, ctx), llm, llm, **PRIVATE)
     # Installed as the page loads, before Record can be pressed: no microphone is one message (live_view)
-    for microphone in ("live-mic", "live-listen"):
-        ctx.blocks.load(None, None, None, js=view.mic_check_js(microphone, "live-status"), **PRIVATE)
-    persona.input(new_conversation, None, [conversation, reply, status], **PRIVATE)
+    ctx.blocks.load(None, None, None, js=view.mic_check_js("live-mic", "live-status"), **PRIVATE)
+    noting = bind(note_asking, ctx)
+    persona.input(new_conversation, None, [conversation, reply, status], **PRIVATE).then(
+        noting, [hands_free, persona, conversation, llm], None, show_progress="hidden", **PRIVATE)
+    gr.on([hands_free.change, llm.input], noting, [hands_free, persona, conversation, llm], None,
+          show_progress="hidden", **PRIVATE)
     persona.input(bind(listening, ctx), persona, idle, show_progress="hidden", **PRIVATE)
     gr.on([tab.select, persona.input, llm.input], bind(warm_up, ctx), [persona, llm], None, queue=False,
           show_progress="hidden", **PRIVATE)
     segment.change(None, segment, None, js=view.enqueue_js(PLAYER), **PRIVATE)
     idle.change(None, idle, None, js=view.idle_js(PLAYER), **PRIVATE)
     asked = gr.on([ask.click, message.submit], None, None, None, js=view.reset_js(PLAYER), **PRIVATE)
-    asked.then(bind(speak_live, ctx, outputs), [persona, message, conversation, llm], list(outputs.values()),
+    asked.then(bind(speak_live, ctx, outputs), [persona, message, conversation, llm, hands_free],
+               list(outputs.values()),
                validator=quota(ctx, "chat"), show_progress="hidden", **PRIVATE)
     stopping = bind(stop_live, ctx)
     stop.click(stopping, take, status, js=view.stop_js(PLAYER), show_progress="hidden", concurrency_limit=None,
@@ -158,18 +153,17 @@ def build(ctx: StudioContext, tab: gr.Tab) -> None:
                         concurrency_limit=None, **PRIVATE)
     recorded = mic.stop_recording(bind(hear, ctx), mic, message, js=view.reset_js(PLAYER),
                                show_progress_on=[message], **PRIVATE)
-    recorded.success(bind(speak_live, ctx, outputs), [persona, message, conversation, llm], list(outputs.values()),
+    recorded.success(bind(speak_live, ctx, outputs), [persona, message, conversation, llm, hands_free],
+                     list(outputs.values()),
                   validator=quota(ctx, "chat"), show_progress="hidden", **PRIVATE)
 
-    hands_free.start_recording(start_listening, None, listener, show_progress="hidden", **PRIVATE)
-    hands_free.stream(bind(listen, ctx), [hands_free, listener, take, persona, conversation, llm],
-                      [listener, turn_heard, barged, status],
-                      stream_every=STREAM_EVERY_S, time_limit=MAX_LISTEN_S, concurrency_limit=None,
-                      show_progress="hidden", **PRIVATE)
-    barged.change(None, None, None, js=view.stop_js(PLAYER), **PRIVATE)
-    turn_heard.change(bind(answer_turn, ctx, outputs), [turn_heard, listener, persona, conversation, llm],
-                      list(outputs.values()), js=view.turn_js(PLAYER), validator=quota(ctx, "chat"),
-                      show_progress="hidden", **PRIVATE)
+    # Hands-free: the page's recorder sends its audio to ``hear`` (a server function, live_mic), and
+    # asks each question it is told has ended through its submit event.
+    # trigger_mode "multiple": a question that goes on after its pause is asked again whole at once,
+    # while the answer to its first half (talked over, so no longer spoken) finishes quietly.
+    hands_free.submit(bind(answer_turn, ctx, outputs), [hands_free, persona, conversation, llm],
+                      list(outputs.values()), validator=quota(ctx, "chat"), show_progress="hidden",
+                      trigger_mode="multiple", **PRIVATE)
 
     api_trigger.click(bind(converse_api, ctx), api_inputs, api_outputs, api_name="converse",
                       api_description=CONVERSE_API, validator=quota(ctx, "chat"))
@@ -233,20 +227,37 @@ def new_conversation() -> tuple:
 
 @shown_errors
 def speak_live(ctx: StudioContext, persona_id: str | None, message: str | None, conversation_id: str | None,
-               llm_name: str | None = None):
-    """The live reply to ``message``; yields what changes, by name (see the module docstring)."""
+               llm_name: str | None = None, hands_free: str | None = None, onsets: int | None = None):
+    """The live reply to ``message``; yields what changes, by name (see the module docstring).
+    ``hands_free``: the page's hands-free recorder's value; while it listens, someone talking stops
+    this reply (``onsets``: a hands-free question's count of onsets at its end, so one since then
+    stops it too), and its next question is asked in this reply's conversation."""
     if not persona_id:
         raise BadInput("pick a persona to ask")
     question = check_message(message)
     take = secrets.token_hex(8)
-    stop = _register(ctx.owner, take)
+    owner = ctx.owner
+    stop = live_mic.register_take(owner, take)
+    listening = live_mic.sessions.get(owner, live_mic.session_id(hands_free))
+    if listening is not None:
+        listening.take = take
+        if onsets is not None and listening.talked_over(onsets):  # someone talked while it was being set up
+            stop.set()
     count, first_ready = 0, None
+
+    def superseded() -> bool:  # talked over, and the page's next question is being answered: stay quiet
+        return listening is not None and listening.take != take
+
     yield {"take": take, "message": "", "reply": f"**You:** {question}", "status": view.LISTENING, "whole": None,
            "segment": None}
     try:
         request = ChatRequest(persona=persona_id, message=question, conversation_id=conversation_id or None,
                               llm=llm_name or None)
         for event in converse(ctx.chat, request, stop=stop):
+            if superseded():  # (recorded all the same: converse goes on to the model's end)
+                if event.kind == "reply":
+                    yield {"conversation": event.reply.conversation_id}
+                continue
             if event.kind == "text":
                 yield {"reply": f"**You:** {question}\n\n**{persona_id}:** {event.text}"}
             elif event.kind == "segment":
@@ -258,11 +269,13 @@ def speak_live(ctx: StudioContext, persona_id: str | None, message: str | None, 
                 yield {"status": f"_{event.note}_"}
             elif event.kind == "reply":
                 done = event.reply
+                if listening is not None and listening.asking is not None:  # the next question: this conversation
+                    listening.asking = (*listening.asking[:2], done.conversation_id, *listening.asking[3:])
                 yield {"conversation": done.conversation_id, "whole": done.video,
                        "reply": f"**You:** {question}\n\n**{persona_id}:** {done.reply}",
                        "status": view.finished_line(done, count, first_ready)}
     finally:
-        _forget(ctx.owner, take)
+        live_mic.forget_take(owner, take)
 
 
 @shown_errors
@@ -284,108 +297,28 @@ def hear(ctx: StudioContext, audio: str | None, progress=gr.Progress()) -> str:
     return transcript.text
 
 
-class Listening:
-    """One page's hands-free session: its turn detector, its early transcriptions (``pipeline.hearing``:
-    each pause's audio is transcribed while the end of the turn is waited for, and the model is
-    started on its answer: ``ahead``), and the question last heard. Kept in the page's ``gr.State``,
-    so no other page can reach it."""
-
-    def __init__(self, settings) -> None:
-        self.detector = TurnDetector()
-        self.early = EarlyTranscripts(lambda audio, rate: transcribe_speech(settings, audio, rate),
-                                      self.ahead if settings.answer_ahead else None)
-        self.asking: tuple[Chat, str, str | None, str | None, Callable[[], bool]] | None = None
-        self.turns = 0
-        self.onsets = 0
-        self.question: TurnEvent | None = None
-        self.first_chunk_at: float | None = None  # monotonic time the first chunk's audio began
-        self.warned = False
-
-    def ahead(self, transcript) -> Any:
-        """During a pause: the model started on the answer to ``transcript`` as the page would ask it
-        now (the chat, persona, conversation and LLM of its latest chunk, and its owner's quota), for
-        the turn to take if this was the question (``Chat.prefetch``); None when it may not be asked."""
-        if self.asking is None:
-            return None
-        chat, persona_id, conversation_id, llm_name, allowed = self.asking
-        if not persona_id or not allowed():
-            return None
-        return chat.prefetch(live_request(ChatRequest(persona=persona_id, message=transcript.text,
-                                                      conversation_id=conversation_id or None,
-                                                      llm=llm_name or None)))
-
-    def lost(self) -> float:
-        """The share of the microphone's audio that never arrived, from the audio received against the
-        time since the first chunk. Gradio keeps only the newest chunk of a stream, so a server that falls
-        behind loses the rest."""
-        elapsed = time.monotonic() - (self.first_chunk_at or time.monotonic())
-        return max(0.0, 1.0 - self.detector.received_s / elapsed) if elapsed >= LOSS_WINDOW_S else 0.0
+def hear_function(ctx: StudioContext) -> Callable:
+    """The hands-free recorder's server function (``live_mic.hear``), run for its caller's owner."""
+    def hear(payload: Any, request: gr.Request) -> dict[str, Any]:
+        try:
+            with acting_for_caller(ctx.blocks, request) as owner:
+                return live_mic.hear(ctx.settings, owner, payload)
+        except Refused as refused:
+            return {"error": str(refused), "stop": True}
+    return hear
 
 
-def start_listening() -> None:
-    """Record pressed on the hands-free microphone: a fresh session (its detector is made with the
-    first chunk, so a studio without the VAD model says so then)."""
-    return None
+def note_asking(ctx: StudioContext, hands_free: str | None, persona_id: str | None, conversation_id: str | None,
+                llm_name: str | None = None) -> None:
+    """Hands-free: what a question would be asked with now (Listen pressed, another persona or LLM
+    picked), for the answers begun during its pauses (``live_mic.Listening.ahead``)."""
+    live_mic.note_asking(ctx.chat, ctx.owner, hands_free, persona_id, conversation_id, llm_name, chat_allowed(ctx))
 
 
-@shown_errors
-def listen(ctx: StudioContext, chunk: str | None, listening: Listening | None, take: str | None,
-           persona_id: str | None = None, conversation_id: str | None = None, llm_name: str | None = None):
-    """One chunk of the hands-free microphone → (listening, heard, barged, status). Someone starting
-    to talk stops the reply being spoken (on the server here; ``barged`` tells the browser to stop
-    playing it) and withdraws any answer begun during a pause; a question that has ended is
-    announced on ``heard`` for ``hear_turn``. The persona, conversation and LLM are what an answer
-    begun during a pause is asked with (``Listening.ahead``).
-
-    The chunk comes as its WAV file (Gradio's ``filepath``), read here with the standard library.
-    The ``numpy`` type decodes each chunk through ffmpeg, and that took longer than the 0.2 s
-    between chunks on a busy machine. Gradio then keeps only the newest chunk, and the question
-    arrived with holes in it."""
-    if listening is None:
-        listening = Listening(ctx.settings)
-    if not chunk:
-        return listening, gr.skip(), gr.skip(), gr.skip()
-    samples, rate = read_wav(chunk)
-    if listening.asking is None or listening.asking[1:4] != (persona_id, conversation_id, llm_name):
-        listening.asking = (ctx.chat, persona_id, conversation_id, llm_name, chat_allowed(ctx))
-    if listening.first_chunk_at is None:
-        listening.first_chunk_at = time.monotonic() - len(samples) / rate
-    heard = barged = status = gr.skip()
-    if not listening.warned and listening.lost() > MAX_LOSS:
-        listening.warned = True
-        status = view.falling_behind_line(listening.lost())
-    for event in listening.detector.feed(rate, samples):
-        if event.kind == "speech":
-            listening.onsets += 1
-            listening.early.withdraw()
-            barged = str(listening.onsets)
-            status = stop_live(ctx, take)
-            # When the speech began, as wall-clock time (for the log a benchmark reads): counted back
-            # from the audio just received, not forward from the first chunk — audio lost on the way
-            # (a busy machine) would put it seconds too early. It errs late by the chunk's delivery.
-            log.info("hands-free: someone started talking", extra={
-                "speech_started_at": time.time() - (listening.detector.received_s - event.started_s)})
-        elif event.kind == "pause":
-            listening.early.guess(event)
-        elif event.kind == "turn":
-            listening.turns += 1
-            listening.question = event
-            heard = f"{listening.turns}:{round((listening.detector.listening_s - event.ended_s) * 1000)}"
-            status = view.HEARD
-        elif event.kind == "too_long":
-            status = view.too_long_line(int(listening.detector.max_turn_s))
-    return listening, heard, barged, status
-
-
-@shown_errors
-def hear_turn(ctx: StudioContext, listening: Listening | None) -> tuple[str, Any]:
-    """The question the hands-free microphone last heard, as text (taken: each is asked once), and
-    the answer begun on it during the pause (None when none was): the caller's to cancel once the
-    turn is over. It was usually transcribed already, during the pause that ended it."""
-    question = listening.question if listening is not None else None
-    if question is None or question.audio is None:
-        raise BadInput("Nothing has been heard yet — press Record on the hands-free microphone and ask.")
-    listening.question = None
+def hear_turn(question: Any, listening: live_mic.Listening) -> tuple[str, Any]:
+    """A hands-free question as text, and the answer begun on it during the pause (None when none
+    was): the caller's to cancel once the turn is over. It was usually transcribed already, during
+    the pause that ended it."""
     heard = listening.early.answer(question)
     transcript = heard.transcript
     log.info("hands-free question: %.2f s heard, transcribed in %.2f s (%s), waited %.2f s for it",
@@ -398,14 +331,22 @@ def hear_turn(ctx: StudioContext, listening: Listening | None) -> tuple[str, Any
 
 
 @shown_errors
-def answer_turn(ctx: StudioContext, heard: str | None, listening: Listening | None, persona_id: str | None,
-                conversation_id: str | None, llm_name: str | None = None):
-    """Hands-free: the question last heard (``hear_turn``), answered live (``speak_live``) in the same
-    event — a second event would wait for the text to reach the browser and come back. ``heard`` is
-    the "turn:ms" that announced it (the player's clock already started from it)."""
-    question, ahead = hear_turn(ctx, listening)
+def answer_turn(ctx: StudioContext, hands_free: str | None, persona_id: str | None, conversation_id: str | None,
+                llm_name: str | None = None):
+    """Hands-free: the question the recorder says has ended (its value: the session and the turn's
+    number), transcribed (``hear_turn``) and answered live (``speak_live``). The player's clock
+    already started from when the speech stopped. A turn talked over before its answer began is
+    not answered (``Listening.question``): nothing is shown, and its next turn asks it whole."""
+    listening = live_mic.sessions.get(ctx.owner, live_mic.session_id(hands_free))
+    if listening is None:
+        raise BadInput("Nothing has been heard yet — press Listen and ask.")
+    found = listening.question(live_mic.turn_number(hands_free))
+    if found is None or found[0].audio is None:
+        return
+    question, onsets = found
+    text, ahead = hear_turn(question, listening)
     try:
-        yield from speak_live(ctx, persona_id, question, conversation_id, llm_name)
+        yield from speak_live(ctx, persona_id, text, conversation_id, llm_name, hands_free, onsets)
     finally:
         if ahead is not None:  # begun during the pause, not taken by the turn (another persona picked…)
             ahead.cancel()
@@ -413,12 +354,9 @@ def answer_turn(ctx: StudioContext, heard: str | None, listening: Listening | No
 
 def stop_live(ctx: StudioContext, take: str | None) -> Any:
     """Barge-in: the reply ``take`` (this owner's) says no further sentence."""
-    with _stops_lock:
-        stop = _stops.get((ctx.owner, take or ""))
-    if stop is None:
+    if not live_mic.stop_take(ctx.owner, take):
         return gr.skip()
-    stop.set()
-    return "Stopped: the rest of the reply is not spoken. What was said is kept in History."
+    return live_mic.STOPPED
 
 
 @shown_errors
@@ -441,13 +379,3 @@ def converse_api(ctx: StudioContext, persona: str, message: str, conversation_id
             yield gr.skip(), done.reply, done.conversation_id, details, done.video
 
 
-def _register(owner: str | None, take: str) -> threading.Event:
-    stop = threading.Event()
-    with _stops_lock:
-        _stops[(owner, take)] = stop
-    return stop
-
-
-def _forget(owner: str | None, take: str) -> None:
-    with _stops_lock:
-        _stops.pop((owner, take), None)

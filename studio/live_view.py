@@ -137,31 +137,11 @@ def reset_js(name: str) -> str:
     return f"(...inputs) => {{ {_player(name, 'reset()')}; return inputs.length === 1 ? inputs[0] : inputs; }}"
 
 
-def turn_js(name: str) -> str:
-    """Hands-free, a question heard ("turn:ms", the event's first input): the player ready, its clock
-    started when the question ended (``ms`` ago: the pause that told the detector it had); passes
-    every input on."""
-    return (f"(heard, ...rest) => {{ const ago = Number(String(heard || '').split(':')[1] || 0); "
-            f"{_player(name, 'reset(ago)')}; return [heard, ...rest]; }}")
-
-
 def stop_js(name: str) -> str:
     """Barge-in: the player silenced at once; passes the event's input on."""
     return f"(take) => {{ {_player(name, 'stop()')}; return take; }}"
 
 LISTENING = "Listening…"
-HEARD = "_Heard you — working out what you said…_"
-
-
-def falling_behind_line(lost: float) -> str:
-    return (f"_The studio is falling behind the microphone ({lost:.0%} of what it heard was lost on the way), "
-            "so questions may miss words — on this machine, push to talk (above) is safer: it records in "
-            "the browser and loses nothing._")
-
-
-def too_long_line(limit_s: int) -> str:
-    return (f"_That went on for over {limit_s} seconds without a pause, so it was not asked — ask in shorter "
-            "pieces. Listening again after the next pause._")
 
 
 def segment_line(segment: Any, count: int) -> str:

@@ -58,12 +58,15 @@ def test_the_idle_loop_is_drawn_at_the_studios_size(settings):
 
 
 def test_stop_reaches_only_the_reply_it_names(ctx):
-    stop = live_tab._register(ctx.owner, "take-1")
+    from studio import live_mic
+
+    stop = live_mic.register_take(ctx.owner, "take-1")
     try:
         assert live_tab.stop_live(ctx, "take-2") is not None and not stop.is_set()  # someone else's, or gone
+        assert not live_mic.stop_take("bob", "take-1") and not stop.is_set()  # another owner's name for it
         assert live_tab.stop_live(ctx, "take-1").startswith("Stopped") and stop.is_set()
     finally:
-        live_tab._forget(ctx.owner, "take-1")
+        live_mic.forget_take(ctx.owner, "take-1")
 
 
 def test_a_recording_with_no_words_asks_nothing(ctx, tmp_path):
@@ -90,38 +93,47 @@ def test_a_monologue_is_refused_before_it_is_transcribed(ctx, tmp_path):
         live_tab.hear(ctx, str(long))
 
 
-def test_a_hands_free_question_is_answered_with_the_reply_begun_during_its_pause(ctx, tmp_path):
-    """Real parts but the model: Piper's question streamed as the page streams it (0.2 s WAV chunks)
-    through ``listen``, Silero hearing the pause, tiny.en transcribing it, the model started on the
-    answer then; the turn takes that answer instead of asking again, and speaks it."""
-    import numpy as np
-    from test_turns import CHUNK, MIC_RATE, QUESTION, at_mic_rate, quiet
+def test_a_hands_free_question_is_answered_with_the_reply_begun_during_its_pause(ctx):
+    """Real parts but the model: Piper's question sent as the page's recorder sends it (0.1 s of
+    16 kHz 16-bit samples, base64, through ``live_mic.hear``), Silero hearing the pause, tiny.en
+    transcribing it, the model started on the answer then; the turn takes that answer instead of
+    asking again, and speaks it."""
+    import json
+
+    from test_live_mic import chunks, new_id, spoken_16k
 
     from pipeline import prefetch
-    from pipeline.speech.wav import write_wav
+    from studio import live_mic
 
     answer = "Find the customers who cost more than they pay."
     slow = fake_llm.install_slow(answer, delay_s=0.02)
-    audio = np.concatenate([quiet(0.8), at_mic_rate(QUESTION), quiet(1.2, seed=1)])
-    listening, heard = None, None
-    for index, start in enumerate(range(0, len(audio), CHUNK)):
-        chunk = write_wav(tmp_path / f"chunk-{index}.wav", audio[start:start + CHUNK] / 32768, MIC_RATE)
-        listening, turn, _, _ = live_tab.listen(ctx, str(chunk), listening, "", "jenniel", None, "slow")
-        if isinstance(turn, str):
-            heard = turn
+    session = new_id()
+    value = json.dumps({"id": session})
+    live_tab.note_asking(ctx, value, "jenniel", None, "slow")  # Listen pressed
+    question = "How do I find the customers who pay more than they cost?"
+    turn = None
+    for payload in chunks(session, spoken_16k(question, before_s=0.8, after_s=1.2)):
+        answered = live_mic.hear(ctx.settings, ctx.owner, payload)
+        assert "error" not in answered
+        if answered.get("turn"):
+            turn = answered["turn"]
             break
-    assert heard is not None and listening.early.started >= 1
+    listening = live_mic.sessions.get(ctx.owner, session)
+    assert turn is not None and turn["ago_ms"] >= 600 and listening.early.started >= 1
     for _ in range(1000):  # the guess made at the pause is being transcribed, then the model asked
         if slow.history:
             break
         time.sleep(0.01)
     assert len(slow.history) == 1 and prefetch.waiting() == 1  # asked before the turn was answered
-    updates = list(live_tab.answer_turn(ctx, heard, listening, "jenniel", None, "slow"))
+    updates = list(live_tab.answer_turn(ctx, json.dumps({"id": session, "turn": turn["n"]}), "jenniel", None,
+                                        "slow"))
     assert len(slow.history) == 1  # asked once, during the pause: the turn took that answer
-    assert QUESTION.lower().rstrip("?") in slow.history[0]["messages"][-1]["content"].lower()
+    assert question.lower().rstrip("?") in slow.history[0]["messages"][-1]["content"].lower()
     assert any(update.get("segment") for update in updates)
     assert answer in updates[-1]["reply"] and updates[-1]["whole"]
     assert prefetch.waiting() == 0
+    # the next question is asked in this reply's conversation
+    assert listening.asking[2] and listening.asking[2] == updates[-1]["conversation"]
 
 
 def test_no_answer_is_begun_for_an_owner_past_the_chat_quota(settings):
@@ -130,7 +142,7 @@ def test_no_answer_is_begun_for_an_owner_past_the_chat_quota(settings):
     from pipeline.chat import Chat, ChatRequest
     from pipeline.db import JobStore
     from pipeline.quotas import Limits
-    from studio import guard
+    from studio import guard, live_mic
     from studio.limits import chat_allowed
 
     slow = fake_llm.install_slow("Yes.", delay_s=0.0)
@@ -142,7 +154,7 @@ def test_no_answer_is_begun_for_an_owner_past_the_chat_quota(settings):
         alice = Chat(settings, jobs=JobStore(settings.db_path).for_owner("alice"))
         alice.ask(ChatRequest(persona="jenniel", message="Hello?", llm="slow"))
         assert not allowed()  # one message this minute: the quota is spent
-        listening = live_tab.Listening(settings)
+        listening = live_mic.Listening(settings, "alice")
         listening.asking = (limited.chat, "jenniel", None, "slow", allowed)
         transcript = type("Heard", (), {"text": "How do I price a product?"})()
         assert listening.ahead(transcript) is None and len(slow.history) == 1

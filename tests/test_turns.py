@@ -1,5 +1,7 @@
-"""Hands-free turns (pipeline.turns) on real speech: Piper's voice as the microphone, fed in the
-0.2 s chunks the Live tab streams, through the real Silero VAD model from faster-whisper's wheel."""
+"""Hands-free turns (pipeline.turns) on real speech: Piper's voice as the microphone, through the
+real Silero VAD model from faster-whisper's wheel. Fed at 48 kHz in 0.2 s chunks: the rate a
+browser that cannot record at 16 kHz sends, in the longer chunks a page that fell behind sends
+(the Live tab's recorder normally sends 0.1 s at 16 kHz: tests/test_live_mic.py)."""
 
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from pipeline.turns import (
 )
 
 MIC_RATE = 48_000
-CHUNK = MIC_RATE // 5  # 0.2 s, as the Live tab streams
+CHUNK = MIC_RATE // 5  # 0.2 s
 QUESTION = "How do I find the customers who pay more than they cost?"
 SECOND = "And what should we measure every quarter?"
 

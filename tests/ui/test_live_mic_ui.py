@@ -1,7 +1,8 @@
 """The Live tab's microphone in Chromium when it cannot be had: permission denied, or no device.
 
-Gradio's recorder fails silently there — Record does nothing, the error goes nowhere — so the tab
-asks the browser itself when Record is pressed and says so under the player, once. Each case is a
+Gradio's recorder (push to talk) fails silently there — Record does nothing, the error goes
+nowhere — so the tab asks the browser itself when Record is pressed and says so under the player,
+once. The hands-free recorder is the studio's own and says so on its own line. Each case is a
 browser of its own, launched without the session browser's auto-accepted fake microphone:
 
 - denied: a (fake) device, but every permission prompt is refused (``--deny-permission-prompts``);
@@ -61,8 +62,11 @@ def test_a_microphone_that_cannot_be_had_is_one_clear_message(refused_page):
     page.locator("#live-ask").click()
     expect(status).not_to_have_text(MIC_UNAVAILABLE)
     expect(page.locator("#live-reply")).to_contain_text("Start from the profit logic.")
-    page.locator("#live-listen button.record-button").click()  # hands-free: the same message
-    expect(status).to_have_text(MIC_UNAVAILABLE)
+    # Hands-free: the same message, on its own line, and it does not listen.
+    page.locator("#live-listen button.listen-button").click()
+    expect(page.locator("#live-listen .live-mic-line")).to_have_text(MIC_UNAVAILABLE)
+    expect(page.locator("#live-listen .live-mic")).to_have_attribute("data-state", "off")
+    expect(page.locator("#live-listen button.listen-button")).to_have_text("Listen hands-free")
 
 
 def test_a_working_microphone_shows_no_such_message(page):
@@ -70,4 +74,12 @@ def test_a_working_microphone_shows_no_such_message(page):
     page.locator("#live-mic button.record-button").click()
     expect(page.locator("#live-mic button.stop-button")).to_be_visible()  # recording
     page.wait_for_timeout(1000)  # the tab's own check has answered by now
+    assert page.get_by_text("The microphone is not available").count() == 0
+    listen = page.locator("#live-listen button.listen-button")
+    listen.click()  # hands-free listens, and Stop listening lets the microphone go
+    expect(page.locator("#live-listen .live-mic")).to_have_attribute("data-state", "on")
+    expect(listen).to_have_text("Stop listening")
+    listen.click()
+    expect(page.locator("#live-listen .live-mic")).to_have_attribute("data-state", "off")
+    expect(page.locator("#live-listen .live-mic-line")).to_have_text("Not listening.")
     assert page.get_by_text("The microphone is not available").count() == 0
