@@ -14,7 +14,9 @@ audio itself). The time is then split into the pause that ends the turn (VAD), t
 (STT: what the studio logs), the first sentence ready (the status line: model, voice, drawing)
 and the rest: delivery to the page and the start of playing.
 
-    .venv/bin/python bench/live_browser.py [--typed 20] [--spoken 5] [--hands-free 10] [--json]
+    .venv/bin/python bench/live_browser.py [--typed 20] [--spoken 5] [--hands-free 10] [--background] [--json]
+
+``--background`` keeps a render running in the studio the whole time (a long script, again and again).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from live import PacedModel, percentile  # noqa: E402 — bench/live.py, beside this file
+from live import LONG_SCRIPT, PacedModel, percentile  # noqa: E402 — bench/live.py, beside this file
 
 QUESTIONS = ["Should we chase market share?", "Where do we start?", "What do we measure first?",
              "How do we grow without a price war?"]
@@ -106,6 +108,8 @@ def main() -> None:
     parser.add_argument("--hands-free", type=int, default=10)
     parser.add_argument("--first-token", type=float, default=0.35)
     parser.add_argument("--rate", type=float, default=40.0)
+    parser.add_argument("--background", action="store_true",
+                        help="a render running in the studio the whole time (a long script, again and again)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -135,6 +139,17 @@ def main() -> None:
     app = build_app(settings)
     app.queue(default_concurrency_limit=2).launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True,
                                                  **launch_options(settings))
+    rendering = threading.Event()
+    if args.background:  # the studio renders all along, as it would for someone else's Render lab
+        from pipeline.runner import RenderRequest, Runner
+
+        def render_forever() -> None:
+            while not rendering.is_set():
+                Runner(settings).render(RenderRequest(image=ROOT / "assets" / "astronaut.png", text=LONG_SCRIPT,
+                                                      controller="rules"))
+
+        background = threading.Thread(target=render_forever, daemon=True)
+        background.start()
     chromium = os.environ.get("AVATAR_STUDIO_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
     typed: list[float] = []
     spoken: list[float] = []
@@ -173,8 +188,12 @@ def main() -> None:
         browser.close()
         if args.hands_free:
             hands_free = hands_free_turns(playwright, chromium, app.local_url, home, args.hands_free)
+    rendering.set()
+    if args.background:
+        background.join(timeout=120)  # its render finishes: no thread is cut off mid-encode at exit
     app.close()
     results = {"machine": {"cores": os.cpu_count(), "load_1min": round(os.getloadavg()[0], 2)},
+               "background_render": args.background,
                "model": {"first_token_s": args.first_token, "words_per_s": args.rate}}
     for name, values in (("typed", typed), ("spoken", spoken)):
         if values:
@@ -201,7 +220,8 @@ def main() -> None:
             found = results[name]
             print(f"{name}: {found['turns']} turns, first frame playing p50 {found['first_frame_p50_s']:.2f} s, "
                   f"p95 {found['first_frame_p95_s']:.2f} s")
-    print(f"(model: first token {args.first_token} s, {args.rate:g} words/s; load {results['machine']['load_1min']})")
+    print(f"(model: first token {args.first_token} s, {args.rate:g} words/s; load {results['machine']['load_1min']}"
+          f"{'; a render running in the background' if args.background else ''})")
 
 
 WATCH_STOPS = """() => {  // every time the player is stopped (its data-stopped, wall-clock ms), kept in order,
