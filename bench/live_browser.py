@@ -91,6 +91,16 @@ class _Heard(logging.Handler):
             self.onsets.append(float(record.speech_started_at))
 
 
+def forget_answers(settings) -> None:
+    """Empty the studio's answer cache before a turn. Each spoken turn is a fresh page, so a fresh
+    conversation asking the same words: without this, every turn after the first would take the
+    first one's answer from the cache, and no model would be waited for."""
+    import sqlite3
+
+    with sqlite3.connect(settings.db_path) as db:
+        db.execute("delete from llm_cache")
+
+
 def first_frame_ms(page, timeout_ms: int = 60_000) -> float:
     stage = page.locator("#live-player .live-stage")
     page.wait_for_function("() => document.querySelector('#live-player .live-stage').dataset.firstFrameMs",
@@ -173,12 +183,14 @@ def main() -> None:
 
         open_live()
         for number in range(args.typed + 1):  # the first is a warm-up: the voice loads, the portrait is prepared
+            forget_answers(settings)
             page.locator("#live-message textarea").fill(QUESTIONS[number % len(QUESTIONS)])
             page.locator("#live-ask").click()
             measured = first_frame_ms(page)
             if number:
                 typed.append(measured)
         for _ in range(args.spoken):
+            forget_answers(settings)
             open_live()  # a fresh recorder each time
             mic = page.locator("#live-mic")
             mic.get_by_role("button", name="Record", exact=True).click()
@@ -187,7 +199,7 @@ def main() -> None:
             spoken.append(first_frame_ms(page, timeout_ms=120_000))
         browser.close()
         if args.hands_free:
-            hands_free = hands_free_turns(playwright, chromium, app.local_url, home, args.hands_free)
+            hands_free = hands_free_turns(playwright, chromium, app.local_url, home, args.hands_free, settings)
     rendering.set()
     if args.background:
         background.join(timeout=120)  # its render finishes: no thread is cut off mid-encode at exit
@@ -257,7 +269,7 @@ def barge_in_ms(stops_ms: list[float], onsets: list[float], played_ms: list[floa
     return found
 
 
-def hands_free_turns(playwright, chromium: str, url: str, home: Path, turns: int) -> dict[str, list[float]]:
+def hands_free_turns(playwright, chromium: str, url: str, home: Path, turns: int, settings) -> dict[str, list[float]]:
     """``turns`` hands-free questions, each on a fresh page: Record, wait for the reply's first frame.
     Milliseconds per turn: total (end of speech → first frame), vad, stt, first_segment, delivery."""
     heard = _Heard()
@@ -272,6 +284,7 @@ def hands_free_turns(playwright, chromium: str, url: str, home: Path, turns: int
     parts: dict[str, list[float]] = {"total": [], "vad": [], "stt": [], "first_segment": [], "delivery": [],
                                      "barge_in": []}
     for _ in range(turns):
+        forget_answers(settings)
         page = context.new_page()
         page.goto(url)
         page.get_by_role("tab", name="Live").click()

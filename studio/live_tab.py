@@ -144,18 +144,15 @@ def build(ctx: StudioContext, tab: gr.Tab) -> None:
     idle.change(None, idle, None, js=view.idle_js(PLAYER), **PRIVATE)
     asked = gr.on([ask.click, message.submit], None, None, None, js=view.reset_js(PLAYER), **PRIVATE)
     asked.then(bind(speak_live, ctx, outputs), [persona, message, conversation, llm, hands_free],
-               list(outputs.values()),
-               validator=quota(ctx, "chat"), show_progress="hidden", **PRIVATE)
+               list(outputs.values()), validator=quota(ctx, "chat"), show_progress="hidden", **PRIVATE)
     stopping = bind(stop_live, ctx)
     stop.click(stopping, take, status, js=view.stop_js(PLAYER), show_progress="hidden", concurrency_limit=None,
                **PRIVATE)
     mic.start_recording(stopping, take, status, js=view.stop_js(PLAYER), show_progress="hidden",
                         concurrency_limit=None, **PRIVATE)
-    recorded = mic.stop_recording(bind(hear, ctx), mic, message, js=view.reset_js(PLAYER),
-                               show_progress_on=[message], **PRIVATE)
-    recorded.success(bind(speak_live, ctx, outputs), [persona, message, conversation, llm, hands_free],
-                     list(outputs.values()),
-                  validator=quota(ctx, "chat"), show_progress="hidden", **PRIVATE)
+    mic.stop_recording(bind(ask_recorded, ctx, outputs), [mic, persona, conversation, llm, hands_free],
+                       list(outputs.values()), js=view.reset_js(PLAYER), validator=quota(ctx, "chat"),
+                       show_progress="hidden", **PRIVATE)
 
     # Hands-free: the page's recorder sends its audio to ``hear`` (a server function, live_mic), and
     # asks each question it is told has ended through its submit event.
@@ -295,6 +292,18 @@ def hear(ctx: StudioContext, audio: str | None, progress=gr.Progress()) -> str:
     if not transcript.text.strip():
         raise BadInput("No words were heard in the recording — try again, closer to the microphone.")
     return transcript.text
+
+
+@shown_errors
+def ask_recorded(ctx: StudioContext, audio: str | None, persona_id: str | None, conversation_id: str | None,
+                 llm_name: str | None = None, hands_free: str | None = None):
+    """Push to talk: the recorded question transcribed (``hear``) and answered live (``speak_live``)
+    in one event — a second event would wait for the text to reach the page and come back."""
+    if not persona_id:
+        raise BadInput("pick a persona to ask")
+    yield {"status": "_Transcribing your question…_"}
+    question = hear(ctx, audio)
+    yield from speak_live(ctx, persona_id, question, conversation_id, llm_name, hands_free)
 
 
 def hear_function(ctx: StudioContext) -> Callable:

@@ -80,6 +80,13 @@ def test_a_recording_with_no_words_asks_nothing(ctx, tmp_path):
         live_tab.hear(ctx, str(silence))
     with pytest.raises(gr.Error, match="Nothing was recorded"):
         live_tab.hear(ctx, None)
+    # Push to talk transcribes and answers in one event: a recording with no words asks nothing.
+    conversations = len(ctx.chat.store.list())
+    updates = live_tab.ask_recorded(ctx, str(silence), "jenniel", None, None)
+    assert next(updates)["status"].startswith("_Transcribing")
+    with pytest.raises(gr.Error, match="No words were heard in the recording"):
+        next(updates)
+    assert ctx.jobs.list(limit=5) == [] and len(ctx.chat.store.list()) == conversations
 
 
 def test_a_monologue_is_refused_before_it_is_transcribed(ctx, tmp_path):
