@@ -39,6 +39,7 @@ down per user and per address after repeated wrong passwords (``LoginThrottle``)
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import json
 import os
@@ -237,17 +238,12 @@ class StudioBlocks(gr.Blocks):
                                for found in file_objects(getattr(block, "value", None)))
 
     async def process_api(self, block_fn, inputs, state=None, request=None, *args: Any, **kwargs: Any):
-        owner = owner_of_request(self.access, request)
-        if owner == NOBODY:
-            raise Refused(SIGN_IN_WITH_HF if self.access.mode == OAUTH else SIGN_IN_FIRST, print_exception=False)
+        owner = _signed_in(self.access, owner_of_request(self.access, request))
         reason = refused_file(self.grants, owner, inputs or [])
         if reason:
             raise Refused(reason, print_exception=False)
-        token = _owner.set(owner)
-        try:
+        with _acting_as(owner):
             result = await super().process_api(block_fn, inputs, state, request, *args, **kwargs)
-        finally:
-            _owner.reset(token)
         for found in file_objects(result.get("data")):
             if isinstance(found.get("path"), str):
                 self.grants.grant(owner, found["path"])
@@ -263,23 +259,24 @@ def acting_for_caller(blocks: StudioBlocks, request: Any):
     Starlette request Gradio hands such a function) and put in ``current_owner`` while the returned
     context is entered. A signed-out visitor of a studio with users is refused (``Refused``). Such a
     call carries no file objects: its function must take none."""
-    owner = _http_owner(blocks, getattr(request, "scope", None) or {})
+    return _acting_as(_signed_in(blocks.access, _http_owner(blocks, getattr(request, "scope", None) or {})))
+
+
+def _signed_in(access: Access, owner: str | None) -> str | None:
+    """``owner``, unless it is a signed-out visitor of a studio with users (``Refused``)."""
     if owner == NOBODY:
-        raise Refused(SIGN_IN_WITH_HF if blocks.access.mode == OAUTH else SIGN_IN_FIRST, print_exception=False)
-    return _Acting(owner)
+        raise Refused(SIGN_IN_WITH_HF if access.mode == OAUTH else SIGN_IN_FIRST, print_exception=False)
+    return owner
 
 
-class _Acting:
-    def __init__(self, owner: str | None) -> None:
-        self.owner = owner
-        self._token = None
-
-    def __enter__(self) -> str | None:
-        self._token = _owner.set(self.owner)
-        return self.owner
-
-    def __exit__(self, *exc: Any) -> None:
-        _owner.reset(self._token)
+@contextlib.contextmanager
+def _acting_as(owner: str | None) -> Iterator[str | None]:
+    """``owner`` as ``current_owner`` while entered."""
+    token = _owner.set(owner)
+    try:
+        yield owner
+    finally:
+        _owner.reset(token)
 
 
 # -- the HTTP half ------------------------------------------------------------------------------
