@@ -42,7 +42,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
@@ -106,6 +106,16 @@ def stop_take(owner: str | None, take: str | None) -> bool:
 
 # -- one page's listening session ------------------------------------------------------------------
 
+class Asking(NamedTuple):
+    """What a page would ask with now: an answer begun during a pause is asked so (``Listening.ahead``)."""
+
+    chat: Chat
+    persona_id: str | None
+    conversation_id: str | None
+    llm_name: str | None
+    allowed: Callable[[], bool]  # the owner's chat quota, checked when the answer is begun
+
+
 class Listening:
     """One page's hands-free session (see the module docstring). ``feed`` takes the page's chunks in
     order; ``asking`` is what an answer begun during a pause is asked with (``ahead``); ``take`` the
@@ -116,7 +126,7 @@ class Listening:
         self.detector = TurnDetector()  # raises BackendUnavailable without the VAD model
         self.early = EarlyTranscripts(lambda audio, rate: transcribe_speech(settings, audio, rate),
                                       self.ahead if settings.answer_ahead else None)
-        self.asking: tuple[Chat, str | None, str | None, str | None, Callable[[], bool]] | None = None
+        self.asking: Asking | None = None
         self.take: str | None = None
         self.turns = 0
         self.onsets = 0
@@ -228,21 +238,23 @@ class Sessions:
 sessions = Sessions()
 
 
-def session_id(value: str | None) -> str | None:
-    """The session id in the component's value (JSON ``{"id": …}`` the page wrote), or None."""
+def _field(value: str | None, name: str) -> Any:
+    """Field ``name`` of the component's value (the JSON the page wrote), or None."""
     try:
-        found = json.loads(value or "").get("id")
+        return json.loads(value or "").get(name)
     except (ValueError, AttributeError):
         return None
+
+
+def session_id(value: str | None) -> str | None:
+    """The session id in the component's value (``{"id": …}``), or None."""
+    found = _field(value, "id")
     return found if isinstance(found, str) and ID.fullmatch(found) else None
 
 
 def turn_number(value: str | None) -> int | None:
     """The turn number in the component's value (``{"id": …, "turn": n}``), or None."""
-    try:
-        found = json.loads(value or "").get("turn")
-    except (ValueError, AttributeError):
-        return None
+    found = _field(value, "turn")
     return found if type(found) is int else None
 
 
@@ -292,7 +304,7 @@ def note_asking(chat: Chat, owner: str | None, value: str | None, persona_id: st
         listening = sessions.open(owner, found, lambda: Listening(chat.settings, owner))
     except StudioError:  # no VAD model: the first chunk's answer says so
         return None
-    listening.asking = (chat, persona_id, conversation_id, llm_name, allowed)
+    listening.asking = Asking(chat, persona_id, conversation_id, llm_name, allowed)
     return listening
 
 

@@ -267,7 +267,7 @@ def speak_live(ctx: StudioContext, persona_id: str | None, message: str | None, 
             elif event.kind == "reply":
                 done = event.reply
                 if listening is not None and listening.asking is not None:  # the next question: this conversation
-                    listening.asking = (*listening.asking[:2], done.conversation_id, *listening.asking[3:])
+                    listening.asking = listening.asking._replace(conversation_id=done.conversation_id)
                 yield {"conversation": done.conversation_id, "whole": done.video,
                        "reply": f"**You:** {question}\n\n**{persona_id}:** {done.reply}",
                        "status": view.finished_line(done, count, first_ready)}

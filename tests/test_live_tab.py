@@ -140,7 +140,7 @@ def test_a_hands_free_question_is_answered_with_the_reply_begun_during_its_pause
     assert answer in updates[-1]["reply"] and updates[-1]["whole"]
     assert prefetch.waiting() == 0
     # the next question is asked in this reply's conversation
-    assert listening.asking[2] and listening.asking[2] == updates[-1]["conversation"]
+    assert listening.asking.conversation_id and listening.asking.conversation_id == updates[-1]["conversation"]
 
 
 def test_no_answer_is_begun_for_an_owner_past_the_chat_quota(settings):
@@ -162,7 +162,7 @@ def test_no_answer_is_begun_for_an_owner_past_the_chat_quota(settings):
         alice.ask(ChatRequest(persona="jenniel", message="Hello?", llm="slow"))
         assert not allowed()  # one message this minute: the quota is spent
         listening = live_mic.Listening(settings, "alice")
-        listening.asking = (limited.chat, "jenniel", None, "slow", allowed)
+        listening.asking = live_mic.Asking(limited.chat, "jenniel", None, "slow", allowed)
         transcript = type("Heard", (), {"text": "How do I price a product?"})()
         assert listening.ahead(transcript) is None and len(slow.history) == 1
     finally:
