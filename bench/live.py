@@ -19,7 +19,8 @@ script through the Runner, on the same two cores), unless ``--no-background``.
 ``--spoken N`` adds N spoken turns, as the Live tab hears them hands-free but with no browser:
 each question is spoken by Piper, put between a second of quiet and two, and fed at the pace of
 a real microphone in 0.1 s chunks at 16 kHz (as the Live tab's recorder sends them) to the turn
-detector (Silero VAD) and the early transcripts (``pipeline.hearing``), then answered live. Timed from the end of the speech:
+detector (Silero VAD) and the early transcripts (``pipeline.hearing``), then answered live. Timed
+from the end of the speech:
 
 * vad — until the detector says the turn is over (the end-of-turn pause, plus the chunk it ends in);
 * stt_wait — how long the turn then waited for its text (transcribed during the pause, mostly);
@@ -44,6 +45,7 @@ import time
 from contextlib import closing
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -173,33 +175,45 @@ def one_spoken_turn(chat, settings, audio, ahead: bool = True) -> dict[str, floa
     raise RuntimeError("no turn was heard")
 
 
+def render_in_background(settings) -> Callable[[], None]:
+    """A render running on a thread of its own, again and again (a long script: both cores busy);
+    returns the function that stops it, waiting for the render under way to finish (no thread is
+    cut off mid-encode at exit)."""
+    from pipeline.runner import RenderRequest, Runner
+
+    stop = threading.Event()
+
+    def render_forever() -> None:
+        runner = Runner(settings)
+        while not stop.is_set():
+            runner.render(RenderRequest(image=ROOT / "assets" / "astronaut.png", text=LONG_SCRIPT, controller="rules"))
+
+    worker = threading.Thread(target=render_forever, daemon=True)
+    worker.start()
+
+    def stopped() -> None:
+        stop.set()
+        worker.join(timeout=120)
+
+    return stopped
+
+
 def run(turns: int, background: bool, spoken: int = 0, ahead: bool = True) -> dict[str, dict[str, float]]:
     from pipeline.chat import Chat
-    from pipeline.runner import RenderRequest, Runner
     from pipeline.settings import resolve
 
     settings = resolve(dotenv=False)
     chat = Chat(settings)
     one_turn(chat, "Warm up?")  # loads the voice, prepares the portrait
-    stop = threading.Event()
-    worker = None
+    stop_background = None
     if background:
-        portrait = ROOT / "assets" / "astronaut.png"
-
-        def render_forever() -> None:
-            runner = Runner(settings)
-            while not stop.is_set():
-                runner.render(RenderRequest(image=portrait, text=LONG_SCRIPT, controller="rules"))
-
-        worker = threading.Thread(target=render_forever, daemon=True)
-        worker.start()
+        stop_background = render_in_background(settings)
         time.sleep(2.0)  # the render is under way
     samples = [one_turn(chat, QUESTIONS[k % len(QUESTIONS)]) for k in range(turns)]
     questions = [spoken_question(QUESTIONS[k]) for k in range(min(spoken, len(QUESTIONS)))]
     heard = [one_spoken_turn(chat, settings, questions[k % len(questions)], ahead) for k in range(spoken)]
-    stop.set()
-    if worker is not None:
-        worker.join(timeout=120)  # its render finishes: no thread is cut off mid-encode at exit
+    if stop_background is not None:
+        stop_background()
     figures = {name: {"p50": round(statistics.median(s[name] for s in samples), 3),
                       "p95": round(percentile([s[name] for s in samples], 0.95), 3)}
                for name in samples[0]}

@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from live import LONG_SCRIPT, PacedModel, percentile  # noqa: E402 — bench/live.py, beside this file
+from live import PacedModel, percentile, render_in_background  # noqa: E402 — bench/live.py, beside this file
 
 QUESTIONS = ["Should we chase market share?", "Where do we start?", "What do we measure first?",
              "How do we grow without a price war?"]
@@ -149,17 +149,8 @@ def main() -> None:
     app = build_app(settings)
     app.queue(default_concurrency_limit=2).launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True,
                                                  **launch_options(settings))
-    rendering = threading.Event()
-    if args.background:  # the studio renders all along, as it would for someone else's Render lab
-        from pipeline.runner import RenderRequest, Runner
-
-        def render_forever() -> None:
-            while not rendering.is_set():
-                Runner(settings).render(RenderRequest(image=ROOT / "assets" / "astronaut.png", text=LONG_SCRIPT,
-                                                      controller="rules"))
-
-        background = threading.Thread(target=render_forever, daemon=True)
-        background.start()
+    # the studio renders all along, as it would for someone else's Render lab
+    stop_background = render_in_background(settings) if args.background else None
     chromium = os.environ.get("AVATAR_STUDIO_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
     typed: list[float] = []
     spoken: list[float] = []
@@ -200,9 +191,8 @@ def main() -> None:
         browser.close()
         if args.hands_free:
             hands_free = hands_free_turns(playwright, chromium, app.local_url, home, args.hands_free, settings)
-    rendering.set()
-    if args.background:
-        background.join(timeout=120)  # its render finishes: no thread is cut off mid-encode at exit
+    if stop_background is not None:
+        stop_background()
     app.close()
     results = {"machine": {"cores": os.cpu_count(), "load_1min": round(os.getloadavg()[0], 2)},
                "background_render": args.background,
